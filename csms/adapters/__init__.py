@@ -1,0 +1,1 @@
+"""Per-version adapters: typed OCPP requests in, version-neutral domain calls, answers out."""

@@ -1,0 +1,256 @@
+"""OCPP 1.6J adapter: one function per action a charge point sends (Core profile).
+
+Each function translates the 1.6 payload into a version-neutral domain call and the
+result back into the 1.6 answer. Transaction messages are committed before the answer
+is returned (``Database.write`` returns after the commit).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from csms.adapters.common import format_time, parse_time
+from csms.domain.authorization import authorize_id_tag
+from csms.domain.model import BootInfo, IdTokenInfo, MeterSample, RegistrationStatus
+from csms.domain.stations import record_boot, record_charger_event, record_status, touch_charger
+from csms.domain.transactions import record_meter_values, start_transaction, stop_transaction
+from csms.gateway import CallContext, Handler
+
+__all__ = ["HANDLERS", "VENDOR_HANDLERS", "VendorHandler", "meter_samples"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds before a Pending or Rejected charger should send BootNotification again.
+BOOT_RETRY_INTERVAL = 60
+
+VendorHandler = Callable[[CallContext, dict[str, Any]], Any]
+#: DataTransfer handlers by vendorId; a handler returns the DataTransfer.conf payload.
+VENDOR_HANDLERS: dict[str, VendorHandler] = {}
+
+
+def id_tag_info(info: IdTokenInfo) -> dict[str, Any]:
+    result: dict[str, Any] = {"status": info.status.value}
+    if info.expiry_date is not None:
+        result["expiryDate"] = format_time(info.expiry_date)
+    if info.parent_id_tag is not None:
+        result["parentIdTag"] = info.parent_id_tag
+    return result
+
+
+def meter_samples(meter_values: list[dict[str, Any]]) -> list[MeterSample]:
+    """Every sampledValue of a 1.6 meterValue list, defaults of 1.6 §7.45 made explicit."""
+    samples: list[MeterSample] = []
+    for meter_value in meter_values:
+        timestamp = parse_time(meter_value["timestamp"], field="meterValue.timestamp")
+        for sampled in meter_value["sampledValue"]:
+            samples.append(
+                MeterSample(
+                    timestamp=timestamp,
+                    value=sampled["value"],
+                    measurand=sampled.get("measurand", "Energy.Active.Import.Register"),
+                    phase=sampled.get("phase"),
+                    unit=sampled.get("unit", "Wh"),
+                    context=sampled.get("context", "Sample.Periodic"),
+                    location=sampled.get("location", "Outlet"),
+                    format=sampled.get("format", "Raw"),
+                )
+            )
+    return samples
+
+
+async def boot_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    """1.6 §4.2: store what the charger reports; Accepted with the heartbeat interval, or
+    Pending until an operator runs ``csms chargers accept``."""
+    info = BootInfo(
+        vendor=p["chargePointVendor"],
+        model=p["chargePointModel"],
+        ocpp_version="1.6",
+        serial_number=p.get("chargePointSerialNumber"),
+        charge_box_serial_number=p.get("chargeBoxSerialNumber"),
+        firmware_version=p.get("firmwareVersion"),
+        iccid=p.get("iccid"),
+        imsi=p.get("imsi"),
+        meter_type=p.get("meterType"),
+        meter_serial_number=p.get("meterSerialNumber"),
+    )
+    decision = await ctx.db.write(
+        lambda uow: record_boot(uow, charger_id=ctx.charger_id, info=info, now=ctx.now)
+    )
+    accepted = decision.status is RegistrationStatus.ACCEPTED
+    ctx.connection.session.accepted = accepted
+    log.info("charger %s booted: %s", ctx.charger_id, decision.status.value)
+    return {
+        "status": decision.status.value,
+        "currentTime": format_time(ctx.now),
+        "interval": ctx.settings.heartbeat_interval if accepted else BOOT_RETRY_INTERVAL,
+    }
+
+
+async def heartbeat(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    await ctx.db.write(lambda uow: touch_charger(uow, charger_id=ctx.charger_id, now=ctx.now))
+    return {"currentTime": format_time(ctx.now)}
+
+
+async def status_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    """1.6 §4.9: current status per connector, and its history."""
+    timestamp = parse_time(p["timestamp"], field="timestamp") if "timestamp" in p else None
+    await ctx.db.write(
+        lambda uow: record_status(
+            uow,
+            charger_id=ctx.charger_id,
+            connector_id=p["connectorId"],
+            status=p["status"],
+            error_code=p["errorCode"],
+            info=p.get("info"),
+            vendor_id=p.get("vendorId"),
+            vendor_error_code=p.get("vendorErrorCode"),
+            timestamp=timestamp,
+            now=ctx.now,
+        )
+    )
+    return {}
+
+
+async def authorize(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    """1.6 §4.1."""
+    id_tag = p["idTag"]
+    info = await ctx.db.read(lambda uow: authorize_id_tag(uow, id_tag, now=ctx.now))
+    return {"idTagInfo": id_tag_info(info)}
+
+
+async def start_transaction_(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    """1.6 §4.8: the CSMS assigns the transactionId; the idTag is checked again, and the
+    transaction is kept whatever the status (the charger decides to stop it)."""
+    timestamp = parse_time(p["timestamp"], field="timestamp")
+    result = await ctx.db.write(
+        lambda uow: start_transaction(
+            uow,
+            charger_id=ctx.charger_id,
+            connector_id=p["connectorId"],
+            id_tag=p["idTag"],
+            meter_start_wh=p["meterStart"],
+            timestamp=timestamp,
+            reservation_id=p.get("reservationId"),
+            now=ctx.now,
+        )
+    )
+    if result.created:
+        log.info(
+            "transaction %s started on %s/%s (%s)",
+            result.transaction_id,
+            ctx.charger_id,
+            p["connectorId"],
+            result.id_token_info.status.value,
+        )
+    return {"transactionId": result.transaction_id, "idTagInfo": id_tag_info(result.id_token_info)}
+
+
+async def meter_values(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    """1.6 §4.7: every sampled value is kept, linked to the transaction or the connector."""
+    samples = meter_samples(p["meterValue"])
+    await ctx.db.write(
+        lambda uow: record_meter_values(
+            uow,
+            charger_id=ctx.charger_id,
+            connector_id=p["connectorId"],
+            transaction_id=p.get("transactionId"),
+            samples=samples,
+            now=ctx.now,
+        )
+    )
+    return {}
+
+
+async def stop_transaction_(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    """1.6 §4.10: always acknowledged; unknown ids are kept for reconciliation; a repeated
+    stop is counted once."""
+    timestamp = parse_time(p["timestamp"], field="timestamp")
+    samples = meter_samples(p.get("transactionData") or [])
+    outcome = await ctx.db.write(
+        lambda uow: stop_transaction(
+            uow,
+            charger_id=ctx.charger_id,
+            transaction_id=p["transactionId"],
+            meter_stop_wh=p["meterStop"],
+            timestamp=timestamp,
+            reason=p.get("reason"),
+            id_tag=p.get("idTag"),
+            samples=samples,
+            raw_payload=p,
+            now=ctx.now,
+        )
+    )
+    if outcome.recorded and outcome.transaction is not None:
+        log.info(
+            "transaction %s stopped on %s: %s Wh",
+            p["transactionId"],
+            ctx.charger_id,
+            outcome.transaction.energy_wh,
+        )
+    if outcome.id_token_info is None:
+        return {}
+    return {"idTagInfo": id_tag_info(outcome.id_token_info)}
+
+
+async def data_transfer(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    """1.6 §4.3: UnknownVendorId unless a handler claims the vendor."""
+    handler = VENDOR_HANDLERS.get(p["vendorId"])
+    if handler is None:
+        await ctx.db.write(
+            lambda uow: record_charger_event(
+                uow,
+                charger_id=ctx.charger_id,
+                kind="DataTransfer",
+                payload={"vendorId": p["vendorId"], "messageId": p.get("messageId")},
+                now=ctx.now,
+            )
+        )
+        return {"status": "UnknownVendorId"}
+    result = handler(ctx, p)
+    if hasattr(result, "__await__"):
+        result = await result
+    return dict(result)
+
+
+async def diagnostics_status_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    await ctx.db.write(
+        lambda uow: record_charger_event(
+            uow,
+            charger_id=ctx.charger_id,
+            kind="DiagnosticsStatusNotification",
+            payload=p,
+            now=ctx.now,
+            diagnostics_status=p["status"],
+        )
+    )
+    return {}
+
+
+async def firmware_status_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    await ctx.db.write(
+        lambda uow: record_charger_event(
+            uow,
+            charger_id=ctx.charger_id,
+            kind="FirmwareStatusNotification",
+            payload=p,
+            now=ctx.now,
+            firmware_status=p["status"],
+        )
+    )
+    return {}
+
+
+HANDLERS: Mapping[str, Handler] = {
+    "Authorize": authorize,
+    "BootNotification": boot_notification,
+    "DataTransfer": data_transfer,
+    "DiagnosticsStatusNotification": diagnostics_status_notification,
+    "FirmwareStatusNotification": firmware_status_notification,
+    "Heartbeat": heartbeat,
+    "MeterValues": meter_values,
+    "StartTransaction": start_transaction_,
+    "StatusNotification": status_notification,
+    "StopTransaction": stop_transaction_,
+}

@@ -1,0 +1,226 @@
+"""Charging stations: provisioning, registration (boot), liveness, connector status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from csms.domain.errors import AlreadyExists, InvalidRequest, NotFound
+from csms.domain.model import BootInfo, RegistrationStatus
+from csms.security import generate_password, hash_password
+from storage.ports import UnitOfWork
+from storage.records import (
+    ChargerEventRecord,
+    ChargerRecord,
+    ConnectorRecord,
+    StatusEventRecord,
+    TransactionRecord,
+)
+
+__all__ = [
+    "MAX_IDENTITY_LENGTH",
+    "BootDecision",
+    "accept_charger",
+    "add_charger",
+    "record_boot",
+    "record_charger_event",
+    "record_status",
+    "register_unknown_charger",
+    "remove_charger",
+    "touch_charger",
+    "validate_identity",
+]
+
+MAX_IDENTITY_LENGTH = 48
+
+
+def validate_identity(identity: str) -> str | None:
+    """Why ``identity`` is not a valid charge point identity, or None if it is."""
+    if not identity:
+        return "identity is empty"
+    if len(identity) > MAX_IDENTITY_LENGTH:
+        return f"identity is longer than {MAX_IDENTITY_LENGTH} characters"
+    if ":" in identity:
+        return "identity contains ':'"
+    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in identity):
+        return "identity contains spaces or control characters"
+    return None
+
+
+def add_charger(
+    uow: UnitOfWork,
+    *,
+    charger_id: str,
+    now: datetime,
+    password: str | None = None,
+    security_profile: int = 1,
+    owner: str | None = None,
+    name: str | None = None,
+) -> tuple[ChargerRecord, str]:
+    """Provision a charger; returns it and its password (shown once, stored hashed)."""
+    problem = validate_identity(charger_id)
+    if problem:
+        raise InvalidRequest(f"charger id {charger_id!r}: {problem}")
+    if security_profile not in (1, 2, 3):
+        raise InvalidRequest("security profile must be 1, 2 or 3")
+    if uow.chargers.get(charger_id) is not None:
+        raise AlreadyExists(f"charger {charger_id} already exists")
+    owner_id = None
+    if owner is not None:
+        owner_record = uow.owners.by_name(owner)
+        if owner_record is None:
+            raise NotFound(f"owner {owner!r} not found: add it with `csms owners add {owner}`")
+        owner_id = owner_record.id
+    if password is not None and not 8 <= len(password) <= 40:
+        raise InvalidRequest("password must be 8 to 40 characters")
+    secret = password or generate_password()
+    charger = ChargerRecord(
+        id=charger_id,
+        name=name,
+        owner_id=owner_id,
+        password_hash=hash_password(secret),
+        security_profile=security_profile,
+        registration_status=RegistrationStatus.ACCEPTED.value,
+        created_at=now,
+    )
+    uow.chargers.add(charger)
+    return charger, secret
+
+
+def register_unknown_charger(
+    uow: UnitOfWork, *, charger_id: str, status: RegistrationStatus, now: datetime
+) -> ChargerRecord:
+    """Register a charger that connected without being provisioned (CSMS_UNKNOWN_CHARGERS)."""
+    existing = uow.chargers.get(charger_id)
+    if existing is not None:
+        return existing
+    charger = ChargerRecord(
+        id=charger_id, registration_status=status.value, created_at=now, password_hash=None
+    )
+    uow.chargers.add(charger)
+    return charger
+
+
+def accept_charger(uow: UnitOfWork, charger_id: str) -> ChargerRecord:
+    charger = uow.chargers.get(charger_id)
+    if charger is None:
+        raise NotFound(f"charger {charger_id} not found: see `csms chargers list`")
+    uow.chargers.update(charger_id, registration_status=RegistrationStatus.ACCEPTED.value)
+    charger.registration_status = RegistrationStatus.ACCEPTED.value
+    return charger
+
+
+def remove_charger(uow: UnitOfWork, charger_id: str) -> None:
+    if uow.chargers.get(charger_id) is None:
+        raise NotFound(f"charger {charger_id} not found: see `csms chargers list`")
+    if uow.transactions.list(charger_id=charger_id, limit=1):
+        raise InvalidRequest(
+            f"charger {charger_id} has recorded sessions and cannot be removed "
+            "(its billing history must be kept)"
+        )
+    uow.chargers.delete(charger_id)
+
+
+@dataclass(frozen=True, slots=True)
+class BootDecision:
+    status: RegistrationStatus
+
+
+def record_boot(uow: UnitOfWork, *, charger_id: str, info: BootInfo, now: datetime) -> BootDecision:
+    """Store what the charger reports and decide the registration status (1.6 §4.2)."""
+    charger = uow.chargers.get(charger_id)
+    if charger is None:
+        return BootDecision(RegistrationStatus.REJECTED)
+    uow.chargers.update(
+        charger_id,
+        ocpp_version=info.ocpp_version,
+        vendor=info.vendor,
+        model=info.model,
+        serial_number=info.serial_number,
+        charge_box_serial_number=info.charge_box_serial_number,
+        firmware_version=info.firmware_version,
+        iccid=info.iccid,
+        imsi=info.imsi,
+        meter_type=info.meter_type,
+        meter_serial_number=info.meter_serial_number,
+        last_boot_at=now,
+        last_seen_at=now,
+    )
+    return BootDecision(RegistrationStatus(charger.registration_status))
+
+
+def touch_charger(uow: UnitOfWork, *, charger_id: str, now: datetime) -> None:
+    uow.chargers.update(charger_id, last_seen_at=now)
+
+
+def record_status(
+    uow: UnitOfWork,
+    *,
+    charger_id: str,
+    connector_id: int,
+    status: str,
+    error_code: str,
+    now: datetime,
+    timestamp: datetime | None = None,
+    info: str | None = None,
+    vendor_id: str | None = None,
+    vendor_error_code: str | None = None,
+) -> TransactionRecord | None:
+    """Current status per connector plus the full history (1.6 §4.9 StatusNotification).
+
+    When a connector goes from Charging to SuspendedEV during a transaction, the EV has
+    stopped drawing energy: the transaction gets its "charging done" moment (returned).
+    """
+    previous = {c.connector_id: c for c in uow.connectors.for_charger(charger_id)}.get(connector_id)
+    uow.connectors.upsert(
+        ConnectorRecord(
+            charger_id=charger_id,
+            connector_id=connector_id,
+            status=status,
+            error_code=error_code,
+            info=info,
+            vendor_id=vendor_id,
+            vendor_error_code=vendor_error_code,
+            status_at=timestamp,
+            updated_at=now,
+        )
+    )
+    uow.status_events.add(
+        StatusEventRecord(
+            charger_id=charger_id,
+            connector_id=connector_id,
+            status=status,
+            error_code=error_code,
+            info=info,
+            vendor_id=vendor_id,
+            vendor_error_code=vendor_error_code,
+            timestamp=timestamp,
+            received_at=now,
+        )
+    )
+    if status == "SuspendedEV" and previous is not None and previous.status == "Charging":
+        for tx in uow.transactions.active_for_connector(charger_id, connector_id):
+            if tx.charging_done_at is None:
+                moment = timestamp or now
+                uow.transactions.update(tx.id, charging_done_at=moment, updated_at=now)
+                tx.charging_done_at = moment
+                return tx
+    return None
+
+
+def record_charger_event(
+    uow: UnitOfWork,
+    *,
+    charger_id: str,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+    **charger_fields: Any,
+) -> None:
+    """Keep a charger-reported event (DataTransfer, diagnostics/firmware status, ...)."""
+    uow.charger_events.add(
+        ChargerEventRecord(charger_id=charger_id, kind=kind, payload=payload, received_at=now)
+    )
+    if charger_fields:
+        uow.chargers.update(charger_id, **charger_fields)

@@ -1,0 +1,266 @@
+"""Transactions: start, meter values, stop. Every message is idempotent and nothing is dropped.
+
+Business problems (unknown card, unknown transaction) are answered with a status and the
+data is kept; a CALLERROR would make the charger retry and finally discard billing data.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from csms.domain.authorization import authorize_id_tag
+from csms.domain.model import (
+    AuthMethod,
+    AuthorizationStatus,
+    IdTokenInfo,
+    MeterSample,
+    StartResult,
+    TransactionStatus,
+)
+from storage.ports import UnitOfWork
+from storage.records import MeterSampleRecord, TransactionRecord, UnreconciledRecord
+
+__all__ = [
+    "MAX_TRANSACTION_ID",
+    "StopOutcome",
+    "new_transaction_id",
+    "record_meter_values",
+    "start_transaction",
+    "stop_transaction",
+]
+
+log = logging.getLogger(__name__)
+
+# 1.6 transactionId is a JSON integer; chargers commonly store it as a signed 32-bit int.
+MAX_TRANSACTION_ID = 2**31 - 1
+
+
+def new_transaction_id(uow: UnitOfWork) -> int:
+    """A random transaction id, unique across all chargers and not guessable from another."""
+    while True:
+        candidate = secrets.randbelow(MAX_TRANSACTION_ID) + 1
+        if not uow.transactions.transaction_id_taken(candidate):
+            return candidate
+
+
+def _start_key(
+    charger_id: str, connector_id: int, id_tag: str, timestamp: datetime, meter_start: int
+) -> str:
+    return f"{charger_id}|{connector_id}|{id_tag}|{timestamp.isoformat()}|{meter_start}"
+
+
+def start_transaction(
+    uow: UnitOfWork,
+    *,
+    charger_id: str,
+    connector_id: int,
+    id_tag: str,
+    meter_start_wh: int,
+    timestamp: datetime,
+    now: datetime,
+    reservation_id: int | None = None,
+    auth_method: AuthMethod = AuthMethod.CARD,
+) -> StartResult:
+    """Record a started transaction (1.6 §4.8 StartTransaction).
+
+    The idTag is verified again even when the charger authorized it offline; whatever the
+    status, the transaction is kept and billed, and the charger decides whether to stop it
+    (1.6 §5.11 StopTransactionOnInvalidId). A replay of the same StartTransaction (same
+    charger, connector, idTag, timestamp and meterStart) returns the same transactionId
+    and creates nothing.
+    """
+    key = _start_key(charger_id, connector_id, id_tag, timestamp, meter_start_wh)
+    existing = uow.transactions.by_start_key(key)
+    if existing is not None:
+        info = authorize_id_tag(uow, id_tag, now=now, exclude_transaction_pk=existing.id)
+        return StartResult(existing.transaction_id, info, created=False)
+    info = authorize_id_tag(uow, id_tag, now=now)
+    tag = uow.id_tags.by_uid(id_tag)
+    record = TransactionRecord(
+        id=0,
+        transaction_id=new_transaction_id(uow),
+        charger_id=charger_id,
+        connector_id=connector_id,
+        id_tag=id_tag,
+        customer_id=tag.customer_id if tag else None,
+        auth_method=auth_method.value,
+        auth_status=info.status.value,
+        start_key=key,
+        reservation_id=reservation_id,
+        started_at=timestamp,
+        meter_start_wh=meter_start_wh,
+        status=TransactionStatus.ACTIVE.value,
+        created_at=now,
+        updated_at=now,
+    )
+    uow.transactions.add(record)
+    return StartResult(record.transaction_id, info, created=True)
+
+
+def _sample_records(
+    samples: Sequence[MeterSample],
+    *,
+    charger_id: str,
+    connector_id: int,
+    transaction: TransactionRecord | None,
+    reported_transaction_id: int | None,
+    source: str,
+    now: datetime,
+) -> list[MeterSampleRecord]:
+    pk = transaction.id if transaction else None
+    return [
+        MeterSampleRecord(
+            charger_id=charger_id,
+            connector_id=connector_id,
+            transaction_pk=pk,
+            reported_transaction_id=reported_transaction_id,
+            timestamp=s.timestamp,
+            value=s.value,
+            measurand=s.measurand,
+            phase=s.phase,
+            unit=s.unit,
+            context=s.context,
+            location=s.location,
+            format=s.format,
+            source=source,
+            received_at=now,
+        )
+        for s in samples
+    ]
+
+
+def record_meter_values(
+    uow: UnitOfWork,
+    *,
+    charger_id: str,
+    connector_id: int,
+    transaction_id: int | None,
+    samples: Sequence[MeterSample],
+    now: datetime,
+    source: str = "MeterValues",
+) -> None:
+    """Persist every sampled value (1.6 §4.7), linked to its transaction or to the connector.
+
+    A transactionId that matches no transaction of this charger is kept on the samples
+    (``reported_transaction_id``) for reconciliation.
+    """
+    transaction = None
+    if transaction_id is not None:
+        transaction = uow.transactions.by_transaction_id(transaction_id)
+        if transaction is not None and transaction.charger_id != charger_id:
+            transaction = None
+    uow.meter_samples.add_many(
+        _sample_records(
+            samples,
+            charger_id=charger_id,
+            connector_id=connector_id,
+            transaction=transaction,
+            reported_transaction_id=transaction_id,
+            source=source,
+            now=now,
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StopOutcome:
+    id_token_info: IdTokenInfo | None
+    transaction: TransactionRecord | None
+    #: False when this stop had been recorded before (a repeated StopTransaction).
+    recorded: bool
+
+
+def stop_transaction(
+    uow: UnitOfWork,
+    *,
+    charger_id: str,
+    transaction_id: int,
+    meter_stop_wh: int,
+    timestamp: datetime,
+    now: datetime,
+    reason: str | None,
+    id_tag: str | None,
+    samples: Sequence[MeterSample],
+    raw_payload: dict[str, Any],
+) -> StopOutcome:
+    """Record a stopped transaction (1.6 §4.10 StopTransaction).
+
+    - Unknown or ``-1`` transactionId: acknowledged; the message is kept in
+      ``unreconciled_messages`` and its samples stored against the charger.
+    - A repeated stop is acknowledged and counted once (the first one wins).
+    - Energy is meterStop − meterStart; a negative difference (meter replaced or reset) is
+      kept as null energy and logged rather than billed.
+    """
+    info = authorize_id_tag(uow, id_tag, now=now) if id_tag else None
+    if info is not None and info.status is AuthorizationStatus.CONCURRENT_TX:
+        # The card is "busy" with exactly the transaction it is stopping.
+        info = IdTokenInfo(AuthorizationStatus.ACCEPTED, info.expiry_date, info.parent_id_tag)
+    transaction = uow.transactions.by_transaction_id(transaction_id)
+    if transaction is None or transaction.charger_id != charger_id:
+        uow.unreconciled.add(
+            UnreconciledRecord(
+                charger_id=charger_id,
+                action="StopTransaction",
+                reason="unknown transactionId",
+                payload=raw_payload,
+                received_at=now,
+            )
+        )
+        uow.meter_samples.add_many(
+            _sample_records(
+                samples,
+                charger_id=charger_id,
+                connector_id=0,
+                transaction=None,
+                reported_transaction_id=transaction_id,
+                source="StopTransaction",
+                now=now,
+            )
+        )
+        log.warning(
+            "StopTransaction for unknown transaction %s from %s kept for reconciliation",
+            transaction_id,
+            charger_id,
+        )
+        return StopOutcome(info, None, recorded=True)
+    if transaction.status == TransactionStatus.COMPLETED.value:
+        return StopOutcome(info, transaction, recorded=False)
+    energy: int | None = meter_stop_wh - transaction.meter_start_wh
+    if energy is not None and energy < 0:
+        log.warning(
+            "transaction %s: meterStop %s below meterStart %s; energy left unset",
+            transaction_id,
+            meter_stop_wh,
+            transaction.meter_start_wh,
+        )
+        energy = None
+    changes = {
+        "stopped_at": timestamp,
+        "meter_stop_wh": meter_stop_wh,
+        "energy_wh": energy,
+        # 1.6 §7.44: an absent reason means Local.
+        "stop_reason": reason or "Local",
+        "stop_id_tag": id_tag,
+        "status": TransactionStatus.COMPLETED.value,
+        "updated_at": now,
+    }
+    uow.transactions.update(transaction.id, **changes)
+    for name, value in changes.items():
+        setattr(transaction, name, value)
+    uow.meter_samples.add_many(
+        _sample_records(
+            samples,
+            charger_id=charger_id,
+            connector_id=transaction.connector_id,
+            transaction=transaction,
+            reported_transaction_id=transaction_id,
+            source="StopTransaction",
+            now=now,
+        )
+    )
+    return StopOutcome(info, transaction, recorded=True)

@@ -1,0 +1,420 @@
+"""The OCPP-J WebSocket gateway: accept chargers, check who they are, move frames.
+
+No business rules live here. The gateway
+
+- takes the charger identity from the last path segment (percent-decoded, ≤ 48 characters,
+  no ``:``), negotiates the subprotocol and refuses clients that offer none we speak;
+- checks HTTP Basic credentials (security profile 1: username = identity, password checked
+  against its salted hash) and answers 401 when they are wrong or missing, 404 for an
+  unknown identity unless ``CSMS_UNKNOWN_CHARGERS`` says otherwise;
+- runs one ``protocol.OCPPSession`` per connection and hands each CALL to the version's
+  adapter, sending the answer only after the adapter returns (so after its commit);
+- keeps the connection registry that operator commands are routed through.
+
+A second connection for an identity that is already connected **replaces** the old one:
+the charger has most likely lost the old TCP connection without the server noticing
+(NAT timeout, power cycle), so the newest connection is the one that works. Both events
+are logged, and the old socket is closed with code 1000 ("replaced by a new connection").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from csms.commands import (
+    ChargerNotConnected,
+    CommandError,
+    CommandResult,
+    CommandTimeout,
+)
+from csms.config import Settings
+from csms.domain.model import RegistrationStatus
+from csms.domain.stations import register_unknown_charger, validate_identity
+from csms.security import verify_password
+from protocol import (
+    Call,
+    CallErrorReceived,
+    CallInProgress,
+    CallReceived,
+    CallResultReceived,
+    ErrorCode,
+    OCPPError,
+    OCPPSession,
+    OCPPVersion,
+    SendFrame,
+    UnmatchedMessage,
+)
+from storage.database import Database
+from storage.errors import StorageError
+from storage.records import ChargerRecord
+
+__all__ = ["CallContext", "ChargerConnection", "Gateway", "Handler"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class CallContext:
+    """What an adapter function gets besides the payload."""
+
+    charger_id: str
+    connection: ChargerConnection
+    db: Database
+    settings: Settings
+    now: datetime
+
+
+Handler = Callable[[CallContext, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+@dataclass(eq=False)
+class ChargerConnection:
+    charger_id: str
+    version: OCPPVersion
+    ws: ServerConnection
+    session: OCPPSession
+    connected_at: datetime
+    remote_address: str | None
+    _call_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _waiter: asyncio.Future[Any] | None = None
+
+    async def call(self, action: str, payload: dict[str, Any], *, timeout: float) -> dict[str, Any]:
+        """Send a CALL and wait for its answer; one outstanding CALL at a time (OCPP-J §4.1.1)."""
+        async with self._call_lock:
+            loop = asyncio.get_running_loop()
+            try:
+                call, text = self.session.call(action, payload, now=loop.time())
+            except OCPPError as exc:
+                raise CommandError(
+                    f"{action} refused before sending: {exc.description}",
+                    error_code=exc.code.value,
+                ) from None
+            except CallInProgress:  # pragma: no cover - the lock prevents it
+                raise CommandError("another command is in progress") from None
+            self._waiter = loop.create_future()
+            try:
+                await self.ws.send(text)
+                return await asyncio.wait_for(self._waiter, timeout)
+            except TimeoutError:
+                self.session.expire(now=loop.time() + timeout + 1e9)
+                raise CommandTimeout(
+                    f"{self.charger_id} did not answer {action} within {timeout:g} s"
+                ) from None
+            except ConnectionClosed:
+                raise ChargerNotConnected(
+                    f"{self.charger_id} disconnected before answering {action}"
+                ) from None
+            finally:
+                self._waiter = None
+                del call
+
+    def _resolve(self, payload: dict[str, Any] | None, error: CommandError | None) -> None:
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        if error is not None:
+            waiter.set_exception(error)
+        else:
+            waiter.set_result(payload)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _offered_subprotocols(headers: Headers) -> list[str]:
+    offered: list[str] = []
+    for value in headers.get_all("Sec-WebSocket-Protocol"):
+        offered.extend(p.strip() for p in value.split(",") if p.strip())
+    return offered
+
+
+def _basic_credentials(headers: Headers) -> tuple[str, str] | None:
+    value = headers.get("Authorization")
+    if not value:
+        return None
+    scheme, _, encoded = value.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    username, sep, password = decoded.partition(":")
+    if not sep:
+        return None
+    return username, password
+
+
+def identity_from_path(path: str) -> str:
+    """The charger identity: the last path segment, percent-decoded."""
+    return unquote(urlsplit(path).path.rstrip("/").rsplit("/", 1)[-1])
+
+
+class Gateway:
+    """WebSocket server for chargers; also the local ``CommandRouter``."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        settings: Settings,
+        handlers: Mapping[OCPPVersion, Mapping[str, Handler]],
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.handlers = handlers
+        self.subprotocols = [v.value for v in handlers]
+        self.connections: dict[str, ChargerConnection] = {}
+        self._server: Server | None = None
+        # Successful Basic-auth checks, so a reconnect storm does not pay scrypt each time:
+        # charger id -> (stored hash, sha256 of the presented password).
+        self._verified: dict[str, tuple[str, bytes]] = {}
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._server = await serve(
+            self._handle,
+            self.settings.ocpp_host,
+            self.settings.ocpp_port,
+            process_request=self._process_request,
+            subprotocols=self.subprotocols,  # type: ignore[arg-type]
+            compression=None,  # frames are small; deflate costs ~100 KiB per connection
+            ping_interval=self.settings.ping_interval,
+            ping_timeout=self.settings.ping_interval,
+            max_size=self.settings.max_frame_bytes,
+            max_queue=4,
+            server_header=None,
+        )
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(next(iter(self._server.sockets)).getsockname()[1])
+
+    async def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.close(close_connections=True)
+        await self._server.wait_closed()
+        self._server = None
+
+    # -- CommandRouter ----------------------------------------------------------------
+
+    def is_connected(self, charger_id: str) -> bool:
+        return charger_id in self.connections
+
+    def ocpp_version(self, charger_id: str) -> str | None:
+        conn = self.connections.get(charger_id)
+        return conn.version.value if conn else None
+
+    async def send(
+        self, charger_id: str, action: str, payload: dict[str, Any], *, timeout: float | None = None
+    ) -> CommandResult:
+        conn = self.connections.get(charger_id)
+        if conn is None:
+            raise ChargerNotConnected(
+                f"charger {charger_id} is not connected: check `csms chargers show {charger_id}`"
+            )
+        answer = await conn.call(action, payload, timeout=timeout or self.settings.call_timeout)
+        return CommandResult(charger_id=charger_id, action=action, payload=answer)
+
+    # -- handshake ------------------------------------------------------------------
+
+    async def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        identity = identity_from_path(request.path)
+        problem = validate_identity(identity)
+        if problem:
+            return connection.respond(
+                HTTPStatus.NOT_FOUND, f"invalid charger identity: {problem}\n"
+            )
+        offered = _offered_subprotocols(request.headers)
+        if not any(p in self.subprotocols for p in offered):
+            log.info("refused %s: no supported subprotocol offered (%s)", identity, offered)
+            return connection.respond(
+                HTTPStatus.BAD_REQUEST,
+                f"no supported OCPP subprotocol offered; this server speaks "
+                f"{', '.join(self.subprotocols)}\n",
+            )
+        try:
+            charger = await self.db.read(lambda uow: uow.chargers.get(identity))
+        except StorageError:
+            log.exception("database unavailable during handshake of %s", identity)
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "try again later\n")
+        if charger is None:
+            charger = await self._unknown_charger(identity)
+            if charger is None:
+                log.info("refused unknown charger %s from %s", identity, connection.remote_address)
+                return connection.respond(HTTPStatus.NOT_FOUND, "unknown charger\n")
+        if charger.password_hash is not None and not await self._credentials_ok(
+            charger, request.headers
+        ):
+            log.warning(
+                "refused %s from %s: wrong or missing credentials",
+                identity,
+                connection.remote_address,
+            )
+            response = connection.respond(HTTPStatus.UNAUTHORIZED, "authentication required\n")
+            response.headers["WWW-Authenticate"] = 'Basic realm="csms", charset="UTF-8"'
+            return response
+        connection.csms_charger = charger  # type: ignore[attr-defined]
+        return None
+
+    async def _unknown_charger(self, identity: str) -> ChargerRecord | None:
+        policy = self.settings.unknown_chargers
+        if policy == "reject":
+            return None
+        status = RegistrationStatus.ACCEPTED if policy == "accept" else RegistrationStatus.PENDING
+        now = _utcnow()
+        charger = await self.db.write(
+            lambda uow: register_unknown_charger(uow, charger_id=identity, status=status, now=now)
+        )
+        log.info("registered unknown charger %s as %s", identity, charger.registration_status)
+        return charger
+
+    async def _credentials_ok(self, charger: ChargerRecord, headers: Headers) -> bool:
+        credentials = _basic_credentials(headers)
+        if credentials is None or credentials[0] != charger.id:
+            return False
+        assert charger.password_hash is not None
+        presented = hashlib.sha256(credentials[1].encode()).digest()
+        if self._verified.get(charger.id) == (charger.password_hash, presented):
+            return True
+        ok = await asyncio.to_thread(verify_password, credentials[1], charger.password_hash)
+        if ok:
+            self._verified[charger.id] = (charger.password_hash, presented)
+        return ok
+
+    # -- connection -----------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        charger: ChargerRecord = ws.csms_charger  # type: ignore[attr-defined]
+        del ws.csms_charger  # type: ignore[attr-defined]
+        version = OCPPVersion(str(ws.subprotocol))
+        session = OCPPSession(
+            version=version,
+            role="csms",
+            call_timeout=self.settings.call_timeout,
+            # A charger accepted before may reconnect without booting again (1.6 chargers
+            # usually boot only at power-up): it keeps its accepted state.
+            accepted=charger.registration_status == RegistrationStatus.ACCEPTED.value,
+        )
+        remote = ws.remote_address[0] if ws.remote_address else None
+        conn = ChargerConnection(
+            charger_id=charger.id,
+            version=version,
+            ws=ws,
+            session=session,
+            connected_at=_utcnow(),
+            remote_address=remote,
+        )
+        previous = self.connections.get(charger.id)
+        self.connections[charger.id] = conn
+        if previous is not None:
+            log.warning(
+                "charger %s connected again from %s; replacing its connection from %s",
+                charger.id,
+                remote,
+                previous.remote_address,
+            )
+            previous._resolve(None, ChargerNotConnected("connection replaced"))
+            asyncio.get_running_loop().create_task(
+                previous.ws.close(1000, "replaced by a new connection")
+            )
+        log.info("charger %s connected (%s) from %s", charger.id, version.value, remote)
+        handlers = self.handlers[version]
+        loop = asyncio.get_running_loop()
+        try:
+            async for message in ws:
+                for event in session.receive(message, now=loop.time()):
+                    if isinstance(event, CallReceived):
+                        await self._dispatch(conn, handlers, event.call)
+                    elif isinstance(event, SendFrame):
+                        await ws.send(event.data)
+                    elif isinstance(event, CallResultReceived):
+                        conn._resolve(event.result.payload, None)
+                    elif isinstance(event, CallErrorReceived):
+                        error = event.error
+                        conn._resolve(
+                            None,
+                            CommandError(
+                                f"{charger.id} answered {event.call.action} with "
+                                f"{error.error_code}: {error.error_description}",
+                                error_code=error.error_code,
+                            ),
+                        )
+                    elif isinstance(event, UnmatchedMessage):
+                        log.info("charger %s sent an answer to no pending call", charger.id)
+        except ConnectionClosed:
+            pass
+        finally:
+            if self.connections.get(charger.id) is conn:
+                del self.connections[charger.id]
+                conn._resolve(None, ChargerNotConnected(f"{charger.id} disconnected"))
+                log.info("charger %s disconnected (code %s)", charger.id, ws.close_code)
+            else:
+                log.info("replaced connection of charger %s closed", charger.id)
+
+    async def _dispatch(
+        self, conn: ChargerConnection, handlers: Mapping[str, Handler], call: Call
+    ) -> None:
+        handler = handlers.get(call.action)
+        if handler is None:
+            error = OCPPError(
+                ErrorCode.NOT_SUPPORTED, f"{call.action} is not supported by this central system"
+            )
+            await conn.ws.send(conn.session.reply_error(call, error))
+            return
+        ctx = CallContext(
+            charger_id=conn.charger_id,
+            connection=conn,
+            db=self.db,
+            settings=self.settings,
+            now=_utcnow(),
+        )
+        started = time.perf_counter()
+        try:
+            answer = await handler(ctx, call.payload)
+            text = conn.session.reply(call, answer)
+        except OCPPError as exc:
+            text = conn.session.reply_error(call, exc)
+        except StorageError as exc:
+            log.error("%s from %s not stored: %s", call.action, conn.charger_id, exc)
+            text = conn.session.reply_error(
+                call, OCPPError(ErrorCode.INTERNAL_ERROR, "could not store the message; retry")
+            )
+        except Exception:
+            log.exception("%s from %s failed", call.action, conn.charger_id)
+            text = conn.session.reply_error(
+                call, OCPPError(ErrorCode.INTERNAL_ERROR, "internal error")
+            )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s %s answered in %.1f ms",
+                conn.charger_id,
+                call.action,
+                (time.perf_counter() - started) * 1000,
+            )
+        try:
+            await conn.ws.send(text)
+        except ConnectionClosed:
+            log.info("%s closed before the answer to %s", conn.charger_id, call.action)

@@ -1,0 +1,146 @@
+"""The csms server process: database, OCPP gateway and HTTP API in one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from typing import Any
+
+import uvicorn
+
+from csms.adapters import v16
+from csms.config import Settings
+from csms.gateway import Gateway
+from protocol import OCPPVersion
+from storage.database import Database
+from storage.errors import StorageUnavailable
+from storage.migrate import head_revision, revision_of, upgrade
+
+__all__ = ["CsmsServer", "running_server", "serve"]
+
+log = logging.getLogger(__name__)
+
+
+class CsmsServer:
+    """Starts and stops the parts of a csms node; exposes the bound addresses."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db: Database | None = None
+        self.gateway: Gateway | None = None
+        self._api: uvicorn.Server | None = None
+
+    @property
+    def router(self) -> Gateway:
+        assert self.gateway is not None
+        return self.gateway
+
+    @property
+    def ocpp_port(self) -> int:
+        return self.router.port
+
+    @property
+    def api_port(self) -> int:
+        assert self._api is not None
+        return int(self._api.servers[0].sockets[0].getsockname()[1])
+
+    @property
+    def ocpp_url(self) -> str:
+        return f"ws://127.0.0.1:{self.ocpp_port}/ocpp"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def admin_token(self) -> str:
+        return self.settings.admin_token_path.read_text().strip()
+
+    async def start(self, *, migrate: bool = False) -> None:
+        settings = self.settings
+        settings.home.mkdir(parents=True, exist_ok=True)
+        if migrate:
+            await asyncio.to_thread(upgrade, settings.database_url)
+        self.db = Database(settings.database_url)
+        current = await self.db.read(lambda uow: revision_of(uow.conn))
+        if current != head_revision():
+            await self.db.close()
+            raise StorageUnavailable(
+                f"the database is at schema revision {current or 'none'}, this csms needs "
+                f"{head_revision()}: run `csms db upgrade`"
+            )
+        from csms.domain.tokens import ensure_admin_token
+
+        await ensure_admin_token(self.db, settings.admin_token_path)
+        self.gateway = Gateway(
+            db=self.db, settings=settings, handlers={OCPPVersion.V16: v16.HANDLERS}
+        )
+        await self.gateway.start()
+        from csms.api import create_app
+
+        app = create_app(db=self.db, router=self.gateway, settings=settings)
+        config = uvicorn.Config(
+            app,
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+            lifespan="off",
+            server_header=False,
+        )
+        self._api = uvicorn.Server(config)
+        await self._api.startup()
+        if self._api.should_exit:
+            await self.gateway.stop()
+            raise OSError(
+                f"cannot listen on {settings.api_host}:{settings.api_port} "
+                "(in use? set CSMS_API_PORT)"
+            )
+        log.info(
+            "csms serving OCPP on ws://%s:%s/ocpp/{id} and the API on http://%s:%s",
+            settings.ocpp_host,
+            self.ocpp_port,
+            settings.api_host,
+            self.api_port,
+        )
+
+    async def stop(self) -> None:
+        if self._api is not None:
+            self._api.should_exit = True
+            await self._api.shutdown()
+            self._api = None
+        if self.gateway is not None:
+            await self.gateway.stop()
+        if self.db is not None:
+            await self.db.close()
+            self.db = None
+
+
+@contextlib.asynccontextmanager
+async def running_server(settings: Settings, *, migrate: bool = True) -> AsyncIterator[CsmsServer]:
+    server = CsmsServer(settings)
+    await server.start(migrate=migrate)
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def serve(settings: Settings, *, ready: Any = None) -> None:
+    """Run until SIGINT or SIGTERM, then stop cleanly (queued writes are committed)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    server = CsmsServer(settings)
+    await server.start()
+    try:
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        await server.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

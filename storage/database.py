@@ -1,0 +1,258 @@
+"""The database: connections, units of work, group commit.
+
+``Database.write(fn)`` runs ``fn(uow)`` in a unit of work and returns its result once the
+unit of work is **committed**. Writes that arrive while a commit is in progress are
+collected and committed together in the next database transaction (group commit): a
+charger's transaction message is still acknowledged only after its data is durable, but
+a hundred chargers share one fsync instead of paying for one each. If any unit of work in
+a batch raises, the batch is rolled back and each unit of work is run again in its own
+transaction, so one bad message never costs the others their data.
+
+``Database.read(fn)`` runs ``fn(uow)`` on a read connection without committing.
+
+Units of work are synchronous functions over SQLAlchemy Core (see ``storage.ports``):
+
+- SQLite runs them in worker threads on the stdlib ``sqlite3`` driver: one writer thread
+  (SQLite has one writer anyway) and a small reader pool, WAL journal, ``synchronous=FULL``.
+  A whole batch costs one thread hand-off instead of one per statement
+  (docs/adr/0002-group-commit.md has the measurements).
+- PostgreSQL runs them through SQLAlchemy's asyncio bridge on asyncpg
+  (``AsyncConnection.run_sync``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
+
+from storage.errors import ConflictError, StorageError, StorageUnavailable
+from storage.sql.repositories import SqlUnitOfWork
+
+__all__ = ["Database", "UnitOfWorkFn", "normalize_url"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+UnitOfWorkFn = Callable[[SqlUnitOfWork], T]
+
+
+def normalize_url(url: str | URL) -> URL:
+    """The async driver URL for a database URL.
+
+    ``sqlite://`` becomes aiosqlite and ``postgresql://`` asyncpg.
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    if backend == "postgresql":
+        return parsed.set(drivername="postgresql+asyncpg")
+    raise StorageUnavailable(
+        f"unsupported database {parsed.drivername!r}: use sqlite+aiosqlite:///PATH "
+        "or postgresql+asyncpg://USER@HOST/DB"
+    )
+
+
+def _translate(exc: BaseException) -> StorageError:
+    if isinstance(exc, IntegrityError):
+        return ConflictError(str(exc.orig) if exc.orig else str(exc))
+    if isinstance(exc, OperationalError | ConnectionError | OSError):
+        return StorageUnavailable(str(exc))
+    if isinstance(exc, DBAPIError):
+        return StorageError(str(exc.orig) if exc.orig else str(exc))
+    return StorageError(str(exc))
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # FULL: a commit is on disk before the charger hears about it (the WAL is fsynced).
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class _Pending:
+    __slots__ = ("fn", "future")
+
+    def __init__(self, fn: UnitOfWorkFn[Any], future: asyncio.Future[Any]) -> None:
+        self.fn = fn
+        self.future = future
+
+
+class Database:
+    """One database: SQLite file or PostgreSQL server, with group-committed writes."""
+
+    def __init__(self, url: str | URL, *, max_batch: int = 512) -> None:
+        self.url = normalize_url(url)
+        self.dialect = self.url.get_backend_name()
+        self._max_batch = max_batch
+        self._pending: list[_Pending] = []
+        self._wakeup: asyncio.Event | None = None
+        self._writer_task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._sync_writer: Engine | None = None
+        self._sync_reader: Engine | None = None
+        self._async_engine: AsyncEngine | None = None
+        self._write_thread: ThreadPoolExecutor | None = None
+        self._read_threads: ThreadPoolExecutor | None = None
+        if self.dialect == "sqlite":
+            sync_url = self.url.set(drivername="sqlite")
+            if sync_url.database and sync_url.database != ":memory:":
+                Path(sync_url.database).parent.mkdir(parents=True, exist_ok=True)
+            else:
+                raise StorageUnavailable("in-memory SQLite is not supported: give a file path")
+            args = {"check_same_thread": False, "timeout": 30}
+            self._sync_writer = create_engine(
+                sync_url, poolclass=QueuePool, pool_size=1, max_overflow=0, connect_args=args
+            )
+            self._sync_reader = create_engine(
+                sync_url, poolclass=QueuePool, pool_size=4, max_overflow=4, connect_args=args
+            )
+            for engine in (self._sync_writer, self._sync_reader):
+                event.listen(engine, "connect", _sqlite_pragmas)
+            self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="db-write")
+            self._read_threads = ThreadPoolExecutor(4, thread_name_prefix="db-read")
+        else:
+            self._async_engine = create_async_engine(
+                self.url, pool_size=10, max_overflow=10, pool_pre_ping=True
+            )
+
+    # -- public API -----------------------------------------------------------------
+
+    async def write(self, fn: UnitOfWorkFn[T]) -> T:
+        """Run ``fn`` in a unit of work; return its result after the commit."""
+        if self._closed:
+            raise StorageUnavailable("database is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._pending.append(_Pending(fn, future))
+        if self._writer_task is None:
+            self._wakeup = asyncio.Event()
+            self._writer_task = loop.create_task(self._writer(), name="db-writer")
+        assert self._wakeup is not None
+        self._wakeup.set()
+        return await future
+
+    async def read(self, fn: UnitOfWorkFn[T]) -> T:
+        """Run ``fn`` on a read connection (no commit)."""
+
+        def run(conn: Connection) -> T:
+            return fn(SqlUnitOfWork(conn))
+
+        try:
+            if self._sync_reader is not None:
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(self._read_threads, self._sync_read, run)
+            assert self._async_engine is not None
+            async with self._async_engine.connect() as aconn:
+                return await aconn.run_sync(run)
+        except SQLAlchemyError as exc:
+            raise _translate(exc) from exc
+
+    async def close(self) -> None:
+        """Finish queued writes, then release connections and threads."""
+        self._closed = True
+        if self._writer_task is not None:
+            assert self._wakeup is not None
+            self._wakeup.set()
+            await self._writer_task  # returns once everything queued is committed
+            self._writer_task = None
+        if self._async_engine is not None:
+            await self._async_engine.dispose()
+        for engine in (self._sync_writer, self._sync_reader):
+            if engine is not None:
+                engine.dispose()
+        for pool in (self._write_thread, self._read_threads):
+            if pool is not None:
+                pool.shutdown(wait=True)
+
+    # -- internals ------------------------------------------------------------------
+
+    def _sync_read(self, run: Callable[[Connection], T]) -> T:
+        assert self._sync_reader is not None
+        with self._sync_reader.connect() as conn:
+            return run(conn)
+
+    def _sync_transaction(self, run: Callable[[Connection], T]) -> T:
+        assert self._sync_writer is not None
+        with self._sync_writer.begin() as conn:
+            return run(conn)
+
+    async def _transaction(self, run: Callable[[Connection], T]) -> T:
+        if self._sync_writer is not None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._write_thread, self._sync_transaction, run)
+        assert self._async_engine is not None
+        async with self._async_engine.begin() as aconn:
+            return await aconn.run_sync(run)
+
+    async def _writer(self) -> None:
+        assert self._wakeup is not None
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                await self._commit_batch(batch)
+            if self._closed:
+                return
+
+    async def _commit_batch(self, batch: list[_Pending]) -> None:
+        def run_all(conn: Connection) -> list[Any]:
+            uow = SqlUnitOfWork(conn)
+            results = [item.fn(uow) for item in batch]
+            uow.flush()
+            return results
+
+        try:
+            results = await self._transaction(run_all)
+        except Exception as exc:
+            if len(batch) == 1:
+                self._fail(batch[0], exc)
+                return
+            log.warning(
+                "group commit of %d units failed (%s); retrying one by one", len(batch), exc
+            )
+            for item in batch:
+                await self._commit_one(item)
+            return
+        for item, result in zip(batch, results, strict=True):
+            if not item.future.done():
+                item.future.set_result(result)
+
+    async def _commit_one(self, item: _Pending) -> None:
+        def run(conn: Connection) -> Any:
+            uow = SqlUnitOfWork(conn)
+            result = item.fn(uow)
+            uow.flush()
+            return result
+
+        try:
+            result = await self._transaction(run)
+        except Exception as exc:
+            self._fail(item, exc)
+            return
+        if not item.future.done():
+            item.future.set_result(result)
+
+    @staticmethod
+    def _fail(item: _Pending, exc: Exception) -> None:
+        if item.future.done():
+            return
+        if isinstance(exc, SQLAlchemyError):
+            item.future.set_exception(_translate(exc))
+        else:
+            item.future.set_exception(exc)

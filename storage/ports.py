@@ -1,0 +1,177 @@
+"""Storage ports: the repository and unit-of-work interfaces the domain is written against.
+
+Repositories are synchronous and never commit: a unit of work groups their changes and
+the :class:`~storage.database.Database` commits it (see ``Database.write``). Keeping the
+domain code synchronous lets the database layer run a whole batch of units of work in
+one database transaction (group commit) without an await per statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from storage.records import (
+    ApiTokenRecord,
+    ChargerEventRecord,
+    ChargerRecord,
+    ConnectorRecord,
+    CustomerRecord,
+    IdTagRecord,
+    MeterSampleRecord,
+    OwnerRecord,
+    StatusEventRecord,
+    TransactionRecord,
+    UnreconciledRecord,
+)
+
+__all__ = [
+    "ApiTokenRepository",
+    "ChargerEventRepository",
+    "ChargerRepository",
+    "ConnectorRepository",
+    "CustomerRepository",
+    "IdTagRepository",
+    "MeterSampleRepository",
+    "OwnerRepository",
+    "StatusEventRepository",
+    "TransactionRepository",
+    "UnitOfWork",
+    "UnreconciledRepository",
+]
+
+
+class OwnerRepository(Protocol):
+    def add(self, *, name: str, created_at: datetime) -> OwnerRecord: ...
+    def get(self, owner_id: int) -> OwnerRecord | None: ...
+    def by_name(self, name: str) -> OwnerRecord | None: ...
+    def list(self) -> list[OwnerRecord]: ...
+
+
+class ChargerRepository(Protocol):
+    def get(self, charger_id: str) -> ChargerRecord | None: ...
+    def add(self, charger: ChargerRecord) -> None: ...
+    def update(self, charger_id: str, **fields: Any) -> None: ...
+    def delete(self, charger_id: str) -> bool: ...
+    def list(self, *, owner_id: int | None = None) -> list[ChargerRecord]: ...
+
+
+class ConnectorRepository(Protocol):
+    def upsert(self, connector: ConnectorRecord) -> None: ...
+    def for_charger(self, charger_id: str) -> list[ConnectorRecord]: ...
+    def list(self, *, owner_id: int | None = None) -> list[ConnectorRecord]: ...
+
+
+class StatusEventRepository(Protocol):
+    def add(self, event: StatusEventRecord) -> None: ...
+    def for_charger(self, charger_id: str, *, limit: int = 100) -> list[StatusEventRecord]: ...
+
+
+class CustomerRepository(Protocol):
+    def add(
+        self, *, customer_number: int, name: str, email: str, created_at: datetime
+    ) -> CustomerRecord: ...
+    def get(self, customer_id: int) -> CustomerRecord | None: ...
+    def by_number(self, customer_number: int) -> CustomerRecord | None: ...
+    def list(self) -> list[CustomerRecord]: ...
+
+
+class IdTagRepository(Protocol):
+    def add(
+        self,
+        *,
+        uid: str,
+        status: str,
+        created_at: datetime,
+        customer_id: int | None = None,
+        expires_at: datetime | None = None,
+        parent_id_tag: str | None = None,
+    ) -> IdTagRecord: ...
+    def by_uid(self, uid: str) -> IdTagRecord | None: ...
+    def update(self, uid: str, **fields: Any) -> None: ...
+    def list(self, *, customer_id: int | None = None) -> list[IdTagRecord]: ...
+
+
+class TransactionRepository(Protocol):
+    def add(self, transaction: TransactionRecord) -> TransactionRecord: ...
+    def by_transaction_id(self, transaction_id: int) -> TransactionRecord | None: ...
+    def by_start_key(self, start_key: str) -> TransactionRecord | None: ...
+    def by_pk(self, pk: int) -> TransactionRecord | None: ...
+    def transaction_id_taken(self, transaction_id: int) -> bool: ...
+    def active_for_id_tag(self, id_tag: str) -> list[TransactionRecord]: ...
+    def active_for_connector(
+        self, charger_id: str, connector_id: int
+    ) -> list[TransactionRecord]: ...
+    def update(self, pk: int, **fields: Any) -> None: ...
+    def list(
+        self,
+        *,
+        charger_id: str | None = None,
+        active: bool | None = None,
+        customer_id: int | None = None,
+        owner_id: int | None = None,
+        limit: int = 1000,
+    ) -> list[TransactionRecord]: ...
+
+
+class MeterSampleRepository(Protocol):
+    def add_many(self, samples: Sequence[MeterSampleRecord]) -> None: ...
+    def for_transaction(self, transaction_pk: int) -> list[MeterSampleRecord]: ...
+    def count(self) -> int: ...
+
+
+class UnreconciledRepository(Protocol):
+    def add(self, record: UnreconciledRecord) -> None: ...
+    def list(self, *, charger_id: str | None = None) -> list[UnreconciledRecord]: ...
+
+
+class ChargerEventRepository(Protocol):
+    def add(self, record: ChargerEventRecord) -> None: ...
+    def list(self, charger_id: str, *, kind: str | None = None) -> list[ChargerEventRecord]: ...
+
+
+class ApiTokenRepository(Protocol):
+    def add(
+        self, *, name: str, role: str, token_hash: str, created_at: datetime, owner_id: int | None
+    ) -> ApiTokenRecord: ...
+    def by_hash(self, token_hash: str) -> ApiTokenRecord | None: ...
+    def count(self, *, role: str | None = None) -> int: ...
+    def touch(self, token_id: int, when: datetime) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """The repositories of one unit of work (read-only members, so adapters may narrow them)."""
+
+    @property
+    def owners(self) -> OwnerRepository: ...
+
+    @property
+    def chargers(self) -> ChargerRepository: ...
+
+    @property
+    def connectors(self) -> ConnectorRepository: ...
+
+    @property
+    def status_events(self) -> StatusEventRepository: ...
+
+    @property
+    def customers(self) -> CustomerRepository: ...
+
+    @property
+    def id_tags(self) -> IdTagRepository: ...
+
+    @property
+    def transactions(self) -> TransactionRepository: ...
+
+    @property
+    def meter_samples(self) -> MeterSampleRepository: ...
+
+    @property
+    def unreconciled(self) -> UnreconciledRepository: ...
+
+    @property
+    def charger_events(self) -> ChargerEventRepository: ...
+
+    @property
+    def api_tokens(self) -> ApiTokenRepository: ...

@@ -1,0 +1,1 @@
+"""SQLAlchemy adapters of the storage ports (tables, repositories, unit of work)."""

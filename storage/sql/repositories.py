@@ -1,0 +1,386 @@
+"""SQLAlchemy Core implementations of the storage ports, over a synchronous ``Connection``.
+
+They run inside ``Database.write``/``Database.read`` (a worker thread for SQLite, the
+async driver's greenlet bridge for PostgreSQL). They never commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, fields
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, CursorResult, Table, delete, func, insert, select, update
+
+from storage.records import (
+    ApiTokenRecord,
+    ChargerEventRecord,
+    ChargerRecord,
+    ConnectorRecord,
+    CustomerRecord,
+    IdTagRecord,
+    MeterSampleRecord,
+    OwnerRecord,
+    StatusEventRecord,
+    TransactionRecord,
+    UnreconciledRecord,
+)
+from storage.sql import tables as t
+
+__all__ = ["SqlUnitOfWork"]
+
+R = TypeVar("R")
+
+
+def _record(cls: type[R], row: Any) -> R:
+    return cls(**dict(row._mapping))
+
+
+def _inserted_pk(result: CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    if not key or key[0] is None:  # pragma: no cover - every table has a generated key
+        raise RuntimeError("the database did not return the new row's key")
+    return int(key[0])
+
+
+def _values(record: Any, *, drop_none_id: bool = True) -> dict[str, Any]:
+    values = {f.name: getattr(record, f.name) for f in fields(record)}
+    if drop_none_id and values.get("id", 0) is None:
+        del values["id"]
+    return values
+
+
+class _Repo:
+    table: Table
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+
+class SqlOwners(_Repo):
+    table = t.owners
+
+    def add(self, *, name: str, created_at: datetime) -> OwnerRecord:
+        result = self.conn.execute(insert(t.owners).values(name=name, created_at=created_at))
+        pk = _inserted_pk(result)
+        return OwnerRecord(id=pk, name=name, created_at=created_at)
+
+    def get(self, owner_id: int) -> OwnerRecord | None:
+        row = self.conn.execute(select(t.owners).where(t.owners.c.id == owner_id)).first()
+        return _record(OwnerRecord, row) if row else None
+
+    def by_name(self, name: str) -> OwnerRecord | None:
+        row = self.conn.execute(select(t.owners).where(t.owners.c.name == name)).first()
+        return _record(OwnerRecord, row) if row else None
+
+    def list(self) -> list[OwnerRecord]:
+        rows = self.conn.execute(select(t.owners).order_by(t.owners.c.name))
+        return [_record(OwnerRecord, r) for r in rows]
+
+
+class SqlChargers(_Repo):
+    def get(self, charger_id: str) -> ChargerRecord | None:
+        row = self.conn.execute(select(t.chargers).where(t.chargers.c.id == charger_id)).first()
+        return _record(ChargerRecord, row) if row else None
+
+    def add(self, charger: ChargerRecord) -> None:
+        self.conn.execute(insert(t.chargers).values(**asdict(charger)))
+
+    def update(self, charger_id: str, **values: Any) -> None:
+        self.conn.execute(update(t.chargers).where(t.chargers.c.id == charger_id).values(**values))
+
+    def delete(self, charger_id: str) -> bool:
+        result = self.conn.execute(delete(t.chargers).where(t.chargers.c.id == charger_id))
+        return bool(result.rowcount)
+
+    def list(self, *, owner_id: int | None = None) -> list[ChargerRecord]:
+        query = select(t.chargers).order_by(t.chargers.c.id)
+        if owner_id is not None:
+            query = query.where(t.chargers.c.owner_id == owner_id)
+        return [_record(ChargerRecord, r) for r in self.conn.execute(query)]
+
+
+class SqlConnectors(_Repo):
+    def upsert(self, connector: ConnectorRecord) -> None:
+        values = asdict(connector)
+        key = (t.connectors.c.charger_id == connector.charger_id) & (
+            t.connectors.c.connector_id == connector.connector_id
+        )
+        result = self.conn.execute(update(t.connectors).where(key).values(**values))
+        if not result.rowcount:
+            self.conn.execute(insert(t.connectors).values(**values))
+
+    def for_charger(self, charger_id: str) -> list[ConnectorRecord]:
+        query = (
+            select(t.connectors)
+            .where(t.connectors.c.charger_id == charger_id)
+            .order_by(t.connectors.c.connector_id)
+        )
+        return [_record(ConnectorRecord, r) for r in self.conn.execute(query)]
+
+    def list(self, *, owner_id: int | None = None) -> list[ConnectorRecord]:
+        query = select(t.connectors).order_by(
+            t.connectors.c.charger_id, t.connectors.c.connector_id
+        )
+        if owner_id is not None:
+            query = query.join(t.chargers, t.chargers.c.id == t.connectors.c.charger_id).where(
+                t.chargers.c.owner_id == owner_id
+            )
+        return [_record(ConnectorRecord, r) for r in self.conn.execute(query)]
+
+
+class SqlStatusEvents(_Repo):
+    def add(self, event: StatusEventRecord) -> None:
+        self.conn.execute(insert(t.status_events).values(**_values(event)))
+
+    def for_charger(self, charger_id: str, *, limit: int = 100) -> list[StatusEventRecord]:
+        query = (
+            select(t.status_events)
+            .where(t.status_events.c.charger_id == charger_id)
+            .order_by(t.status_events.c.id.desc())
+            .limit(limit)
+        )
+        return [_record(StatusEventRecord, r) for r in self.conn.execute(query)]
+
+
+class SqlCustomers(_Repo):
+    def add(
+        self, *, customer_number: int, name: str, email: str, created_at: datetime
+    ) -> CustomerRecord:
+        result = self.conn.execute(
+            insert(t.customers).values(
+                customer_number=customer_number, name=name, email=email, created_at=created_at
+            )
+        )
+        pk = _inserted_pk(result)
+        return CustomerRecord(
+            id=pk,
+            customer_number=customer_number,
+            name=name,
+            email=email,
+            created_at=created_at,
+        )
+
+    def get(self, customer_id: int) -> CustomerRecord | None:
+        row = self.conn.execute(select(t.customers).where(t.customers.c.id == customer_id)).first()
+        return _record(CustomerRecord, row) if row else None
+
+    def by_number(self, customer_number: int) -> CustomerRecord | None:
+        query = select(t.customers).where(t.customers.c.customer_number == customer_number)
+        row = self.conn.execute(query).first()
+        return _record(CustomerRecord, row) if row else None
+
+    def list(self) -> list[CustomerRecord]:
+        rows = self.conn.execute(select(t.customers).order_by(t.customers.c.customer_number))
+        return [_record(CustomerRecord, r) for r in rows]
+
+
+class SqlIdTags(_Repo):
+    def add(
+        self,
+        *,
+        uid: str,
+        status: str,
+        created_at: datetime,
+        customer_id: int | None = None,
+        expires_at: datetime | None = None,
+        parent_id_tag: str | None = None,
+    ) -> IdTagRecord:
+        values: dict[str, Any] = {
+            "uid": uid,
+            "status": status,
+            "created_at": created_at,
+            "customer_id": customer_id,
+            "expires_at": expires_at,
+            "parent_id_tag": parent_id_tag,
+        }
+        result = self.conn.execute(insert(t.id_tags).values(**values))
+        pk = _inserted_pk(result)
+        return IdTagRecord(id=pk, **values)
+
+    def by_uid(self, uid: str) -> IdTagRecord | None:
+        row = self.conn.execute(select(t.id_tags).where(t.id_tags.c.uid == uid)).first()
+        return _record(IdTagRecord, row) if row else None
+
+    def update(self, uid: str, **values: Any) -> None:
+        self.conn.execute(update(t.id_tags).where(t.id_tags.c.uid == uid).values(**values))
+
+    def list(self, *, customer_id: int | None = None) -> list[IdTagRecord]:
+        query = select(t.id_tags).order_by(t.id_tags.c.uid)
+        if customer_id is not None:
+            query = query.where(t.id_tags.c.customer_id == customer_id)
+        return [_record(IdTagRecord, r) for r in self.conn.execute(query)]
+
+
+class SqlTransactions(_Repo):
+    def add(self, transaction: TransactionRecord) -> TransactionRecord:
+        values = _values(transaction)
+        values.pop("id", None)  # assigned by the database
+        result = self.conn.execute(insert(t.transactions).values(**values))
+        pk = _inserted_pk(result)
+        transaction.id = pk
+        return transaction
+
+    def _one(self, *conditions: Any) -> TransactionRecord | None:
+        row = self.conn.execute(select(t.transactions).where(*conditions)).first()
+        return _record(TransactionRecord, row) if row else None
+
+    def by_transaction_id(self, transaction_id: int) -> TransactionRecord | None:
+        return self._one(t.transactions.c.transaction_id == transaction_id)
+
+    def by_start_key(self, start_key: str) -> TransactionRecord | None:
+        return self._one(t.transactions.c.start_key == start_key)
+
+    def by_pk(self, pk: int) -> TransactionRecord | None:
+        return self._one(t.transactions.c.id == pk)
+
+    def transaction_id_taken(self, transaction_id: int) -> bool:
+        query = select(t.transactions.c.id).where(t.transactions.c.transaction_id == transaction_id)
+        return self.conn.execute(query).first() is not None
+
+    def active_for_id_tag(self, id_tag: str) -> list[TransactionRecord]:
+        query = select(t.transactions).where(
+            t.transactions.c.id_tag == id_tag, t.transactions.c.status == "active"
+        )
+        return [_record(TransactionRecord, r) for r in self.conn.execute(query)]
+
+    def active_for_connector(self, charger_id: str, connector_id: int) -> list[TransactionRecord]:
+        query = select(t.transactions).where(
+            t.transactions.c.charger_id == charger_id,
+            t.transactions.c.connector_id == connector_id,
+            t.transactions.c.status == "active",
+        )
+        return [_record(TransactionRecord, r) for r in self.conn.execute(query)]
+
+    def update(self, pk: int, **values: Any) -> None:
+        self.conn.execute(update(t.transactions).where(t.transactions.c.id == pk).values(**values))
+
+    def list(
+        self,
+        *,
+        charger_id: str | None = None,
+        active: bool | None = None,
+        customer_id: int | None = None,
+        owner_id: int | None = None,
+        limit: int = 1000,
+    ) -> list[TransactionRecord]:
+        query = select(t.transactions).order_by(t.transactions.c.started_at.desc()).limit(limit)
+        if owner_id is not None:
+            owned = select(t.chargers.c.id).where(t.chargers.c.owner_id == owner_id)
+            query = query.where(t.transactions.c.charger_id.in_(owned))
+        if charger_id is not None:
+            query = query.where(t.transactions.c.charger_id == charger_id)
+        if active is not None:
+            query = query.where(t.transactions.c.status == ("active" if active else "completed"))
+        if customer_id is not None:
+            query = query.where(t.transactions.c.customer_id == customer_id)
+        return [_record(TransactionRecord, r) for r in self.conn.execute(query)]
+
+
+class SqlMeterSamples(_Repo):
+    """Appends are buffered and written as one multi-row insert when the unit of work flushes."""
+
+    def __init__(self, conn: Connection) -> None:
+        super().__init__(conn)
+        self._pending: list[dict[str, Any]] = []
+
+    def add_many(self, samples: Sequence[MeterSampleRecord]) -> None:
+        self._pending.extend(_values(s) for s in samples)
+
+    def flush(self) -> None:
+        if self._pending:
+            rows, self._pending = self._pending, []
+            self.conn.execute(insert(t.meter_values), rows)
+
+    def for_transaction(self, transaction_pk: int) -> list[MeterSampleRecord]:
+        self.flush()
+        query = (
+            select(t.meter_values)
+            .where(t.meter_values.c.transaction_pk == transaction_pk)
+            .order_by(t.meter_values.c.timestamp, t.meter_values.c.id)
+        )
+        return [_record(MeterSampleRecord, r) for r in self.conn.execute(query)]
+
+    def count(self) -> int:
+        self.flush()
+        return int(self.conn.execute(select(func.count()).select_from(t.meter_values)).scalar_one())
+
+
+class SqlUnreconciled(_Repo):
+    def add(self, record: UnreconciledRecord) -> None:
+        self.conn.execute(insert(t.unreconciled_messages).values(**_values(record)))
+
+    def list(self, *, charger_id: str | None = None) -> list[UnreconciledRecord]:
+        query = select(t.unreconciled_messages).order_by(t.unreconciled_messages.c.id)
+        if charger_id is not None:
+            query = query.where(t.unreconciled_messages.c.charger_id == charger_id)
+        return [_record(UnreconciledRecord, r) for r in self.conn.execute(query)]
+
+
+class SqlChargerEvents(_Repo):
+    def add(self, record: ChargerEventRecord) -> None:
+        self.conn.execute(insert(t.charger_events).values(**_values(record)))
+
+    def list(self, charger_id: str, *, kind: str | None = None) -> list[ChargerEventRecord]:
+        query = (
+            select(t.charger_events)
+            .where(t.charger_events.c.charger_id == charger_id)
+            .order_by(t.charger_events.c.id)
+        )
+        if kind is not None:
+            query = query.where(t.charger_events.c.kind == kind)
+        return [_record(ChargerEventRecord, r) for r in self.conn.execute(query)]
+
+
+class SqlApiTokens(_Repo):
+    def add(
+        self, *, name: str, role: str, token_hash: str, created_at: datetime, owner_id: int | None
+    ) -> ApiTokenRecord:
+        values: dict[str, Any] = {
+            "name": name,
+            "role": role,
+            "token_hash": token_hash,
+            "created_at": created_at,
+            "owner_id": owner_id,
+        }
+        result = self.conn.execute(insert(t.api_tokens).values(**values))
+        pk = _inserted_pk(result)
+        return ApiTokenRecord(id=pk, **values)
+
+    def by_hash(self, token_hash: str) -> ApiTokenRecord | None:
+        query = select(t.api_tokens).where(t.api_tokens.c.token_hash == token_hash)
+        row = self.conn.execute(query).first()
+        return _record(ApiTokenRecord, row) if row else None
+
+    def count(self, *, role: str | None = None) -> int:
+        query = select(func.count()).select_from(t.api_tokens)
+        if role is not None:
+            query = query.where(t.api_tokens.c.role == role, t.api_tokens.c.revoked_at.is_(None))
+        return int(self.conn.execute(query).scalar_one())
+
+    def touch(self, token_id: int, when: datetime) -> None:
+        self.conn.execute(
+            update(t.api_tokens).where(t.api_tokens.c.id == token_id).values(last_used_at=when)
+        )
+
+
+class SqlUnitOfWork:
+    """All repositories over one connection; ``flush`` writes buffered appends."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.owners = SqlOwners(conn)
+        self.chargers = SqlChargers(conn)
+        self.connectors = SqlConnectors(conn)
+        self.status_events = SqlStatusEvents(conn)
+        self.customers = SqlCustomers(conn)
+        self.id_tags = SqlIdTags(conn)
+        self.transactions = SqlTransactions(conn)
+        self.meter_samples = SqlMeterSamples(conn)
+        self.unreconciled = SqlUnreconciled(conn)
+        self.charger_events = SqlChargerEvents(conn)
+        self.api_tokens = SqlApiTokens(conn)
+
+    def flush(self) -> None:
+        self.meter_samples.flush()

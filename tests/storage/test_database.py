@@ -1,0 +1,77 @@
+"""Database: units of work, group commit, failure isolation — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+
+from storage.database import Database, normalize_url
+from storage.errors import ConflictError, StorageUnavailable
+from storage.records import ChargerRecord
+from storage.sql.repositories import SqlUnitOfWork
+
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+
+def _add(charger_id: str):  # type: ignore[no-untyped-def]
+    def run(uow: SqlUnitOfWork) -> str:
+        uow.chargers.add(
+            ChargerRecord(id=charger_id, registration_status="Accepted", created_at=NOW)
+        )
+        return charger_id
+
+    return run
+
+
+async def test_write_returns_result_after_commit_and_read_sees_it(db: Database) -> None:
+    assert await db.write(_add("CP1")) == "CP1"
+    charger = await db.read(lambda uow: uow.chargers.get("CP1"))
+    assert charger is not None and charger.created_at == NOW
+
+
+async def test_concurrent_writes_are_all_committed(db: Database) -> None:
+    ids = [f"CP{i}" for i in range(200)]
+    assert await asyncio.gather(*(db.write(_add(i)) for i in ids)) == ids
+    chargers = await db.read(lambda uow: uow.chargers.list())
+    assert sorted(c.id for c in chargers) == sorted(ids)
+
+
+async def test_failing_unit_of_work_does_not_cost_the_others_their_data(db: Database) -> None:
+    """A batch with one bad unit of work is retried one by one: the good ones commit."""
+    await db.write(_add("DUP"))
+    results = await asyncio.gather(
+        db.write(_add("A")), db.write(_add("DUP")), db.write(_add("B")), return_exceptions=True
+    )
+    assert results[0] == "A" and results[2] == "B"
+    assert isinstance(results[1], ConflictError)
+    chargers = await db.read(lambda uow: uow.chargers.list())
+    assert [c.id for c in chargers] == ["A", "B", "DUP"]
+
+
+async def test_exception_in_unit_of_work_rolls_back_its_changes(db: Database) -> None:
+    def half_done(uow: SqlUnitOfWork) -> None:
+        _add("HALF")(uow)
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await db.write(half_done)
+    assert await db.read(lambda uow: uow.chargers.get("HALF")) is None
+
+
+async def test_timestamps_come_back_timezone_aware_utc(db: Database) -> None:
+    await db.write(_add("TZ"))
+    charger = await db.read(lambda uow: uow.chargers.get("TZ"))
+    assert charger is not None and charger.created_at.tzinfo is not None
+    assert charger.created_at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+
+
+def test_unsupported_database_url_is_refused_with_what_to_use() -> None:
+    with pytest.raises(StorageUnavailable, match="sqlite"):
+        normalize_url("mysql://root@localhost/csms")
+
+
+def test_plain_driver_urls_are_mapped_to_the_async_drivers() -> None:
+    assert normalize_url("postgresql://u@h/db").drivername == "postgresql+asyncpg"
+    assert normalize_url("sqlite:///x.db").drivername == "sqlite+aiosqlite"
