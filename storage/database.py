@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
 
 from storage.errors import ConflictError, StorageError, StorageUnavailable
-from storage.sql.repositories import SqlUnitOfWork
+from storage.sql.repositories import SqlUnitOfWork, StorageCache
 
 __all__ = ["Database", "UnitOfWorkFn", "normalize_url"]
 
@@ -98,6 +98,7 @@ class Database:
         self.url = normalize_url(url)
         self.dialect = self.url.get_backend_name()
         self._max_batch = max_batch
+        self.cache = StorageCache()
         self._pending: list[_Pending] = []
         self._wakeup: asyncio.Event | None = None
         self._writer_task: asyncio.Task[None] | None = None
@@ -149,7 +150,7 @@ class Database:
         """Run ``fn`` on a read connection (no commit)."""
 
         def run(conn: Connection) -> T:
-            return fn(SqlUnitOfWork(conn))
+            return fn(SqlUnitOfWork(conn, self.cache, read_only=True))
 
         try:
             if self._sync_reader is not None:
@@ -211,14 +212,19 @@ class Database:
                 return
 
     async def _commit_batch(self, batch: list[_Pending]) -> None:
+        uow: SqlUnitOfWork | None = None
+
         def run_all(conn: Connection) -> list[Any]:
-            uow = SqlUnitOfWork(conn)
+            nonlocal uow
+            uow = SqlUnitOfWork(conn, self.cache)
             results = [item.fn(uow) for item in batch]
             uow.flush()
             return results
 
         try:
             results = await self._transaction(run_all)
+            assert uow is not None
+            uow.committed()
         except Exception as exc:
             if len(batch) == 1:
                 self._fail(batch[0], exc)
@@ -234,14 +240,19 @@ class Database:
                 item.future.set_result(result)
 
     async def _commit_one(self, item: _Pending) -> None:
+        uow: SqlUnitOfWork | None = None
+
         def run(conn: Connection) -> Any:
-            uow = SqlUnitOfWork(conn)
+            nonlocal uow
+            uow = SqlUnitOfWork(conn, self.cache)
             result = item.fn(uow)
             uow.flush()
             return result
 
         try:
             result = await self._transaction(run)
+            assert uow is not None
+            uow.committed()
         except Exception as exc:
             self._fail(item, exc)
             return

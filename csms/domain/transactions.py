@@ -107,12 +107,12 @@ def _sample_records(
     *,
     charger_id: str,
     connector_id: int,
-    transaction: TransactionRecord | None,
+    transaction_pk: int | None,
     reported_transaction_id: int | None,
     source: str,
     now: datetime,
 ) -> list[MeterSampleRecord]:
-    pk = transaction.id if transaction else None
+    pk = transaction_pk
     return [
         MeterSampleRecord(
             charger_id=charger_id,
@@ -149,17 +149,17 @@ def record_meter_values(
     A transactionId that matches no transaction of this charger is kept on the samples
     (``reported_transaction_id``) for reconciliation.
     """
-    transaction = None
+    transaction_pk = None
     if transaction_id is not None:
-        transaction = uow.transactions.by_transaction_id(transaction_id)
-        if transaction is not None and transaction.charger_id != charger_id:
-            transaction = None
+        key = uow.transactions.key_for(transaction_id)
+        if key is not None and key[1] == charger_id:
+            transaction_pk = key[0]
     uow.meter_samples.add_many(
         _sample_records(
             samples,
             charger_id=charger_id,
             connector_id=connector_id,
-            transaction=transaction,
+            transaction_pk=transaction_pk,
             reported_transaction_id=transaction_id,
             source=source,
             now=now,
@@ -216,7 +216,7 @@ def stop_transaction(
                 samples,
                 charger_id=charger_id,
                 connector_id=0,
-                transaction=None,
+                transaction_pk=None,
                 reported_transaction_id=transaction_id,
                 source="StopTransaction",
                 now=now,
@@ -257,7 +257,7 @@ def stop_transaction(
             samples,
             charger_id=charger_id,
             connector_id=transaction.connector_id,
-            transaction=transaction,
+            transaction_pk=transaction.id,
             reported_transaction_id=transaction_id,
             source="StopTransaction",
             now=now,

@@ -6,12 +6,22 @@ async driver's greenlet bridge for PostgreSQL). They never commit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, CursorResult, Table, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from storage.records import (
     ApiTokenRecord,
@@ -28,7 +38,7 @@ from storage.records import (
 )
 from storage.sql import tables as t
 
-__all__ = ["SqlUnitOfWork"]
+__all__ = ["SqlUnitOfWork", "StorageCache"]
 
 R = TypeVar("R")
 
@@ -44,11 +54,34 @@ def _inserted_pk(result: CursorResult[Any]) -> int:
     return int(key[0])
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _values(record: Any, *, drop_none_id: bool = True) -> dict[str, Any]:
-    values = {f.name: getattr(record, f.name) for f in fields(record)}
+    names = _FIELD_NAMES.get(type(record))
+    if names is None:
+        names = _FIELD_NAMES[type(record)] = tuple(f.name for f in fields(record))
+    values = {name: getattr(record, name) for name in names}
     if drop_none_id and values.get("id", 0) is None:
         del values["id"]
     return values
+
+
+class StorageCache:
+    """Facts that never change once committed, kept per process to spare hot-path queries.
+
+    ``transaction_keys``: CSMS transactionId → (row id, charger id). A transaction id is
+    assigned once and never reused, so the entry stays true on every node.
+    """
+
+    def __init__(self, *, max_entries: int = 200_000) -> None:
+        self.max_entries = max_entries
+        self.transaction_keys: dict[int, tuple[int, str]] = {}
+
+    def remember_transaction(self, transaction_id: int, pk: int, charger_id: str) -> None:
+        if len(self.transaction_keys) >= self.max_entries:
+            self.transaction_keys.clear()
+        self.transaction_keys[transaction_id] = (pk, charger_id)
 
 
 class _Repo:
@@ -213,7 +246,30 @@ class SqlIdTags(_Repo):
         return [_record(IdTagRecord, r) for r in self.conn.execute(query)]
 
 
+_TRANSACTION_KEY = select(t.transactions.c.id, t.transactions.c.charger_id).where(
+    t.transactions.c.transaction_id == bindparam("transaction_id")
+)
+
+
 class SqlTransactions(_Repo):
+    def __init__(self, conn: Connection, uow: SqlUnitOfWork) -> None:
+        super().__init__(conn)
+        self._uow = uow
+
+    def key_for(self, transaction_id: int) -> tuple[int, str] | None:
+        """(row id, charger id) of a transaction, from the cache when it is known."""
+        cache = self._uow.cache
+        key = cache.transaction_keys.get(transaction_id)
+        if key is not None:
+            return key
+        row = self.conn.execute(_TRANSACTION_KEY, {"transaction_id": transaction_id}).first()
+        if row is None:
+            return None
+        pk, charger_id = int(row[0]), str(row[1])
+        # The row may belong to this very (uncommitted) batch: cache it only after commit.
+        self._uow.after_commit(lambda: cache.remember_transaction(transaction_id, pk, charger_id))
+        return pk, charger_id
+
     def add(self, transaction: TransactionRecord) -> TransactionRecord:
         values = _values(transaction)
         values.pop("id", None)  # assigned by the database
@@ -366,17 +422,26 @@ class SqlApiTokens(_Repo):
 
 
 class SqlUnitOfWork:
-    """All repositories over one connection; ``flush`` writes buffered appends."""
+    """All repositories over one connection; ``flush`` writes buffered appends.
 
-    def __init__(self, conn: Connection) -> None:
+    ``after_commit`` callbacks run once the database transaction has committed (on a
+    read connection, which sees only committed data, they run at once).
+    """
+
+    def __init__(
+        self, conn: Connection, cache: StorageCache | None = None, *, read_only: bool = False
+    ) -> None:
         self.conn = conn
+        self.cache = cache if cache is not None else StorageCache()
+        self.read_only = read_only
+        self._after_commit: list[Callable[[], None]] = []
         self.owners = SqlOwners(conn)
         self.chargers = SqlChargers(conn)
         self.connectors = SqlConnectors(conn)
         self.status_events = SqlStatusEvents(conn)
         self.customers = SqlCustomers(conn)
         self.id_tags = SqlIdTags(conn)
-        self.transactions = SqlTransactions(conn)
+        self.transactions = SqlTransactions(conn, self)
         self.meter_samples = SqlMeterSamples(conn)
         self.unreconciled = SqlUnreconciled(conn)
         self.charger_events = SqlChargerEvents(conn)
@@ -384,3 +449,14 @@ class SqlUnitOfWork:
 
     def flush(self) -> None:
         self.meter_samples.flush()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        if self.read_only:
+            callback()
+        else:
+            self._after_commit.append(callback)
+
+    def committed(self) -> None:
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()

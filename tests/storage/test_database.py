@@ -75,3 +75,47 @@ def test_unsupported_database_url_is_refused_with_what_to_use() -> None:
 def test_plain_driver_urls_are_mapped_to_the_async_drivers() -> None:
     assert normalize_url("postgresql://u@h/db").drivername == "postgresql+asyncpg"
     assert normalize_url("sqlite:///x.db").drivername == "sqlite+aiosqlite"
+
+
+async def test_transaction_key_seen_in_rolled_back_unit_of_work_is_not_cached(
+    db: Database,
+) -> None:
+    """The hot-path cache may only hold committed facts (a rolled-back row id is reused)."""
+    from csms.domain.transactions import start_transaction
+
+    await db.write(_add("CP1"))
+
+    def start_then_fail(uow: SqlUnitOfWork) -> None:
+        result = start_transaction(
+            uow,
+            charger_id="CP1",
+            connector_id=1,
+            id_tag="T",
+            meter_start_wh=0,
+            timestamp=NOW,
+            now=NOW,
+        )
+        assert uow.transactions.key_for(result.transaction_id) is not None
+        raise RuntimeError("after the lookup")
+
+    with pytest.raises(RuntimeError):
+        await db.write(start_then_fail)
+    assert db.cache.transaction_keys == {}
+
+    def start(uow: SqlUnitOfWork) -> int:
+        result = start_transaction(
+            uow,
+            charger_id="CP1",
+            connector_id=1,
+            id_tag="T",
+            meter_start_wh=0,
+            timestamp=NOW,
+            now=NOW,
+        )
+        uow.transactions.key_for(result.transaction_id)
+        return result.transaction_id
+
+    transaction_id = await db.write(start)
+    pk, charger_id = db.cache.transaction_keys[transaction_id]
+    stored = await db.read(lambda uow: uow.transactions.by_transaction_id(transaction_id))
+    assert stored is not None and (stored.id, stored.charger_id) == (pk, charger_id)
