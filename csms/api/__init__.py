@@ -1,0 +1,7 @@
+"""The HTTP API for the CLI, station owners and (later) the driver app."""
+
+from __future__ import annotations
+
+from csms.api.app import create_app
+
+__all__ = ["create_app"]
