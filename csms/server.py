@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import AsyncIterator
-from typing import Any
 
 import uvicorn
 
@@ -19,7 +19,7 @@ from storage.database import Database
 from storage.errors import StorageUnavailable
 from storage.migrate import head_revision, revision_of, upgrade
 
-__all__ = ["CsmsServer", "running_server", "serve"]
+__all__ = ["CsmsServer", "configure_logging", "running_server", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +129,21 @@ async def running_server(settings: Settings, *, migrate: bool = True) -> AsyncIt
         await server.stop()
 
 
-async def serve(settings: Settings, *, ready: Any = None) -> None:
+def configure_logging(level: str) -> None:
+    """Log lines to stderr. Payloads are never logged: they carry card ids and meter data."""
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    # websockets logs every handshake at INFO; our gateway logs what matters.
+    logging.getLogger("websockets").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+async def serve(settings: Settings) -> None:
     """Run until SIGINT or SIGTERM, then stop cleanly (queued writes are committed)."""
+    configure_logging(settings.log_level)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

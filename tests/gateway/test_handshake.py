@@ -111,3 +111,25 @@ async def test_unknown_chargers_policy_registers_them(
         assert charger is not None and charger.registration_status == expected
     finally:
         await gw.stop()
+
+
+async def test_frame_over_the_maximum_size_closes_with_1009(
+    sqlite_db: Database, settings_factory: Callable[..., Settings]
+) -> None:
+    gw = Gateway(
+        db=sqlite_db,
+        settings=settings_factory(unknown_chargers="accept", max_frame_bytes=1024),
+        handlers={OCPPVersion.V16: v16.HANDLERS},
+    )
+    await gw.start()
+    try:
+        async with connect(
+            f"ws://127.0.0.1:{gw.port}/ocpp/BIG1",
+            subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+        ) as ws:
+            await ws.send('[2,"1","DataTransfer",{"vendorId":"x","data":"' + "x" * 2000 + '"}]')
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 5)
+            assert ws.close_code == 1009
+    finally:
+        await gw.stop()
