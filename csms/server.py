@@ -32,6 +32,7 @@ class CsmsServer:
         self.db: Database | None = None
         self.gateway: Gateway | None = None
         self._api: uvicorn.Server | None = None
+        self._api_ticks: asyncio.Task[None] | None = None
 
     @property
     def router(self) -> Gateway:
@@ -92,7 +93,13 @@ class CsmsServer:
             server_header=False,
         )
         self._api = uvicorn.Server(config)
+        # uvicorn.Server.serve() would take over the process's signal handlers; run its
+        # steps in this loop instead (signals are ours: see serve()).
+        config.load()
+        self._api.lifespan = config.lifespan_class(config)
         await self._api.startup()
+        if not self._api.should_exit:
+            self._api_ticks = asyncio.create_task(self._api.main_loop(), name="api-ticks")
         if self._api.should_exit:
             await self.gateway.stop()
             raise OSError(
@@ -110,6 +117,9 @@ class CsmsServer:
     async def stop(self) -> None:
         if self._api is not None:
             self._api.should_exit = True
+            if self._api_ticks is not None:
+                await self._api_ticks
+                self._api_ticks = None
             await self._api.shutdown()
             self._api = None
         if self.gateway is not None:

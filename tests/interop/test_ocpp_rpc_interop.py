@@ -1,0 +1,210 @@
+"""Interoperability: the npm package ``ocpp-rpc`` in strict mode, as a foreign 1.6J charger.
+
+``ocpp-rpc`` validates every request it sends and every answer it receives against the
+official OCPP 1.6 JSON schemas, so a session that completes proves that an independent
+OCPP-J implementation accepts what this server answers, and that the requests the server
+sends (operator commands) are valid 1.6 too. The charger is ``charger16.mjs``; it prints
+one JSON line per step (see the top of that file).
+
+Needs ``node`` and ``npm install`` run in ``tests/interop`` (CI does both); without them
+the test fails, never skips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from csms.domain.stations import add_charger
+
+HERE = Path(__file__).resolve().parent
+SCRIPT = HERE / "charger16.mjs"
+CHARGER_ID = "RPC1"
+CARD = "CAFE0001"
+#: The whole node run is bounded by its own 20 s limit; this is the test's outer guard.
+RUN_TIMEOUT = 30.0
+
+
+def _node() -> str:
+    """The node executable; fails (never skips) when node or ocpp-rpc is not installed."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail(
+            "node is not installed: install Node.js >= 18, then run `npm install` in tests/interop",
+            pytrace=False,
+        )
+    if not (HERE / "node_modules" / "ocpp-rpc" / "package.json").is_file():
+        pytest.fail(
+            "tests/interop/node_modules/ocpp-rpc is missing: run `npm install` in tests/interop",
+            pytrace=False,
+        )
+    return node
+
+
+class NodeCharger:
+    """The running ``charger16.mjs``: its JSON lines as they come."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.lines: list[dict[str, Any]] = []
+
+    async def next_line(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        raw = await self.proc.stdout.readline()
+        assert raw, f"charger16.mjs ended early; its output so far: {self.lines}"
+        line = json.loads(raw)
+        self.lines.append(line)
+        return dict(line)
+
+    async def wait_for(self, step: str) -> dict[str, Any]:
+        while (line := await self.next_line())["step"] != step:
+            pass
+        return line
+
+    async def finish(self) -> tuple[int, str]:
+        """Tell it to disconnect; its exit status and standard error."""
+        rest, stderr = await self.proc.communicate(b"close\n")
+        self.lines.extend(json.loads(raw) for raw in rest.splitlines() if raw.strip())
+        return await self.proc.wait(), stderr.decode()
+
+    def step(self, name: str) -> dict[str, Any]:
+        found = [line for line in self.lines if line["step"] == name]
+        assert len(found) == 1, f"step {name!r}: {found}; all lines: {self.lines}"
+        return found[0]
+
+    def failures(self) -> list[dict[str, Any]]:
+        return [line for line in self.lines if line.get("ok") is False]
+
+
+async def _provision(server: Any) -> str:
+    now = datetime.now(UTC)
+    _, password = await server.db.write(
+        lambda uow: add_charger(uow, charger_id=CHARGER_ID, now=now, password=None)
+    )
+    await server.db.write(lambda uow: uow.id_tags.add(uid=CARD, status="active", created_at=now))
+    return str(password)
+
+
+async def _start_charger(server: Any, password: str) -> NodeCharger:
+    proc = await asyncio.create_subprocess_exec(
+        _node(),
+        str(SCRIPT),
+        server.ocpp_url,
+        CHARGER_ID,
+        password,
+        CARD,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=HERE,
+    )
+    return NodeCharger(proc)
+
+
+async def _operator_commands(server: Any) -> dict[str, dict[str, Any]]:
+    """Commands sent through the router while the node charger is connected."""
+    commands: list[tuple[str, dict[str, Any]]] = [
+        ("GetConfiguration", {"key": ["HeartbeatInterval", "NoSuchKey"]}),
+        ("GetConfiguration", {}),
+        ("ChangeConfiguration", {"key": "HeartbeatInterval", "value": "120"}),
+        ("ChangeAvailability", {"connectorId": 1, "type": "Inoperative"}),
+        ("UnlockConnector", {"connectorId": 1}),
+        ("ClearCache", {}),
+        ("RemoteStartTransaction", {"connectorId": 1, "idTag": CARD}),
+        ("RemoteStopTransaction", {"transactionId": 999999}),
+        ("TriggerMessage", {"requestedMessage": "Heartbeat"}),
+        ("Reset", {"type": "Soft"}),
+    ]
+    answers: dict[str, dict[str, Any]] = {}
+    for index, (action, payload) in enumerate(commands):
+        result = await server.router.send(CHARGER_ID, action, payload, timeout=5)
+        answers[f"{index}:{action}"] = dict(result.payload)
+    return answers
+
+
+async def _run_session(server: Any) -> tuple[NodeCharger, dict[str, dict[str, Any]]]:
+    charger = await _start_charger(server, await _provision(server))
+    try:
+        async with asyncio.timeout(RUN_TIMEOUT):
+            ready = await charger.wait_for("ready")
+            assert ready["ok"], f"the session failed: {charger.failures()}"
+            answers = await _operator_commands(server)
+            status, stderr = await charger.finish()
+    finally:
+        if charger.proc.returncode is None:
+            charger.proc.kill()
+            await charger.proc.wait()
+    assert status == 0, f"charger16.mjs exited {status}: {charger.failures()}\n{stderr}"
+    return charger, answers
+
+
+async def test_ocpp_rpc_strict_client_completes_a_1_6_session(csms_server: Any) -> None:
+    charger, _ = await _run_session(csms_server)
+
+    assert charger.failures() == []
+    assert charger.step("connect")["protocol"] == "ocpp1.6"
+    boot = charger.step("boot")["answer"]
+    assert boot["status"] == "Accepted" and boot["interval"] > 0
+    assert charger.step("authorize")["answer"]["idTagInfo"]["status"] == "Accepted"
+    tx_id = charger.step("start transaction")["answer"]["transactionId"]
+    assert charger.step("data transfer unknown vendor")["answer"] == {"status": "UnknownVendorId"}
+    missing = charger.step("invalid: Authorize without idTag")["frame"]
+    assert missing[2] == "OccurenceConstraintViolation"
+    wrong_type = charger.step("invalid: StatusNotification with a string connectorId")["frame"]
+    assert wrong_type[2] == "TypeConstraintViolation"
+
+    transactions = await csms_server.db.read(lambda uow: uow.transactions.list())
+    assert [(t.transaction_id, t.charger_id) for t in transactions] == [(tx_id, CHARGER_ID)]
+    tx = transactions[0]
+    assert tx.status == "completed"
+    assert (tx.meter_start_wh, tx.meter_stop_wh, tx.energy_wh) == (1000, 4500, 3500)
+    assert (tx.id_tag, tx.stop_reason) == (CARD, "Local")
+    samples = await csms_server.db.read(lambda uow: uow.meter_samples.for_transaction(tx.id))
+    stored = sorted((s.source, s.measurand, s.value, s.unit) for s in samples)
+    assert stored == [
+        ("MeterValues", "Energy.Active.Import.Register", "2500", "Wh"),
+        ("MeterValues", "Power.Active.Import", "7400", "W"),
+        ("StopTransaction", "Energy.Active.Import.Register", "4500", "Wh"),
+    ]
+    assert {s.context for s in samples if s.source == "StopTransaction"} == {"Transaction.End"}
+    assert all(s.transaction_pk == tx.id for s in samples)
+
+
+async def test_ocpp_rpc_strict_client_accepts_operator_commands(csms_server: Any) -> None:
+    charger, answers = await _run_session(csms_server)
+
+    assert answers["0:GetConfiguration"] == {
+        "configurationKey": [{"key": "HeartbeatInterval", "readonly": False, "value": "300"}],
+        "unknownKey": ["NoSuchKey"],
+    }
+    assert len(answers["1:GetConfiguration"]["configurationKey"]) == 6
+    assert answers["2:ChangeConfiguration"] == {"status": "Accepted"}
+    assert answers["3:ChangeAvailability"] == {"status": "Accepted"}
+    assert answers["4:UnlockConnector"] == {"status": "Unlocked"}
+    assert answers["5:ClearCache"] == {"status": "Accepted"}
+    assert answers["6:RemoteStartTransaction"] == {"status": "Accepted"}
+    assert answers["7:RemoteStopTransaction"] == {"status": "Rejected"}  # no such transaction
+    assert answers["8:TriggerMessage"] == {"status": "Accepted"}
+    assert answers["9:Reset"] == {"status": "Accepted"}
+    # ocpp-rpc validated each request against the 1.6 schema before its handler ran.
+    received = [call["action"] for call in charger.step("done")["csmsCalls"]]
+    assert received == [
+        "GetConfiguration",
+        "GetConfiguration",
+        "ChangeConfiguration",
+        "ChangeAvailability",
+        "UnlockConnector",
+        "ClearCache",
+        "RemoteStartTransaction",
+        "RemoteStopTransaction",
+        "TriggerMessage",
+        "Reset",
+    ]
+    # The triggered Heartbeat went out after the answer and was answered validly.
+    assert charger.step("triggered Heartbeat")["answer"]["currentTime"]
