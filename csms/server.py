@@ -89,6 +89,7 @@ class CsmsServer:
             port=settings.api_port,
             log_level=settings.log_level.lower(),
             access_log=False,
+            log_config=None,  # our handlers and format (configure_logging)
             lifespan="off",
             server_header=False,
         )
@@ -147,8 +148,11 @@ def configure_logging(level: str) -> None:
         stream=sys.stderr,
         force=True,
     )
-    # websockets logs every handshake at INFO; our gateway logs what matters.
-    logging.getLogger("websockets").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # Libraries that narrate routine steps at INFO (every handshake, every migration
+    # plugin): our own log lines say what matters.
+    quiet = max(logging.WARNING, logging.getLevelName(level))
+    for name in ("websockets", "alembic", "uvicorn.error"):
+        logging.getLogger(name).setLevel(quiet)
 
 
 async def serve(settings: Settings) -> None:
