@@ -54,6 +54,7 @@ from protocol import (
     CallReceived,
     CallResultReceived,
     ErrorCode,
+    MessageIgnored,
     OCPPError,
     OCPPSession,
     OCPPVersion,
@@ -362,7 +363,7 @@ class Gateway:
                                 error_code=error.error_code,
                             ),
                         )
-                    elif isinstance(event, UnmatchedMessage):
+                    elif isinstance(event, UnmatchedMessage | MessageIgnored):
                         log.info("charger %s sent an answer to no pending call", charger.id)
         except ConnectionClosed:
             pass

@@ -1,0 +1,52 @@
+"""The FastAPI application. The server serves it with uvicorn in the gateway's event loop,
+so routes stay thin: one database round trip or one command each, no background work."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from fastapi import FastAPI
+
+from csms.api.errors import install_error_handlers
+from csms.api.routes import cards, chargers, customers, owners, sessions
+from csms.api.schemas import Health
+from csms.commands import CommandRouter
+from csms.config import Settings
+from storage.database import Database
+
+__all__ = ["create_app"]
+
+
+def _version() -> str:
+    try:
+        return version("csms")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0"
+
+
+def create_app(*, db: Database, router: CommandRouter, settings: Settings) -> FastAPI:
+    """The HTTP API over ``db``, sending charger commands through ``router``."""
+    app = FastAPI(
+        title="csms",
+        version=_version(),
+        description="OCPP central system: chargers, sessions, customers, cards, owners. "
+        "Authenticate with 'Authorization: Bearer TOKEN' (`csms token create`).",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.db = db
+    app.state.router = router
+    app.state.settings = settings
+    install_error_handlers(app)
+    for module in (chargers, sessions, customers, cards, owners):
+        app.include_router(module.router)
+    api_version = _version()
+
+    @app.get("/api/health", response_model=Health, tags=["health"])
+    async def health() -> dict[str, Any]:
+        """Liveness, without authentication (what `csms` checks to tell "not running")."""
+        return {"status": "ok", "version": api_version}
+
+    return app

@@ -1,0 +1,183 @@
+"""``/api/chargers``: provisioning, live status, commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, status
+
+from csms.api.commands import (
+    ChangeAvailability,
+    ChangeConfiguration,
+    ClearCache,
+    Command,
+    GetConfiguration,
+    Reset,
+    TriggerMessage,
+    UnlockConnector,
+    send_command,
+)
+from csms.api.context import AnyRoleContext, ApiContext, OperatorContext
+from csms.api.errors import ApiError
+from csms.api.schemas import (
+    AvailabilityRequest,
+    ChargerCreate,
+    ChargerCreated,
+    ChargerOut,
+    CommandAnswer,
+    ConfigGetRequest,
+    ConfigSetRequest,
+    Removed,
+    ResetRequest,
+    TriggerRequest,
+    UnlockRequest,
+)
+from csms.domain.errors import InvalidRequest, NotFound
+from csms.domain.stations import accept_charger, add_charger, remove_charger
+from csms.domain.views import charger_view
+from storage.ports import UnitOfWork
+from storage.records import ChargerRecord, ConnectorRecord
+
+__all__ = ["load_charger", "router"]
+
+router = APIRouter(prefix="/api/chargers", tags=["chargers"])
+
+_Loaded = tuple[ChargerRecord, list[ConnectorRecord], str | None]
+
+
+def _not_found(charger_id: str) -> NotFound:
+    return NotFound(f"charger {charger_id} not found: see `csms chargers list`")
+
+
+def _view(ctx: ApiContext, loaded: _Loaded) -> dict[str, Any]:
+    charger, connectors, owner = loaded
+    connected = ctx.router.is_connected(charger.id)
+    return charger_view(
+        charger,
+        connectors,
+        connected=connected,
+        ocpp_version=ctx.router.ocpp_version(charger.id) if connected else None,
+        owner=owner,
+    )
+
+
+async def load_charger(ctx: ApiContext, charger_id: str) -> _Loaded:
+    """The charger, its connectors and owner name; NotFound also when the caller (an owner
+    token) may not see it, so that other owners' charger ids are not revealed."""
+    caller = ctx.caller
+
+    def load(uow: UnitOfWork) -> _Loaded:
+        charger = uow.chargers.get(charger_id)
+        if charger is None or not caller.sees_owner(charger.owner_id):
+            raise _not_found(charger_id)
+        owner = uow.owners.get(charger.owner_id) if charger.owner_id is not None else None
+        return charger, uow.connectors.for_charger(charger_id), owner.name if owner else None
+
+    return await ctx.db.read(load)
+
+
+@router.get("", response_model=list[ChargerOut])
+async def list_chargers(ctx: AnyRoleContext) -> list[dict[str, Any]]:
+    owner_id = ctx.caller.owner_id if ctx.caller.is_owner else None
+
+    def load(uow: UnitOfWork) -> list[_Loaded]:
+        chargers = uow.chargers.list(owner_id=owner_id)
+        connectors: dict[str, list[ConnectorRecord]] = {}
+        for connector in uow.connectors.list(owner_id=owner_id):
+            connectors.setdefault(connector.charger_id, []).append(connector)
+        owners = {o.id: o.name for o in uow.owners.list()}
+        return [
+            (c, connectors.get(c.id, []), owners.get(c.owner_id) if c.owner_id else None)
+            for c in chargers
+        ]
+
+    return [_view(ctx, loaded) for loaded in await ctx.db.read(load)]
+
+
+@router.post("", response_model=ChargerCreated, status_code=status.HTTP_201_CREATED)
+async def create_charger(body: ChargerCreate, ctx: OperatorContext) -> dict[str, Any]:
+    """Provision a charger. The answer holds its password: the only time it is shown."""
+    now = ctx.now()
+    record, password = await ctx.db.write(
+        lambda uow: add_charger(
+            uow,
+            charger_id=body.id,
+            now=now,
+            password=body.password,
+            security_profile=body.security_profile,
+            owner=body.owner,
+            name=body.name,
+        )
+    )
+    return {**_view(ctx, (record, [], body.owner)), "password": password}
+
+
+@router.get("/{charger_id}", response_model=ChargerOut)
+async def show_charger(charger_id: str, ctx: AnyRoleContext) -> dict[str, Any]:
+    return _view(ctx, await load_charger(ctx, charger_id))
+
+
+@router.delete("/{charger_id}", response_model=Removed)
+async def delete_charger(charger_id: str, ctx: OperatorContext) -> dict[str, Any]:
+    try:
+        await ctx.db.write(lambda uow: remove_charger(uow, charger_id))
+    except InvalidRequest as exc:
+        # The only refusal: the charger has sessions whose billing history must stay.
+        raise ApiError(409, str(exc)) from None
+    return {"id": charger_id, "removed": True}
+
+
+@router.post("/{charger_id}/accept", response_model=ChargerOut)
+async def accept(charger_id: str, ctx: OperatorContext) -> dict[str, Any]:
+    """Accept a charger registered as Pending: its next BootNotification is Accepted."""
+    await ctx.db.write(lambda uow: accept_charger(uow, charger_id))
+    return _view(ctx, await load_charger(ctx, charger_id))
+
+
+async def _command(ctx: ApiContext, charger_id: str, command: Command) -> dict[str, Any]:
+    await load_charger(ctx, charger_id)
+    return await send_command(ctx.router, charger_id, command)
+
+
+@router.post("/{charger_id}/reset", response_model=CommandAnswer)
+async def reset(charger_id: str, body: ResetRequest, ctx: OperatorContext) -> dict[str, Any]:
+    return await _command(ctx, charger_id, Reset(hard=body.type == "hard"))
+
+
+@router.post("/{charger_id}/unlock", response_model=CommandAnswer)
+async def unlock(charger_id: str, body: UnlockRequest, ctx: OperatorContext) -> dict[str, Any]:
+    return await _command(ctx, charger_id, UnlockConnector(body.connector_id))
+
+
+@router.post("/{charger_id}/availability", response_model=CommandAnswer)
+async def availability(
+    charger_id: str, body: AvailabilityRequest, ctx: OperatorContext
+) -> dict[str, Any]:
+    command = ChangeAvailability(
+        operative=body.state == "operative", connector_id=body.connector_id
+    )
+    return await _command(ctx, charger_id, command)
+
+
+@router.post("/{charger_id}/config/get", response_model=CommandAnswer)
+async def config_get(
+    charger_id: str, body: ConfigGetRequest, ctx: OperatorContext
+) -> dict[str, Any]:
+    return await _command(ctx, charger_id, GetConfiguration(tuple(body.keys)))
+
+
+@router.post("/{charger_id}/config/set", response_model=CommandAnswer)
+async def config_set(
+    charger_id: str, body: ConfigSetRequest, ctx: OperatorContext
+) -> dict[str, Any]:
+    return await _command(ctx, charger_id, ChangeConfiguration(body.key, body.value))
+
+
+@router.post("/{charger_id}/trigger", response_model=CommandAnswer)
+async def trigger(charger_id: str, body: TriggerRequest, ctx: OperatorContext) -> dict[str, Any]:
+    return await _command(ctx, charger_id, TriggerMessage(body.message, body.connector_id))
+
+
+@router.post("/{charger_id}/clear-cache", response_model=CommandAnswer)
+async def clear_cache(charger_id: str, ctx: OperatorContext) -> dict[str, Any]:
+    return await _command(ctx, charger_id, ClearCache())

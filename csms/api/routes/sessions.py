@@ -1,0 +1,120 @@
+"""``/api/sessions``: charging sessions (transactions), remote start and stop."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from csms.api.commands import RemoteStart, RemoteStop, send_command
+from csms.api.context import AnyRoleContext, ApiContext, OperatorContext
+from csms.api.errors import ApiError
+from csms.api.routes.chargers import load_charger
+from csms.api.schemas import CommandAnswer, SessionDetail, SessionOut, SessionStartRequest
+from csms.domain.customers import get_customer
+from csms.domain.errors import NotFound
+from csms.domain.model import TransactionStatus
+from csms.domain.views import session_view
+from storage.ports import UnitOfWork
+from storage.records import MeterSampleRecord, TransactionRecord
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/sessions", tags=["sessions"])
+
+# Views leave ``id_tag`` out for owner tokens; ``response_model_exclude_unset`` keeps it out
+# of the answer instead of turning it into null.
+
+
+def _customer_numbers(uow: UnitOfWork, transactions: list[TransactionRecord]) -> dict[int, int]:
+    numbers: dict[int, int] = {}
+    for customer_id in {tx.customer_id for tx in transactions if tx.customer_id is not None}:
+        customer = uow.customers.get(customer_id)
+        if customer is not None:
+            numbers[customer_id] = customer.customer_number
+    return numbers
+
+
+def _number(numbers: dict[int, int], tx: TransactionRecord) -> int | None:
+    return numbers.get(tx.customer_id) if tx.customer_id is not None else None
+
+
+@router.get("", response_model=list[SessionOut], response_model_exclude_unset=True)
+async def list_sessions(
+    ctx: AnyRoleContext,
+    charger: Annotated[str | None, Query(description="only this charger's sessions")] = None,
+    active: Annotated[bool | None, Query(description="true: running, false: completed")] = None,
+    customer: Annotated[int | None, Query(description="a customer number")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    """The most recent sessions first."""
+    caller = ctx.caller
+
+    def load(uow: UnitOfWork) -> tuple[list[TransactionRecord], dict[int, int]]:
+        customer_id = get_customer(uow, customer).id if customer is not None else None
+        transactions = uow.transactions.list(
+            charger_id=charger,
+            active=active,
+            customer_id=customer_id,
+            owner_id=caller.owner_id if caller.is_owner else None,
+            limit=limit,
+        )
+        return transactions, _customer_numbers(uow, transactions)
+
+    transactions, numbers = await ctx.db.read(load)
+    return [
+        session_view(tx, customer_number=_number(numbers, tx), include_id_tag=not caller.is_owner)
+        for tx in transactions
+    ]
+
+
+async def _load_session(ctx: ApiContext, session_id: int) -> TransactionRecord:
+    caller = ctx.caller
+
+    def load(uow: UnitOfWork) -> TransactionRecord:
+        tx = uow.transactions.by_pk(session_id)
+        if tx is not None and caller.is_owner:
+            charger = uow.chargers.get(tx.charger_id)
+            if charger is None or not caller.sees_owner(charger.owner_id):
+                tx = None
+        if tx is None:
+            raise NotFound(f"session {session_id} not found: see `csms sessions list`")
+        return tx
+
+    return await ctx.db.read(load)
+
+
+@router.get("/{session_id}", response_model=SessionDetail, response_model_exclude_unset=True)
+async def show_session(session_id: int, ctx: AnyRoleContext) -> dict[str, Any]:
+    """A session with all its meter values."""
+    tx = await _load_session(ctx, session_id)
+
+    def load(uow: UnitOfWork) -> tuple[list[MeterSampleRecord], dict[int, int]]:
+        return uow.meter_samples.for_transaction(tx.id), _customer_numbers(uow, [tx])
+
+    samples, numbers = await ctx.db.read(load)
+    return session_view(
+        tx,
+        customer_number=_number(numbers, tx),
+        include_id_tag=not ctx.caller.is_owner,
+        meter_values=samples,
+    )
+
+
+@router.post("/start", response_model=CommandAnswer)
+async def start_session(body: SessionStartRequest, ctx: OperatorContext) -> dict[str, Any]:
+    """Ask a charger to start a session for an id tag (1.6 RemoteStartTransaction). The
+    session appears once the charger reports it started."""
+    await load_charger(ctx, body.charger_id)
+    return await send_command(
+        ctx.router, body.charger_id, RemoteStart(body.id_tag, body.connector_id)
+    )
+
+
+@router.post("/{session_id}/stop", response_model=CommandAnswer)
+async def stop_session(session_id: int, ctx: OperatorContext) -> dict[str, Any]:
+    """Ask the charger to stop a running session (1.6 RemoteStopTransaction)."""
+    tx = await _load_session(ctx, session_id)
+    if tx.status != TransactionStatus.ACTIVE.value:
+        raise ApiError(409, f"session {session_id} is already {tx.status}: nothing to stop")
+    return await send_command(ctx.router, tx.charger_id, RemoteStop(tx.transaction_id))

@@ -1,0 +1,918 @@
+"""``csms``: the operator command line (noun-verb, like ``gh`` or ``kubectl``).
+
+``serve``, ``db`` and ``token`` work on the database directly; every other command talks
+to the running server's HTTP API (``CSMS_API_URL``, token from ``CSMS_API_TOKEN`` or
+``$CSMS_HOME/admin.token``). ``--json`` prints only JSON on stdout; without it the output
+is for people. Errors go to stderr with a non-zero exit status: 1 for a failed command,
+2 for bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+from urllib.parse import quote
+
+import httpx
+
+from csms.config import ConfigError, Settings, load_settings
+
+__all__ = ["ApiClient", "CliError", "build_parser", "main"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A failure to report on stderr; the message says what to do."""
+
+    def __init__(self, message: str, *, exit_code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+# -- the API client -----------------------------------------------------------------
+
+
+class ApiClient:
+    """A thin synchronous client of the csms HTTP API that turns failures into CliErrors."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        *,
+        timeout: float = 45.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._client = httpx.Client(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            transport=transport,
+        )
+        self._has_token = token is not None
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            response = self._client.request(method, path, json=body, params=clean)
+        except httpx.TimeoutException:
+            raise CliError(
+                f"the csms API at {self.base_url} did not answer in time: "
+                "check the server log and try again"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise CliError(
+                f"cannot reach the csms API at {self.base_url}: is `csms serve` running? "
+                f"(set CSMS_API_URL) [{type(exc).__name__}]"
+            ) from None
+        if response.status_code >= 400:
+            raise CliError(self._error_message(response))
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise CliError(
+                f"{self.base_url} answered with something that is not JSON: "
+                "is CSMS_API_URL pointing at the csms API?"
+            ) from None
+
+    def _error_message(self, response: httpx.Response) -> str:
+        try:
+            data = response.json()
+            message = str(data.get("error") or data.get("detail") or data)
+        except (ValueError, AttributeError):
+            message = response.text.strip()[:200] or response.reason_phrase
+        if response.status_code == 401 and not self._has_token:
+            return (
+                "no API token: set CSMS_API_TOKEN, or run `csms serve` once so that it "
+                "writes $CSMS_HOME/admin.token"
+            )
+        return message
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, params=params)
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        return self.request("POST", path, body=body if body is not None else {})
+
+    def delete(self, path: str) -> Any:
+        return self.request("DELETE", path)
+
+
+def _seg(value: object) -> str:
+    """One URL path segment."""
+    return quote(str(value), safe="")
+
+
+# -- output -------------------------------------------------------------------------
+
+
+@dataclass
+class Output:
+    json: bool
+    out: TextIO
+    err: TextIO
+
+    def data(self, value: Any) -> None:
+        self.out.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+    def line(self, text: str = "") -> None:
+        self.out.write(text + "\n")
+
+    def note(self, text: str) -> None:
+        self.err.write(text + "\n")
+
+
+Column = tuple[str, Callable[[dict[str, Any]], Any]]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _when(value: str | None) -> str | None:
+    """``2024-05-01T10:00:03.123456Z`` → ``2024-05-01 10:00:03Z``."""
+    if not value:
+        return None
+    text = value.replace("T", " ")
+    if "." in text:
+        text = text.split(".", 1)[0] + "Z"
+    return text
+
+
+def _kwh(wh: int | None) -> str | None:
+    return None if wh is None else f"{wh / 1000:.3f}"
+
+
+def _table(out: Output, rows: list[dict[str, Any]], columns: list[Column], empty: str) -> None:
+    if not rows:
+        out.line(empty)
+        return
+    cells = [[_cell(get(row)) for _, get in columns] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, (h, _) in enumerate(columns)]
+    out.line("  ".join(h.ljust(w) for (h, _), w in zip(columns, widths, strict=True)).rstrip())
+    for r in cells:
+        out.line("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+def _fields(out: Output, pairs: list[tuple[str, Any]]) -> None:
+    width = max(len(k) for k, _ in pairs)
+    for key, value in pairs:
+        out.line(f"{key + ':':<{width + 1}} {_cell(value)}")
+
+
+def _field(name: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda row: row.get(name)
+
+
+# -- views for people ---------------------------------------------------------------
+
+_CHARGER_COLUMNS: list[Column] = [
+    ("ID", _field("id")),
+    ("NAME", _field("name")),
+    ("OWNER", _field("owner")),
+    ("CONNECTED", _field("connected")),
+    ("OCPP", _field("ocpp_version")),
+    ("STATUS", _field("status")),
+    ("REGISTRATION", _field("registration_status")),
+    ("VENDOR", _field("vendor")),
+    ("MODEL", _field("model")),
+    ("LAST SEEN", lambda c: _when(c.get("last_seen"))),
+]
+
+_CONNECTOR_COLUMNS: list[Column] = [
+    ("CONNECTOR", _field("id")),
+    ("STATUS", _field("status")),
+    ("ERROR", _field("error_code")),
+    ("SINCE", lambda c: _when(c.get("updated_at"))),
+]
+
+_SESSION_COLUMNS: list[Column] = [
+    ("ID", _field("id")),
+    ("CHARGER", _field("charger_id")),
+    ("CONNECTOR", _field("connector_id")),
+    ("TRANSACTION", _field("transaction_id")),
+    ("CUSTOMER", _field("customer_number")),
+    ("METHOD", _field("auth_method")),
+    ("STARTED", lambda s: _when(s.get("started_at"))),
+    ("STOPPED", lambda s: _when(s.get("stopped_at"))),
+    ("KWH", lambda s: _kwh(s.get("energy_wh"))),
+    ("STATUS", _field("status")),
+]
+
+_METER_COLUMNS: list[Column] = [
+    ("TIMESTAMP", lambda m: _when(m.get("timestamp"))),
+    ("MEASURAND", _field("measurand")),
+    ("PHASE", _field("phase")),
+    ("VALUE", _field("value")),
+    ("UNIT", _field("unit")),
+    ("CONTEXT", _field("context")),
+]
+
+_CUSTOMER_COLUMNS: list[Column] = [
+    ("NUMBER", _field("customer_number")),
+    ("NAME", _field("name")),
+    ("EMAIL", _field("email")),
+    ("CREATED", lambda c: _when(c.get("created_at"))),
+]
+
+_CARD_COLUMNS: list[Column] = [
+    ("UID", _field("uid")),
+    ("STATUS", _field("status")),
+    ("EXPIRES", lambda c: _when(c.get("expires_at"))),
+    ("CUSTOMER", _field("customer_number")),
+    ("CREATED", lambda c: _when(c.get("created_at"))),
+]
+
+_OWNER_COLUMNS: list[Column] = [
+    ("NAME", _field("name")),
+    ("CHARGERS", _field("chargers")),
+    ("CREATED", lambda o: _when(o.get("created_at"))),
+]
+
+
+def _show_charger(out: Output, c: dict[str, Any]) -> None:
+    _fields(
+        out,
+        [
+            ("id", c.get("id")),
+            ("name", c.get("name")),
+            ("owner", c.get("owner")),
+            ("connected", c.get("connected")),
+            ("ocpp version", c.get("ocpp_version")),
+            ("status", c.get("status")),
+            ("error code", c.get("error_code")),
+            ("registration", c.get("registration_status")),
+            ("security profile", c.get("security_profile")),
+            ("vendor", c.get("vendor")),
+            ("model", c.get("model")),
+            ("serial number", c.get("serial_number")),
+            ("firmware", c.get("firmware_version")),
+            ("last boot", _when(c.get("last_boot"))),
+            ("last seen", _when(c.get("last_seen"))),
+        ],
+    )
+    out.line()
+    _table(out, c.get("connectors") or [], _CONNECTOR_COLUMNS, "no connectors reported yet")
+
+
+def _show_session(out: Output, s: dict[str, Any]) -> None:
+    cost = s.get("cost")
+    _fields(
+        out,
+        [
+            ("session", s.get("id")),
+            ("charger", s.get("charger_id")),
+            ("connector", s.get("connector_id")),
+            ("transaction id", s.get("transaction_id")),
+            ("customer", s.get("customer_number")),
+            ("id tag", s.get("id_tag")),
+            ("auth method", s.get("auth_method")),
+            ("auth status", s.get("auth_status")),
+            ("status", s.get("status")),
+            ("started", _when(s.get("started_at"))),
+            ("stopped", _when(s.get("stopped_at"))),
+            ("meter start (Wh)", s.get("meter_start_wh")),
+            ("meter stop (Wh)", s.get("meter_stop_wh")),
+            ("energy (kWh)", _kwh(s.get("energy_wh"))),
+            ("stop reason", s.get("stop_reason")),
+            ("cost", f"{cost['amount']} {cost['currency']}" if cost else None),
+        ],
+    )
+    if "meter_values" in s:
+        out.line()
+        _table(out, s["meter_values"], _METER_COLUMNS, "no meter values")
+
+
+def _show_answer(out: Output, answer: dict[str, Any]) -> None:
+    if answer.get("configuration") is not None:
+        _table(
+            out,
+            answer["configuration"],
+            [("KEY", _field("key")), ("VALUE", _field("value")), ("READONLY", _field("readonly"))],
+            "no configuration keys",
+        )
+        if answer.get("unknown_keys"):
+            out.line("unknown keys: " + ", ".join(answer["unknown_keys"]))
+        return
+    out.line(f"{answer.get('charger_id')}: {answer.get('action')} {answer.get('status')}")
+
+
+# -- commands -----------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    args: argparse.Namespace
+    settings: Settings
+    out: Output
+    transport: httpx.BaseTransport | None = None
+
+    def client(self) -> ApiClient:
+        from csms.domain.tokens import read_token_file
+
+        token = self.settings.api_token or read_token_file(self.settings.admin_token_path)
+        return ApiClient(
+            self.settings.api_url,
+            token,
+            timeout=self.settings.call_timeout + 15,
+            transport=self.transport,
+        )
+
+
+def _run_db(settings: Settings, fn: Callable[[Any], Any]) -> Any:
+    """Run one unit of work on the configured database, outside any server."""
+    from storage.database import Database
+
+    async def run() -> Any:
+        db = Database(settings.database_url)
+        try:
+            return await db.write(fn)
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
+
+
+def cmd_serve(ctx: Context) -> int:
+    args = ctx.args
+    settings = ctx.settings.with_overrides(
+        ocpp_port=args.ocpp_port, api_port=args.api_port, database_url=args.database_url
+    )
+    from csms.server import serve
+    from storage.errors import StorageError
+
+    try:
+        asyncio.run(serve(settings))
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except StorageError as exc:
+        raise CliError(f"cannot start the server: {exc}") from None
+    except OSError as exc:
+        raise CliError(
+            f"cannot start the server: {exc} (is another csms using the ports? "
+            "choose others with --ocpp-port/--api-port)"
+        ) from None
+    return EXIT_OK
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def cmd_db_upgrade(ctx: Context) -> int:
+    from sqlalchemy.engine import make_url
+
+    from storage.migrate import head_revision, upgrade
+
+    url = ctx.settings.database_url
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        upgrade(url)
+    except Exception as exc:
+        raise CliError(
+            f"cannot upgrade the database at {_redacted(url)}: {exc}; "
+            "check CSMS_DATABASE_URL and that the database server is running"
+        ) from None
+    revision = head_revision()
+    if ctx.out.json:
+        ctx.out.data({"database": _redacted(url), "revision": revision})
+    else:
+        ctx.out.line(f"database {_redacted(url)} is at revision {revision}")
+    return EXIT_OK
+
+
+def cmd_token_create(ctx: Context) -> int:
+    from datetime import UTC, datetime
+
+    from csms.domain.errors import DomainError
+    from csms.domain.tokens import create_token
+    from storage.errors import StorageError
+
+    args = ctx.args
+    try:
+        record, token = _run_db(
+            ctx.settings,
+            lambda uow: create_token(
+                uow, name=args.name, role=args.role, owner=args.owner, now=datetime.now(UTC)
+            ),
+        )
+    except DomainError as exc:
+        raise CliError(str(exc)) from None
+    except StorageError as exc:
+        raise CliError(
+            f"cannot create the token in {_redacted(ctx.settings.database_url)}: {exc}; "
+            "if the database is new, run `csms db upgrade` first"
+        ) from None
+    if ctx.out.json:
+        ctx.out.data(
+            {"name": record.name, "role": record.role, "owner": args.owner, "token": token}
+        )
+    else:
+        ctx.out.note(f"created {record.role} token {record.name!r}; it is shown only now:")
+        ctx.out.line(token)
+    return EXIT_OK
+
+
+def cmd_chargers_add(ctx: Context) -> int:
+    a = ctx.args
+    body = {
+        "id": a.id,
+        "password": a.password,
+        "security_profile": a.security_profile,
+        "owner": a.owner,
+        "name": a.name,
+    }
+    with ctx.client() as api:
+        charger = api.post("/api/chargers", {k: v for k, v in body.items() if v is not None})
+    if ctx.out.json:
+        ctx.out.data(charger)
+    else:
+        ctx.out.line(
+            f"added charger {charger['id']} (security profile {charger['security_profile']})"
+        )
+        ctx.out.line(f"password (shown only now): {charger['password']}")
+    return EXIT_OK
+
+
+def cmd_chargers_list(ctx: Context) -> int:
+    with ctx.client() as api:
+        chargers = api.get("/api/chargers")
+    if ctx.out.json:
+        ctx.out.data(chargers)
+    else:
+        _table(
+            ctx.out, chargers, _CHARGER_COLUMNS, "no chargers: add one with `csms chargers add ID`"
+        )
+    return EXIT_OK
+
+
+def cmd_chargers_show(ctx: Context) -> int:
+    with ctx.client() as api:
+        charger = api.get(f"/api/chargers/{_seg(ctx.args.id)}")
+    if ctx.out.json:
+        ctx.out.data(charger)
+    else:
+        _show_charger(ctx.out, charger)
+    return EXIT_OK
+
+
+def cmd_chargers_accept(ctx: Context) -> int:
+    with ctx.client() as api:
+        charger = api.post(f"/api/chargers/{_seg(ctx.args.id)}/accept")
+    if ctx.out.json:
+        ctx.out.data(charger)
+    else:
+        ctx.out.line(f"accepted charger {charger['id']}")
+    return EXIT_OK
+
+
+def cmd_chargers_remove(ctx: Context) -> int:
+    with ctx.client() as api:
+        result = api.delete(f"/api/chargers/{_seg(ctx.args.id)}")
+    if ctx.out.json:
+        ctx.out.data(result)
+    else:
+        ctx.out.line(f"removed charger {ctx.args.id}")
+    return EXIT_OK
+
+
+def _charger_command(ctx: Context, verb: str, body: dict[str, Any] | None = None) -> int:
+    with ctx.client() as api:
+        answer = api.post(f"/api/chargers/{_seg(ctx.args.id)}/{verb}", body)
+    if ctx.out.json:
+        ctx.out.data(answer)
+    else:
+        _show_answer(ctx.out, answer)
+    return EXIT_OK
+
+
+def cmd_chargers_reset(ctx: Context) -> int:
+    return _charger_command(ctx, "reset", {"type": "hard" if ctx.args.hard else "soft"})
+
+
+def cmd_chargers_unlock(ctx: Context) -> int:
+    return _charger_command(ctx, "unlock", {"connector_id": ctx.args.connector})
+
+
+def cmd_chargers_availability(ctx: Context) -> int:
+    body = {"state": ctx.args.state, "connector_id": ctx.args.connector}
+    return _charger_command(ctx, "availability", body)
+
+
+def cmd_chargers_config_get(ctx: Context) -> int:
+    return _charger_command(ctx, "config/get", {"keys": ctx.args.keys})
+
+
+def cmd_chargers_config_set(ctx: Context) -> int:
+    return _charger_command(ctx, "config/set", {"key": ctx.args.key, "value": ctx.args.value})
+
+
+def cmd_chargers_trigger(ctx: Context) -> int:
+    body: dict[str, Any] = {"message": ctx.args.message}
+    if ctx.args.connector is not None:
+        body["connector_id"] = ctx.args.connector
+    return _charger_command(ctx, "trigger", body)
+
+
+def cmd_chargers_clear_cache(ctx: Context) -> int:
+    return _charger_command(ctx, "clear-cache")
+
+
+def cmd_sessions_list(ctx: Context) -> int:
+    a = ctx.args
+    with ctx.client() as api:
+        sessions = api.get(
+            "/api/sessions",
+            charger=a.charger,
+            active="true" if a.active else None,
+            customer=a.customer,
+            limit=a.limit,
+        )
+    if ctx.out.json:
+        ctx.out.data(sessions)
+    else:
+        _table(ctx.out, sessions, _SESSION_COLUMNS, "no sessions")
+    return EXIT_OK
+
+
+def cmd_sessions_show(ctx: Context) -> int:
+    with ctx.client() as api:
+        session = api.get(f"/api/sessions/{ctx.args.id}")
+    if ctx.out.json:
+        ctx.out.data(session)
+    else:
+        _show_session(ctx.out, session)
+    return EXIT_OK
+
+
+def cmd_sessions_start(ctx: Context) -> int:
+    a = ctx.args
+    body: dict[str, Any] = {"charger_id": a.charger, "id_tag": a.id_tag}
+    if a.connector is not None:
+        body["connector_id"] = a.connector
+    with ctx.client() as api:
+        answer = api.post("/api/sessions/start", body)
+    if ctx.out.json:
+        ctx.out.data(answer)
+    else:
+        _show_answer(ctx.out, answer)
+    return EXIT_OK
+
+
+def cmd_sessions_stop(ctx: Context) -> int:
+    with ctx.client() as api:
+        answer = api.post(f"/api/sessions/{ctx.args.id}/stop")
+    if ctx.out.json:
+        ctx.out.data(answer)
+    else:
+        _show_answer(ctx.out, answer)
+    return EXIT_OK
+
+
+def cmd_customers_add(ctx: Context) -> int:
+    with ctx.client() as api:
+        customer = api.post("/api/customers", {"name": ctx.args.name, "email": ctx.args.email})
+    if ctx.out.json:
+        ctx.out.data(customer)
+    else:
+        ctx.out.line(f"added customer {customer['customer_number']} ({customer['name']})")
+    return EXIT_OK
+
+
+def cmd_customers_list(ctx: Context) -> int:
+    with ctx.client() as api:
+        customers = api.get("/api/customers")
+    if ctx.out.json:
+        ctx.out.data(customers)
+    else:
+        _table(ctx.out, customers, _CUSTOMER_COLUMNS, "no customers")
+    return EXIT_OK
+
+
+def cmd_customers_show(ctx: Context) -> int:
+    with ctx.client() as api:
+        c = api.get(f"/api/customers/{ctx.args.number}")
+    if ctx.out.json:
+        ctx.out.data(c)
+    else:
+        _fields(
+            ctx.out,
+            [
+                ("customer number", c.get("customer_number")),
+                ("name", c.get("name")),
+                ("email", c.get("email")),
+                ("phone", c.get("phone")),
+                ("vehicle", c.get("vehicle")),
+                ("created", _when(c.get("created_at"))),
+            ],
+        )
+    return EXIT_OK
+
+
+def cmd_cards_add(ctx: Context) -> int:
+    a = ctx.args
+    body: dict[str, Any] = {"uid": a.uid}
+    if a.customer is not None:
+        body["customer_number"] = a.customer
+    if a.expires is not None:
+        body["expires"] = a.expires
+    with ctx.client() as api:
+        card = api.post("/api/cards", body)
+    if ctx.out.json:
+        ctx.out.data(card)
+    else:
+        owner = f" for customer {card['customer_number']}" if card.get("customer_number") else ""
+        expiry = f", expires {_when(card['expires_at'])}" if card.get("expires_at") else ""
+        ctx.out.line(f"added card {card['uid']}{owner}{expiry}")
+    return EXIT_OK
+
+
+def cmd_cards_list(ctx: Context) -> int:
+    with ctx.client() as api:
+        cards = api.get("/api/cards", customer=ctx.args.customer)
+    if ctx.out.json:
+        ctx.out.data(cards)
+    else:
+        _table(ctx.out, cards, _CARD_COLUMNS, "no cards: add one with `csms cards add UID`")
+    return EXIT_OK
+
+
+def _card_status(ctx: Context, verb: str) -> int:
+    with ctx.client() as api:
+        card = api.post(f"/api/cards/{_seg(ctx.args.uid)}/{verb}")
+    if ctx.out.json:
+        ctx.out.data(card)
+    else:
+        ctx.out.line(f"card {card['uid']} is {card['status']}")
+    return EXIT_OK
+
+
+def cmd_cards_block(ctx: Context) -> int:
+    return _card_status(ctx, "block")
+
+
+def cmd_cards_unblock(ctx: Context) -> int:
+    return _card_status(ctx, "unblock")
+
+
+def cmd_owners_add(ctx: Context) -> int:
+    with ctx.client() as api:
+        owner = api.post("/api/owners", {"name": ctx.args.name})
+    if ctx.out.json:
+        ctx.out.data(owner)
+    else:
+        ctx.out.line(f"added owner {owner['name']}")
+    return EXIT_OK
+
+
+def cmd_owners_list(ctx: Context) -> int:
+    with ctx.client() as api:
+        owners = api.get("/api/owners")
+    if ctx.out.json:
+        ctx.out.data(owners)
+    else:
+        _table(ctx.out, owners, _OWNER_COLUMNS, "no owners: add one with `csms owners add NAME`")
+    return EXIT_OK
+
+
+# -- the parser ---------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be 1 or more")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be 0 or more")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (0-65535)")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common: argparse.ArgumentParser = _Parser(add_help=False)
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print only JSON"
+    )
+    parser = _Parser(
+        prog="csms",
+        description="csms: OCPP central system. Commands other than serve, db and token talk "
+        "to the running server (CSMS_API_URL, CSMS_API_TOKEN).",
+        parents=[common],
+    )
+    nouns: Any = parser.add_subparsers(dest="noun", required=True, metavar="COMMAND")
+
+    def leaf(
+        group: Any, name: str, handler: Callable[[Context], int], help: str
+    ) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = group.add_parser(
+            name, help=help, description=help, parents=[common]
+        )
+        p.set_defaults(handler=handler)
+        return p
+
+    def noun(name: str, help: str) -> Any:
+        p = nouns.add_parser(name, help=help, description=help, parents=[common])
+        return p.add_subparsers(dest="verb", required=True, metavar="COMMAND")
+
+    serve = leaf(nouns, "serve", cmd_serve, "run the server (OCPP endpoint and HTTP API)")
+    serve.add_argument("--ocpp-port", type=_port, help="OCPP port (default 9000)")
+    serve.add_argument("--api-port", type=_port, help="HTTP API port (default 8080)")
+    serve.add_argument("--database-url", help="sqlite+aiosqlite:///PATH or postgresql+asyncpg://…")
+
+    db = noun("db", "database maintenance")
+    leaf(db, "upgrade", cmd_db_upgrade, "create or migrate the database schema")
+
+    token = noun("token", "API tokens (works on the database directly)")
+    p = leaf(token, "create", cmd_token_create, "create an API token (printed once)")
+    p.add_argument("name", help="who or what uses the token")
+    p.add_argument("--role", choices=["admin", "operator", "owner"], default="operator")
+    p.add_argument("--owner", help="the owner an owner token is for")
+
+    chargers = noun("chargers", "charging stations")
+    p = leaf(chargers, "add", cmd_chargers_add, "provision a charger (password printed once)")
+    p.add_argument("id", help="the charger's OCPP identity")
+    p.add_argument("--password", help="8-40 characters (default: generated)")
+    p.add_argument("--security-profile", type=int, choices=[1, 2, 3])
+    p.add_argument("--owner", help="owner name (`csms owners list`)")
+    p.add_argument("--name", help="a human-friendly name")
+    leaf(chargers, "list", cmd_chargers_list, "list chargers")
+    for verb, handler, text in (
+        ("show", cmd_chargers_show, "show a charger and its connectors"),
+        ("accept", cmd_chargers_accept, "accept a pending charger"),
+        ("remove", cmd_chargers_remove, "remove a charger without sessions"),
+        ("clear-cache", cmd_chargers_clear_cache, "clear the charger's authorization cache"),
+    ):
+        leaf(chargers, verb, handler, text).add_argument("id", help="charger id")
+    p = leaf(chargers, "reset", cmd_chargers_reset, "reset a charger (soft by default)")
+    p.add_argument("id", help="charger id")
+    p.add_argument("--hard", action="store_true", help="hard reset (reboot)")
+    p = leaf(chargers, "unlock", cmd_chargers_unlock, "unlock a connector")
+    p.add_argument("id", help="charger id")
+    p.add_argument("--connector", type=_positive, required=True, help="connector number")
+    p = leaf(chargers, "availability", cmd_chargers_availability, "change availability")
+    p.add_argument("id", help="charger id")
+    p.add_argument("state", choices=["operative", "inoperative"])
+    p.add_argument(
+        "--connector", type=_non_negative, default=0, help="connector (default 0: whole charger)"
+    )
+    config = chargers.add_parser(
+        "config", help="read or change charger configuration", parents=[common]
+    ).add_subparsers(dest="config_verb", required=True, metavar="COMMAND")
+    p = leaf(config, "get", cmd_chargers_config_get, "read configuration keys (all by default)")
+    p.add_argument("id", help="charger id")
+    p.add_argument("keys", nargs="*", metavar="KEY")
+    p = leaf(config, "set", cmd_chargers_config_set, "change a configuration key")
+    p.add_argument("id", help="charger id")
+    p.add_argument("key", metavar="KEY")
+    p.add_argument("value", metavar="VALUE")
+    p = leaf(chargers, "trigger", cmd_chargers_trigger, "ask the charger to send a message")
+    p.add_argument("id", help="charger id")
+    p.add_argument("message", metavar="MESSAGE", help="e.g. Heartbeat, StatusNotification")
+    p.add_argument("--connector", type=_positive, help="connector number")
+
+    sessions = noun("sessions", "charging sessions")
+    p = leaf(sessions, "list", cmd_sessions_list, "list sessions, most recent first")
+    p.add_argument("--charger", help="only this charger's sessions")
+    p.add_argument("--active", action="store_true", help="only running sessions")
+    p.add_argument("--customer", type=_positive, help="only this customer number's sessions")
+    p.add_argument("--limit", type=_positive, default=100, help="at most N (default 100)")
+    p = leaf(sessions, "show", cmd_sessions_show, "show a session with its meter values")
+    p.add_argument("id", type=_positive, help="session id")
+    p = leaf(sessions, "start", cmd_sessions_start, "ask a charger to start a session")
+    p.add_argument("charger", help="charger id")
+    p.add_argument("--id-tag", required=True, help="the id tag (card UID) to start for")
+    p.add_argument("--connector", type=_positive, help="connector number")
+    p = leaf(sessions, "stop", cmd_sessions_stop, "ask the charger to stop a session")
+    p.add_argument("id", type=_positive, help="session id")
+
+    customers = noun("customers", "customers (drivers)")
+    p = leaf(customers, "add", cmd_customers_add, "add a customer")
+    p.add_argument("--name", required=True)
+    p.add_argument("--email", required=True)
+    leaf(customers, "list", cmd_customers_list, "list customers")
+    p = leaf(customers, "show", cmd_customers_show, "show a customer")
+    p.add_argument("number", type=_positive, help="customer number")
+
+    cards = noun("cards", "RFID cards")
+    p = leaf(cards, "add", cmd_cards_add, "add a card")
+    p.add_argument("uid", help="the card UID as chargers report it")
+    p.add_argument("--customer", type=_positive, help="customer number")
+    p.add_argument("--expires", metavar="DATE", help="YYYY-MM-DD (valid through that day, UTC)")
+    p = leaf(cards, "list", cmd_cards_list, "list cards")
+    p.add_argument("--customer", type=_positive, help="only this customer number's cards")
+    for verb, handler, text in (
+        ("block", cmd_cards_block, "block a card"),
+        ("unblock", cmd_cards_unblock, "unblock a card"),
+    ):
+        leaf(cards, verb, handler, text).add_argument("uid", help="card UID")
+
+    owners = noun("owners", "station owners")
+    p = leaf(owners, "add", cmd_owners_add, "add an owner")
+    p.add_argument("name")
+    leaf(owners, "list", cmd_owners_list, "list owners")
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    env: dict[str, str] | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> int:
+    """Run one ``csms`` command; returns the exit status."""
+    out_stream = stdout or sys.stdout
+    err_stream = stderr or sys.stderr
+    parser = build_parser()
+    try:
+        with contextlib.redirect_stdout(out_stream), contextlib.redirect_stderr(err_stream):
+            args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error (already printed)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    out = Output(json=getattr(args, "json", False), out=out_stream, err=err_stream)
+    try:
+        settings = load_settings(env)
+    except ConfigError as exc:
+        err_stream.write(f"csms: configuration error: {exc}\n")
+        return EXIT_USAGE
+    ctx = Context(args=args, settings=settings, out=out, transport=transport)
+    try:
+        return int(args.handler(ctx))
+    except CliError as exc:
+        err_stream.write(f"csms: error: {exc}\n")
+        return exc.exit_code
+    except ConfigError as exc:
+        err_stream.write(f"csms: configuration error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        err_stream.write("csms: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

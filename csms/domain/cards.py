@@ -1,0 +1,144 @@
+"""RFID cards (id tags): provisioning, blocking, expiry, the customer a card belongs to.
+
+Stored statuses are ``active`` and ``blocked``; "expired" is derived from ``expires_at``
+and "invalid" from absence (see ``csms.domain.authorization``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from enum import StrEnum
+
+from csms.domain.errors import AlreadyExists, InvalidRequest, NotFound
+from storage.ports import UnitOfWork
+from storage.records import CustomerRecord, IdTagRecord
+
+__all__ = [
+    "MAX_UID_LENGTH",
+    "CardState",
+    "add_card",
+    "block_card",
+    "card_state",
+    "get_card",
+    "list_cards",
+    "parse_expiry",
+    "unblock_card",
+    "validate_uid",
+]
+
+#: 2.0.1 IdTokenType.idToken is at most 36 characters (1.6 IdToken: 20; longer UIDs only
+#: work with 2.0.1 chargers).
+MAX_UID_LENGTH = 36
+
+
+class CardState(StrEnum):
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+    EXPIRED = "expired"
+
+
+def validate_uid(uid: str) -> str | None:
+    """Why ``uid`` cannot be a card UID, or None if it can."""
+    if not uid:
+        return "card UID is empty"
+    if len(uid) > MAX_UID_LENGTH:
+        return f"card UID is longer than {MAX_UID_LENGTH} characters"
+    if any(ch.isspace() or not ch.isprintable() for ch in uid):
+        return "card UID contains spaces or control characters"
+    if "/" in uid:
+        return "card UID contains '/'"
+    return None
+
+
+def parse_expiry(text: str) -> datetime:
+    """An expiry from ``YYYY-MM-DD`` (valid through the end of that day, UTC) or an ISO 8601
+    date-time (no time zone means UTC)."""
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRequest(
+            f"{text!r} is not a date: use YYYY-MM-DD or an ISO 8601 date-time "
+            "such as 2030-12-31T23:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def card_state(card: IdTagRecord, *, now: datetime) -> CardState:
+    if card.status == CardState.BLOCKED.value:
+        return CardState.BLOCKED
+    if card.expires_at is not None and card.expires_at <= now:
+        return CardState.EXPIRED
+    return CardState.ACTIVE
+
+
+def _customer(uow: UnitOfWork, customer_number: int) -> CustomerRecord:
+    customer = uow.customers.by_number(customer_number)
+    if customer is None:
+        raise NotFound(f"customer {customer_number} not found: see `csms customers list`")
+    return customer
+
+
+def add_card(
+    uow: UnitOfWork,
+    *,
+    uid: str,
+    now: datetime,
+    customer_number: int | None = None,
+    expires_at: datetime | None = None,
+) -> IdTagRecord:
+    problem = validate_uid(uid)
+    if problem:
+        raise InvalidRequest(problem)
+    if expires_at is not None:
+        if expires_at.tzinfo is None:
+            raise InvalidRequest("expiry needs a time zone (or give a date: YYYY-MM-DD)")
+        if expires_at <= now:
+            raise InvalidRequest(
+                f"expiry {expires_at.isoformat()} is in the past: give a future date"
+            )
+    customer_id = _customer(uow, customer_number).id if customer_number is not None else None
+    if uow.id_tags.by_uid(uid) is not None:
+        raise AlreadyExists(f"card {uid} already exists: see `csms cards list`")
+    return uow.id_tags.add(
+        uid=uid,
+        status=CardState.ACTIVE.value,
+        created_at=now,
+        customer_id=customer_id,
+        expires_at=expires_at,
+    )
+
+
+def get_card(uow: UnitOfWork, uid: str) -> IdTagRecord:
+    card = uow.id_tags.by_uid(uid)
+    if card is None:
+        raise NotFound(f"card {uid} not found: see `csms cards list`")
+    return card
+
+
+def list_cards(uow: UnitOfWork, *, customer_number: int | None = None) -> list[IdTagRecord]:
+    if customer_number is None:
+        return uow.id_tags.list()
+    return uow.id_tags.list(customer_id=_customer(uow, customer_number).id)
+
+
+def _set_status(uow: UnitOfWork, uid: str, status: CardState) -> IdTagRecord:
+    card = get_card(uow, uid)
+    if card.status != status.value:
+        uow.id_tags.update(uid, status=status.value)
+        card.status = status.value
+    return card
+
+
+def block_card(uow: UnitOfWork, uid: str) -> IdTagRecord:
+    """Block a card: Authorize/StartTransaction answer Blocked from now on (idempotent)."""
+    return _set_status(uow, uid, CardState.BLOCKED)
+
+
+def unblock_card(uow: UnitOfWork, uid: str) -> IdTagRecord:
+    return _set_status(uow, uid, CardState.ACTIVE)
