@@ -1,0 +1,521 @@
+"""``python -m bench``: csms against a bare websockets echo server, under the same load.
+
+Steps (``--only`` picks some):
+
+- ``echo``: the baseline. ``bench/echo_server.py`` in a subprocess; N chargers in a closed
+  loop of OCPP 1.6 MeterValues with two sampled values; calls/s and latency percentiles.
+- ``csms``: the same load against ``csms serve`` (fresh CSMS_HOME, SQLite, unknown chargers
+  accepted, after ``csms db upgrade``).
+- ``idle``: thousands of chargers connect and boot, then stay idle: connect+boot rate and the
+  server's resident memory per connection ((RSS with all connected - RSS before) / count).
+
+The load generator runs inside this process (see :mod:`simulators.load`); every server is a
+subprocess that is stopped by its pid when its step ends, on errors and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import shlex
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.processes import (
+    ServerProcess,
+    StepFailed,
+    cpu_seconds,
+    free_port,
+    run_checked,
+    start_echo,
+    start_process,
+    tree_rss_kib,
+)
+from simulators.load import LoadConfig, LoadGenerator, LoadReport
+
+__all__ = [
+    "BenchOptions",
+    "BenchResults",
+    "IdleResult",
+    "ThroughputResult",
+    "format_results",
+    "main",
+    "run_bench",
+]
+
+STEPS = ("echo", "csms", "idle")
+
+#: Information only: what csms is expected to reach (issue targets).
+TARGET_RATIO = 0.5
+TARGET_P99_MS = 100.0
+TARGET_RSS_KIB = 40.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BenchOptions:
+    steps: tuple[str, ...] = STEPS
+    chargers: int = 100
+    duration: float = 15.0
+    warmup: float = 5.0
+    idle_chargers: int = 5000
+    idle_target: str = "csms"
+    idle_settle: float = 2.0
+    csms_command: tuple[str, ...] = ()
+    keep_home: bool = False
+    results_dir: Path | None = Path(".bench")
+
+
+@dataclass(slots=True)
+class ThroughputResult:
+    target: str
+    report: LoadReport | None = None
+    server_cpu_percent: float = math.nan
+    loadgen_cpu_percent: float = math.nan
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class IdleResult:
+    target: str
+    connections: int = 0
+    requested: int = 0
+    setup_seconds: float = math.nan
+    rate_per_s: float = math.nan
+    rss_before_kib: int = 0
+    rss_after_kib: int = 0
+    rss_per_connection_kib: float = math.nan
+    failures: int = 0
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class BenchResults:
+    options: BenchOptions
+    started_at: str
+    throughput: dict[str, ThroughputResult] = field(default_factory=dict)
+    idle: IdleResult | None = None
+
+    @property
+    def failed(self) -> bool:
+        return any(r.error for r in self.throughput.values()) or bool(self.idle and self.idle.error)
+
+    @property
+    def ratio(self) -> float:
+        echo = self.throughput.get("echo")
+        csms = self.throughput.get("csms")
+        if echo and csms and echo.report and csms.report and echo.report.calls_per_s > 0:
+            return csms.report.calls_per_s / echo.report.calls_per_s
+        return math.nan
+
+    def to_dict(self) -> dict[str, Any]:
+        def clean(value: Any) -> Any:
+            if isinstance(value, float):
+                return None if math.isnan(value) else round(value, 3)
+            if isinstance(value, dict):
+                return {k: clean(v) for k, v in value.items()}
+            if isinstance(value, list | tuple):
+                return [clean(v) for v in value]
+            if isinstance(value, Path):
+                return str(value)
+            return value
+
+        throughput = {}
+        for name, result in self.throughput.items():
+            throughput[name] = {
+                "target": result.target,
+                "report": result.report.to_dict() if result.report else None,
+                "server_cpu_percent": result.server_cpu_percent,
+                "loadgen_cpu_percent": result.loadgen_cpu_percent,
+                "error": result.error,
+            }
+        return clean(
+            {
+                "started_at": self.started_at,
+                "options": asdict(self.options),
+                "throughput": throughput,
+                "csms_to_echo_ratio": self.ratio,
+                "idle": asdict(self.idle) if self.idle else None,
+            }
+        )
+
+
+def _log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# -- servers ----------------------------------------------------------------------------
+
+
+def _default_csms_command() -> tuple[str, ...]:
+    entry_point = Path(sys.executable).with_name("csms")
+    if entry_point.exists():
+        return (str(entry_point),)
+    return (sys.executable, "-m", "csms.cli")
+
+
+class _Servers:
+    """Starts the servers the steps need, in a scratch directory removed at the end."""
+
+    def __init__(self, options: BenchOptions, workdir: Path) -> None:
+        self.options = options
+        self.workdir = workdir
+        self.home = workdir / "csms-home"
+        self._migrated = False
+        self._runs = 0
+        self._command = options.csms_command or _default_csms_command()
+
+    def _csms_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CSMS_")}
+        env.update(
+            CSMS_HOME=str(self.home),
+            CSMS_UNKNOWN_CHARGERS="accept",
+            CSMS_OCPP_HOST="127.0.0.1",
+            CSMS_API_HOST="127.0.0.1",
+        )
+        return env
+
+    @contextlib.asynccontextmanager
+    async def csms(self) -> AsyncIterator[ServerProcess]:
+        env = self._csms_env()
+        if not self._migrated:
+            self.home.mkdir(parents=True, exist_ok=True)
+            _log(f"csms db upgrade (CSMS_HOME={self.home})")
+            await run_checked(
+                [*self._command, "db", "upgrade"], env=env, log_path=self.workdir / "db.log"
+            )
+            self._migrated = True
+        ocpp_port, api_port = free_port(), free_port()
+        self._runs += 1
+        argv = [
+            *self._command,
+            "serve",
+            "--ocpp-port",
+            str(ocpp_port),
+            "--api-port",
+            str(api_port),
+        ]
+        _log(f"starting {' '.join(argv)}")
+        async with start_process(
+            "csms serve",
+            argv,
+            port=ocpp_port,
+            env=env,
+            log_path=self.workdir / f"csms-serve-{self._runs}.log",
+        ) as server:
+            yield server
+
+    @contextlib.asynccontextmanager
+    async def echo(self) -> AsyncIterator[ServerProcess]:
+        _log("starting the echo server")
+        async with start_echo(log_path=self.workdir / "echo.log") as server:
+            yield server
+
+    def start(self, target: str) -> AbstractAsyncContextManager[ServerProcess]:
+        return self.csms() if target == "csms" else self.echo()
+
+
+# -- steps ------------------------------------------------------------------------------
+
+
+async def _throughput(servers: _Servers, target: str) -> ThroughputResult:
+    options = servers.options
+    result = ThroughputResult(target=target)
+    try:
+        async with servers.start(target) as server:
+            config = LoadConfig(
+                url=f"ws://127.0.0.1:{server.port}/ocpp",
+                chargers=options.chargers,
+                duration=options.duration,
+                warmup=options.warmup,
+                mode="meter",
+                id_prefix="BENCH",
+            )
+            cpu: list[tuple[float, float]] = []
+
+            def sample_cpu() -> None:
+                cpu.append((cpu_seconds(server.pid), time.process_time()))
+
+            _log(
+                f"{target}: {options.chargers} chargers, MeterValues closed loop, "
+                f"{options.warmup:g} s warm-up + {options.duration:g} s measured"
+            )
+            async with LoadGenerator(config) as load:
+                await load.connect_all()
+                if load.booted == 0:
+                    raise StepFailed(
+                        f"no charger could boot against {target}: "
+                        + "; ".join(load.setup_report().first_errors)
+                    )
+                report = await load.run(on_measure_start=sample_cpu, on_measure_end=sample_cpu)
+            result.report = report
+            if len(cpu) == 2 and report.duration_s > 0:
+                (server_start, own_start), (server_end, own_end) = cpu
+                result.server_cpu_percent = (server_end - server_start) / report.duration_s * 100
+                result.loadgen_cpu_percent = (own_end - own_start) / report.duration_s * 100
+            _log(
+                f"{target}: {report.calls_per_s:.0f} calls/s, p50 {report.p50_ms:.2f} ms, "
+                f"p99 {report.p99_ms:.2f} ms, errors {report.errors}"
+            )
+    except StepFailed as exc:
+        result.error = str(exc)
+        _log(f"{target}: FAILED: {exc}")
+    return result
+
+
+async def _idle(servers: _Servers) -> IdleResult:
+    options = servers.options
+    target = options.idle_target
+    result = IdleResult(target=target, requested=options.idle_chargers)
+    try:
+        async with servers.start(target) as server:
+            await asyncio.sleep(1.0)  # let the freshly started server settle
+            result.rss_before_kib = tree_rss_kib(server.pid)
+            config = LoadConfig(
+                url=f"ws://127.0.0.1:{server.port}/ocpp",
+                chargers=options.idle_chargers,
+                duration=options.idle_settle,
+                mode="idle",
+                id_prefix="IDLE",
+                connect_timeout=60.0,
+                call_timeout=60.0,
+            )
+            _log(f"idle: connecting {options.idle_chargers} chargers to {target}")
+            async with LoadGenerator(config) as load:
+                seconds = await load.connect_all()
+                result.connections = load.booted
+                result.setup_seconds = seconds
+                result.rate_per_s = load.booted / seconds if seconds > 0 else math.nan
+                report = await load.run()  # hold the connections idle for a moment
+                result.failures = report.connect_failures + report.boot_failures
+                result.rss_after_kib = tree_rss_kib(server.pid)
+            if result.connections:
+                result.rss_per_connection_kib = (
+                    result.rss_after_kib - result.rss_before_kib
+                ) / result.connections
+            _log(
+                f"idle: {result.connections} booted in {seconds:.1f} s "
+                f"({result.rate_per_s:.0f}/s), {result.rss_per_connection_kib:.1f} KiB each"
+            )
+            if result.connections == 0:
+                raise StepFailed("no idle charger could connect: " + "; ".join(report.first_errors))
+    except StepFailed as exc:
+        result.error = str(exc)
+        _log(f"idle: FAILED: {exc}")
+    return result
+
+
+async def run_bench(options: BenchOptions) -> BenchResults:
+    """Run the selected steps; servers are stopped and scratch files removed afterwards."""
+    results = BenchResults(options=options, started_at=datetime.now(UTC).isoformat())
+    workdir = Path(tempfile.mkdtemp(prefix="csms-bench-"))
+    servers = _Servers(options, workdir)
+    try:
+        for step in ("echo", "csms"):
+            if step in options.steps:
+                results.throughput[step] = await _throughput(servers, step)
+        if "idle" in options.steps:
+            results.idle = await _idle(servers)
+    finally:
+        if options.keep_home:
+            _log(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return results
+
+
+# -- output -----------------------------------------------------------------------------
+
+
+def _num(value: float, digits: int = 2) -> str:
+    return "-" if math.isnan(value) else f"{value:,.{digits}f}"
+
+
+def _one_line(text: str | None, limit: int = 200) -> str:
+    flat = " | ".join(line.strip() for line in (text or "").splitlines() if line.strip())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("ok" if ok else "MISSED")
+
+
+def format_results(results: BenchResults) -> str:
+    """The human-readable table printed at the end."""
+    options = results.options
+    lines = [
+        "",
+        f"csms benchmark: {options.chargers} chargers, closed loop (one outstanding call each), "
+        f"OCPP 1.6 MeterValues with 2 sampled values, {options.duration:g} s measured after "
+        f"{options.warmup:g} s warm-up",
+        "",
+        f"{'server':<10}{'calls/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+        f"{'errors':>8}{'server CPU':>12}{'loadgen CPU':>13}",
+    ]
+    for name in ("echo", "csms"):
+        result = results.throughput.get(name)
+        if result is None:
+            continue
+        report = result.report
+        if report is None:
+            lines.append(f"{name:<10}FAILED: {_one_line(result.error)}")
+            continue
+        lines.append(
+            f"{name:<10}{_num(report.calls_per_s, 0):>10}{_num(report.p50_ms):>9}"
+            f"{_num(report.p95_ms):>9}{_num(report.p99_ms):>9}{_num(report.max_ms):>9}"
+            f"{report.errors:>8}{_num(result.server_cpu_percent, 0) + ' %':>12}"
+            f"{_num(result.loadgen_cpu_percent, 0) + ' %':>13}"
+        )
+    idle = results.idle
+    if idle is not None:
+        lines.append("")
+        if idle.error:
+            lines.append(f"idle ({idle.target}): FAILED: {_one_line(idle.error)}")
+        else:
+            lines.append(
+                f"idle ({idle.target}): {idle.connections}/{idle.requested} chargers connected "
+                f"and booted in {_num(idle.setup_seconds, 1)} s = {_num(idle.rate_per_s, 0)} "
+                f"chargers/s; server RSS {idle.rss_before_kib / 1024:.1f} MiB -> "
+                f"{idle.rss_after_kib / 1024:.1f} MiB = "
+                f"{_num(idle.rss_per_connection_kib, 1)} KiB per connection"
+            )
+
+    csms = results.throughput.get("csms")
+    csms_report = csms.report if csms else None
+    ratio = results.ratio
+    rows: list[tuple[str, str, bool | None]] = [
+        (
+            f"csms calls/s >= {TARGET_RATIO:g} x echo",
+            "-" if math.isnan(ratio) else f"{ratio:.2f} x",
+            None if math.isnan(ratio) else ratio >= TARGET_RATIO,
+        ),
+        (
+            f"csms p99 < {TARGET_P99_MS:g} ms",
+            f"{_num(csms_report.p99_ms)} ms" if csms_report else "-",
+            None
+            if csms_report is None or math.isnan(csms_report.p99_ms)
+            else csms_report.p99_ms < TARGET_P99_MS,
+        ),
+    ]
+    rss = idle.rss_per_connection_kib if idle and idle.target == "csms" else math.nan
+    rows.append(
+        (
+            f"csms RSS per idle connection <= {TARGET_RSS_KIB:g} KiB",
+            "-" if math.isnan(rss) else f"{rss:.1f} KiB",
+            None if math.isnan(rss) else rss <= TARGET_RSS_KIB,
+        )
+    )
+    lines += ["", f"{'target (information)':<44}{'measured':>12}  result"]
+    lines += [f"{name:<44}{value:>12}  {_verdict(ok)}" for name, value, ok in rows]
+    return "\n".join(lines)
+
+
+# -- command line -----------------------------------------------------------------------
+
+
+def _parse(argv: Sequence[str] | None) -> tuple[BenchOptions, bool]:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark csms against a bare websockets echo server under the same "
+        "OCPP 1.6 load, then measure idle connections. Every process targets 127.0.0.1 "
+        "and stops by itself.",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 3 s per step, 500 idle chargers"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=STEPS,
+        help="run only this step (repeatable); default: all",
+    )
+    parser.add_argument("--chargers", type=int, help="chargers in the load steps (100)")
+    parser.add_argument("--duration", type=float, help="measured seconds per load step (15)")
+    parser.add_argument("--warmup", type=float, help="unmeasured seconds before each (5)")
+    parser.add_argument("--idle-chargers", type=int, help="chargers in the idle step (5000)")
+    parser.add_argument(
+        "--idle-target",
+        choices=("csms", "echo"),
+        default="csms",
+        help="server for the idle step (echo: the websockets baseline)",
+    )
+    parser.add_argument(
+        "--csms-command",
+        help="how to run csms (default: the csms next to this Python, else python -m csms.cli)",
+    )
+    parser.add_argument(
+        "--keep-home", action="store_true", help="keep the scratch CSMS_HOME and server logs"
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON only")
+    parser.add_argument(
+        "--results-dir",
+        default=".bench",
+        help="where a JSON copy of the results goes (default .bench/; '' to skip)",
+    )
+    args = parser.parse_args(argv)
+    quick = args.quick
+    options = BenchOptions(
+        steps=tuple(step for step in STEPS if step in args.only) if args.only else STEPS,
+        chargers=args.chargers or 100,
+        duration=args.duration if args.duration is not None else (3.0 if quick else 15.0),
+        warmup=args.warmup if args.warmup is not None else (1.0 if quick else 5.0),
+        idle_chargers=args.idle_chargers or (500 if quick else 5000),
+        idle_target=args.idle_target,
+        idle_settle=1.0 if quick else 2.0,
+        csms_command=tuple(shlex.split(args.csms_command)) if args.csms_command else (),
+        keep_home=args.keep_home,
+        results_dir=Path(args.results_dir) if args.results_dir else None,
+    )
+    return options, args.json
+
+
+def _save(results: BenchResults) -> Path | None:
+    directory = results.options.results_dir
+    if directory is None:
+        return None
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = directory / f"bench-{stamp}.json"
+    path.write_text(json.dumps(results.to_dict(), indent=2) + "\n")
+    return path
+
+
+async def _main_async(options: BenchOptions) -> BenchResults:
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    cancel: Callable[[], Any] = task.cancel
+    loop.add_signal_handler(signal.SIGTERM, cancel)
+    try:
+        return await run_bench(options)
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options, as_json = _parse(argv)
+    try:
+        results = asyncio.run(_main_async(options))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        _log("interrupted; servers stopped")
+        return 130
+    saved = _save(results)
+    if as_json:
+        print(json.dumps(results.to_dict(), indent=2))
+    else:
+        print(format_results(results))
+        if saved is not None:
+            print(f"\n(results saved to {saved})")
+    return 1 if results.failed else 0

@@ -1,0 +1,346 @@
+"""``csms-sim``: simulated charge points and a load generator for an OCPP central system."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from simulators.charging import ChargingPlan, SessionResult
+from simulators.errors import HandshakeFailed, SimulatorError
+from simulators.load import LOAD_MODES, LoadConfig, run_load
+from simulators.scenario import ScriptOutcome, SessionScript
+from simulators.v16 import ChargePoint16
+
+__all__ = ["build_parser", "main"]
+
+EXIT_OK = 0
+EXIT_SESSION_FAILED = 1
+EXIT_USAGE = 2
+EXIT_CONNECTION = 3
+EXIT_INTERRUPTED = 130
+
+_PROTOCOLS = ("ocpp1.6", "ocpp2.0.1")
+
+_CHARGE_EPILOG = """\
+sequence: BootNotification (retried after the CSMS's interval while Pending/Rejected),
+StatusNotification Available for connector 0 and each connector, Authorize, Preparing,
+StartTransaction, Charging, MeterValues every --meter-interval simulated seconds,
+SuspendedEV when --kwh is in, StopTransaction (reason Local), Finishing, Available.
+--speed 60 runs one simulated minute per real second (message timestamps stay real).
+
+The charger answers the CSMS's calls as 1.6 firmware does: RemoteStart/StopTransaction,
+Reset, UnlockConnector, ChangeAvailability, Get/ChangeConfiguration, TriggerMessage,
+ClearCache. Transaction messages are queued while the connection is down and replayed in
+order after reconnecting.
+
+--stay keeps the charger connected after its session (or with no --id-tag at all), idle
+and ready for remote starts, until Ctrl-C or --max-sessions sessions have finished.
+`csms-sim serve` is the same as `charge --stay` without a local session.
+
+exit status: 0 done, 1 a session was refused (idTag not Accepted) or messages were not
+delivered, 2 usage, 3 cannot connect (refused handshake, unreachable), 130 interrupted."""
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, not {text}")
+    return value
+
+
+def _add_charger_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--url",
+        required=True,
+        help="CSMS endpoint prefix, e.g. ws://127.0.0.1:9000/ocpp (the charger connects to URL/ID)",
+    )
+    parser.add_argument("--id", required=True, dest="identity", help="charge point identity")
+    parser.add_argument("--protocol", choices=_PROTOCOLS, default="ocpp1.6")
+    parser.add_argument("--password", help="HTTP Basic auth password (security profile 1)")
+    parser.add_argument("--connectors", type=int, default=1, help="number of connectors (1)")
+    parser.add_argument(
+        "--kwh", type=_positive_float, default=10.0, help="energy the EV takes per session (10)"
+    )
+    parser.add_argument(
+        "--power-kw", type=_positive_float, default=11.0, help="charging power (11)"
+    )
+    parser.add_argument(
+        "--speed",
+        type=_positive_float,
+        default=60.0,
+        help="time compression: simulated seconds per real second (60)",
+    )
+    parser.add_argument(
+        "--meter-interval",
+        type=_non_negative_int,
+        default=60,
+        help="MeterValueSampleInterval in simulated seconds (60; 0: none)",
+    )
+    parser.add_argument("--vendor", default="csms-sim", help="chargePointVendor")
+    parser.add_argument("--model", default="SimCharger-16", help="chargePointModel")
+    parser.add_argument("--serial", help="chargePointSerialNumber")
+    parser.add_argument("--firmware", default="1.0.0", help="firmwareVersion")
+    parser.add_argument(
+        "--call-timeout",
+        type=_positive_float,
+        default=30.0,
+        help="seconds to wait for the CSMS's answer (30)",
+    )
+    parser.add_argument(
+        "--flush-timeout",
+        type=_positive_float,
+        default=60.0,
+        help="seconds to wait at the end for queued messages (60)",
+    )
+    parser.add_argument(
+        "--max-sessions", type=int, help="with --stay/serve: exit after this many sessions"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print each finished session as one JSON object per line",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log to stderr (-vv: every message)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="csms-sim",
+        description="Simulated OCPP charge points and a load generator.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    charge = commands.add_parser(
+        "charge",
+        help="boot, run one charging session, exit",
+        description="A charge point that boots and runs one charging session.",
+        epilog=_CHARGE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_charger_options(charge)
+    charge.add_argument("--id-tag", help="RFID card UID to charge with")
+    charge.add_argument("--login", help="touchscreen login (email or phone) instead of a card")
+    charge.add_argument("--pin", help="PIN for --login")
+    charge.add_argument("--connector", type=int, default=1, help="connector to use (1)")
+    charge.add_argument(
+        "--stay", action="store_true", help="stay connected afterwards for remote starts"
+    )
+
+    serve = commands.add_parser(
+        "serve",
+        help="boot and stay connected, idle, for remote starts",
+        description="A charge point that boots and waits for the CSMS "
+        "(RemoteStartTransaction starts a session with --kwh/--power-kw).",
+        epilog=_CHARGE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_charger_options(serve)
+
+    load = commands.add_parser(
+        "load",
+        help="many chargers in a closed loop: calls/s and latency",
+        description="N chargers (identities PREFIX00000...) connect and boot; then each runs "
+        "a closed loop with one outstanding call for --duration seconds. Only this "
+        "steady-state loop is measured. Connects only to this machine.",
+    )
+    load.add_argument("--url", required=True, help="e.g. ws://127.0.0.1:9000/ocpp")
+    load.add_argument("--chargers", type=int, required=True)
+    load.add_argument("--duration", type=float, required=True, help="measured seconds")
+    load.add_argument("--protocol", choices=_PROTOCOLS, default="ocpp1.6")
+    load.add_argument(
+        "--mode",
+        choices=LOAD_MODES,
+        default="heartbeat",
+        help="heartbeat: Heartbeat; meter: one StartTransaction, then MeterValues with "
+        "two sampled values; sessions: Authorize/Start/MeterValues/Stop; idle: connect, "
+        "boot and stay silent",
+    )
+    load.add_argument("--password", help="HTTP Basic auth password for every charger")
+    load.add_argument("--id-prefix", default="LOAD")
+    load.add_argument("--id-tag", default="LOADTAG", help="idTag for meter/sessions modes")
+    load.add_argument("--ramp", type=float, default=0.0, help="spread connects over S seconds")
+    load.add_argument("--warmup", type=float, default=0.0, help="unmeasured seconds first")
+    load.add_argument("--call-timeout", type=float, default=10.0)
+    load.add_argument(
+        "--connect-concurrency", type=int, default=100, help="handshakes in flight at once (100)"
+    )
+    load.add_argument("--json", action="store_true", help="print the report as JSON")
+    return parser
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING
+    if verbosity == 1:
+        level = logging.INFO
+    elif verbosity >= 2:
+        level = logging.DEBUG
+    logging.basicConfig(
+        level=level,
+        format="csms-sim: %(message)s"
+        if level == logging.WARNING
+        else "%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+
+
+def _session_line(result: SessionResult) -> str:
+    energy = f"{result.energy_wh} Wh" if result.energy_wh is not None else "no energy"
+    how = "remote" if result.remote else "local"
+    if result.transaction_id is None and result.id_tag_status != "Accepted":
+        return f"{result.charger_id}: idTag {result.id_tag} {result.id_tag_status}, no transaction"
+    return (
+        f"{result.charger_id}: transaction {result.transaction_id} ({how}, connector "
+        f"{result.connector_id}, idTag {result.id_tag} {result.id_tag_status}): {energy}, "
+        f"meter {result.meter_start_wh} -> {result.meter_stop_wh} Wh, "
+        f"{result.meter_values} MeterValues, stopped: {result.stop_reason}"
+    )
+
+
+def _print_session(result: SessionResult, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result.to_dict()), flush=True)
+    else:
+        print(_session_line(result), flush=True)
+
+
+async def _run_charger(args: argparse.Namespace, *, stay: bool) -> int:
+    if args.protocol != "ocpp1.6":
+        print(
+            f"csms-sim: {args.protocol} charge points are not simulated yet; use --protocol "
+            "ocpp1.6",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    charge_point = ChargePoint16(
+        url=args.url,
+        identity=args.identity,
+        password=args.password,
+        connectors=args.connectors,
+        vendor=args.vendor,
+        model=args.model,
+        serial_number=args.serial,
+        firmware_version=args.firmware,
+        speed=args.speed,
+        meter_interval=args.meter_interval,
+        call_timeout=args.call_timeout,
+        charging_plan=ChargingPlan(energy_wh=args.kwh * 1000.0, power_w=args.power_kw * 1000.0),
+    )
+    charge_point.on_session_finished = lambda result: _print_session(result, as_json=args.json)
+    script = SessionScript(
+        charge_point,
+        id_tag=getattr(args, "id_tag", None),
+        login=getattr(args, "login", None),
+        pin=getattr(args, "pin", None),
+        connector_id=getattr(args, "connector", 1),
+        stay=stay,
+        max_sessions=args.max_sessions,
+        flush_timeout=args.flush_timeout,
+    )
+    loop = asyncio.get_running_loop()
+    interrupted = False
+
+    def on_signal() -> None:
+        nonlocal interrupted
+        if interrupted:  # second Ctrl-C: give up at once
+            raise KeyboardInterrupt
+        interrupted = True
+        print("csms-sim: stopping (Ctrl-C again to quit at once)", file=sys.stderr)
+        script.request_stop()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal)
+    try:
+        outcome: ScriptOutcome = await script.run()
+    except HandshakeFailed as exc:
+        print(f"csms-sim: {exc}", file=sys.stderr)
+        return EXIT_CONNECTION
+    except SimulatorError as exc:
+        print(f"csms-sim: {exc}", file=sys.stderr)
+        return EXIT_SESSION_FAILED
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    if outcome.error:
+        print(f"csms-sim: {outcome.error}", file=sys.stderr)
+        return EXIT_SESSION_FAILED
+    if outcome.undelivered:
+        print(
+            f"csms-sim: {outcome.undelivered} transaction messages could not be delivered",
+            file=sys.stderr,
+        )
+        return EXIT_SESSION_FAILED
+    if interrupted and not stay:
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+async def _run_load(args: argparse.Namespace) -> int:
+    try:
+        config = LoadConfig(
+            url=args.url,
+            chargers=args.chargers,
+            duration=args.duration,
+            protocol=args.protocol,
+            mode=args.mode,
+            password=args.password,
+            id_prefix=args.id_prefix,
+            id_tag=args.id_tag,
+            ramp=args.ramp,
+            warmup=args.warmup,
+            call_timeout=args.call_timeout,
+            connect_concurrency=args.connect_concurrency,
+        )
+    except ValueError as exc:
+        print(f"csms-sim load: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    report = await run_load(config)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.format_text())
+    if report.booted == 0:
+        return EXIT_CONNECTION
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(getattr(args, "verbose", 0))
+    coroutine: Any
+    if args.command == "charge":
+        if args.id_tag is None and args.login is None and not args.stay:
+            parser.error("charge needs --id-tag (or --login and --pin), or --stay")
+        if args.login is not None and args.pin is None:
+            parser.error("--login needs --pin")
+        if args.id_tag is not None and args.login is not None:
+            parser.error("use either --id-tag or --login, not both")
+        coroutine = _run_charger(args, stay=args.stay)
+    elif args.command == "serve":
+        coroutine = _run_charger(args, stay=True)
+    else:
+        coroutine = _run_load(args)
+    try:
+        return asyncio.run(coroutine)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(BrokenPipeError):
+        sys.exit(main())

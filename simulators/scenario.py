@@ -1,0 +1,193 @@
+"""The scripted charger behind ``csms-sim charge`` and ``csms-sim serve``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulators.charging import ChargingPlan, SessionResult
+from simulators.errors import SimulatorError
+from simulators.v16 import ChargePoint16
+
+__all__ = ["ScriptOutcome", "SessionScript", "run_session"]
+
+log = logging.getLogger("simulators.scenario")
+
+
+@dataclass(slots=True)
+class ScriptOutcome:
+    """What a scripted run did."""
+
+    sessions: list[SessionResult] = field(default_factory=list)
+    #: Transaction messages still queued when the run ended (not delivered).
+    undelivered: int = 0
+    #: Why the run could not do what it was asked (PIN login refused, ...), if so.
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.undelivered == 0 and all(s.ok for s in self.sessions)
+
+
+class SessionScript:
+    """Runs a charger: boot, optionally one local session, optionally stay for remote ones.
+
+    :meth:`request_stop` (Ctrl-C) ends it gracefully: a running transaction is stopped with
+    reason Local and queued messages get a chance to be delivered.
+    """
+
+    def __init__(
+        self,
+        charge_point: ChargePoint16,
+        *,
+        id_tag: str | None = None,
+        login: str | None = None,
+        pin: str | None = None,
+        connector_id: int = 1,
+        plan: ChargingPlan | None = None,
+        stay: bool = False,
+        max_sessions: int | None = None,
+        flush_timeout: float = 60.0,
+    ) -> None:
+        if login is not None and pin is None:
+            raise ValueError("a PIN login needs both login and pin")
+        self.charge_point = charge_point
+        self.id_tag = id_tag
+        self.login = login
+        self.pin = pin
+        self.connector_id = connector_id
+        self.plan = plan
+        self.stay = stay
+        self.max_sessions = max_sessions
+        self.flush_timeout = flush_timeout
+        self._stop = asyncio.Event()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        for transaction in self.charge_point.transactions:
+            if transaction.active:
+                transaction.request_stop("Local")
+
+    async def run(self) -> ScriptOutcome:
+        cp = self.charge_point
+        outcome = ScriptOutcome(sessions=cp.session_results)
+        await cp.connect()
+        try:
+            await self._until_stopped(cp.boot())
+            if self._stop.is_set():
+                return outcome
+            if self.id_tag is not None or self.login is not None:
+                outcome.error = await self._local_session()
+                if outcome.error is not None:
+                    return outcome
+            if self.stay:
+                await self._stay()
+            # A reset the CSMS asked for may still be rebooting the charger.
+            with contextlib.suppress(TimeoutError):
+                await cp.wait_idle(timeout=self.flush_timeout)
+        finally:
+            if not await cp.wait_queue_empty(timeout=self.flush_timeout):
+                outcome.undelivered = len(cp.queued_messages)
+            await cp.close()
+        return outcome
+
+    async def _until_stopped(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        stop = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return
+        task.result()
+
+    async def _local_session(self) -> str | None:
+        cp = self.charge_point
+        id_tag = self.id_tag
+        authorize = True
+        if self.login is not None and self.pin is not None:
+            try:
+                id_tag = await cp.pin_login(self.login, self.pin)
+            except SimulatorError as exc:
+                return f"PIN login failed: {exc}"
+            if id_tag is None:
+                return "PIN login was rejected by the CSMS"
+            authorize = False  # the one-time token starts the transaction directly
+        assert id_tag is not None
+        result = await cp.charge(
+            id_tag=id_tag, connector_id=self.connector_id, plan=self.plan, authorize=authorize
+        )
+        if result.id_tag_status != "Accepted":
+            stage = "Authorize" if result.transaction_id is None else "StartTransaction"
+            return f"{stage} answered idTag {id_tag!r} with {result.id_tag_status}"
+        if result.transaction_id is None:
+            return "the CSMS never confirmed the transaction (StartTransaction failed)"
+        return None
+
+    async def _stay(self) -> None:
+        cp = self.charge_point
+        waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._stop.wait())}
+        if self.max_sessions is not None:
+            waiters.add(asyncio.ensure_future(cp.wait_sessions(self.max_sessions)))
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        # Let remote sessions that were asked to stop finish their messages.
+        with contextlib.suppress(TimeoutError):
+            await cp.wait_idle(timeout=self.flush_timeout)
+
+
+async def run_session(
+    *,
+    url: str,
+    identity: str,
+    id_tag: str | None = None,
+    password: str | None = None,
+    login: str | None = None,
+    pin: str | None = None,
+    connector_id: int = 1,
+    connectors: int = 1,
+    plan: ChargingPlan | None = None,
+    speed: float = 60.0,
+    meter_interval: int = 60,
+    stay: bool = False,
+    max_sessions: int | None = None,
+    flush_timeout: float = 60.0,
+    on_session: Callable[[SessionResult], None] | None = None,
+    **charge_point_options: Any,
+) -> ScriptOutcome:
+    """Boot a 1.6 charge point, charge once with ``id_tag`` (or a PIN login), and
+    optionally stay connected for remote starts. See :class:`SessionScript`."""
+    charge_point = ChargePoint16(
+        url=url,
+        identity=identity,
+        password=password,
+        connectors=connectors,
+        speed=speed,
+        meter_interval=meter_interval,
+        charging_plan=plan,
+        **charge_point_options,
+    )
+    charge_point.on_session_finished = on_session
+    script = SessionScript(
+        charge_point,
+        id_tag=id_tag,
+        login=login,
+        pin=pin,
+        connector_id=connector_id,
+        plan=plan,
+        stay=stay,
+        max_sessions=max_sessions,
+        flush_timeout=flush_timeout,
+    )
+    return await script.run()
