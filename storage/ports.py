@@ -21,6 +21,7 @@ from storage.records import (
     IdTagRecord,
     MeterSampleRecord,
     OwnerRecord,
+    SampledValue,
     StatusEventRecord,
     TransactionRecord,
     UnreconciledRecord,
@@ -120,7 +121,20 @@ class TransactionRepository(Protocol):
 
 
 class MeterSampleRepository(Protocol):
-    def add_many(self, samples: Sequence[MeterSampleRecord]) -> None: ...
+    def add_many(
+        self,
+        samples: Sequence[SampledValue],
+        *,
+        charger_id: str,
+        connector_id: int,
+        transaction_pk: int | None,
+        reported_transaction_id: int | None,
+        source: str,
+        received_at: datetime,
+    ) -> None:
+        """Append sampled values of one message (written when the unit of work flushes)."""
+        ...
+
     def for_transaction(self, transaction_pk: int) -> list[MeterSampleRecord]: ...
     def count(self) -> int: ...
 

@@ -15,6 +15,7 @@ __all__ = [
     "IdTagRecord",
     "MeterSampleRecord",
     "OwnerRecord",
+    "SampledValue",
     "StatusEventRecord",
     "TransactionRecord",
     "UnreconciledRecord",
@@ -123,6 +124,22 @@ class TransactionRecord:
     stop_reason: str | None = None
     stop_id_tag: str | None = None
     charging_done_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class SampledValue:
+    """One sampled value as a charger reports it, with the defaults of 1.6 §7.45 /
+    2.0.1 SampledValueType made explicit. (Not frozen: it is built for every value of every
+    meter reading, and a frozen dataclass costs five times as much to create.)"""
+
+    timestamp: datetime
+    value: str
+    measurand: str = "Energy.Active.Import.Register"
+    phase: str | None = None
+    unit: str | None = "Wh"
+    context: str | None = "Sample.Periodic"
+    location: str | None = "Outlet"
+    format: str | None = "Raw"
 
 
 @dataclass(slots=True)

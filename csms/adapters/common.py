@@ -12,7 +12,7 @@ __all__ = ["format_time", "parse_time"]
 def parse_time(value: str, *, field: str) -> datetime:
     """An OCPP dateTime as an aware UTC datetime (a value without offset is taken as UTC)."""
     try:
-        parsed = datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value.upper())  # RFC 3339 allows "t" and "z"
     except ValueError:
         raise OCPPError(
             ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, f"{field}: {value!r} is not an RFC 3339 time"

@@ -45,16 +45,18 @@ def meter_samples(meter_values: list[dict[str, Any]]) -> list[MeterSample]:
     for meter_value in meter_values:
         timestamp = parse_time(meter_value["timestamp"], field="meterValue.timestamp")
         for sampled in meter_value["sampledValue"]:
+            get = sampled.get
+            # Positional: this runs for every value of every reading (see SampledValue).
             samples.append(
                 MeterSample(
-                    timestamp=timestamp,
-                    value=sampled["value"],
-                    measurand=sampled.get("measurand", "Energy.Active.Import.Register"),
-                    phase=sampled.get("phase"),
-                    unit=sampled.get("unit", "Wh"),
-                    context=sampled.get("context", "Sample.Periodic"),
-                    location=sampled.get("location", "Outlet"),
-                    format=sampled.get("format", "Raw"),
+                    timestamp,
+                    sampled["value"],
+                    get("measurand", "Energy.Active.Import.Register"),
+                    get("phase"),
+                    get("unit", "Wh"),
+                    get("context", "Sample.Periodic"),
+                    get("location", "Outlet"),
+                    get("format", "Raw"),
                 )
             )
     return samples

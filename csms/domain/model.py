@@ -6,6 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from storage.records import SampledValue
+
+#: One sampled value (defined with the storage records, which persist it as it is).
+MeterSample = SampledValue
+
 __all__ = [
     "AuthMethod",
     "AuthorizationStatus",
@@ -64,20 +69,6 @@ class BootInfo:
     imsi: str | None = None
     meter_type: str | None = None
     meter_serial_number: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MeterSample:
-    """One sampled value, with the defaults of 1.6 §7.45 / 2.0.1 SampledValueType filled in."""
-
-    timestamp: datetime
-    value: str
-    measurand: str = "Energy.Active.Import.Register"
-    phase: str | None = None
-    unit: str | None = "Wh"
-    context: str | None = "Sample.Periodic"
-    location: str | None = "Outlet"
-    format: str | None = "Raw"
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from csms.domain.model import (
     TransactionStatus,
 )
 from storage.ports import UnitOfWork
-from storage.records import MeterSampleRecord, TransactionRecord, UnreconciledRecord
+from storage.records import TransactionRecord, UnreconciledRecord
 
 __all__ = [
     "MAX_TRANSACTION_ID",
@@ -102,38 +102,6 @@ def start_transaction(
     return StartResult(record.transaction_id, info, created=True)
 
 
-def _sample_records(
-    samples: Sequence[MeterSample],
-    *,
-    charger_id: str,
-    connector_id: int,
-    transaction_pk: int | None,
-    reported_transaction_id: int | None,
-    source: str,
-    now: datetime,
-) -> list[MeterSampleRecord]:
-    pk = transaction_pk
-    return [
-        MeterSampleRecord(
-            charger_id=charger_id,
-            connector_id=connector_id,
-            transaction_pk=pk,
-            reported_transaction_id=reported_transaction_id,
-            timestamp=s.timestamp,
-            value=s.value,
-            measurand=s.measurand,
-            phase=s.phase,
-            unit=s.unit,
-            context=s.context,
-            location=s.location,
-            format=s.format,
-            source=source,
-            received_at=now,
-        )
-        for s in samples
-    ]
-
-
 def record_meter_values(
     uow: UnitOfWork,
     *,
@@ -155,15 +123,13 @@ def record_meter_values(
         if key is not None and key[1] == charger_id:
             transaction_pk = key[0]
     uow.meter_samples.add_many(
-        _sample_records(
-            samples,
-            charger_id=charger_id,
-            connector_id=connector_id,
-            transaction_pk=transaction_pk,
-            reported_transaction_id=transaction_id,
-            source=source,
-            now=now,
-        )
+        samples,
+        charger_id=charger_id,
+        connector_id=connector_id,
+        transaction_pk=transaction_pk,
+        reported_transaction_id=transaction_id,
+        source=source,
+        received_at=now,
     )
 
 
@@ -212,15 +178,13 @@ def stop_transaction(
             )
         )
         uow.meter_samples.add_many(
-            _sample_records(
-                samples,
-                charger_id=charger_id,
-                connector_id=0,
-                transaction_pk=None,
-                reported_transaction_id=transaction_id,
-                source="StopTransaction",
-                now=now,
-            )
+            samples,
+            charger_id=charger_id,
+            connector_id=0,
+            transaction_pk=None,
+            reported_transaction_id=transaction_id,
+            source="StopTransaction",
+            received_at=now,
         )
         log.warning(
             "StopTransaction for unknown transaction %s from %s kept for reconciliation",
@@ -253,14 +217,12 @@ def stop_transaction(
     for name, value in changes.items():
         setattr(transaction, name, value)
     uow.meter_samples.add_many(
-        _sample_records(
-            samples,
-            charger_id=charger_id,
-            connector_id=transaction.connector_id,
-            transaction_pk=transaction.id,
-            reported_transaction_id=transaction_id,
-            source="StopTransaction",
-            now=now,
-        )
+        samples,
+        charger_id=charger_id,
+        connector_id=transaction.connector_id,
+        transaction_pk=transaction.id,
+        reported_transaction_id=transaction_id,
+        source="StopTransaction",
+        received_at=now,
     )
     return StopOutcome(info, transaction, recorded=True)

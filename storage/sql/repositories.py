@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -32,6 +32,7 @@ from storage.records import (
     IdTagRecord,
     MeterSampleRecord,
     OwnerRecord,
+    SampledValue,
     StatusEventRecord,
     TransactionRecord,
     UnreconciledRecord,
@@ -334,20 +335,145 @@ class SqlTransactions(_Repo):
         return [_record(TransactionRecord, r) for r in self.conn.execute(query)]
 
 
+_SAMPLE_COLUMNS = (
+    "charger_id",
+    "connector_id",
+    "transaction_pk",
+    "reported_transaction_id",
+    "timestamp",
+    "value",
+    "measurand",
+    "phase",
+    "unit",
+    "context",
+    "location",
+    "format",
+    "source",
+    "received_at",
+)
+_SQLITE_INSERT_SAMPLE = (
+    f"INSERT INTO meter_values ({', '.join(_SAMPLE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_SAMPLE_COLUMNS))})"
+)
+
+
+def _sqlite_time(value: datetime) -> str:
+    """The storage form of SQLAlchemy's SQLite DateTime for an aware UTC value."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+# (charger_id, connector_id, transaction_pk, reported_transaction_id, source, received_at)
+_SampleContext = tuple[str, int, int | None, int | None, str, datetime]
+
+
+def _sqlite_sample_rows(
+    pending: Sequence[tuple[_SampleContext, Sequence[SampledValue]]],
+) -> list[tuple[Any, ...]]:
+    times: dict[datetime, str] = {}  # samples of a batch share a handful of timestamps
+
+    def text(value: datetime) -> str:
+        formatted = times.get(value)
+        if formatted is None:
+            formatted = times[value] = _sqlite_time(value)
+        return formatted
+
+    rows = []
+    for (charger, connector, pk, reported, source, received), samples in pending:
+        received_text = text(received)
+        for s in samples:
+            rows.append(
+                (
+                    charger,
+                    connector,
+                    pk,
+                    reported,
+                    text(s.timestamp),
+                    s.value,
+                    s.measurand,
+                    s.phase,
+                    s.unit,
+                    s.context,
+                    s.location,
+                    s.format,
+                    source,
+                    received_text,
+                )
+            )
+    return rows
+
+
+def _sample_dicts(
+    pending: Sequence[tuple[_SampleContext, Sequence[SampledValue]]],
+) -> list[dict[str, Any]]:
+    rows = []
+    for (charger, connector, pk, reported, source, received), samples in pending:
+        for s in samples:
+            rows.append(
+                {
+                    "charger_id": charger,
+                    "connector_id": connector,
+                    "transaction_pk": pk,
+                    "reported_transaction_id": reported,
+                    "timestamp": s.timestamp,
+                    "value": s.value,
+                    "measurand": s.measurand,
+                    "phase": s.phase,
+                    "unit": s.unit,
+                    "context": s.context,
+                    "location": s.location,
+                    "format": s.format,
+                    "source": source,
+                    "received_at": received,
+                }
+            )
+    return rows
+
+
 class SqlMeterSamples(_Repo):
     """Appends are buffered and written as one multi-row insert when the unit of work flushes."""
 
     def __init__(self, conn: Connection) -> None:
         super().__init__(conn)
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[tuple[_SampleContext, Sequence[SampledValue]]] = []
 
-    def add_many(self, samples: Sequence[MeterSampleRecord]) -> None:
-        self._pending.extend(_values(s) for s in samples)
+    def add_many(
+        self,
+        samples: Sequence[SampledValue],
+        *,
+        charger_id: str,
+        connector_id: int,
+        transaction_pk: int | None,
+        reported_transaction_id: int | None,
+        source: str,
+        received_at: datetime,
+    ) -> None:
+        if samples:
+            context = (
+                charger_id,
+                connector_id,
+                transaction_pk,
+                reported_transaction_id,
+                source,
+                received_at,
+            )
+            self._pending.append((context, samples))
 
     def flush(self) -> None:
-        if self._pending:
-            rows, self._pending = self._pending, []
-            self.conn.execute(insert(t.meter_values), rows)
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, []
+        if self.conn.dialect.name == "sqlite":
+            # The hottest insert of all (every sampled value of every charger): straight to
+            # the driver, which spares SQLAlchemy's per-row parameter processing (~40% of
+            # the writer thread's time). Timestamps in the text form SQLAlchemy's SQLite
+            # DateTime reads back.
+            raw = self.conn.connection.driver_connection
+            assert raw is not None
+            raw.executemany(_SQLITE_INSERT_SAMPLE, _sqlite_sample_rows(rows))
+        else:
+            self.conn.execute(insert(t.meter_values), _sample_dicts(rows))
 
     def for_transaction(self, transaction_pk: int) -> list[MeterSampleRecord]:
         self.flush()

@@ -331,3 +331,24 @@ async def test_command_with_invalid_payload_is_refused_before_sending(
 async def test_command_to_disconnected_charger_raises_not_connected(gateway: Gateway) -> None:
     with pytest.raises(ChargerNotConnected, match="not connected"):
         await gateway.send("CP1", "Reset", {"type": "Soft"})
+
+
+async def test_timestamp_without_offset_or_in_lowercase_is_read_as_utc(
+    charger: RawCharger, sqlite_db: Database
+) -> None:
+    """Field firmware sends these; refusing a StartTransaction would lose it."""
+    await charger.boot()
+    first = await charger.call(
+        "StartTransaction",
+        {"connectorId": 1, "idTag": "X", "meterStart": 0, "timestamp": "2026-11-22T10:00:00"},
+    )
+    second = await charger.call(
+        "StartTransaction",
+        {"connectorId": 2, "idTag": "Y", "meterStart": 0, "timestamp": "2026-11-22t10:00:00z"},
+    )
+    assert first[0] == second[0] == 3
+    for answer in (first, second):
+        tx = await sqlite_db.read(
+            lambda uow, a=answer: uow.transactions.by_transaction_id(a[2]["transactionId"])
+        )
+        assert tx is not None and tx.started_at == NOW

@@ -157,6 +157,7 @@ def test_ocpp16_meter_values_with_string_values_pass() -> None:
         "2028-02-29T00:00:00Z",
         "2026-11-22T10:00:00",
         "2026-11-22T10:00:00.1234567Z",
+        "2026-11-22t10:00:00z",
     ],
 )
 def test_rfc3339_timestamps_pass(timestamp: str) -> None:

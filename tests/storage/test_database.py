@@ -119,3 +119,59 @@ async def test_transaction_key_seen_in_rolled_back_unit_of_work_is_not_cached(
     pk, charger_id = db.cache.transaction_keys[transaction_id]
     stored = await db.read(lambda uow: uow.transactions.by_transaction_id(transaction_id))
     assert stored is not None and (stored.id, stored.charger_id) == (pk, charger_id)
+
+
+async def test_meter_samples_round_trip_every_field_and_exact_utc_time(db: Database) -> None:
+    """The SQLite fast insert path must store what the SQLAlchemy path reads back."""
+    from datetime import timedelta, timezone
+
+    from storage.records import SampledValue
+
+    await db.write(_add("CP1"))
+    local = datetime(2026, 11, 22, 12, 0, 1, 123456, tzinfo=timezone(timedelta(hours=2)))
+    sample = SampledValue(
+        timestamp=local,
+        value="230.5",
+        measurand="Voltage",
+        phase="L2-N",
+        unit="V",
+        context="Sample.Clock",
+        location="Inlet",
+        format="Raw",
+    )
+    await db.write(
+        lambda uow: uow.meter_samples.add_many(
+            [sample],
+            charger_id="CP1",
+            connector_id=2,
+            transaction_pk=None,
+            reported_transaction_id=77,
+            source="MeterValues",
+            received_at=NOW,
+        )
+    )
+
+    def stored(uow: SqlUnitOfWork) -> list[tuple[object, ...]]:
+        from sqlalchemy import select
+
+        from storage.sql.tables import meter_values
+
+        return [tuple(row) for row in uow.conn.execute(select(meter_values))]
+
+    (row,) = await db.read(stored)
+    assert row[1:] == (
+        "CP1",
+        2,
+        None,
+        77,
+        datetime(2026, 11, 22, 10, 0, 1, 123456, tzinfo=UTC),
+        "230.5",
+        "Voltage",
+        "L2-N",
+        "V",
+        "Sample.Clock",
+        "Inlet",
+        "Raw",
+        "MeterValues",
+        NOW,
+    )
