@@ -152,3 +152,27 @@ async def test_operator_remote_start_and_stop_through_the_api(csms_server: Any) 
         shown = (await api.get(f"/api/sessions/{session['id']}")).json()
     assert shown["status"] == "completed" and shown["stop_reason"] == "Remote"
     assert shown["energy_wh"] > 0 and shown["meter_values"]
+
+
+async def test_pending_charger_is_accepted_at_once_when_the_operator_accepts_it(
+    settings_factory: Any,
+) -> None:
+    """CSMS_UNKNOWN_CHARGERS=pending: Pending until `csms chargers accept`, which triggers
+    a new BootNotification instead of waiting for the charger's retry interval."""
+    from csms.server import running_server
+
+    async with running_server(settings_factory(unknown_chargers="pending")) as server:
+        cp = ChargePoint16(url=server.ocpp_url, identity="NEW1", speed=1)
+        async with cp:
+            boot = asyncio.create_task(cp.boot())
+            for _ in range(100):
+                if cp.registration_status == "Pending":
+                    break
+                await asyncio.sleep(0.02)
+            assert cp.registration_status == "Pending"
+            headers = {"Authorization": f"Bearer {server.admin_token}"}
+            async with httpx.AsyncClient(base_url=server.api_url, headers=headers) as api:
+                answer = await api.post("/api/chargers/NEW1/accept")
+            assert answer.status_code == 200, answer.text
+            await asyncio.wait_for(boot, 5)  # the retry interval is 60 s: the trigger did it
+            assert cp.registration_status == "Accepted"

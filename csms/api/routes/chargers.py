@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, status
@@ -39,6 +40,8 @@ from storage.ports import UnitOfWork
 from storage.records import ChargerRecord, ConnectorRecord
 
 __all__ = ["load_charger", "router"]
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/chargers", tags=["chargers"])
 
@@ -129,8 +132,17 @@ async def delete_charger(charger_id: str, ctx: OperatorContext) -> dict[str, Any
 
 @router.post("/{charger_id}/accept", response_model=ChargerOut)
 async def accept(charger_id: str, ctx: OperatorContext) -> dict[str, Any]:
-    """Accept a charger registered as Pending: its next BootNotification is Accepted."""
+    """Accept a charger registered as Pending: its next BootNotification is Accepted.
+
+    A connected charger is asked to boot again right away (TriggerMessage
+    BootNotification) instead of at its next retry; if it will not, it retries anyway.
+    """
     await ctx.db.write(lambda uow: accept_charger(uow, charger_id))
+    if ctx.router.is_connected(charger_id):
+        try:
+            await send_command(ctx.router, charger_id, TriggerMessage("BootNotification"))
+        except (ApiError, InvalidRequest) as exc:
+            log.info("charger %s accepted; boot trigger not taken (%s)", charger_id, exc)
     return _view(ctx, await load_charger(ctx, charger_id))
 
 
