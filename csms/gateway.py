@@ -11,6 +11,10 @@ No business rules live here. The gateway
   adapter, sending the answer only after the adapter returns (so after its commit);
 - keeps the connection registry that operator commands are routed through.
 
+The WebSocket layer is :mod:`csms.transport` (websockets' sans-I/O protocol under an
+asyncio protocol): it hands each message to :meth:`ChargerConnection.message_received`
+synchronously, and answers are written without awaiting anything.
+
 A second connection for an identity that is already connected **replaces** the old one:
 the charger has most likely lost the old TCP connection without the server noticing
 (NAT timeout, power cycle), so the newest connection is the one that works. Both events
@@ -25,6 +29,7 @@ import binascii
 import hashlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,9 +37,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from csms.commands import (
@@ -47,6 +50,7 @@ from csms.config import Settings
 from csms.domain.model import RegistrationStatus
 from csms.domain.stations import register_unknown_charger, validate_identity
 from csms.security import verify_password
+from csms.transport import ConnectionNotOpen, WebSocketConnection, WebSocketServer
 from protocol import (
     Call,
     CallErrorReceived,
@@ -54,6 +58,7 @@ from protocol import (
     CallReceived,
     CallResultReceived,
     ErrorCode,
+    Event,
     MessageIgnored,
     OCPPError,
     OCPPSession,
@@ -84,16 +89,45 @@ class CallContext:
 Handler = Callable[[CallContext, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-@dataclass(eq=False)
+#: Messages a charger may queue behind a CALL being handled before reading pauses, and
+#: the number at which reading resumes (like ``max_queue=4`` of websockets before).
+BACKLOG_HIGH = 4
+BACKLOG_LOW = 1
+
+
+@dataclass(eq=False, slots=True)
 class ChargerConnection:
+    """One charger's open connection: its OCPP session, its worker, its command lock.
+
+    The transport hands every message to :meth:`message_received` as it arrives. While no
+    CALL is being handled, the message goes through the session at once; a CALL goes to
+    the connection's worker task (created at the first CALL, it lives as long as the
+    connection), which runs the adapter and sends the answer. Messages that arrive while
+    the worker is busy wait in a backlog and are fed to the session only when their turn
+    comes, exactly as if they had been read one after the other: CALLs are answered in the
+    order they arrived, each only after its handler returned (so after its commit), and a
+    BootNotification's outcome applies to the messages behind it. While the charger does
+    not read (the transport's write buffer is full), the worker waits before the next
+    answer and the transport stops reading; a backlog of ``BACKLOG_HIGH`` messages stops
+    reading too.
+    """
+
     charger_id: str
     version: OCPPVersion
-    ws: ServerConnection
+    ws: WebSocketConnection
     session: OCPPSession
     connected_at: datetime
     remote_address: str | None
+    gateway: Gateway
+    handlers: Mapping[str, Handler]
     _call_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _waiter: asyncio.Future[Any] | None = None
+    _worker: asyncio.Task[None] | None = None
+    _wake: asyncio.Future[None] | None = None
+    _events: list[Event] | None = None
+    _backlog: deque[str | bytes] | None = None
+    _busy: bool = False
+    _closed: bool = False
 
     async def call(self, action: str, payload: dict[str, Any], *, timeout: float) -> dict[str, Any]:
         """Send a CALL and wait for its answer; one outstanding CALL at a time (OCPP-J §4.1.1)."""
@@ -110,14 +144,15 @@ class ChargerConnection:
                 raise CommandError("another command is in progress") from None
             self._waiter = loop.create_future()
             try:
-                await self.ws.send(text)
+                self.ws.send_text(text)
+                await self.ws.drain()
                 return await asyncio.wait_for(self._waiter, timeout)
             except TimeoutError:
                 self.session.expire(now=loop.time() + timeout + 1e9)
                 raise CommandTimeout(
                     f"{self.charger_id} did not answer {action} within {timeout:g} s"
                 ) from None
-            except ConnectionClosed:
+            except ConnectionNotOpen:
                 raise ChargerNotConnected(
                     f"{self.charger_id} disconnected before answering {action}"
                 ) from None
@@ -133,6 +168,151 @@ class ChargerConnection:
             waiter.set_exception(error)
         else:
             waiter.set_result(payload)
+
+    # -- messages from the transport (MessageHandler) -------------------------------------
+
+    def message_received(self, message: str | bytes) -> None:
+        if self._busy:
+            backlog = self._backlog
+            if backlog is None:
+                backlog = self._backlog = deque()
+            backlog.append(message)
+            if len(backlog) >= BACKLOG_HIGH:
+                self.ws.pause_reading()
+            return
+        events = self.session.receive(message, now=self.gateway._loop_time())
+        for index, event in enumerate(events):
+            if isinstance(event, CallReceived):
+                self._hand_over(events if index == 0 else events[index:])
+                return
+            self._on_event(event)
+
+    def connection_lost(self) -> None:
+        self._closed = True
+        wake = self._wake
+        if wake is not None:  # the worker is idle: let it end
+            self._wake = None
+            wake.set_result(None)
+        connections = self.gateway.connections
+        if connections.get(self.charger_id) is self:
+            del connections[self.charger_id]
+            self._resolve(None, ChargerNotConnected(f"{self.charger_id} disconnected"))
+            log.info("charger %s disconnected (code %s)", self.charger_id, self.ws.close_code)
+        else:
+            log.info("replaced connection of charger %s closed", self.charger_id)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _hand_over(self, events: list[Event]) -> None:
+        """Give ``events`` (starting with a CALL) to the connection's worker task."""
+        self._busy = True
+        self._events = events
+        wake = self._wake
+        if wake is not None:
+            self._wake = None
+            wake.set_result(None)
+        else:  # the first CALL: the worker lives as long as the connection
+            worker = self._worker = asyncio.get_running_loop().create_task(self._work())
+            self.gateway._workers.add(worker)
+
+    async def _work(self) -> None:
+        """Answer CALLs one at a time: the events handed over, then the backlog; then
+        wait for the next hand-over. One task per connection, not one per message."""
+        session = self.session
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                events, self._events = self._events, None
+                while events is not None:
+                    for event in events:
+                        if isinstance(event, CallReceived):
+                            await self._answer(event.call)
+                        else:
+                            self._on_event(event)
+                    backlog = self._backlog
+                    if backlog:
+                        message = backlog.popleft()
+                        if len(backlog) <= BACKLOG_LOW:
+                            self.ws.resume_reading()
+                        events = session.receive(message, now=loop.time())
+                    else:
+                        events = None
+                self._busy = False
+                if self._closed:
+                    return
+                wake = self._wake = loop.create_future()
+                await wake
+                if self._events is None:  # woken by connection_lost
+                    return
+        finally:
+            self._busy = False
+            self._wake = None
+            if self._worker is not None:
+                self.gateway._workers.discard(self._worker)
+                self._worker = None
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, SendFrame):
+            self._send(event.data, None)
+        elif isinstance(event, CallResultReceived):
+            self._resolve(event.result.payload, None)
+        elif isinstance(event, CallErrorReceived):
+            error = event.error
+            self._resolve(
+                None,
+                CommandError(
+                    f"{self.charger_id} answered {event.call.action} with "
+                    f"{error.error_code}: {error.error_description}",
+                    error_code=error.error_code,
+                ),
+            )
+        elif isinstance(event, UnmatchedMessage | MessageIgnored):
+            log.info("charger %s sent an answer to no pending call", self.charger_id)
+
+    async def _answer(self, call: Call) -> None:
+        gateway = self.gateway
+        session = self.session
+        handler = self.handlers.get(call.action)
+        if handler is None:
+            error = OCPPError(
+                ErrorCode.NOT_SUPPORTED, f"{call.action} is not supported by this central system"
+            )
+            self._send(session.reply_error(call, error), call)
+            return
+        ctx = CallContext(self.charger_id, self, gateway.db, gateway.settings, _utcnow())
+        debug = log.isEnabledFor(logging.DEBUG)
+        started = time.perf_counter() if debug else 0.0
+        try:
+            answer = await handler(ctx, call.payload)
+            text = session.reply(call, answer)
+        except OCPPError as exc:
+            text = session.reply_error(call, exc)
+        except StorageError as exc:
+            log.error("%s from %s not stored: %s", call.action, self.charger_id, exc)
+            text = session.reply_error(
+                call, OCPPError(ErrorCode.INTERNAL_ERROR, "could not store the message; retry")
+            )
+        except Exception:
+            log.exception("%s from %s failed", call.action, self.charger_id)
+            text = session.reply_error(call, OCPPError(ErrorCode.INTERNAL_ERROR, "internal error"))
+        if debug:
+            log.debug(
+                "%s %s answered in %.1f ms",
+                self.charger_id,
+                call.action,
+                (time.perf_counter() - started) * 1000,
+            )
+        self._send(text, call)
+        ws = self.ws
+        if ws.writing_paused:
+            await ws.drain()  # the charger does not read: hold the next answer back
+
+    def _send(self, text: str, call: Call | None) -> None:
+        try:
+            self.ws.send_text(text)
+        except ConnectionNotOpen:
+            if call is not None:
+                log.info("%s closed before the answer to %s", self.charger_id, call.action)
 
 
 def _utcnow() -> datetime:
@@ -183,7 +363,9 @@ class Gateway:
         self.handlers = handlers
         self.subprotocols = [v.value for v in handlers]
         self.connections: dict[str, ChargerConnection] = {}
-        self._server: Server | None = None
+        self._server: WebSocketServer | None = None
+        self._workers: set[asyncio.Task[None]] = set()
+        self._loop_time: Callable[[], float] = time.monotonic
         # Successful Basic-auth checks, so a reconnect storm does not pay scrypt each time:
         # charger id -> (stored hash, sha256 of the presented password).
         self._verified: dict[str, tuple[str, bytes]] = {}
@@ -191,30 +373,30 @@ class Gateway:
     # -- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._server = await serve(
-            self._handle,
-            self.settings.ocpp_host,
-            self.settings.ocpp_port,
+        server = WebSocketServer(
             process_request=self._process_request,
-            subprotocols=self.subprotocols,  # type: ignore[arg-type]
-            compression=None,  # frames are small; deflate costs ~100 KiB per connection
+            on_open=self._open,
+            subprotocols=self.subprotocols,
+            max_size=self.settings.max_frame_bytes,
             ping_interval=self.settings.ping_interval,
             ping_timeout=self.settings.ping_interval,
-            max_size=self.settings.max_frame_bytes,
-            max_queue=4,
-            server_header=None,
         )
+        await server.listen(self.settings.ocpp_host, self.settings.ocpp_port)
+        self._loop_time = asyncio.get_running_loop().time
+        self._server = server
 
     @property
     def port(self) -> int:
         assert self._server is not None
-        return int(next(iter(self._server.sockets)).getsockname()[1])
+        return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
+        """Close every connection (code 1001) and wait for the CALLs being handled."""
         if self._server is None:
             return
-        self._server.close(close_connections=True)
-        await self._server.wait_closed()
+        await self._server.close()
+        while self._workers:
+            await asyncio.wait(list(self._workers))
         self._server = None
 
     # -- CommandRouter ----------------------------------------------------------------
@@ -240,7 +422,7 @@ class Gateway:
     # -- handshake ------------------------------------------------------------------
 
     async def _process_request(
-        self, connection: ServerConnection, request: Request
+        self, connection: WebSocketConnection, request: Request
     ) -> Response | None:
         identity = identity_from_path(request.path)
         problem = validate_identity(identity)
@@ -277,7 +459,7 @@ class Gateway:
             response = connection.respond(HTTPStatus.UNAUTHORIZED, "authentication required\n")
             response.headers["WWW-Authenticate"] = 'Basic realm="csms", charset="UTF-8"'
             return response
-        connection.csms_charger = charger  # type: ignore[attr-defined]
+        connection.context = charger  # for _open
         return None
 
     async def _unknown_charger(self, identity: str) -> ChargerRecord | None:
@@ -307,9 +489,8 @@ class Gateway:
 
     # -- connection -----------------------------------------------------------------
 
-    async def _handle(self, ws: ServerConnection) -> None:
-        charger: ChargerRecord = ws.csms_charger  # type: ignore[attr-defined]
-        del ws.csms_charger  # type: ignore[attr-defined]
+    def _open(self, ws: WebSocketConnection) -> ChargerConnection:
+        charger: ChargerRecord = ws.context
         version = OCPPVersion(str(ws.subprotocol))
         session = OCPPSession(
             version=version,
@@ -327,6 +508,8 @@ class Gateway:
             session=session,
             connected_at=_utcnow(),
             remote_address=remote,
+            gateway=self,
+            handlers=self.handlers[version],
         )
         previous = self.connections.get(charger.id)
         self.connections[charger.id] = conn
@@ -338,84 +521,6 @@ class Gateway:
                 previous.remote_address,
             )
             previous._resolve(None, ChargerNotConnected("connection replaced"))
-            asyncio.get_running_loop().create_task(
-                previous.ws.close(1000, "replaced by a new connection")
-            )
+            previous.ws.close(1000, "replaced by a new connection")
         log.info("charger %s connected (%s) from %s", charger.id, version.value, remote)
-        handlers = self.handlers[version]
-        loop = asyncio.get_running_loop()
-        try:
-            async for message in ws:
-                for event in session.receive(message, now=loop.time()):
-                    if isinstance(event, CallReceived):
-                        await self._dispatch(conn, handlers, event.call)
-                    elif isinstance(event, SendFrame):
-                        await ws.send(event.data)
-                    elif isinstance(event, CallResultReceived):
-                        conn._resolve(event.result.payload, None)
-                    elif isinstance(event, CallErrorReceived):
-                        error = event.error
-                        conn._resolve(
-                            None,
-                            CommandError(
-                                f"{charger.id} answered {event.call.action} with "
-                                f"{error.error_code}: {error.error_description}",
-                                error_code=error.error_code,
-                            ),
-                        )
-                    elif isinstance(event, UnmatchedMessage | MessageIgnored):
-                        log.info("charger %s sent an answer to no pending call", charger.id)
-        except ConnectionClosed:
-            pass
-        finally:
-            if self.connections.get(charger.id) is conn:
-                del self.connections[charger.id]
-                conn._resolve(None, ChargerNotConnected(f"{charger.id} disconnected"))
-                log.info("charger %s disconnected (code %s)", charger.id, ws.close_code)
-            else:
-                log.info("replaced connection of charger %s closed", charger.id)
-
-    async def _dispatch(
-        self, conn: ChargerConnection, handlers: Mapping[str, Handler], call: Call
-    ) -> None:
-        handler = handlers.get(call.action)
-        if handler is None:
-            error = OCPPError(
-                ErrorCode.NOT_SUPPORTED, f"{call.action} is not supported by this central system"
-            )
-            await conn.ws.send(conn.session.reply_error(call, error))
-            return
-        ctx = CallContext(
-            charger_id=conn.charger_id,
-            connection=conn,
-            db=self.db,
-            settings=self.settings,
-            now=_utcnow(),
-        )
-        started = time.perf_counter()
-        try:
-            answer = await handler(ctx, call.payload)
-            text = conn.session.reply(call, answer)
-        except OCPPError as exc:
-            text = conn.session.reply_error(call, exc)
-        except StorageError as exc:
-            log.error("%s from %s not stored: %s", call.action, conn.charger_id, exc)
-            text = conn.session.reply_error(
-                call, OCPPError(ErrorCode.INTERNAL_ERROR, "could not store the message; retry")
-            )
-        except Exception:
-            log.exception("%s from %s failed", call.action, conn.charger_id)
-            text = conn.session.reply_error(
-                call, OCPPError(ErrorCode.INTERNAL_ERROR, "internal error")
-            )
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "%s %s answered in %.1f ms",
-                conn.charger_id,
-                call.action,
-                (time.perf_counter() - started) * 1000,
-            )
-        try:
-            await conn.ws.send(text)
-        except ConnectionClosed:
-            log.info("%s closed before the answer to %s", conn.charger_id, call.action)
+        return conn
