@@ -12,10 +12,13 @@ transaction, so one bad message never costs the others their data.
 
 Units of work are synchronous functions over SQLAlchemy Core (see ``storage.ports``):
 
-- SQLite runs them in worker threads on the stdlib ``sqlite3`` driver: one writer thread
-  (SQLite has one writer anyway) and a small reader pool, WAL journal, ``synchronous=FULL``.
-  A whole batch costs one thread hand-off instead of one per statement
-  (docs/adr/0002-group-commit.md has the measurements).
+- SQLite runs them on the stdlib ``sqlite3`` driver, WAL journal, ``synchronous=FULL``,
+  with a small reader pool in threads. A batch is committed on the event loop's own thread
+  while that is cheap (a local disk commits a batch in well under a millisecond, and a
+  thread hand-off costs more than that in GIL ping-pong under load); it goes to the one
+  writer thread when a commit took longer than 2 ms or another process holds the write
+  lock, so the loop never waits on a slow disk or a lock for more than one batch
+  (docs/adr/0002-group-commit-and-sync-units-of-work.md has the measurements).
 - PostgreSQL runs them through SQLAlchemy's asyncio bridge on asyncpg
   (``AsyncConnection.run_sync``).
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -73,13 +77,24 @@ def _translate(exc: BaseException) -> StorageError:
     return StorageError(str(exc))
 
 
+_BUSY_TIMEOUT_MS = 10_000
+#: A batch commit on the loop thread longer than this (slow disk, big batch) sends the
+#: next batches to the writer thread, so the event loop never stalls on the disk.
+_INLINE_MAX_SECONDS = 0.002
+_INLINE_PAUSE_BATCHES = 200
+_CONTENDED = object()
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+    # Switching to WAL needs the write lock; a database already in WAL (after the first
+    # connection ever) is left alone, so connecting never fails while another writes.
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        cursor.execute("PRAGMA journal_mode=WAL")
     # FULL: a commit is on disk before the charger hears about it (the WAL is fsynced).
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
 
 
@@ -98,6 +113,8 @@ class Database:
         self.url = normalize_url(url)
         self.dialect = self.url.get_backend_name()
         self._max_batch = max_batch
+        #: Batches to commit in the writer thread before trying the loop thread again.
+        self._inline_pause = 0
         self.cache = StorageCache()
         self._pending: list[_Pending] = []
         self._wakeup: asyncio.Event | None = None
@@ -186,18 +203,47 @@ class Database:
         with self._sync_reader.connect() as conn:
             return run(conn)
 
-    def _sync_transaction(self, run: Callable[[Connection], T]) -> T:
+    def _sync_transaction(
+        self, run: Callable[[Connection], T], *, busy_timeout_ms: int = _BUSY_TIMEOUT_MS
+    ) -> T:
         assert self._sync_writer is not None
         with self._sync_writer.begin() as conn:
+            # (closed at once: an unfinished statement would hold a read snapshot, and
+            # SQLite refuses to upgrade that to a write while another connection writes)
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={busy_timeout_ms}").close()
             return run(conn)
 
     async def _transaction(self, run: Callable[[Connection], T]) -> T:
         if self._sync_writer is not None:
+            if self._inline_pause == 0:
+                result = self._inline_transaction(run)
+                if result is not _CONTENDED:
+                    return result  # type: ignore[return-value]
+            else:
+                self._inline_pause -= 1
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._write_thread, self._sync_transaction, run)
         assert self._async_engine is not None
         async with self._async_engine.begin() as aconn:
             return await aconn.run_sync(run)
+
+    def _inline_transaction(self, run: Callable[[Connection], T]) -> T | object:
+        """Commit on the event loop's own thread while that is cheap (see the module doc).
+
+        Never waits for a lock (another process writing: ``_CONTENDED``, retried in the
+        writer thread) and gives the thread back the next batches when a commit was slow.
+        """
+        started = time.perf_counter()
+        try:
+            return self._sync_transaction(run, busy_timeout_ms=0)
+        except OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            self._inline_pause = _INLINE_PAUSE_BATCHES
+            return _CONTENDED
+        finally:
+            if time.perf_counter() - started > _INLINE_MAX_SECONDS:
+                self._inline_pause = _INLINE_PAUSE_BATCHES
 
     async def _writer(self) -> None:
         assert self._wakeup is not None

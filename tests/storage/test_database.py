@@ -175,3 +175,30 @@ async def test_meter_samples_round_trip_every_field_and_exact_utc_time(db: Datab
         "MeterValues",
         NOW,
     )
+
+
+async def test_sqlite_write_waits_for_another_writer_without_blocking_the_event_loop(
+    sqlite_db: Database,
+) -> None:
+    """While another process holds SQLite's write lock, the commit waits in the writer
+    thread: the event loop (every charger's connection) keeps running."""
+    import sqlite3
+    import time
+
+    path = sqlite_db.url.database
+    assert path is not None
+    await sqlite_db.write(_add("WARM"))  # a running server has its connection open
+    sqlite_db._inline_pause = 0  # the next commit is tried on the loop thread first
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # the write lock
+    write = asyncio.create_task(sqlite_db.write(_add("LOCKED")))
+    ticks = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < 0.3:
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert not write.done()
+    assert ticks >= 10, "the event loop was blocked by the lock"
+    other.execute("COMMIT")
+    other.close()
+    assert await asyncio.wait_for(write, 10) == "LOCKED"
