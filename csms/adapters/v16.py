@@ -216,32 +216,31 @@ async def data_transfer(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     return dict(result)
 
 
-async def diagnostics_status_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
-    await ctx.db.write(
-        lambda uow: record_charger_event(
-            uow,
-            charger_id=ctx.charger_id,
-            kind="DiagnosticsStatusNotification",
-            payload=p,
-            now=ctx.now,
-            diagnostics_status=p["status"],
+def _status_report(kind: str, charger_field: str) -> Handler:
+    """A handler that records a charger's status report and keeps its latest status."""
+
+    async def handle(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+        await ctx.db.write(
+            lambda uow: record_charger_event(
+                uow,
+                charger_id=ctx.charger_id,
+                kind=kind,
+                payload=p,
+                now=ctx.now,
+                **{charger_field: p["status"]},
+            )
         )
-    )
-    return {}
+        return {}
+
+    handle.__name__ = handle.__qualname__ = kind
+    return handle
 
 
-async def firmware_status_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
-    await ctx.db.write(
-        lambda uow: record_charger_event(
-            uow,
-            charger_id=ctx.charger_id,
-            kind="FirmwareStatusNotification",
-            payload=p,
-            now=ctx.now,
-            firmware_status=p["status"],
-        )
-    )
-    return {}
+#: 1.6 §4.4 and §4.5: recorded with the charger's latest status.
+diagnostics_status_notification = _status_report(
+    "DiagnosticsStatusNotification", "diagnostics_status"
+)
+firmware_status_notification = _status_report("FirmwareStatusNotification", "firmware_status")
 
 
 HANDLERS: Mapping[str, Handler] = {
