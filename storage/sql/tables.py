@@ -221,7 +221,6 @@ meter_values = Table(
     Column("source", String(30), nullable=False),
     Column("received_at", UtcDateTime, nullable=False),
     Index("ix_meter_values_transaction", "transaction_pk", "timestamp"),
-    Index("ix_meter_values_connector", "charger_id", "connector_id", "timestamp"),
 )
 
 unreconciled_messages = Table(
