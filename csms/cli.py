@@ -177,6 +177,15 @@ def _kwh(wh: int | None) -> str | None:
     return None if wh is None else f"{wh / 1000:.3f}"
 
 
+def _print_rows(ctx: Context, rows: list[dict[str, Any]], columns: list[Column], empty: str) -> int:
+    """A list command's output: the rows as JSON with --json, else an aligned table."""
+    if ctx.out.json:
+        ctx.out.data(rows)
+    else:
+        _table(ctx.out, rows, columns, empty)
+    return EXIT_OK
+
+
 def _table(out: Output, rows: list[dict[str, Any]], columns: list[Column], empty: str) -> None:
     if not rows:
         out.line(empty)
@@ -475,13 +484,9 @@ def cmd_chargers_add(ctx: Context) -> int:
 def cmd_chargers_list(ctx: Context) -> int:
     with ctx.client() as api:
         chargers = api.get("/api/chargers")
-    if ctx.out.json:
-        ctx.out.data(chargers)
-    else:
-        _table(
-            ctx.out, chargers, _CHARGER_COLUMNS, "no chargers: add one with `csms chargers add ID`"
-        )
-    return EXIT_OK
+    return _print_rows(
+        ctx, chargers, _CHARGER_COLUMNS, "no chargers: add one with `csms chargers add ID`"
+    )
 
 
 def cmd_chargers_show(ctx: Context) -> int:
@@ -566,11 +571,7 @@ def cmd_sessions_list(ctx: Context) -> int:
             customer=a.customer,
             limit=a.limit,
         )
-    if ctx.out.json:
-        ctx.out.data(sessions)
-    else:
-        _table(ctx.out, sessions, _SESSION_COLUMNS, "no sessions")
-    return EXIT_OK
+    return _print_rows(ctx, sessions, _SESSION_COLUMNS, "no sessions")
 
 
 def cmd_sessions_show(ctx: Context) -> int:
@@ -620,11 +621,7 @@ def cmd_customers_add(ctx: Context) -> int:
 def cmd_customers_list(ctx: Context) -> int:
     with ctx.client() as api:
         customers = api.get("/api/customers")
-    if ctx.out.json:
-        ctx.out.data(customers)
-    else:
-        _table(ctx.out, customers, _CUSTOMER_COLUMNS, "no customers")
-    return EXIT_OK
+    return _print_rows(ctx, customers, _CUSTOMER_COLUMNS, "no customers")
 
 
 def cmd_customers_show(ctx: Context) -> int:
@@ -668,11 +665,7 @@ def cmd_cards_add(ctx: Context) -> int:
 def cmd_cards_list(ctx: Context) -> int:
     with ctx.client() as api:
         cards = api.get("/api/cards", customer=ctx.args.customer)
-    if ctx.out.json:
-        ctx.out.data(cards)
-    else:
-        _table(ctx.out, cards, _CARD_COLUMNS, "no cards: add one with `csms cards add UID`")
-    return EXIT_OK
+    return _print_rows(ctx, cards, _CARD_COLUMNS, "no cards: add one with `csms cards add UID`")
 
 
 def _card_status(ctx: Context, verb: str) -> int:
@@ -706,11 +699,9 @@ def cmd_owners_add(ctx: Context) -> int:
 def cmd_owners_list(ctx: Context) -> int:
     with ctx.client() as api:
         owners = api.get("/api/owners")
-    if ctx.out.json:
-        ctx.out.data(owners)
-    else:
-        _table(ctx.out, owners, _OWNER_COLUMNS, "no owners: add one with `csms owners add NAME`")
-    return EXIT_OK
+    return _print_rows(
+        ctx, owners, _OWNER_COLUMNS, "no owners: add one with `csms owners add NAME`"
+    )
 
 
 # -- the parser ---------------------------------------------------------------------
