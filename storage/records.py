@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -191,4 +191,3 @@ class ApiTokenRecord:
     owner_id: int | None = None
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
