@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -68,6 +69,12 @@ def normalize_url(url: str | URL) -> URL:
 
 
 def _translate(exc: BaseException) -> StorageError:
+    if isinstance(exc, sqlite3.IntegrityError):
+        return ConflictError(str(exc))
+    if isinstance(exc, sqlite3.OperationalError):
+        return StorageUnavailable(str(exc))
+    if isinstance(exc, sqlite3.Error):
+        return StorageError(str(exc))
     if isinstance(exc, IntegrityError):
         return ConflictError(str(exc.orig) if exc.orig else str(exc))
     if isinstance(exc, OperationalError | ConnectionError | OSError):
@@ -236,7 +243,8 @@ class Database:
         started = time.perf_counter()
         try:
             return self._sync_transaction(run, busy_timeout_ms=0)
-        except OperationalError as exc:
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            # (sqlite3's own error: the meter value insert goes straight to the driver)
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
             self._inline_pause = _INLINE_PAUSE_BATCHES
@@ -309,7 +317,7 @@ class Database:
     def _fail(item: _Pending, exc: Exception) -> None:
         if item.future.done():
             return
-        if isinstance(exc, SQLAlchemyError):
+        if isinstance(exc, SQLAlchemyError | sqlite3.Error):
             item.future.set_exception(_translate(exc))
         else:
             item.future.set_exception(exc)

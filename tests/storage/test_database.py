@@ -202,3 +202,40 @@ async def test_sqlite_write_waits_for_another_writer_without_blocking_the_event_
     other.execute("COMMIT")
     other.close()
     assert await asyncio.wait_for(write, 10) == "LOCKED"
+
+
+async def test_sqlite_meter_values_wait_for_another_writer_too(sqlite_db: Database) -> None:
+    """The meter value insert bypasses SQLAlchemy (sqlite3's own errors): a lock held by
+    another process must still mean "wait in the writer thread", never a lost sample."""
+    import sqlite3
+
+    from storage.records import SampledValue
+
+    path = sqlite_db.url.database
+    assert path is not None
+    await sqlite_db.write(_add("CP1"))
+    sqlite_db._inline_pause = 0
+    sample = SampledValue(
+        NOW, "1234", "Energy.Active.Import.Register", None, "Wh", "Sample.Periodic", "Outlet", "Raw"
+    )
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    write = asyncio.create_task(
+        sqlite_db.write(
+            lambda uow: uow.meter_samples.add_many(
+                [sample],
+                charger_id="CP1",
+                connector_id=1,
+                transaction_pk=None,
+                reported_transaction_id=None,
+                source="MeterValues",
+                received_at=NOW,
+            )
+        )
+    )
+    await asyncio.sleep(0.2)
+    assert not write.done(), "the write gave up instead of waiting for the lock"
+    other.execute("COMMIT")
+    other.close()
+    await asyncio.wait_for(write, 10)
+    assert await sqlite_db.read(lambda uow: uow.meter_samples.count()) == 1
