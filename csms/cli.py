@@ -381,11 +381,11 @@ def cmd_serve(ctx: Context) -> int:
     settings = ctx.settings.with_overrides(
         ocpp_port=args.ocpp_port, api_port=args.api_port, database_url=args.database_url
     )
-    from csms.server import serve
+    from csms.server import run
     from storage.errors import StorageError
 
     try:
-        asyncio.run(serve(settings))
+        run(settings)
     except KeyboardInterrupt:
         return EXIT_OK
     except StorageError as exc:

@@ -5,6 +5,7 @@ A bad value stops start-up with a ``ConfigError`` that names the key and says wh
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tomllib
 from collections.abc import Mapping
@@ -12,9 +13,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["ConfigError", "Settings", "UnknownChargerPolicy", "load_settings"]
+__all__ = ["ConfigError", "EventLoopChoice", "Settings", "UnknownChargerPolicy", "load_settings"]
 
 UnknownChargerPolicy = Literal["reject", "pending", "accept"]
+#: ``auto``: uvloop where it is installed (a dependency on Linux and macOS), else asyncio's.
+EventLoopChoice = Literal["auto", "uvloop", "asyncio"]
 
 
 class ConfigError(Exception):
@@ -39,6 +42,7 @@ class Settings:
     ping_interval: float | None = 60.0
     max_frame_bytes: int = 256 * 1024
     log_level: str = "INFO"
+    event_loop: EventLoopChoice = "auto"
 
     @property
     def admin_token_path(self) -> Path:
@@ -63,6 +67,7 @@ _KEYS = {
     "CSMS_PING_INTERVAL": "ping_interval",
     "CSMS_MAX_FRAME_BYTES": "max_frame_bytes",
     "CSMS_LOG_LEVEL": "log_level",
+    "CSMS_EVENT_LOOP": "event_loop",
 }
 
 
@@ -125,6 +130,13 @@ def load_settings(
     level = str(raw.get("CSMS_LOG_LEVEL", "INFO")).upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("CSMS_LOG_LEVEL", f"{level!r}: use DEBUG, INFO, WARNING or ERROR")
+    event_loop = str(raw.get("CSMS_EVENT_LOOP", "auto")).lower()
+    if event_loop not in ("auto", "uvloop", "asyncio"):
+        raise ConfigError("CSMS_EVENT_LOOP", f"{event_loop!r}: use auto, uvloop or asyncio")
+    if event_loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        raise ConfigError(
+            "CSMS_EVENT_LOOP", "uvloop is not installed: `pip install uvloop`, or use auto"
+        )
     return Settings(
         home=home,
         database_url=database_url,
@@ -144,4 +156,5 @@ def load_settings(
             "CSMS_MAX_FRAME_BYTES", raw.get("CSMS_MAX_FRAME_BYTES", 256 * 1024), int
         ),
         log_level=level,
+        event_loop=event_loop,  # type: ignore[arg-type]
     )

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import importlib.util
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import uvicorn
 
@@ -109,11 +110,12 @@ class CsmsServer:
                 "(in use? set CSMS_API_PORT)"
             )
         log.info(
-            "csms serving OCPP on ws://%s:%s/ocpp/{id} and the API on http://%s:%s",
+            "csms serving OCPP on ws://%s:%s/ocpp/{id} and the API on http://%s:%s (%s loop)",
             settings.ocpp_host,
             self.ocpp_port,
             settings.api_host,
             self.api_port,
+            type(asyncio.get_running_loop()).__module__.partition(".")[0],
         )
 
     async def stop(self) -> None:
@@ -177,3 +179,23 @@ async def serve(settings: Settings) -> None:
         await server.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+def event_loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop ``csms serve`` runs on: uvloop unless ``CSMS_EVENT_LOOP=asyncio``
+    (or uvloop is not installed); ``None`` means asyncio's own.
+
+    uvloop's transports and callbacks are C: under 100 chargers csms answers about a
+    fifth more calls per second on the same core (docs/adr/0005-uvloop.md).
+    """
+    if settings.event_loop == "asyncio" or importlib.util.find_spec("uvloop") is None:
+        return None
+    import uvloop
+
+    return uvloop.new_event_loop
+
+
+def run(settings: Settings) -> None:
+    """Serve until SIGINT or SIGTERM on the configured event loop."""
+    with asyncio.Runner(loop_factory=event_loop_factory(settings)) as runner:
+        runner.run(serve(settings))

@@ -1,0 +1,69 @@
+"""Configuration: a bad value refuses to start and names the key; defaults per SPEC.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from csms.config import ConfigError, load_settings
+from csms.server import event_loop_factory
+
+NO_FILE = Path("/nonexistent/csms.toml")
+
+
+def _load(**env: str):  # type: ignore[no-untyped-def]
+    return load_settings(env, config_file=NO_FILE)
+
+
+def test_defaults_follow_the_spec() -> None:
+    settings = _load()
+    assert settings.home == Path("./var")
+    assert settings.database_url == "sqlite+aiosqlite:///var/csms.sqlite3"
+    assert (settings.ocpp_host, settings.ocpp_port) == ("0.0.0.0", 9000)
+    assert (settings.api_host, settings.api_port) == ("127.0.0.1", 8080)
+    assert settings.unknown_chargers == "reject"
+    assert settings.event_loop == "auto"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "hint"),
+    [
+        ("CSMS_OCPP_PORT", "70000", "CSMS_OCPP_PORT"),
+        ("CSMS_API_PORT", "http", "CSMS_API_PORT"),
+        ("CSMS_UNKNOWN_CHARGERS", "maybe", "use reject, pending or accept"),
+        ("CSMS_LOG_LEVEL", "LOUD", "use DEBUG, INFO, WARNING or ERROR"),
+        ("CSMS_EVENT_LOOP", "trio", "use auto, uvloop or asyncio"),
+        ("CSMS_DATABASE_URL", "mysql://x/y", "sqlite+aiosqlite:///PATH"),
+        ("CSMS_HEARTBEAT_INTERVAL", "-5", "CSMS_HEARTBEAT_INTERVAL"),
+    ],
+)
+def test_bad_value_is_refused_naming_the_key(key: str, value: str, hint: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _load(**{key: value})
+    assert caught.value.key == key
+    assert hint in str(caught.value)
+
+
+def test_unknown_key_in_the_config_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "csms.toml"
+    path.write_text("ocpp_prot = 9001\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, config_file=path)
+    assert "ocpp_prot" in caught.value.key and "unknown key" in str(caught.value)
+
+
+def test_environment_overrides_the_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "csms.toml"
+    path.write_text('ocpp_port = 9001\nevent_loop = "asyncio"\n')
+    settings = load_settings({"CSMS_OCPP_PORT": "9002"}, config_file=path)
+    assert settings.ocpp_port == 9002
+    assert settings.event_loop == "asyncio"
+
+
+def test_server_runs_on_uvloop_unless_asyncio_is_asked_for() -> None:
+    import uvloop
+
+    assert event_loop_factory(_load()) is uvloop.new_event_loop
+    assert event_loop_factory(_load(CSMS_EVENT_LOOP="uvloop")) is uvloop.new_event_loop
+    assert event_loop_factory(_load(CSMS_EVENT_LOOP="asyncio")) is None
