@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 
 import uvicorn
 
-from csms.adapters import v16
+from csms.adapters import v16, v201
 from csms.config import Settings
 from csms.gateway import Gateway
 from protocol import OCPPVersion
@@ -79,7 +79,9 @@ class CsmsServer:
 
         await ensure_admin_token(self.db, settings.admin_token_path)
         self.gateway = Gateway(
-            db=self.db, settings=settings, handlers={OCPPVersion.V16: v16.HANDLERS}
+            db=self.db,
+            settings=settings,
+            handlers={OCPPVersion.V201: v201.HANDLERS, OCPPVersion.V16: v16.HANDLERS},
         )
         await self.gateway.start()
         from csms.api import create_app
