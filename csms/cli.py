@@ -296,6 +296,24 @@ def _show_charger(out: Output, c: dict[str, Any]) -> None:
     )
     out.line()
     _table(out, c.get("connectors") or [], _CONNECTOR_COLUMNS, "no connectors reported yet")
+    model = c.get("device_model")
+    if model:  # 2.0.1: what the station's last NotifyReport said
+        out.line()
+        report = _when(model.get("last_report_at"))
+        if model.get("last_report_complete") is False:
+            report = f"{report} (incomplete)"
+        _fields(
+            out,
+            [
+                (
+                    "device model",
+                    f"{model.get('components')} components, "
+                    f"{model.get('variables')} variables, {model.get('evses')} EVSEs",
+                ),
+                ("last report", report),
+                *sorted((model.get("values") or {}).items()),
+            ],
+        )
 
 
 def _show_session(out: Output, s: dict[str, Any]) -> None:
@@ -336,8 +354,30 @@ def _show_answer(out: Output, answer: dict[str, Any]) -> None:
         )
         if answer.get("unknown_keys"):
             out.line("unknown keys: " + ", ".join(answer["unknown_keys"]))
+        for rejected in answer.get("rejected_keys") or []:
+            reason = f" ({rejected['reason']})" if rejected.get("reason") else ""
+            out.line(f"not read: {rejected['key']}: {rejected['status']}{reason}")
         return
-    out.line(f"{answer.get('charger_id')}: {answer.get('action')} {answer.get('status')}")
+    head = f"{answer.get('charger_id')}: {answer.get('action')}"
+    if answer.get("messages_in_queue") is not None:  # GetTransactionStatus
+        ongoing = answer.get("ongoing")
+        state = "unknown" if ongoing is None else ("yes" if ongoing else "no")
+        queued = "yes" if answer["messages_in_queue"] else "no"
+        out.line(f"{head}: transaction ongoing: {state}; messages queued: {queued}")
+        return
+    line = f"{head} {answer.get('status')}"
+    if answer.get("reason"):
+        line += f" ({answer['reason']})"
+    out.line(line)
+    if answer.get("request_id") is not None and answer.get("status") == "Accepted":
+        out.line(
+            f"report request {answer['request_id']}: the station sends the report in "
+            "NotifyReport messages"
+        )
+    if answer.get("remote_start_id") is not None:
+        out.line(f"remote start id: {answer['remote_start_id']}")
+    if answer.get("station_transaction_id") is not None:
+        out.line(f"already running as station transaction {answer['station_transaction_id']}")
 
 
 # -- commands -----------------------------------------------------------------------
@@ -529,36 +569,63 @@ def _charger_command(ctx: Context, verb: str, body: dict[str, Any] | None = None
     return EXIT_OK
 
 
+def _place(body: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """Add ``--connector``/``--evse`` to a command body when given."""
+    if getattr(args, "connector", None) is not None:
+        body["connector_id"] = args.connector
+    if getattr(args, "evse", None) is not None:
+        body["evse_id"] = args.evse
+    return body
+
+
 def cmd_chargers_reset(ctx: Context) -> int:
-    return _charger_command(ctx, "reset", {"type": "hard" if ctx.args.hard else "soft"})
+    body = _place({"type": "hard" if ctx.args.hard else "soft"}, ctx.args)
+    return _charger_command(ctx, "reset", body)
 
 
 def cmd_chargers_unlock(ctx: Context) -> int:
-    return _charger_command(ctx, "unlock", {"connector_id": ctx.args.connector})
+    return _charger_command(ctx, "unlock", _place({}, ctx.args))
 
 
 def cmd_chargers_availability(ctx: Context) -> int:
-    body = {"state": ctx.args.state, "connector_id": ctx.args.connector}
-    return _charger_command(ctx, "availability", body)
+    return _charger_command(ctx, "availability", _place({"state": ctx.args.state}, ctx.args))
+
+
+def _attribute(body: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    if args.attribute is not None:
+        body["attribute"] = args.attribute
+    return body
 
 
 def cmd_chargers_config_get(ctx: Context) -> int:
-    return _charger_command(ctx, "config/get", {"keys": ctx.args.keys})
+    return _charger_command(ctx, "config/get", _attribute({"keys": ctx.args.keys}, ctx.args))
 
 
 def cmd_chargers_config_set(ctx: Context) -> int:
-    return _charger_command(ctx, "config/set", {"key": ctx.args.key, "value": ctx.args.value})
+    body = _attribute({"key": ctx.args.key, "value": ctx.args.value}, ctx.args)
+    return _charger_command(ctx, "config/set", body)
 
 
 def cmd_chargers_trigger(ctx: Context) -> int:
-    body: dict[str, Any] = {"message": ctx.args.message}
-    if ctx.args.connector is not None:
-        body["connector_id"] = ctx.args.connector
-    return _charger_command(ctx, "trigger", body)
+    return _charger_command(ctx, "trigger", _place({"message": ctx.args.message}, ctx.args))
 
 
 def cmd_chargers_clear_cache(ctx: Context) -> int:
     return _charger_command(ctx, "clear-cache")
+
+
+def cmd_chargers_report(ctx: Context) -> int:
+    a = ctx.args
+    if a.type is not None and (a.names or a.criteria):
+        raise CliError(
+            "--type asks for a whole base report; leave it out to report only some "
+            "components (NAME...) or --criteria",
+            exit_code=EXIT_USAGE,
+        )
+    body: dict[str, Any] = {"names": a.names, "criteria": a.criteria or []}
+    if a.type is not None:
+        body["type"] = a.type
+    return _charger_command(ctx, "report", body)
 
 
 def cmd_sessions_list(ctx: Context) -> int:
@@ -586,9 +653,9 @@ def cmd_sessions_show(ctx: Context) -> int:
 
 def cmd_sessions_start(ctx: Context) -> int:
     a = ctx.args
-    body: dict[str, Any] = {"charger_id": a.charger, "id_tag": a.id_tag}
-    if a.connector is not None:
-        body["connector_id"] = a.connector
+    body = _place({"charger_id": a.charger, "id_tag": a.id_tag}, a)
+    if a.token_type is not None:
+        body["token_type"] = a.token_type
     with ctx.client() as api:
         answer = api.post("/api/sessions/start", body)
     if ctx.out.json:
@@ -598,14 +665,22 @@ def cmd_sessions_start(ctx: Context) -> int:
     return EXIT_OK
 
 
-def cmd_sessions_stop(ctx: Context) -> int:
+def _session_command(ctx: Context, verb: str) -> int:
     with ctx.client() as api:
-        answer = api.post(f"/api/sessions/{ctx.args.id}/stop")
+        answer = api.post(f"/api/sessions/{ctx.args.id}/{verb}")
     if ctx.out.json:
         ctx.out.data(answer)
     else:
         _show_answer(ctx.out, answer)
     return EXIT_OK
+
+
+def cmd_sessions_stop(ctx: Context) -> int:
+    return _session_command(ctx, "stop")
+
+
+def cmd_sessions_status(ctx: Context) -> int:
+    return _session_command(ctx, "status")
 
 
 def cmd_customers_add(ctx: Context) -> int:
@@ -734,6 +809,73 @@ _non_negative = _int_in(0, None, "a number")
 _port = _int_in(0, 65535, "a port number")
 
 
+_CONFIG_HELP = """\
+read or change charger configuration
+
+OCPP 1.6 chargers name configuration keys plainly: HeartbeatInterval.
+OCPP 2.0.1 stations name variables Component.Variable:
+  OCPPCommCtrlr.HeartbeatInterval
+  OCPPCommCtrlr.MessageAttempts[TransactionEvent]   a variable instance in brackets
+  SmartChargingCtrlr[Main].Enabled                  a component instance in brackets
+  EVSE@1.AvailabilityState                          the component of EVSE 1
+  Connector@1:2.AvailabilityState                   connector 2 of EVSE 1
+--attribute reads or writes Target, MinSet or MaxSet instead of Actual (2.0.1 only).
+A 2.0.1 station lists all its variables in a report: `csms chargers report ID`."""
+
+_RESET_HELP = """\
+OCPP 2.0.1 stations reset OnIdle (after running transactions end) by default; --hard
+resets Immediate (running transactions are stopped)."""
+
+_PLACE_HELP = """\
+--connector N names connector N of a 1.6 charger; on a 2.0.1 station it names EVSE N
+(connector 1 where a connector is needed). --evse E (2.0.1) names EVSE E, and with
+--connector C connector C of it."""
+
+_TOKEN_TYPES = (
+    "Central",
+    "eMAID",
+    "ISO14443",
+    "ISO15693",
+    "KeyCode",
+    "Local",
+    "MacAddress",
+    "NoAuthorization",
+)
+_CRITERIA = ("active", "available", "enabled", "problem")
+
+
+def _criteria(text: str) -> list[str]:
+    """An argparse type: comma-separated report criteria."""
+    wanted = [c.strip().lower() for c in text.split(",") if c.strip()]
+    unknown = [c for c in wanted if c not in _CRITERIA]
+    if unknown or not wanted:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: criteria are {', '.join(_CRITERIA)} (comma-separated)"
+        )
+    return wanted
+
+
+def _epilog(p: argparse.ArgumentParser, text: str) -> None:
+    p.epilog = text
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def _evse_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--evse", type=_positive, help="OCPP 2.0.1 EVSE number (see below for --connector)"
+    )
+    _epilog(p, _PLACE_HELP)
+
+
+def _attribute_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--attribute",
+        choices=["Actual", "Target", "MinSet", "MaxSet"],
+        help="OCPP 2.0.1 attribute (default Actual)",
+    )
+    _epilog(p, _CONFIG_HELP.split("\n", 2)[2])
+
+
 def build_parser() -> argparse.ArgumentParser:
     common: argparse.ArgumentParser = _Parser(add_help=False)
     common.add_argument(
@@ -791,30 +933,76 @@ def build_parser() -> argparse.ArgumentParser:
         leaf(chargers, verb, handler, text).add_argument("id", help="charger id")
     p = leaf(chargers, "reset", cmd_chargers_reset, "reset a charger (soft by default)")
     p.add_argument("id", help="charger id")
-    p.add_argument("--hard", action="store_true", help="hard reset (reboot)")
+    p.add_argument(
+        "--hard", action="store_true", help="reboot now (1.6 Hard; 2.0.1 Immediate, not OnIdle)"
+    )
+    p.add_argument("--evse", type=_positive, help="OCPP 2.0.1: reset only this EVSE")
+    _epilog(p, _RESET_HELP)
     p = leaf(chargers, "unlock", cmd_chargers_unlock, "unlock a connector")
     p.add_argument("id", help="charger id")
     p.add_argument("--connector", type=_positive, required=True, help="connector number")
+    _evse_option(p)
     p = leaf(chargers, "availability", cmd_chargers_availability, "change availability")
     p.add_argument("id", help="charger id")
     p.add_argument("state", choices=["operative", "inoperative"])
     p.add_argument(
         "--connector", type=_non_negative, default=0, help="connector (default 0: whole charger)"
     )
+    _evse_option(p)
     config = chargers.add_parser(
-        "config", help="read or change charger configuration", parents=[common]
+        "config",
+        help="read or change charger configuration (2.0.1: variables)",
+        description=_CONFIG_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
     ).add_subparsers(dest="config_verb", required=True, metavar="COMMAND")
-    p = leaf(config, "get", cmd_chargers_config_get, "read configuration keys (all by default)")
+    p = leaf(
+        config,
+        "get",
+        cmd_chargers_config_get,
+        "read configuration keys (1.6: all by default) or 2.0.1 variables",
+    )
     p.add_argument("id", help="charger id")
-    p.add_argument("keys", nargs="*", metavar="KEY")
-    p = leaf(config, "set", cmd_chargers_config_set, "change a configuration key")
+    p.add_argument("keys", nargs="*", metavar="KEY", help="1.6 key or 2.0.1 Component.Variable")
+    _attribute_option(p)
+    p = leaf(config, "set", cmd_chargers_config_set, "change a configuration key or variable")
     p.add_argument("id", help="charger id")
-    p.add_argument("key", metavar="KEY")
+    p.add_argument("key", metavar="KEY", help="1.6 key or 2.0.1 Component.Variable")
     p.add_argument("value", metavar="VALUE")
+    _attribute_option(p)
     p = leaf(chargers, "trigger", cmd_chargers_trigger, "ask the charger to send a message")
     p.add_argument("id", help="charger id")
-    p.add_argument("message", metavar="MESSAGE", help="e.g. Heartbeat, StatusNotification")
+    p.add_argument(
+        "message",
+        metavar="MESSAGE",
+        help="e.g. Heartbeat, StatusNotification, MeterValues; 2.0.1 also TransactionEvent, "
+        "LogStatusNotification, SignChargingStationCertificate",
+    )
     p.add_argument("--connector", type=_positive, help="connector number")
+    _evse_option(p)
+    p = leaf(
+        chargers,
+        "report",
+        cmd_chargers_report,
+        "ask a 2.0.1 station for its device model report (sent back in NotifyReport)",
+    )
+    p.add_argument("id", help="charger id")
+    p.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="only these components (Component) or variables (Component.Variable)",
+    )
+    p.add_argument(
+        "--type",
+        choices=["full", "config", "summary"],
+        help="base report: FullInventory (default), ConfigurationInventory, SummaryInventory",
+    )
+    p.add_argument(
+        "--criteria",
+        type=_criteria,
+        help="only components that are active,available,enabled,problem (comma-separated)",
+    )
 
     sessions = noun("sessions", "charging sessions")
     p = leaf(sessions, "list", cmd_sessions_list, "list sessions, most recent first")
@@ -826,9 +1014,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", type=_positive, help="session id")
     p = leaf(sessions, "start", cmd_sessions_start, "ask a charger to start a session")
     p.add_argument("charger", help="charger id")
-    p.add_argument("--id-tag", required=True, help="the id tag (card UID) to start for")
+    p.add_argument(
+        "--id-tag", required=True, help="the id tag (card UID) or 2.0.1 id token to start for"
+    )
     p.add_argument("--connector", type=_positive, help="connector number")
+    _evse_option(p)
+    p.add_argument(
+        "--token-type",
+        choices=list(_TOKEN_TYPES),
+        help="OCPP 2.0.1 idToken type (default Central: a token the CSMS vouches for)",
+    )
     p = leaf(sessions, "stop", cmd_sessions_stop, "ask the charger to stop a session")
+    p.add_argument("id", type=_positive, help="session id")
+    p = leaf(
+        sessions,
+        "status",
+        cmd_sessions_status,
+        "ask a 2.0.1 station whether a session is still ongoing (GetTransactionStatus)",
+    )
     p.add_argument("id", type=_positive, help="session id")
 
     customers = noun("customers", "customers (drivers)")

@@ -3,12 +3,14 @@
 - :class:`ChargePoint16`: a 1.6J charge point with an async Python API (boot, statuses,
   Authorize, Start/StopTransaction, MeterValues, offline queue, go_offline/go_online) that
   answers the CSMS's calls as firmware does.
+- :class:`ChargePoint201`: the same for a 2.0.1 charging station (TransactionEvent with
+  seqNo and chargingState, a device model behind Get/SetVariables and NotifyReport).
 - :func:`run_session` / :class:`SessionScript`: the scripted charger of ``csms-sim charge``.
 - :class:`LoadGenerator` / :func:`run_load`: ``csms-sim load``.
 
 Version-neutral parts live in :mod:`simulators.station` (connection, reconnects, call
 serialisation, transaction queue), :mod:`simulators.charging` (the session an EV makes)
-and :mod:`simulators.transaction`, so that a 2.0.1 station can sit beside the 1.6 one.
+and :mod:`simulators.transaction`, shared by the 1.6 and the 2.0.1 station.
 """
 
 from simulators.charging import ChargingPlan, ChargingStation, SessionResult, charge
@@ -27,21 +29,25 @@ from simulators.station import MessageRecord, Reply, Station
 from simulators.stats import LatencySummary, percentile, summarize_latencies
 from simulators.transaction import Transaction
 from simulators.v16 import ChargePoint16, Connector16
+from simulators.v201 import ChargePoint201, Evse201, NotAccepted, Transaction201
 
 __all__ = [
     "CallErrorResponse",
     "CallTimeout",
     "ChargePoint16",
+    "ChargePoint201",
     "ChargingPlan",
     "ChargingStation",
     "ConnectionLost",
     "Connector16",
+    "Evse201",
     "HandshakeFailed",
     "LatencySummary",
     "LoadConfig",
     "LoadGenerator",
     "LoadReport",
     "MessageRecord",
+    "NotAccepted",
     "Reply",
     "ScriptOutcome",
     "SessionResult",
@@ -51,6 +57,7 @@ __all__ = [
     "Station",
     "StationOffline",
     "Transaction",
+    "Transaction201",
     "charge",
     "percentile",
     "run_load",

@@ -15,8 +15,9 @@ from typing import Any
 from simulators.charging import ChargingPlan, SessionResult
 from simulators.errors import HandshakeFailed, SimulatorError
 from simulators.load import LOAD_MODES, LoadConfig, run_load
-from simulators.scenario import ScriptOutcome, SessionScript
+from simulators.scenario import AnyChargePoint, ScriptOutcome, SessionScript
 from simulators.v16 import ChargePoint16
+from simulators.v201 import ID_TOKEN_TYPES, ChargePoint201
 
 __all__ = ["build_parser", "main"]
 
@@ -29,7 +30,7 @@ EXIT_INTERRUPTED = 130
 _PROTOCOLS = ("ocpp1.6", "ocpp2.0.1")
 
 _CHARGE_EPILOG = """\
-sequence: BootNotification (retried after the CSMS's interval while Pending/Rejected),
+ocpp1.6 sequence: BootNotification (retried after the CSMS's interval while Pending/Rejected),
 StatusNotification Available for connector 0 and each connector, Authorize, Preparing,
 StartTransaction, Charging, MeterValues every --meter-interval simulated seconds,
 SuspendedEV when --kwh is in, StopTransaction (reason Local), Finishing, Available.
@@ -37,8 +38,20 @@ SuspendedEV when --kwh is in, StopTransaction (reason Local), Finishing, Availab
 
 The charger answers the CSMS's calls as 1.6 firmware does: RemoteStart/StopTransaction,
 Reset, UnlockConnector, ChangeAvailability, Get/ChangeConfiguration, TriggerMessage,
-ClearCache. Transaction messages are queued while the connection is down and replayed in
-order after reconnecting.
+ClearCache.
+
+ocpp2.0.1 sequence: BootNotification (reason PowerUp), StatusNotification Available per
+EVSE connector (--connectors is the number of EVSEs, --connector the EVSE to use),
+Authorize (idToken of --id-token-type; --login/--pin: a KeyCode idToken with the login as
+additionalInfo), StatusNotification Occupied, TransactionEvent Started (CablePluggedIn,
+EVConnected, seqNo 0), Updated ChargingStateChanged Charging, Updated MeterValuePeriodic
+every --meter-interval, Updated SuspendedEV when --kwh is in, Ended (StopAuthorized,
+stoppedReason Local), StatusNotification Available. It answers GetVariables/SetVariables,
+GetBaseReport/GetReport (then NotifyReport), RequestStart/StopTransaction, Reset,
+UnlockConnector, ChangeAvailability, TriggerMessage, ClearCache, GetTransactionStatus.
+
+Transaction messages are queued while the connection is down and replayed in order after
+reconnecting (2.0.1: with offline=true, their own timestamps and seqNos).
 
 --stay keeps the charger connected after its session (or with no --id-tag at all), idle
 and ready for remote starts, until Ctrl-C or --max-sessions sessions have finished.
@@ -90,9 +103,15 @@ def _add_charger_options(parser: argparse.ArgumentParser) -> None:
         default=60,
         help="MeterValueSampleInterval in simulated seconds (60; 0: none)",
     )
-    parser.add_argument("--vendor", default="csms-sim", help="chargePointVendor")
-    parser.add_argument("--model", default="SimCharger-16", help="chargePointModel")
-    parser.add_argument("--serial", help="chargePointSerialNumber")
+    parser.add_argument("--vendor", default="csms-sim", help="chargePointVendor / vendorName")
+    parser.add_argument("--model", help="chargePointModel / model (SimCharger-16, SimCharger-201)")
+    parser.add_argument("--serial", help="chargePointSerialNumber / serialNumber")
+    parser.add_argument(
+        "--id-token-type",
+        choices=ID_TOKEN_TYPES,
+        default="ISO14443",
+        help="ocpp2.0.1: idToken type of --id-tag (ISO14443)",
+    )
     parser.add_argument("--firmware", default="1.0.0", help="firmwareVersion")
     parser.add_argument(
         "--call-timeout",
@@ -167,9 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--mode",
         choices=LOAD_MODES,
         default="heartbeat",
-        help="heartbeat: Heartbeat; meter: one StartTransaction, then MeterValues with "
-        "two sampled values; sessions: Authorize/Start/MeterValues/Stop; idle: connect, "
-        "boot and stay silent",
+        help="heartbeat: Heartbeat; meter: one StartTransaction (1.6), then MeterValues "
+        "with two sampled values; txevent (2.0.1): one TransactionEvent Started, then "
+        "TransactionEvent Updated with two sampled values; sessions (1.6): "
+        "Authorize/Start/MeterValues/Stop; idle: connect, boot and stay silent",
     )
     load.add_argument("--password", help="HTTP Basic auth password for every charger")
     load.add_argument("--id-prefix", default="LOAD")
@@ -207,7 +227,7 @@ def _session_line(result: SessionResult) -> str:
         f"{result.charger_id}: transaction {result.transaction_id} ({how}, connector "
         f"{result.connector_id}, idTag {result.id_tag} {result.id_tag_status}): {energy}, "
         f"meter {result.meter_start_wh} -> {result.meter_stop_wh} Wh, "
-        f"{result.meter_values} MeterValues, stopped: {result.stop_reason}"
+        f"{result.meter_values} meter samples, stopped: {result.stop_reason}"
     )
 
 
@@ -218,28 +238,34 @@ def _print_session(result: SessionResult, *, as_json: bool) -> None:
         print(_session_line(result), flush=True)
 
 
-async def _run_charger(args: argparse.Namespace, *, stay: bool) -> int:
-    if args.protocol != "ocpp1.6":
-        print(
-            f"csms-sim: {args.protocol} charge points are not simulated yet; use --protocol "
-            "ocpp1.6",
-            file=sys.stderr,
+def _build_charge_point(args: argparse.Namespace) -> AnyChargePoint:
+    common: dict[str, Any] = {
+        "url": args.url,
+        "identity": args.identity,
+        "password": args.password,
+        "vendor": args.vendor,
+        "serial_number": args.serial,
+        "firmware_version": args.firmware,
+        "speed": args.speed,
+        "meter_interval": args.meter_interval,
+        "call_timeout": args.call_timeout,
+        "charging_plan": ChargingPlan(energy_wh=args.kwh * 1000.0, power_w=args.power_kw * 1000.0),
+    }
+    if args.protocol == "ocpp2.0.1":
+        return ChargePoint201(
+            evses=args.connectors,
+            model=args.model or "SimCharger-201",
+            id_token_type=args.id_token_type,
+            **common,
         )
+    return ChargePoint16(connectors=args.connectors, model=args.model or "SimCharger-16", **common)
+
+
+async def _run_charger(args: argparse.Namespace, *, stay: bool) -> int:
+    if args.connectors < 1:
+        print("csms-sim: --connectors must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    charge_point = ChargePoint16(
-        url=args.url,
-        identity=args.identity,
-        password=args.password,
-        connectors=args.connectors,
-        vendor=args.vendor,
-        model=args.model,
-        serial_number=args.serial,
-        firmware_version=args.firmware,
-        speed=args.speed,
-        meter_interval=args.meter_interval,
-        call_timeout=args.call_timeout,
-        charging_plan=ChargingPlan(energy_wh=args.kwh * 1000.0, power_w=args.power_kw * 1000.0),
-    )
+    charge_point = _build_charge_point(args)
     charge_point.on_session_finished = lambda result: _print_session(result, as_json=args.json)
     script = SessionScript(
         charge_point,

@@ -4,7 +4,9 @@ Each charger opens its own WebSocket (the ``websockets`` asyncio client, compres
 client pings), boots, and then runs a closed loop with exactly one outstanding CALL: send,
 wait for the answer, send the next one. Only the steady-state loop is measured: it starts
 after every charger has finished its setup (connect, BootNotification, and in ``meter``
-mode one StartTransaction).
+mode one StartTransaction; in ``txevent`` mode, 2.0.1 only, one TransactionEvent Started,
+after which the loop sends TransactionEvent Updated with seqNo 1, 2, … inside that
+running transaction).
 
 The hot path builds frames with string formatting and recognises its own CALLRESULT by a
 string prefix; anything else (a CALLERROR, a call from the server, odd spacing) takes the
@@ -22,6 +24,7 @@ import ipaddress
 import json
 import math
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -44,7 +47,7 @@ __all__ = [
     "run_load",
 ]
 
-LoadMode = Literal["heartbeat", "meter", "sessions", "idle"]
+LoadMode = Literal["heartbeat", "meter", "txevent", "sessions", "idle"]
 LOAD_MODES: tuple[str, ...] = get_args(LoadMode)
 
 _V16 = "ocpp1.6"
@@ -103,6 +106,8 @@ class LoadConfig:
             raise ValueError(f"unknown mode {self.mode!r}; use one of {LOAD_MODES}")
         if self.protocol == _V201 and self.mode == "sessions":
             raise ValueError("sessions mode is only available for ocpp1.6 so far")
+        if self.protocol == _V16 and self.mode == "txevent":
+            raise ValueError("txevent mode (TransactionEvent) needs --protocol ocpp2.0.1")
         if self.chargers < 1:
             raise ValueError("at least one charger is needed")
         if self.duration < 0 or self.warmup < 0 or self.ramp < 0:
@@ -214,6 +219,25 @@ _METER_V201 = (
     '"unitOfMeasure":{{"unit":"W"}}}}'
     "]}}]}}"
 )
+# 2.0.1 E01/E02: the Started event of the loop's transaction and its periodic updates.
+_TX_STARTED_V201 = (
+    '{{"eventType":"Started","timestamp":"{ts}","triggerReason":"Authorized","seqNo":0,'
+    '"transactionInfo":{{"transactionId":"{tx}","chargingState":"Charging"}},'
+    '"idToken":{{"idToken":{tag},"type":"ISO14443"}},"evse":{{"id":1,"connectorId":1}},'
+    '"meterValue":[{{"timestamp":"{ts}","sampledValue":['
+    '{{"value":{wh},"context":"Transaction.Begin","measurand":"Energy.Active.Import.Register",'
+    '"unitOfMeasure":{{"unit":"Wh"}}}}]}}]}}'
+)
+_TX_UPDATED_V201 = (
+    '{{"eventType":"Updated","timestamp":"{ts}","triggerReason":"MeterValuePeriodic",'
+    '"seqNo":{seq},"transactionInfo":{{"transactionId":"{tx}"}},'
+    '"meterValue":[{{"timestamp":"{ts}","sampledValue":['
+    '{{"value":{wh},"context":"Sample.Periodic","measurand":"Energy.Active.Import.Register",'
+    '"unitOfMeasure":{{"unit":"Wh"}}}},'
+    '{{"value":{w},"context":"Sample.Periodic","measurand":"Power.Active.Import",'
+    '"unitOfMeasure":{{"unit":"W"}}}}'
+    "]}}]}}"
+)
 _POWER_W = 11_000
 _ENERGY_STEP_WH = 183  # 11 kW for one minute
 
@@ -227,6 +251,7 @@ class _Charger:
         "task",
         "timed_out",
         "transaction_id",
+        "tx_seq_no",
         "ws",
     )
 
@@ -234,7 +259,10 @@ class _Charger:
         self.identity = identity
         self.ws: ClientConnection | None = None
         self.seq = 0
-        self.transaction_id = 0
+        #: 1.6: the CSMS's integer id; 2.0.1: the station's own UUID.
+        self.transaction_id: int | str = 0
+        #: seqNo of the last TransactionEvent sent (2.0.1).
+        self.tx_seq_no = 0
         self.energy_wh = 1_000
         #: The measured loop's task (None during setup).
         self.task: asyncio.Task[None] | None = None
@@ -316,6 +344,7 @@ class LoadGenerator:
         loop_body: Callable[[_Charger], Any] = {
             "heartbeat": self._heartbeat_loop,
             "meter": self._meter_loop,
+            "txevent": self._transaction_event_loop,
             "sessions": self._sessions_loop,
             "idle": self._idle_loop,
         }[config.mode]
@@ -390,8 +419,10 @@ class LoadGenerator:
             return
         try:
             await self._boot(charger)
-            if config.mode == "meter":
+            if config.mode == "meter" and config.protocol == _V16:
                 await self._start_transaction(charger)
+            elif config.mode == "txevent":
+                await self._start_transaction_event(charger)
         except (_CallFailed, ConnectionClosed, ValueError, KeyError, TypeError) as exc:
             self._boot_failures += 1
             if not isinstance(exc, _CallFailed):
@@ -420,6 +451,17 @@ class LoadGenerator:
         answer = json.loads(await self._call(charger, "StartTransaction", payload))
         charger.transaction_id = int(answer["transactionId"])
 
+    async def _start_transaction_event(self, charger: _Charger) -> None:
+        charger.transaction_id = str(uuid.uuid4())
+        charger.tx_seq_no = 0
+        payload = _TX_STARTED_V201.format(
+            ts=self._clock.now(),
+            tx=charger.transaction_id,
+            tag=json.dumps(self.config.id_tag),
+            wh=charger.energy_wh,
+        )
+        await self._call(charger, "TransactionEvent", payload)
+
     # -- loops ---------------------------------------------------------------------------
 
     async def _guard(self, body: Callable[[_Charger], Any], charger: _Charger) -> None:
@@ -445,6 +487,21 @@ class LoadGenerator:
             )
             with contextlib.suppress(_CallFailed):
                 await self._call(charger, "MeterValues", payload)
+
+    async def _transaction_event_loop(self, charger: _Charger) -> None:
+        clock = self._clock
+        while True:
+            charger.energy_wh += _ENERGY_STEP_WH
+            charger.tx_seq_no += 1
+            payload = _TX_UPDATED_V201.format(
+                ts=clock.now(),
+                seq=charger.tx_seq_no,
+                tx=charger.transaction_id,
+                wh=charger.energy_wh,
+                w=_POWER_W,
+            )
+            with contextlib.suppress(_CallFailed):
+                await self._call(charger, "TransactionEvent", payload)
 
     async def _sessions_loop(self, charger: _Charger) -> None:
         tag = json.dumps(self.config.id_tag)
@@ -498,7 +555,7 @@ class LoadGenerator:
         try:
             if charger.task is None:  # setup: no watchdog yet
                 async with asyncio.timeout(self.config.call_timeout):
-                    result = await self._receive_answer(ws, uid, prefix)
+                    result = await self._receive_answer(ws, uid, prefix, charger, action)
             else:
                 charger.deadline = started + self.config.call_timeout
                 try:
@@ -507,7 +564,7 @@ class LoadGenerator:
                         if isinstance(message, str) and message.startswith(prefix):
                             result = message[len(prefix) : -1]
                             break
-                        outcome = await self._handle_other(ws, message, uid)
+                        outcome = await self._handle_other(ws, message, uid, charger, action)
                         if outcome is not None:
                             result = outcome
                             break
@@ -530,12 +587,14 @@ class LoadGenerator:
             self._latencies.append(time.perf_counter() - started)
         return result
 
-    async def _receive_answer(self, ws: ClientConnection, uid: str, prefix: str) -> str:
+    async def _receive_answer(
+        self, ws: ClientConnection, uid: str, prefix: str, charger: _Charger, action: str
+    ) -> str:
         while True:
             message = await ws.recv()
             if isinstance(message, str) and message.startswith(prefix):
                 return message[len(prefix) : -1]
-            outcome = await self._handle_other(ws, message, uid)
+            outcome = await self._handle_other(ws, message, uid, charger, action)
             if outcome is not None:
                 return outcome
 
@@ -552,7 +611,12 @@ class LoadGenerator:
                     charger.task.cancel()
 
     async def _handle_other(
-        self, ws: ClientConnection, message: str | bytes, uid: str | None
+        self,
+        ws: ClientConnection,
+        message: str | bytes,
+        uid: str | None,
+        charger: _Charger | None = None,
+        action: str | None = None,
     ) -> str | None:
         """Slow path: our answer with unusual spacing, a CALLERROR, or a call from the server."""
         try:
@@ -567,7 +631,8 @@ class LoadGenerator:
         if kind == 4 and uid is not None and frame[1] == uid:
             if self._recording:
                 self._call_errors += 1
-            self._note(f"CALLERROR {frame[2]}: {frame[3] if len(frame) > 3 else ''}")
+            where = f"{charger.identity}: {action} answered with " if charger and action else ""
+            self._note(f"{where}CALLERROR {frame[2]}: {frame[3] if len(frame) > 3 else ''}")
             raise _CallFailed
         if kind == 2 and isinstance(frame[1], str):
             # Calls from the server are outside the load profile: refuse them politely.

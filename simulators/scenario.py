@@ -12,10 +12,14 @@ from typing import Any
 from simulators.charging import ChargingPlan, SessionResult
 from simulators.errors import SimulatorError
 from simulators.v16 import ChargePoint16
+from simulators.v201 import ChargePoint201
 
-__all__ = ["ScriptOutcome", "SessionScript", "run_session"]
+__all__ = ["AnyChargePoint", "ScriptOutcome", "SessionScript", "run_session"]
 
 log = logging.getLogger("simulators.scenario")
+
+#: A simulated charger of either version.
+AnyChargePoint = ChargePoint16 | ChargePoint201
 
 
 @dataclass(slots=True)
@@ -42,7 +46,7 @@ class SessionScript:
 
     def __init__(
         self,
-        charge_point: ChargePoint16,
+        charge_point: AnyChargePoint,
         *,
         id_tag: str | None = None,
         login: str | None = None,
@@ -114,22 +118,26 @@ class SessionScript:
         id_tag = self.id_tag
         authorize = True
         if self.login is not None and self.pin is not None:
-            try:
-                id_tag = await cp.pin_login(self.login, self.pin)
-            except SimulatorError as exc:
-                return f"PIN login failed: {exc}"
-            if id_tag is None:
-                return "PIN login was rejected by the CSMS"
-            authorize = False  # the one-time token starts the transaction directly
+            if isinstance(cp, ChargePoint201):
+                # 2.0.1: the PIN is a KeyCode idToken with the login as additionalInfo.
+                id_tag = cp.pin_token(self.login, self.pin)
+            else:
+                try:
+                    id_tag = await cp.pin_login(self.login, self.pin)
+                except SimulatorError as exc:
+                    return f"PIN login failed: {exc}"
+                if id_tag is None:
+                    return "PIN login was rejected by the CSMS"
+                authorize = False  # the one-time token starts the transaction directly
         assert id_tag is not None
         result = await cp.charge(
             id_tag=id_tag, connector_id=self.connector_id, plan=self.plan, authorize=authorize
         )
+        if result.started_at is not None and result.id_tag_status is None:
+            return f"the CSMS never confirmed the transaction ({cp.start_action} failed)"
         if result.id_tag_status != "Accepted":
-            stage = "Authorize" if result.transaction_id is None else "StartTransaction"
-            return f"{stage} answered idTag {id_tag!r} with {result.id_tag_status}"
-        if result.transaction_id is None:
-            return "the CSMS never confirmed the transaction (StartTransaction failed)"
+            stage = "Authorize" if result.started_at is None else cp.start_action
+            return f"{stage} answered {cp.token_label} {id_tag!r} with {result.id_tag_status}"
         return None
 
     async def _stay(self) -> None:
@@ -151,6 +159,7 @@ async def run_session(
     *,
     url: str,
     identity: str,
+    protocol: str = "ocpp1.6",
     id_tag: str | None = None,
     password: str | None = None,
     login: str | None = None,
@@ -166,18 +175,34 @@ async def run_session(
     on_session: Callable[[SessionResult], None] | None = None,
     **charge_point_options: Any,
 ) -> ScriptOutcome:
-    """Boot a 1.6 charge point, charge once with ``id_tag`` (or a PIN login), and
-    optionally stay connected for remote starts. See :class:`SessionScript`."""
-    charge_point = ChargePoint16(
-        url=url,
-        identity=identity,
-        password=password,
-        connectors=connectors,
-        speed=speed,
-        meter_interval=meter_interval,
-        charging_plan=plan,
-        **charge_point_options,
-    )
+    """Boot a charge point (``protocol`` ocpp1.6 or ocpp2.0.1), charge once with
+    ``id_tag`` (or a PIN login), and optionally stay connected for remote starts. See
+    :class:`SessionScript`. ``connectors`` is the number of EVSEs for 2.0.1."""
+    charge_point: AnyChargePoint
+    if protocol == "ocpp2.0.1":
+        charge_point = ChargePoint201(
+            url=url,
+            identity=identity,
+            password=password,
+            evses=connectors,
+            speed=speed,
+            meter_interval=meter_interval,
+            charging_plan=plan,
+            **charge_point_options,
+        )
+    elif protocol == "ocpp1.6":
+        charge_point = ChargePoint16(
+            url=url,
+            identity=identity,
+            password=password,
+            connectors=connectors,
+            speed=speed,
+            meter_interval=meter_interval,
+            charging_plan=plan,
+            **charge_point_options,
+        )
+    else:
+        raise ValueError(f"unknown protocol {protocol!r}; use ocpp1.6 or ocpp2.0.1")
     charge_point.on_session_finished = on_session
     script = SessionScript(
         charge_point,

@@ -92,6 +92,9 @@ class ChargePoint16(Station):
     """
 
     version = OCPPVersion.V16
+    #: The message that starts a transaction and answers for its idTag.
+    start_action = "StartTransaction"
+    token_label = "idTag"
 
     def __init__(
         self,

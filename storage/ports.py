@@ -18,11 +18,14 @@ from storage.records import (
     ChargerRecord,
     ConnectorRecord,
     CustomerRecord,
+    DeviceReportRecord,
+    DeviceVariableRecord,
     IdTagRecord,
     MeterSampleRecord,
     OwnerRecord,
     SampledValue,
     StatusEventRecord,
+    TransactionEventRecord,
     TransactionRecord,
     UnreconciledRecord,
 )
@@ -33,10 +36,12 @@ __all__ = [
     "ChargerRepository",
     "ConnectorRepository",
     "CustomerRepository",
+    "DeviceModelRepository",
     "IdTagRepository",
     "MeterSampleRepository",
     "OwnerRepository",
     "StatusEventRepository",
+    "TransactionEventRepository",
     "TransactionRepository",
     "UnitOfWork",
     "UnreconciledRepository",
@@ -103,6 +108,27 @@ class TransactionRepository(Protocol):
 
     def by_start_key(self, start_key: str) -> TransactionRecord | None: ...
     def by_pk(self, pk: int) -> TransactionRecord | None: ...
+    def by_station_transaction_id(
+        self, charger_id: str, station_transaction_id: str
+    ) -> TransactionRecord | None: ...
+    def active_station_transaction(
+        self, charger_id: str, station_transaction_id: str
+    ) -> tuple[int, int] | None:
+        """(row id, connector id) of the station's (2.0.1) transaction when this process
+        knows it to be active (a cache, no query); None when it does not know (then read
+        the whole record)."""
+        ...
+
+    def remember_active(
+        self, charger_id: str, station_transaction_id: str, pk: int, connector_id: int
+    ) -> None:
+        """Note (once committed) that this station transaction is active under row ``pk``."""
+        ...
+
+    def forget_active(self, charger_id: str, station_transaction_id: str) -> None:
+        """Note (once committed) that this station transaction is no longer active."""
+        ...
+
     def transaction_id_taken(self, transaction_id: int) -> bool: ...
     def active_for_id_tag(self, id_tag: str) -> list[TransactionRecord]: ...
     def active_for_connector(
@@ -136,7 +162,51 @@ class MeterSampleRepository(Protocol):
         ...
 
     def for_transaction(self, transaction_pk: int) -> list[MeterSampleRecord]: ...
+    def energy_registers(self, transaction_pk: int) -> list[MeterSampleRecord]:
+        """The transaction's Energy.Active.Import.Register samples (no phase), oldest first."""
+        ...
+
     def count(self) -> int: ...
+
+
+class TransactionEventRepository(Protocol):
+    def add(self, event: TransactionEventRecord) -> bool:
+        """Store the event; False (and nothing stored) when this (charger, station
+        transactionId, seqNo) is stored already."""
+        ...
+
+    def for_transaction(
+        self, charger_id: str, station_transaction_id: str
+    ) -> list[TransactionEventRecord]:
+        """The transaction's events in seqNo order."""
+        ...
+
+
+class DeviceModelRepository(Protocol):
+    def report(self, charger_id: str, request_id: int) -> DeviceReportRecord | None: ...
+    def save_report(self, report: DeviceReportRecord) -> None:
+        """Insert or replace the report row of (charger, requestId)."""
+        ...
+
+    def latest_report(self, charger_id: str) -> DeviceReportRecord | None: ...
+    def delete_report_variables(self, charger_id: str, request_id: int) -> int:
+        """Remove the variables that came from report ``request_id``; how many."""
+        ...
+
+    def upsert_variables(self, variables: Sequence[DeviceVariableRecord]) -> None:
+        """Insert or replace variables by (charger, variable_key)."""
+        ...
+
+    def variables(
+        self,
+        charger_id: str,
+        *,
+        component_name: str | None = None,
+        variable_name: str | None = None,
+    ) -> list[DeviceVariableRecord]: ...
+    def counts(self, charger_id: str) -> tuple[int, int, int]:
+        """(components, variables, EVSEs) in the station's stored device model."""
+        ...
 
 
 class UnreconciledRepository(Protocol):
@@ -184,6 +254,12 @@ class UnitOfWork(Protocol):
 
     @property
     def meter_samples(self) -> MeterSampleRepository: ...
+
+    @property
+    def transaction_events(self) -> TransactionEventRepository: ...
+
+    @property
+    def device_model(self) -> DeviceModelRepository: ...
 
     @property
     def unreconciled(self) -> UnreconciledRepository: ...

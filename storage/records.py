@@ -12,11 +12,14 @@ __all__ = [
     "ChargerRecord",
     "ConnectorRecord",
     "CustomerRecord",
+    "DeviceReportRecord",
+    "DeviceVariableRecord",
     "IdTagRecord",
     "MeterSampleRecord",
     "OwnerRecord",
     "SampledValue",
     "StatusEventRecord",
+    "TransactionEventRecord",
     "TransactionRecord",
     "UnreconciledRecord",
 ]
@@ -65,6 +68,8 @@ class ConnectorRecord:
     vendor_id: str | None = None
     vendor_error_code: str | None = None
     status_at: datetime | None = None
+    #: 2.0.1: ``connector_id`` is the EVSE id, this the connectorId within the EVSE.
+    evse_connector_id: int | None = None
 
 
 @dataclass(slots=True)
@@ -78,6 +83,7 @@ class StatusEventRecord:
     vendor_id: str | None = None
     vendor_error_code: str | None = None
     timestamp: datetime | None = None
+    evse_connector_id: int | None = None
     id: int | None = None
 
 
@@ -109,7 +115,7 @@ class TransactionRecord:
     connector_id: int
     start_key: str
     started_at: datetime
-    meter_start_wh: int
+    meter_start_wh: int | None
     status: str
     created_at: datetime
     updated_at: datetime
@@ -124,6 +130,35 @@ class TransactionRecord:
     stop_reason: str | None = None
     stop_id_tag: str | None = None
     charging_done_at: datetime | None = None
+    # 2.0.1 only (see storage.sql.tables.transactions)
+    station_transaction_id: str | None = None
+    evse_connector_id: int | None = None
+    id_token_type: str | None = None
+    charging_state: str | None = None
+    charging_state_at: datetime | None = None
+    remote_start_id: int | None = None
+    number_of_phases_used: int | None = None
+    offline: bool = False
+    seq_no_gaps: int | None = None
+
+
+@dataclass(slots=True)
+class TransactionEventRecord:
+    """One 2.0.1 TransactionEventRequest as stored (its meter values are samples)."""
+
+    charger_id: str
+    station_transaction_id: str
+    seq_no: int
+    transaction_pk: int
+    event_type: str
+    trigger_reason: str
+    timestamp: datetime
+    offline: bool
+    received_at: datetime
+    charging_state: str | None = None
+    id_token: str | None = None
+    details: dict[str, Any] | None = None
+    id: int | None = None
 
 
 @dataclass(slots=True)
@@ -140,6 +175,10 @@ class SampledValue:
     context: str | None = "Sample.Periodic"
     location: str | None = "Outlet"
     format: str | None = "Raw"
+    #: 2.0.1 unitOfMeasure.multiplier (the value is value × 10^multiplier unit).
+    multiplier: int | None = None
+    #: 2.0.1 signedMeterValue as the station sent it (JSON text).
+    signed_meter_value: str | None = None
 
 
 @dataclass(slots=True)
@@ -158,6 +197,42 @@ class MeterSampleRecord:
     context: str | None = None
     location: str | None = None
     format: str | None = None
+    multiplier: int | None = None
+    signed_meter_value: str | None = None
+    id: int | None = None
+
+
+@dataclass(slots=True)
+class DeviceVariableRecord:
+    """One variable of one component of a station's 2.0.1 device model."""
+
+    charger_id: str
+    variable_key: str
+    component_name: str
+    variable_name: str
+    attributes: list[dict[str, Any]]
+    request_id: int
+    reported_at: datetime
+    component_instance: str | None = None
+    evse_id: int | None = None
+    evse_connector_id: int | None = None
+    variable_instance: str | None = None
+    actual_value: str | None = None
+    characteristics: dict[str, Any] | None = None
+    id: int | None = None
+
+
+@dataclass(slots=True)
+class DeviceReportRecord:
+    """A device model report (NotifyReport parts sharing a requestId)."""
+
+    charger_id: str
+    request_id: int
+    generated_at: datetime
+    last_seq_no: int
+    complete: bool
+    variables: int
+    received_at: datetime
     id: int | None = None
 
 

@@ -3,30 +3,123 @@
 Each function translates the 2.0.1 payload into a version-neutral domain call and the
 result back into the 2.0.1 answer, like :mod:`csms.adapters.v16`. Transaction messages
 are committed before the answer is returned (``Database.write`` returns after the commit).
+Every answer is checked against the official response schema by the session before it goes
+out.
+
+Covered: Core and Advanced Device Management (B, C, E, G, J, L, N, P of the 2.0.1 use
+cases); messages this CSMS has no feature for yet (smart charging, display messages,
+ISO 15118 certificates, ...) are recorded as charger events and answered correctly.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
-from csms.adapters.common import format_time
-from csms.domain.model import BootInfo, RegistrationStatus
-from csms.domain.stations import record_boot, touch_charger
+from csms.adapters.common import format_time, parse_time
+from csms.adapters.v16 import VENDOR_HANDLERS
+from csms.domain.authorization import NO_AUTHORIZATION, authorize_id_token
+from csms.domain.device_model import record_report_part
+from csms.domain.model import (
+    AuthorizationStatus,
+    BootInfo,
+    IdTokenInfo,
+    MeterSample,
+    RegistrationStatus,
+)
+from csms.domain.stations import record_boot, record_charger_event, record_status, touch_charger
+from csms.domain.transaction_events import (
+    ENERGY_REGISTER,
+    TransactionEvent,
+    record_transaction_event,
+)
+from csms.domain.transactions import record_meter_values
 from csms.gateway import CallContext, Handler
 
-__all__ = ["HANDLERS"]
+__all__ = ["AUTHORIZATION_CACHE_LIFETIME", "HANDLERS", "id_token_info", "meter_samples"]
 
 log = logging.getLogger(__name__)
 
 #: Seconds before a Pending or Rejected station should send BootNotification again.
 BOOT_RETRY_INTERVAL = 60
 
+#: How long a station may keep an accepted idToken in its authorization cache (C10), at
+#: most: a card blocked here stops working everywhere within this time, also offline.
+AUTHORIZATION_CACHE_LIFETIME = timedelta(days=1)
+
+
+def id_token_info(
+    info: IdTokenInfo, id_token: Mapping[str, Any], *, now: datetime
+) -> dict[str, Any]:
+    """2.0.1 IdTokenInfoType for an authorization result.
+
+    ``groupIdToken`` is the card's parent (1.6 parentIdTag), of the presented token's type;
+    ``cacheExpiryDateTime`` bounds how long the station may cache the answer: the card's own
+    expiry, and never longer than :data:`AUTHORIZATION_CACHE_LIFETIME` for an accepted one.
+    """
+    result: dict[str, Any] = {"status": info.status.value}
+    if id_token["type"] != NO_AUTHORIZATION:
+        expiry = info.expiry_date
+        if info.status is AuthorizationStatus.ACCEPTED:
+            bound = now + AUTHORIZATION_CACHE_LIFETIME
+            expiry = bound if expiry is None else min(expiry, bound)
+        if expiry is not None:
+            result["cacheExpiryDateTime"] = format_time(expiry)
+    if info.parent_id_tag is not None:
+        result["groupIdToken"] = {"idToken": info.parent_id_tag, "type": id_token["type"]}
+    return result
+
+
+def _number_text(value: float) -> str:
+    """A JSON number as stored text: integers without a fraction, floats round-trippable."""
+    return str(value) if isinstance(value, int) else repr(value)
+
+
+def meter_samples(meter_values: list[dict[str, Any]]) -> list[MeterSample]:
+    """Every sampledValue of a 2.0.1 meterValue list, with the defaults of SampledValueType
+    and UnitOfMeasureType made explicit; signedMeterValue kept verbatim (JSON text)."""
+    samples: list[MeterSample] = []
+    for meter_value in meter_values:
+        timestamp = parse_time(meter_value["timestamp"], field="meterValue.timestamp")
+        for sampled in meter_value["sampledValue"]:
+            get = sampled.get
+            measurand = get("measurand", ENERGY_REGISTER)
+            unit_of_measure = get("unitOfMeasure")
+            if unit_of_measure is not None:
+                unit: str | None = unit_of_measure.get("unit", "Wh")
+                multiplier = unit_of_measure.get("multiplier", 0)
+            else:
+                # "Wh" is the default unit of the Energy measurands only.
+                unit = "Wh" if measurand.startswith("Energy") else None
+                multiplier = 0
+            signed = get("signedMeterValue")
+            # Positional: this runs for every value of every reading (see SampledValue).
+            samples.append(
+                MeterSample(
+                    timestamp,
+                    _number_text(sampled["value"]),
+                    measurand,
+                    get("phase"),
+                    unit,
+                    get("context", "Sample.Periodic"),
+                    get("location", "Outlet"),
+                    None,  # 1.6 ValueFormat; 2.0.1 signs values in signedMeterValue
+                    multiplier,
+                    json.dumps(signed, separators=(",", ":")) if signed is not None else None,
+                )
+            )
+    return samples
+
+
+# -- B: provisioning ------------------------------------------------------------------
+
 
 async def boot_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
-    """B01/B02: store what the station reports; Accepted with the heartbeat interval, or
-    Pending until an operator runs ``csms chargers accept``."""
+    """B01/B02/B03: store what the station reports; Accepted with the heartbeat interval,
+    Pending until an operator runs ``csms chargers accept``, or Rejected."""
     station = p["chargingStation"]
     modem = station.get("modem") or {}
     info = BootInfo(
@@ -60,7 +153,198 @@ async def heartbeat(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     return {"currentTime": format_time(ctx.now)}
 
 
+async def notify_report(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    """B07/B08: the device model, stored per station (a report may come in parts)."""
+    generated_at = parse_time(p["generatedAt"], field="generatedAt")
+    report = await ctx.db.write(
+        lambda uow: record_report_part(
+            uow,
+            charger_id=ctx.charger_id,
+            request_id=p["requestId"],
+            generated_at=generated_at,
+            seq_no=p["seqNo"],
+            tbc=p.get("tbc", False),
+            report_data=p.get("reportData") or [],
+            now=ctx.now,
+        )
+    )
+    if report.complete:
+        log.info(
+            "station %s reported its device model (request %s, %d variables)",
+            ctx.charger_id,
+            p["requestId"],
+            report.variables,
+        )
+    return {}
+
+
+# -- C: authorization -----------------------------------------------------------------
+
+
+async def authorize(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    """C01–C06: the idToken checked like a 1.6 idTag, whatever its type."""
+    token = p["idToken"]
+    info = await ctx.db.read(
+        lambda uow: authorize_id_token(uow, token["idToken"], token["type"], now=ctx.now)
+    )
+    return {"idTokenInfo": id_token_info(info, token, now=ctx.now)}
+
+
+# -- E: transactions ------------------------------------------------------------------
+
+
+async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    """E01–E15: stored once per (station, transactionId, seqNo), whatever the order in which
+    events arrive; an idToken is answered with idTokenInfo (E05: the transaction is kept
+    whatever its status). See :mod:`csms.domain.transaction_events`."""
+    info = p["transactionInfo"]
+    token = p.get("idToken")
+    details = p.copy()
+    meter_value = details.pop("meterValue", None)
+    event = TransactionEvent(
+        event_type=p["eventType"],
+        station_transaction_id=info["transactionId"],
+        seq_no=p["seqNo"],
+        timestamp=parse_time(p["timestamp"], field="timestamp"),
+        trigger_reason=p["triggerReason"],
+        details=details,
+        samples=meter_samples(meter_value) if meter_value else (),
+        offline=p.get("offline", False),
+        charging_state=info.get("chargingState"),
+        id_token=token["idToken"] if token is not None else None,
+        id_token_type=token["type"] if token is not None else None,
+    )
+    outcome = await ctx.db.write(
+        lambda uow: record_transaction_event(
+            uow, charger_id=ctx.charger_id, event=event, now=ctx.now
+        )
+    )
+    if outcome.recorded and event.event_type != "Updated" and outcome.transaction is not None:
+        tx = outcome.transaction
+        log.info(
+            "transaction %s %s on %s/%s (seqNo %s%s)",
+            event.station_transaction_id,
+            event.event_type.lower(),
+            ctx.charger_id,
+            tx.connector_id,
+            event.seq_no,
+            f", {tx.energy_wh} Wh" if tx.energy_wh is not None else "",
+        )
+    if outcome.id_token_info is None or token is None:
+        return {}
+    return {"idTokenInfo": id_token_info(outcome.id_token_info, token, now=ctx.now)}
+
+
+# -- G: availability, J: meter values -------------------------------------------------
+
+
+async def status_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    """G01: the status of a connector of an EVSE. Shown as connector ``evseId`` (what an
+    operator calls connector N on both versions); the connectorId is kept with it."""
+    timestamp = parse_time(p["timestamp"], field="timestamp")
+    await ctx.db.write(
+        lambda uow: record_status(
+            uow,
+            charger_id=ctx.charger_id,
+            connector_id=p["evseId"],
+            evse_connector_id=p["connectorId"],
+            status=p["connectorStatus"],
+            # 2.0.1 reports faults through NotifyEvent; the status has no error code.
+            error_code="NoError",
+            timestamp=timestamp,
+            now=ctx.now,
+        )
+    )
+    return {}
+
+
+async def meter_values(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    """J01: meter values outside transactions, per EVSE (0 is the station's main meter)."""
+    samples = meter_samples(p["meterValue"])
+    await ctx.db.write(
+        lambda uow: record_meter_values(
+            uow,
+            charger_id=ctx.charger_id,
+            connector_id=p["evseId"],
+            transaction_id=None,
+            samples=samples,
+            now=ctx.now,
+        )
+    )
+    return {}
+
+
+# -- L: firmware, N: diagnostics, P: data transfer, and what is only recorded ----------
+
+
+def _recorded(kind: str, answer: dict[str, Any], charger_field: str | None = None) -> Handler:
+    """A handler that keeps the message as a charger event and gives a fixed answer;
+    ``charger_field`` also keeps the message's ``status`` on the charger (latest status)."""
+
+    async def handle(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+        fields = {charger_field: p["status"]} if charger_field else {}
+        await ctx.db.write(
+            lambda uow: record_charger_event(
+                uow, charger_id=ctx.charger_id, kind=kind, payload=p, now=ctx.now, **fields
+            )
+        )
+        return dict(answer)
+
+    handle.__name__ = handle.__qualname__ = kind
+    return handle
+
+
+async def data_transfer(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    """P01/P02: the vendor handlers of 1.6 (one registry: a handler answers on both
+    versions, e.g. the touchscreen PinLogin); UnknownVendorId otherwise."""
+    handler = VENDOR_HANDLERS.get(p["vendorId"])
+    if handler is None:
+        await ctx.db.write(
+            lambda uow: record_charger_event(
+                uow,
+                charger_id=ctx.charger_id,
+                kind="DataTransfer",
+                payload={"vendorId": p["vendorId"], "messageId": p.get("messageId")},
+                now=ctx.now,
+            )
+        )
+        return {"status": "UnknownVendorId"}
+    result = handler(ctx, p)
+    if hasattr(result, "__await__"):
+        result = await result
+    return dict(result)
+
+
 HANDLERS: Mapping[str, Handler] = {
+    "Authorize": authorize,
     "BootNotification": boot_notification,
+    "DataTransfer": data_transfer,
     "Heartbeat": heartbeat,
+    "MeterValues": meter_values,
+    "NotifyReport": notify_report,
+    "StatusNotification": status_notification,
+    "TransactionEvent": transaction_event,
+    # L01: firmware update progress; N01: log upload progress (latest kept on the charger).
+    "FirmwareStatusNotification": _recorded("FirmwareStatusNotification", {}, "firmware_status"),
+    "LogStatusNotification": _recorded("LogStatusNotification", {}, "diagnostics_status"),
+    # N07/N08: monitoring events and reports; A04: security events (stored).
+    "NotifyEvent": _recorded("NotifyEvent", {}),
+    "NotifyMonitoringReport": _recorded("NotifyMonitoringReport", {}),
+    "SecurityEventNotification": _recorded("SecurityEventNotification", {}),
+    # Recorded until the features behind them exist; the answers are what the 2.0.1 use
+    # cases allow when the CSMS does not take part (no schedule, no certificate service).
+    "ClearedChargingLimit": _recorded("ClearedChargingLimit", {}),
+    "NotifyChargingLimit": _recorded("NotifyChargingLimit", {}),
+    "NotifyCustomerInformation": _recorded("NotifyCustomerInformation", {}),
+    "NotifyDisplayMessages": _recorded("NotifyDisplayMessages", {}),
+    "NotifyEVChargingNeeds": _recorded("NotifyEVChargingNeeds", {"status": "Rejected"}),
+    "NotifyEVChargingSchedule": _recorded("NotifyEVChargingSchedule", {"status": "Accepted"}),
+    "PublishFirmwareStatusNotification": _recorded("PublishFirmwareStatusNotification", {}),
+    "ReportChargingProfiles": _recorded("ReportChargingProfiles", {}),
+    "ReservationStatusUpdate": _recorded("ReservationStatusUpdate", {}),
+    "Get15118EVCertificate": _recorded(
+        "Get15118EVCertificate", {"status": "Failed", "exiResponse": ""}
+    ),
+    "GetCertificateStatus": _recorded("GetCertificateStatus", {"status": "Failed"}),
+    "SignCertificate": _recorded("SignCertificate", {"status": "Rejected"}),
 }

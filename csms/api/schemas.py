@@ -8,32 +8,24 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
-    "AvailabilityRequest",
     "CardCreate",
     "CardOut",
     "ChargerCreate",
     "ChargerCreated",
     "ChargerOut",
-    "CommandAnswer",
-    "ConfigGetRequest",
-    "ConfigSetRequest",
-    "ConfigurationKey",
     "ConnectorOut",
     "Cost",
     "CustomerCreate",
     "CustomerOut",
+    "DeviceModelOut",
     "ErrorOut",
     "Health",
     "MeterValueOut",
     "OwnerCreate",
     "OwnerOut",
     "Removed",
-    "ResetRequest",
     "SessionDetail",
     "SessionOut",
-    "SessionStartRequest",
-    "TriggerRequest",
-    "UnlockRequest",
 ]
 
 
@@ -68,7 +60,23 @@ class ConnectorOut(BaseModel):
     error_code: str | None = None
     info: str | None = None
     vendor_error_code: str | None = None
+    evse_connector_id: int | None = Field(
+        default=None, description="2.0.1: the connector within EVSE `id`"
+    )
     updated_at: datetime | None = None
+
+
+class DeviceModelOut(BaseModel):
+    """Summary of the device model a 2.0.1 station reported (NotifyReport)."""
+
+    components: int
+    variables: int
+    evses: int
+    values: dict[str, str | None] = Field(
+        description="well-known variables, e.g. OCPPCommCtrlr.HeartbeatInterval"
+    )
+    last_report_at: datetime | None = None
+    last_report_complete: bool | None = None
 
 
 class ChargerOut(BaseModel):
@@ -89,6 +97,9 @@ class ChargerOut(BaseModel):
     last_seen: datetime | None = None
     created_at: datetime
     connectors: list[ConnectorOut]
+    device_model: DeviceModelOut | None = Field(
+        default=None, description="2.0.1 only: the stored device model summary"
+    )
 
 
 class ChargerCreated(ChargerOut):
@@ -100,62 +111,7 @@ class Removed(BaseModel):
     removed: bool
 
 
-# -- commands -----------------------------------------------------------------------
-
-
-class ResetRequest(_Request):
-    type: Literal["soft", "hard"] = "soft"
-
-
-class UnlockRequest(_Request):
-    connector_id: int = Field(ge=1)
-
-
-class AvailabilityRequest(_Request):
-    state: Literal["operative", "inoperative"]
-    connector_id: int = Field(default=0, ge=0, description="0: the whole charger")
-
-
-class ConfigGetRequest(_Request):
-    keys: list[str] = Field(default_factory=list, description="empty: all keys")
-
-
-class ConfigSetRequest(_Request):
-    key: str = Field(min_length=1)
-    value: str
-
-
-class TriggerRequest(_Request):
-    message: str = Field(min_length=1, description="e.g. Heartbeat, StatusNotification")
-    connector_id: int | None = Field(default=None, ge=1)
-
-
-class ConfigurationKey(BaseModel):
-    key: str
-    value: str | None = None
-    readonly: bool
-
-
-class CommandAnswer(BaseModel):
-    """The charger's answer to a command: ``status`` as the charger sent it (e.g.
-    ``Accepted``, ``Rejected``), ``response`` the raw OCPP payload."""
-
-    charger_id: str
-    action: str
-    ocpp_version: str | None
-    status: str | None = None
-    configuration: list[ConfigurationKey] | None = None
-    unknown_keys: list[str] | None = None
-    response: dict[str, Any]
-
-
 # -- sessions -----------------------------------------------------------------------
-
-
-class SessionStartRequest(_Request):
-    charger_id: str = Field(min_length=1)
-    id_tag: str = Field(min_length=1)
-    connector_id: int | None = Field(default=None, ge=1)
 
 
 class Cost(BaseModel):
@@ -171,13 +127,19 @@ class MeterValueOut(BaseModel):
     unit: str | None = None
     context: str | None = None
     location: str | None = None
+    multiplier: int | None = Field(default=None, description="2.0.1: value × 10^multiplier")
+    signed_meter_value: dict[str, Any] | None = Field(
+        default=None, description="2.0.1 signedMeterValue, verbatim"
+    )
 
 
 class SessionOut(BaseModel):
     id: int
     charger_id: str
-    connector_id: int
-    transaction_id: int
+    connector_id: int = Field(description="1.6 connector or 2.0.1 EVSE")
+    transaction_id: int | str = Field(
+        description="the charger's id: CSMS-assigned integer (1.6), the station's string (2.0.1)"
+    )
     customer_number: int | None = None
     id_tag: str | None = Field(default=None, description="left out for owner tokens")
     auth_method: str | None = None
@@ -185,7 +147,7 @@ class SessionOut(BaseModel):
     started_at: datetime
     stopped_at: datetime | None = None
     charging_done_at: datetime | None = None
-    meter_start_wh: int
+    meter_start_wh: int | None = None
     meter_stop_wh: int | None = None
     energy_wh: int | None = None
     stop_reason: str | None = None

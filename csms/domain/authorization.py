@@ -1,13 +1,38 @@
-"""Authorization of id tokens (RFID cards now; touchscreen PIN and app tokens build on it)."""
+"""Authorization of id tokens: RFID cards and the other 2.0.1 idToken types.
+
+Touchscreen PIN login and app tokens build on :func:`authorize_id_tag`: whatever identifies
+the driver is looked up as a provisioned token.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from csms.domain.model import AuthorizationStatus, IdTokenInfo
+from csms.domain.model import AuthMethod, AuthorizationStatus, IdTokenInfo
 from storage.ports import UnitOfWork
 
-__all__ = ["authorize_id_tag"]
+__all__ = ["NO_AUTHORIZATION", "auth_method_for", "authorize_id_tag", "authorize_id_token"]
+
+#: 2.0.1 IdTokenEnumType NoAuthorization: the station charges without identifying anyone.
+NO_AUTHORIZATION = "NoAuthorization"
+
+_AUTH_METHODS = {
+    "ISO14443": AuthMethod.CARD,
+    "ISO15693": AuthMethod.CARD,
+    "KeyCode": AuthMethod.TOUCHSCREEN,
+    "Central": AuthMethod.APP,
+    "eMAID": AuthMethod.VEHICLE,
+    "MacAddress": AuthMethod.VEHICLE,
+    "Local": AuthMethod.LOCAL,
+    NO_AUTHORIZATION: AuthMethod.NONE,
+}
+
+
+def auth_method_for(token_type: str | None) -> AuthMethod:
+    """How a driver identified, from a 2.0.1 idToken type (1.6 idTags are cards)."""
+    if token_type is None:
+        return AuthMethod.CARD
+    return _AUTH_METHODS.get(token_type, AuthMethod.CARD)
 
 
 def authorize_id_tag(
@@ -38,3 +63,23 @@ def authorize_id_tag(
     if running:
         return IdTokenInfo(AuthorizationStatus.CONCURRENT_TX, expiry, parent)
     return IdTokenInfo(AuthorizationStatus.ACCEPTED, expiry, parent)
+
+
+def authorize_id_token(
+    uow: UnitOfWork,
+    id_token: str,
+    token_type: str,
+    *,
+    now: datetime,
+    exclude_transaction_pk: int | None = None,
+) -> IdTokenInfo:
+    """The idTokenInfo for a 2.0.1 idToken (C01–C06).
+
+    ``NoAuthorization`` is always Accepted (C02: a start button, no identification). Every
+    other type — a card (ISO14443/ISO15693), a key code (KeyCode), a token the CSMS handed
+    out (Central), a contract id (eMAID), a vehicle MAC (MacAddress), a station-local id
+    (Local) — is looked up as a provisioned token, exactly like a 1.6 idTag.
+    """
+    if token_type == NO_AUTHORIZATION:
+        return IdTokenInfo(AuthorizationStatus.ACCEPTED)
+    return authorize_id_tag(uow, id_token, now=now, exclude_transaction_pk=exclude_transaction_pk)

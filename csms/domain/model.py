@@ -12,6 +12,7 @@ from storage.records import SampledValue
 MeterSample = SampledValue
 
 __all__ = [
+    "CHARGING_DONE_STATES",
     "AuthMethod",
     "AuthorizationStatus",
     "BootInfo",
@@ -20,6 +21,7 @@ __all__ = [
     "RegistrationStatus",
     "StartResult",
     "TransactionStatus",
+    "is_charging_done",
 ]
 
 
@@ -41,11 +43,30 @@ class AuthMethod(StrEnum):
     CARD = "card"
     TOUCHSCREEN = "touchscreen"
     APP = "app"
+    #: The vehicle identified itself (2.0.1 eMAID, i.e. ISO 15118 Plug & Charge, or
+    #: MacAddress, i.e. Autocharge).
+    VEHICLE = "vehicle"
+    #: An id the charging station generated itself (2.0.1 Local).
+    LOCAL = "local"
+    #: No authorization at all (2.0.1 NoAuthorization: free charging).
+    NONE = "none"
 
 
 class TransactionStatus(StrEnum):
     ACTIVE = "active"
     COMPLETED = "completed"
+
+
+#: Charging states in which a connected EV draws no energy although it may (1.6
+#: StatusNotification SuspendedEV; 2.0.1 chargingState SuspendedEV or EVConnected).
+CHARGING_DONE_STATES = frozenset({"SuspendedEV", "EVConnected"})
+
+
+def is_charging_done(previous: str | None, current: str | None) -> bool:
+    """True when a connected EV has stopped drawing energy while still plugged in: the state
+    goes from ``Charging`` to one of :data:`CHARGING_DONE_STATES`. The rule is the same for
+    a 1.6 connector status and a 2.0.1 chargingState."""
+    return previous == "Charging" and current in CHARGING_DONE_STATES
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from csms.domain.errors import AlreadyExists, InvalidRequest, NotFound
-from csms.domain.model import BootInfo, RegistrationStatus
+from csms.domain.model import BootInfo, RegistrationStatus, is_charging_done
 from csms.security import generate_password, hash_password
 from storage.ports import UnitOfWork
 from storage.records import (
@@ -166,11 +166,15 @@ def record_status(
     info: str | None = None,
     vendor_id: str | None = None,
     vendor_error_code: str | None = None,
+    evse_connector_id: int | None = None,
 ) -> TransactionRecord | None:
-    """Current status per connector plus the full history (1.6 §4.9 StatusNotification).
+    """Current status per connector plus the full history (1.6 §4.9 StatusNotification;
+    2.0.1 G01: ``connector_id`` is the EVSE id and ``evse_connector_id`` the connectorId
+    within it — an EVSE shows the status last reported for any of its connectors).
 
     When a connector goes from Charging to SuspendedEV during a transaction, the EV has
-    stopped drawing energy: the transaction gets its "charging done" moment (returned).
+    stopped drawing energy: the transaction gets its "charging done" moment (returned). The
+    rule is :func:`~csms.domain.model.is_charging_done`, shared with 2.0.1 chargingState.
     """
     previous = {c.connector_id: c for c in uow.connectors.for_charger(charger_id)}.get(connector_id)
     uow.connectors.upsert(
@@ -184,6 +188,7 @@ def record_status(
             vendor_error_code=vendor_error_code,
             status_at=timestamp,
             updated_at=now,
+            evse_connector_id=evse_connector_id,
         )
     )
     uow.status_events.add(
@@ -197,9 +202,10 @@ def record_status(
             vendor_error_code=vendor_error_code,
             timestamp=timestamp,
             received_at=now,
+            evse_connector_id=evse_connector_id,
         )
     )
-    if status == "SuspendedEV" and previous is not None and previous.status == "Charging":
+    if previous is not None and is_charging_done(previous.status, status):
         for tx in uow.transactions.active_for_connector(charger_id, connector_id):
             if tx.charging_done_at is None:
                 moment = timestamp or now

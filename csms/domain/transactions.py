@@ -194,7 +194,9 @@ def stop_transaction(
         return StopOutcome(info, None, recorded=True)
     if transaction.status == TransactionStatus.COMPLETED.value:
         return StopOutcome(info, transaction, recorded=False)
-    energy: int | None = meter_stop_wh - transaction.meter_start_wh
+    energy: int | None = None
+    if transaction.meter_start_wh is not None:
+        energy = meter_stop_wh - transaction.meter_start_wh
     if energy is not None and energy < 0:
         log.warning(
             "transaction %s: meterStop %s below meterStart %s; energy left unset",

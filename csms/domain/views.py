@@ -8,15 +8,19 @@ Charger ``status``:
 - ``"Offline"`` when the charger has no open connection to this server;
 - otherwise the status the charger last reported for connector 0 (the charger as a whole,
   1.6 §4.9), e.g. ``"Available"``, ``"Unavailable"``, ``"Faulted"``;
-- ``"Unknown"`` when it is connected but has not reported connector 0 yet.
+- a 2.0.1 station reports no status for itself (G01 is per connector): ``"Unavailable"``
+  or ``"Faulted"`` when every EVSE says so, else ``"Available"``;
+- ``"Unknown"`` when it is connected but has reported no such status yet.
 
 ``connectors`` lists connectors 1..n with their last reported status (kept while offline;
-read them together with ``connected``).
+read them together with ``connected``). For a 2.0.1 station they are its EVSEs: connector N
+is EVSE N on both versions (``evse_connector_id`` is the connector within the EVSE).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +42,7 @@ __all__ = [
     "card_view",
     "charger_view",
     "customer_view",
+    "device_model_view",
     "iso",
     "meter_value_view",
     "normalize_ocpp_version",
@@ -65,6 +70,23 @@ def normalize_ocpp_version(version: str | None) -> str | None:
     return version.lower().removeprefix("ocpp").removesuffix("j")
 
 
+def _station_status(evses: Iterable[ConnectorRecord]) -> str:
+    """The status of a 2.0.1 station as a whole, from its EVSEs' statuses."""
+    statuses = {c.status for c in evses}
+    if not statuses:
+        return UNKNOWN
+    if len(statuses) == 1 and statuses <= {"Unavailable", "Faulted"}:
+        return statuses.pop()
+    return "Available"
+
+
+def device_model_view(summary: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The stored 2.0.1 device model summary (``csms.domain.device_model``) as JSON."""
+    if summary is None:
+        return None
+    return {**summary, "last_report_at": iso(summary.get("last_report_at"))}
+
+
 def charger_view(
     charger: ChargerRecord,
     connectors: Iterable[ConnectorRecord],
@@ -72,14 +94,22 @@ def charger_view(
     connected: bool,
     ocpp_version: str | None = None,
     owner: str | None = None,
+    device_model: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A charger: ``ocpp_version`` is the live connection's when connected, else the last known."""
+    """A charger: ``ocpp_version`` is the live connection's when connected, else the last known.
+
+    ``device_model`` is the summary of a 2.0.1 station's reported device model
+    (:func:`csms.domain.device_model.device_model_summary`); always null for 1.6.
+    """
     by_id = {c.connector_id: c for c in connectors}
+    version = normalize_ocpp_version(ocpp_version or charger.ocpp_version)
     whole = by_id.get(0)
     if not connected:
         status = OFFLINE
     elif whole is not None:
         status = whole.status
+    elif version == "2.0.1":
+        status = _station_status(c for i, c in by_id.items() if i > 0)
     else:
         status = UNKNOWN
     return {
@@ -87,7 +117,7 @@ def charger_view(
         "name": charger.name,
         "owner": owner,
         "connected": connected,
-        "ocpp_version": normalize_ocpp_version(ocpp_version or charger.ocpp_version),
+        "ocpp_version": version,
         "status": status,
         "error_code": whole.error_code if whole is not None else None,
         "registration_status": charger.registration_status,
@@ -106,16 +136,20 @@ def charger_view(
                 "error_code": c.error_code,
                 "info": c.info,
                 "vendor_error_code": c.vendor_error_code,
+                "evse_connector_id": c.evse_connector_id,
                 "updated_at": iso(c.status_at or c.updated_at),
             }
             for connector_id, c in sorted(by_id.items())
             if connector_id > 0
         ],
+        "device_model": device_model_view(device_model) if version == "2.0.1" else None,
     }
 
 
 def meter_value_view(sample: MeterSampleRecord) -> dict[str, Any]:
-    return {
+    """One sampled value; 2.0.1's ``multiplier`` and ``signed_meter_value`` (the station's
+    signedMeterValue, verbatim) appear only on values that have them."""
+    view: dict[str, Any] = {
         "timestamp": iso(sample.timestamp),
         "value": sample.value,
         "measurand": sample.measurand,
@@ -124,6 +158,11 @@ def meter_value_view(sample: MeterSampleRecord) -> dict[str, Any]:
         "context": sample.context,
         "location": sample.location,
     }
+    if sample.multiplier:
+        view["multiplier"] = sample.multiplier
+    if sample.signed_meter_value is not None:
+        view["signed_meter_value"] = json.loads(sample.signed_meter_value)
+    return view
 
 
 def session_view(
@@ -133,14 +172,22 @@ def session_view(
     include_id_tag: bool = True,
     meter_values: Iterable[MeterSampleRecord] | None = None,
 ) -> dict[str, Any]:
-    """A charging session. ``id`` is the session's id (``csms sessions show ID``);
-    ``transaction_id`` the one the charger uses. ``id_tag`` (a card UID: personal data) is
-    left out for owner tokens. ``cost`` is null until tariffs exist."""
+    """A charging session, the same fields for 1.6 and 2.0.1. ``id`` is the session's id
+    (``csms sessions show ID``); ``transaction_id`` the one the charger uses: the integer the
+    CSMS assigned in a 1.6 StartTransaction, or the string a 2.0.1 station chose itself (its
+    transactionId, what an operator sees on the station and in its logs; the CSMS-assigned
+    integer of a 2.0.1 row is internal). ``connector_id`` is the 1.6 connector or the 2.0.1
+    EVSE. ``id_tag`` (a card UID: personal data) is left out for owner tokens. ``cost`` is
+    null until tariffs exist."""
     view: dict[str, Any] = {
         "id": transaction.id,
         "charger_id": transaction.charger_id,
         "connector_id": transaction.connector_id,
-        "transaction_id": transaction.transaction_id,
+        "transaction_id": (
+            transaction.station_transaction_id
+            if transaction.station_transaction_id is not None
+            else transaction.transaction_id
+        ),
         "customer_number": customer_number,
         "auth_method": transaction.auth_method,
         "auth_status": transaction.auth_status,

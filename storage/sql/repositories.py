@@ -11,6 +11,7 @@ from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import (
     Connection,
     CursorResult,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.records import (
     ApiTokenRecord,
@@ -29,11 +31,14 @@ from storage.records import (
     ChargerRecord,
     ConnectorRecord,
     CustomerRecord,
+    DeviceReportRecord,
+    DeviceVariableRecord,
     IdTagRecord,
     MeterSampleRecord,
     OwnerRecord,
     SampledValue,
     StatusEventRecord,
+    TransactionEventRecord,
     TransactionRecord,
     UnreconciledRecord,
 )
@@ -46,6 +51,13 @@ R = TypeVar("R")
 
 def _record(cls: type[R], row: Any) -> R:
     return cls(**dict(row._mapping))
+
+
+def _upsert(conn: Connection, table: Table) -> Any:
+    """An INSERT that can take ON CONFLICT clauses (SQLite and PostgreSQL spell it alike)."""
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table)
+    return postgresql.insert(table)
 
 
 def _inserted_pk(result: CursorResult[Any]) -> int:
@@ -73,16 +85,34 @@ class StorageCache:
 
     ``transaction_keys``: CSMS transactionId → (row id, charger id). A transaction id is
     assigned once and never reused, so the entry stays true on every node.
+
+    ``active_station_transactions``: (charger id, station transactionId) → (row id, connector
+    id) of a 2.0.1 transaction this process saw active. Neither changes once the transaction
+    has started on its EVSE; the entry is dropped when
+    this process commits the transaction's end. (A station talks to one node at a time; a
+    transaction ended through another node and then updated here again would take the fast
+    path once more, which stores its event and samples but skips the energy recount.)
     """
 
     def __init__(self, *, max_entries: int = 200_000) -> None:
         self.max_entries = max_entries
         self.transaction_keys: dict[int, tuple[int, str]] = {}
+        self.active_station_transactions: dict[tuple[str, str], tuple[int, int]] = {}
 
     def remember_transaction(self, transaction_id: int, pk: int, charger_id: str) -> None:
         if len(self.transaction_keys) >= self.max_entries:
             self.transaction_keys.clear()
         self.transaction_keys[transaction_id] = (pk, charger_id)
+
+    def remember_active(
+        self, charger_id: str, station_transaction_id: str, pk: int, connector_id: int
+    ) -> None:
+        if len(self.active_station_transactions) >= self.max_entries:
+            self.active_station_transactions.clear()
+        self.active_station_transactions[charger_id, station_transaction_id] = (pk, connector_id)
+
+    def forget_active(self, charger_id: str, station_transaction_id: str) -> None:
+        self.active_station_transactions.pop((charger_id, station_transaction_id), None)
 
 
 class _Repo:
@@ -292,6 +322,31 @@ class SqlTransactions(_Repo):
     def by_pk(self, pk: int) -> TransactionRecord | None:
         return self._one(t.transactions.c.id == pk)
 
+    def by_station_transaction_id(
+        self, charger_id: str, station_transaction_id: str
+    ) -> TransactionRecord | None:
+        return self._one(
+            t.transactions.c.charger_id == charger_id,
+            t.transactions.c.station_transaction_id == station_transaction_id,
+        )
+
+    def active_station_transaction(
+        self, charger_id: str, station_transaction_id: str
+    ) -> tuple[int, int] | None:
+        return self._uow.cache.active_station_transactions.get((charger_id, station_transaction_id))
+
+    def remember_active(
+        self, charger_id: str, station_transaction_id: str, pk: int, connector_id: int
+    ) -> None:
+        cache = self._uow.cache
+        self._uow.after_commit(
+            lambda: cache.remember_active(charger_id, station_transaction_id, pk, connector_id)
+        )
+
+    def forget_active(self, charger_id: str, station_transaction_id: str) -> None:
+        cache = self._uow.cache
+        self._uow.after_commit(lambda: cache.forget_active(charger_id, station_transaction_id))
+
     def transaction_id_taken(self, transaction_id: int) -> bool:
         query = select(t.transactions.c.id).where(t.transactions.c.transaction_id == transaction_id)
         return self.conn.execute(query).first() is not None
@@ -348,6 +403,8 @@ _SAMPLE_COLUMNS = (
     "context",
     "location",
     "format",
+    "multiplier",
+    "signed_meter_value",
     "source",
     "received_at",
 )
@@ -397,6 +454,8 @@ def _sqlite_sample_rows(
                     s.context,
                     s.location,
                     s.format,
+                    s.multiplier,
+                    s.signed_meter_value,
                     source,
                     received_text,
                 )
@@ -424,6 +483,8 @@ def _sample_dicts(
                     "context": s.context,
                     "location": s.location,
                     "format": s.format,
+                    "multiplier": s.multiplier,
+                    "signed_meter_value": s.signed_meter_value,
                     "source": source,
                     "received_at": received,
                 }
@@ -484,9 +545,189 @@ class SqlMeterSamples(_Repo):
         )
         return [_record(MeterSampleRecord, r) for r in self.conn.execute(query)]
 
+    def energy_registers(self, transaction_pk: int) -> list[MeterSampleRecord]:
+        self.flush()
+        mv = t.meter_values.c
+        query = (
+            select(t.meter_values)
+            .where(
+                mv.transaction_pk == transaction_pk,
+                mv.measurand == "Energy.Active.Import.Register",
+                mv.phase.is_(None),
+            )
+            .order_by(mv.timestamp, mv.id)
+        )
+        return [_record(MeterSampleRecord, r) for r in self.conn.execute(query)]
+
     def count(self) -> int:
         self.flush()
         return int(self.conn.execute(select(func.count()).select_from(t.meter_values)).scalar_one())
+
+
+_EVENT_COLUMNS = (
+    "charger_id",
+    "station_transaction_id",
+    "seq_no",
+    "transaction_pk",
+    "event_type",
+    "trigger_reason",
+    "timestamp",
+    "offline",
+    "charging_state",
+    "id_token",
+    "details",
+    "received_at",
+)
+_SQLITE_INSERT_EVENT = (
+    f"INSERT INTO transaction_events ({', '.join(_EVENT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_EVENT_COLUMNS))}) ON CONFLICT DO NOTHING"
+)
+
+
+class SqlTransactionEvents(_Repo):
+    def add(self, event: TransactionEventRecord) -> bool:
+        # ON CONFLICT DO NOTHING: a repeated (charger, transactionId, seqNo) is no error and
+        # changes nothing (nor does it abort a PostgreSQL transaction); the row count says
+        # whether this one was new.
+        if self.conn.dialect.name == "sqlite":
+            # Once per TransactionEvent, the 2.0.1 hot path: straight to the driver like the
+            # meter value insert (SQLAlchemy's statement handling cost 5x the insert itself).
+            # The forms are the ones SQLAlchemy's SQLite types read back (DateTime text,
+            # Boolean 0/1, JSON text).
+            raw = self.conn.connection.driver_connection
+            assert raw is not None
+            cursor = raw.execute(
+                _SQLITE_INSERT_EVENT,
+                (
+                    event.charger_id,
+                    event.station_transaction_id,
+                    event.seq_no,
+                    event.transaction_pk,
+                    event.event_type,
+                    event.trigger_reason,
+                    _sqlite_time(event.timestamp),
+                    int(event.offline),
+                    event.charging_state,
+                    event.id_token,
+                    None if event.details is None else orjson.dumps(event.details).decode(),
+                    _sqlite_time(event.received_at),
+                ),
+            )
+            return cursor.rowcount == 1
+        query = _upsert(self.conn, t.transaction_events).values(**_values(event))
+        result = self.conn.execute(query.on_conflict_do_nothing())
+        return bool(result.rowcount)
+
+    def for_transaction(
+        self, charger_id: str, station_transaction_id: str
+    ) -> list[TransactionEventRecord]:
+        te = t.transaction_events.c
+        query = (
+            select(t.transaction_events)
+            .where(te.charger_id == charger_id, te.station_transaction_id == station_transaction_id)
+            .order_by(te.seq_no)
+        )
+        return [_record(TransactionEventRecord, r) for r in self.conn.execute(query)]
+
+
+_VARIABLE_UPDATE_COLUMNS = (
+    "component_name",
+    "component_instance",
+    "evse_id",
+    "evse_connector_id",
+    "variable_name",
+    "variable_instance",
+    "actual_value",
+    "attributes",
+    "characteristics",
+    "request_id",
+    "reported_at",
+)
+
+
+class SqlDeviceModel(_Repo):
+    def report(self, charger_id: str, request_id: int) -> DeviceReportRecord | None:
+        dr = t.device_reports.c
+        query = select(t.device_reports).where(
+            dr.charger_id == charger_id, dr.request_id == request_id
+        )
+        row = self.conn.execute(query).first()
+        return _record(DeviceReportRecord, row) if row else None
+
+    def save_report(self, report: DeviceReportRecord) -> None:
+        values = _values(report)
+        query = _upsert(self.conn, t.device_reports).values(**values)
+        changes = {k: v for k, v in values.items() if k not in ("id", "charger_id", "request_id")}
+        self.conn.execute(
+            query.on_conflict_do_update(index_elements=["charger_id", "request_id"], set_=changes)
+        )
+
+    def latest_report(self, charger_id: str) -> DeviceReportRecord | None:
+        dr = t.device_reports.c
+        query = (
+            select(t.device_reports)
+            .where(dr.charger_id == charger_id)
+            .order_by(dr.received_at.desc(), dr.id.desc())
+            .limit(1)
+        )
+        row = self.conn.execute(query).first()
+        return _record(DeviceReportRecord, row) if row else None
+
+    def delete_report_variables(self, charger_id: str, request_id: int) -> int:
+        dv = t.device_variables.c
+        result = self.conn.execute(
+            delete(t.device_variables).where(
+                dv.charger_id == charger_id, dv.request_id == request_id
+            )
+        )
+        return int(result.rowcount or 0)
+
+    def upsert_variables(self, variables: Sequence[DeviceVariableRecord]) -> None:
+        if not variables:
+            return
+        rows = [_values(v) for v in variables]
+        for row in rows:
+            row.pop("id", None)
+        query = _upsert(self.conn, t.device_variables)
+        query = query.on_conflict_do_update(
+            index_elements=["charger_id", "variable_key"],
+            set_={name: query.excluded[name] for name in _VARIABLE_UPDATE_COLUMNS},
+        )
+        self.conn.execute(query, rows)
+
+    def variables(
+        self,
+        charger_id: str,
+        *,
+        component_name: str | None = None,
+        variable_name: str | None = None,
+    ) -> list[DeviceVariableRecord]:
+        dv = t.device_variables.c
+        query = (
+            select(t.device_variables)
+            .where(dv.charger_id == charger_id)
+            .order_by(dv.component_name, dv.evse_id, dv.evse_connector_id, dv.variable_key)
+        )
+        if component_name is not None:
+            query = query.where(dv.component_name == component_name)
+        if variable_name is not None:
+            query = query.where(dv.variable_name == variable_name)
+        return [_record(DeviceVariableRecord, r) for r in self.conn.execute(query)]
+
+    def counts(self, charger_id: str) -> tuple[int, int, int]:
+        dv = t.device_variables.c
+        components = (
+            select(dv.component_name, dv.component_instance, dv.evse_id, dv.evse_connector_id)
+            .where(dv.charger_id == charger_id)
+            .distinct()
+            .subquery()
+        )
+        count_components = select(func.count()).select_from(components).scalar_subquery()
+        query = select(count_components, func.count(), func.count(dv.evse_id.distinct())).where(
+            dv.charger_id == charger_id
+        )
+        n_components, n_variables, n_evses = self.conn.execute(query).one()
+        return int(n_components), int(n_variables), int(n_evses)
 
 
 class SqlUnreconciled(_Repo):
@@ -569,6 +810,8 @@ class SqlUnitOfWork:
         self.id_tags = SqlIdTags(conn)
         self.transactions = SqlTransactions(conn, self)
         self.meter_samples = SqlMeterSamples(conn)
+        self.transaction_events = SqlTransactionEvents(conn)
+        self.device_model = SqlDeviceModel(conn)
         self.unreconciled = SqlUnreconciled(conn)
         self.charger_events = SqlChargerEvents(conn)
         self.api_tokens = SqlApiTokens(conn)

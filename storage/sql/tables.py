@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Dialect,
     ForeignKey,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 from sqlalchemy.types import DateTime, TypeDecorator
 
@@ -30,11 +32,14 @@ __all__ = [
     "chargers",
     "connectors",
     "customers",
+    "device_reports",
+    "device_variables",
     "id_tags",
     "metadata",
     "meter_values",
     "owners",
     "status_events",
+    "transaction_events",
     "transactions",
     "unreconciled_messages",
 ]
@@ -123,6 +128,8 @@ connectors = Table(
     Column("vendor_error_code", String(50)),
     Column("status_at", UtcDateTime),
     Column("updated_at", UtcDateTime, nullable=False),
+    # 2.0.1: connector_id is the EVSE id; this is the connectorId within the EVSE.
+    Column("evse_connector_id", Integer),
 )
 
 status_events = Table(
@@ -140,6 +147,7 @@ status_events = Table(
     Column("vendor_error_code", String(50)),
     Column("timestamp", UtcDateTime),
     Column("received_at", UtcDateTime, nullable=False),
+    Column("evse_connector_id", Integer),
     Index("ix_status_events_charger", "charger_id", "connector_id", "id"),
 )
 
@@ -172,8 +180,11 @@ transactions = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     # The CSMS-assigned 1.6 transactionId: random, unique across chargers, fits a signed int32.
+    # 2.0.1 transactions get one too (the station's own id is station_transaction_id), so
+    # every transaction has the same kind of key whatever the protocol.
     Column("transaction_id", BigInteger, nullable=False, unique=True),
     Column("charger_id", String(48), ForeignKey("chargers.id"), nullable=False),
+    # The connector number an operator sees: the 1.6 connectorId, or the 2.0.1 EVSE id.
     Column("connector_id", Integer, nullable=False),
     Column("id_tag", String(64)),
     Column("customer_id", Integer, ForeignKey("customers.id", ondelete="SET NULL")),
@@ -181,12 +192,14 @@ transactions = Table(
     # The idTagInfo status the StartTransaction was answered with; the transaction is kept
     # whatever it was.
     Column("auth_status", String(20)),
-    # Identifies a StartTransaction so that a replay maps to the same transaction.
+    # Identifies a StartTransaction so that a replay maps to the same transaction
+    # (2.0.1: charger id and the station's transactionId).
     Column("start_key", String(200), nullable=False, unique=True),
     Column("reservation_id", Integer),
     Column("started_at", UtcDateTime, nullable=False),
     Column("stopped_at", UtcDateTime),
-    Column("meter_start_wh", BigInteger, nullable=False),
+    # Null while unknown (a 2.0.1 transaction whose events carried no energy register yet).
+    Column("meter_start_wh", BigInteger),
     Column("meter_stop_wh", BigInteger),
     Column("energy_wh", BigInteger),
     Column("stop_reason", String(30)),
@@ -195,8 +208,67 @@ transactions = Table(
     Column("charging_done_at", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # 2.0.1 only (null for 1.6): the station's transactionId (unique per station), the
+    # connectorId within the EVSE, the idToken type, the latest chargingState and when it
+    # was reported, remoteStartId, numberOfPhasesUsed.
+    Column("station_transaction_id", String(36)),
+    Column("evse_connector_id", Integer),
+    Column("id_token_type", String(20)),
+    Column("charging_state", String(20)),
+    Column("charging_state_at", UtcDateTime),
+    Column("remote_start_id", Integer),
+    Column("number_of_phases_used", Integer),
+    # True when any of its messages was queued while the station was offline.
+    Column("offline", Boolean, nullable=False, server_default=false()),
+    # Sequence numbers missing between the first and the last TransactionEvent (2.0.1
+    # seqNo); counted when the transaction ends, null before.
+    Column("seq_no_gaps", Integer),
     Index("ix_transactions_charger_status", "charger_id", "status"),
     Index("ix_transactions_customer", "customer_id"),
+    Index(
+        "uq_transactions_station_transaction",
+        "charger_id",
+        "station_transaction_id",
+        unique=True,
+    ),
+)
+
+# Every 2.0.1 TransactionEventRequest, once: (station, transactionId, seqNo) is unique, so a
+# message the station sends again (it got no answer) is recognised and stored once.
+transaction_events = Table(
+    "transaction_events",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("charger_id", String(48), nullable=False),
+    Column("station_transaction_id", String(36), nullable=False),
+    Column("seq_no", BigInteger, nullable=False),
+    Column(
+        "transaction_pk",
+        Integer,
+        ForeignKey("transactions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # Started | Updated | Ended
+    Column("event_type", String(10), nullable=False),
+    Column("trigger_reason", String(30), nullable=False),
+    # The station's time of the event (billing uses it, never received_at).
+    Column("timestamp", UtcDateTime, nullable=False),
+    Column("offline", Boolean, nullable=False),
+    Column("charging_state", String(20)),
+    Column("id_token", String(36)),
+    # The rest of the message (evse, idToken type, stoppedReason, remoteStartId, ...) as
+    # sent, without its meter values (those are in meter_values).
+    Column("details", JSON),
+    Column("received_at", UtcDateTime, nullable=False),
+    Index(
+        "uq_transaction_events_seq_no",
+        "charger_id",
+        "station_transaction_id",
+        "seq_no",
+        unique=True,
+    ),
 )
 
 meter_values = Table(
@@ -218,6 +290,10 @@ meter_values = Table(
     Column("context", String(30)),
     Column("location", String(20)),
     Column("format", String(20)),
+    # 2.0.1 unitOfMeasure.multiplier: the value is value × 10^multiplier unit (null: 1.6).
+    Column("multiplier", Integer),
+    # 2.0.1 signedMeterValue, kept verbatim (JSON text).
+    Column("signed_meter_value", Text),
     Column("source", String(30), nullable=False),
     Column("received_at", UtcDateTime, nullable=False),
     Index("ix_meter_values_transaction", "transaction_pk", "timestamp"),
@@ -247,6 +323,49 @@ charger_events = Table(
     Column("payload", JSON, nullable=False),
     Column("received_at", UtcDateTime, nullable=False),
     Index("ix_charger_events_charger", "charger_id", "kind", "id"),
+)
+
+# The 2.0.1 device model a station reports (NotifyReport): one row per variable of a
+# component, with its attributes and characteristics as the station sent them.
+device_variables = Table(
+    "device_variables",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("charger_id", String(48), ForeignKey("chargers.id", ondelete="CASCADE"), nullable=False),
+    # component|instance|evse|connector|variable|instance: one identity for the unique key
+    # (the parts may be absent, and NULLs never collide in a unique index).
+    Column("variable_key", String(255), nullable=False),
+    Column("component_name", String(50), nullable=False),
+    Column("component_instance", String(50)),
+    Column("evse_id", Integer),
+    Column("evse_connector_id", Integer),
+    Column("variable_name", String(50), nullable=False),
+    Column("variable_instance", String(50)),
+    # The value of the Actual attribute (null when the station did not report one).
+    Column("actual_value", Text),
+    # variableAttribute list and variableCharacteristics object, verbatim.
+    Column("attributes", JSON, nullable=False),
+    Column("characteristics", JSON),
+    # The report this row came from (requestId) and the station's generatedAt.
+    Column("request_id", Integer, nullable=False),
+    Column("reported_at", UtcDateTime, nullable=False),
+    Index("uq_device_variables_key", "charger_id", "variable_key", unique=True),
+)
+
+# One row per report (requestId) a station sent: how far it got and whether it is complete.
+device_reports = Table(
+    "device_reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("charger_id", String(48), ForeignKey("chargers.id", ondelete="CASCADE"), nullable=False),
+    Column("request_id", Integer, nullable=False),
+    Column("generated_at", UtcDateTime, nullable=False),
+    Column("last_seq_no", Integer, nullable=False),
+    # False while the station says more parts follow (tbc).
+    Column("complete", Boolean, nullable=False),
+    Column("variables", Integer, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Index("uq_device_reports_request", "charger_id", "request_id", unique=True),
 )
 
 api_tokens = Table(

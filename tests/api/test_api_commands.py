@@ -149,13 +149,43 @@ async def test_unexpected_failure_is_500_without_internals(online: Api) -> None:
     assert response.json() == {"error": "internal server error: see the server log"}
 
 
-async def test_commands_to_ocpp201_chargers_are_501_until_translated(api: Api) -> None:
-    await add_charger_for(api.db, "CP2")
-    api.router.connected["CP2"] = "ocpp2.0.1"
-    response = await api.operator.post("/api/chargers/CP2/reset", json={})
+async def test_device_model_report_to_ocpp16_charger_is_501_and_names_the_16_command(
+    online: Api,
+) -> None:
+    response = await online.operator.post("/api/chargers/CP1/report", json={})
     assert response.status_code == 501
-    assert "OCPP 2.0.1" in response.json()["error"]
-    assert api.router.sent == []
+    assert "csms chargers config get" in response.json()["error"]
+    assert online.router.sent == []
+
+
+async def test_evse_on_an_ocpp16_charger_is_400_and_says_to_use_the_connector(
+    online: Api,
+) -> None:
+    response = await online.operator.post(
+        "/api/chargers/CP1/unlock", json={"connector_id": 1, "evse_id": 1}
+    )
+    assert response.status_code == 400
+    assert "--connector" in response.json()["error"]
+    assert online.router.sent == []
+
+
+async def test_ocpp201_only_trigger_on_an_ocpp16_charger_is_400(online: Api) -> None:
+    response = await online.operator.post(
+        "/api/chargers/CP1/trigger", json={"message": "TransactionEvent"}
+    )
+    assert response.status_code == 400
+    assert "OCPP 1.6" in response.json()["error"]
+    assert online.router.sent == []
+
+
+async def test_log_status_trigger_is_sent_as_diagnostics_status_to_ocpp16(online: Api) -> None:
+    response = await online.operator.post(
+        "/api/chargers/CP1/trigger", json={"message": "LogStatusNotification"}
+    )
+    assert response.status_code == 200, response.text
+    assert online.router.sent == [
+        ("CP1", "TriggerMessage", {"requestedMessage": "DiagnosticsStatusNotification"})
+    ]
 
 
 async def test_remote_start_sends_id_tag_and_connector(online: Api) -> None:

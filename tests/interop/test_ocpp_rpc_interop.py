@@ -13,15 +13,12 @@ the test fails, never skips.
 from __future__ import annotations
 
 import asyncio
-import json
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from csms.domain.stations import add_charger
+from tests.interop.node import NodeCharger, node_executable
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "charger16.mjs"
@@ -29,57 +26,6 @@ CHARGER_ID = "RPC1"
 CARD = "CAFE0001"
 #: The whole node run is bounded by its own 20 s limit; this is the test's outer guard.
 RUN_TIMEOUT = 30.0
-
-
-def _node() -> str:
-    """The node executable; fails (never skips) when node or ocpp-rpc is not installed."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail(
-            "node is not installed: install Node.js >= 18, then run `npm install` in tests/interop",
-            pytrace=False,
-        )
-    if not (HERE / "node_modules" / "ocpp-rpc" / "package.json").is_file():
-        pytest.fail(
-            "tests/interop/node_modules/ocpp-rpc is missing: run `npm install` in tests/interop",
-            pytrace=False,
-        )
-    return node
-
-
-class NodeCharger:
-    """The running ``charger16.mjs``: its JSON lines as they come."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.lines: list[dict[str, Any]] = []
-
-    async def next_line(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        raw = await self.proc.stdout.readline()
-        assert raw, f"charger16.mjs ended early; its output so far: {self.lines}"
-        line = json.loads(raw)
-        self.lines.append(line)
-        return dict(line)
-
-    async def wait_for(self, step: str) -> dict[str, Any]:
-        while (line := await self.next_line())["step"] != step:
-            pass
-        return line
-
-    async def finish(self) -> tuple[int, str]:
-        """Tell it to disconnect; its exit status and standard error."""
-        rest, stderr = await self.proc.communicate(b"close\n")
-        self.lines.extend(json.loads(raw) for raw in rest.splitlines() if raw.strip())
-        return await self.proc.wait(), stderr.decode()
-
-    def step(self, name: str) -> dict[str, Any]:
-        found = [line for line in self.lines if line["step"] == name]
-        assert len(found) == 1, f"step {name!r}: {found}; all lines: {self.lines}"
-        return found[0]
-
-    def failures(self) -> list[dict[str, Any]]:
-        return [line for line in self.lines if line.get("ok") is False]
 
 
 async def _provision(server: Any) -> str:
@@ -93,7 +39,7 @@ async def _provision(server: Any) -> str:
 
 async def _start_charger(server: Any, password: str) -> NodeCharger:
     proc = await asyncio.create_subprocess_exec(
-        _node(),
+        node_executable(),
         str(SCRIPT),
         server.ocpp_url,
         CHARGER_ID,

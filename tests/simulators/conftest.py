@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from simulators import ChargePoint16
+from simulators import ChargePoint16, ChargePoint201
 from tests.simulators.fake_csms import FakeCSMS
 
 #: Fast but not instantaneous: 100 simulated seconds per real second.
@@ -40,3 +40,25 @@ async def make_cp(csms: FakeCSMS) -> AsyncIterator[Callable[..., ChargePoint16]]
     yield build
     for cp in created:
         await cp.close()
+
+
+@pytest.fixture
+async def make_cs(csms: FakeCSMS) -> AsyncIterator[Callable[..., ChargePoint201]]:
+    """Build (not connect) 2.0.1 charging stations for the fake CSMS; closed afterwards."""
+    created: list[ChargePoint201] = []
+
+    def build(identity: str = "CS1", **options: Any) -> ChargePoint201:
+        defaults: dict[str, Any] = {
+            "speed": SPEED,
+            "meter_interval": 20,
+            "call_timeout": 5.0,
+            "reconnect_delays": (0.05,),
+            "transaction_retry_interval": 1.0,
+        }
+        cs = ChargePoint201(**({"url": csms.url, "identity": identity} | defaults | options))
+        created.append(cs)
+        return cs
+
+    yield build
+    for cs in created:
+        await cs.close()

@@ -1,7 +1,9 @@
 """A small in-test CSMS: ``websockets.serve`` + :class:`protocol.OCPPSession` (role csms).
 
-It records every CALL the simulators send (after schema validation by the session), answers
-them from overridable rules, and can call the charger itself.
+It speaks ``ocpp1.6`` and ``ocpp2.0.1`` (the charger's offer decides), records every CALL
+the simulators send (after schema validation by the session), answers them from
+overridable rules, and can call the charger itself; the charger's answers are checked
+against the response schemas of its version.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from urllib.parse import unquote
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from protocol import (
     Call,
@@ -56,6 +59,7 @@ class _Connection:
     identity: str
     ws: ServerConnection
     session: OCPPSession
+    version: OCPPVersion
     pending: asyncio.Future[dict[str, Any]] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -76,6 +80,8 @@ class FakeCSMS:
         self.connects: list[str] = []
         self.auth_headers: list[str | None] = []
         self.rules: dict[str, Rule] = {}
+        #: The version each identity connected with last.
+        self.versions: dict[str, OCPPVersion] = {}
         self._transaction_ids = itertools.count(1000)
         self._changed = asyncio.Event()
         self._server: Server | None = None
@@ -85,7 +91,11 @@ class FakeCSMS:
 
     async def __aenter__(self) -> FakeCSMS:
         self._server = await serve(
-            self._handler, "127.0.0.1", 0, subprotocols=["ocpp1.6"], ping_interval=None
+            self._handler,
+            "127.0.0.1",
+            0,
+            subprotocols=[Subprotocol("ocpp1.6"), Subprotocol("ocpp2.0.1")],
+            ping_interval=None,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -101,7 +111,11 @@ class FakeCSMS:
 
     # -- answers --------------------------------------------------------------------------
 
-    def default_answer(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def default_answer(
+        self, action: str, payload: dict[str, Any], *, version: OCPPVersion = OCPPVersion.V16
+    ) -> dict[str, Any]:
+        if version is OCPPVersion.V201:
+            return self._default_answer_v201(action, payload)
         if action == "BootNotification":
             return {
                 "status": "Accepted",
@@ -121,11 +135,28 @@ class FakeCSMS:
             return {"status": "UnknownVendorId"}
         return {}
 
-    def _answer(self, identity: str, call: Call) -> dict[str, Any]:
+    def _default_answer_v201(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if action == "BootNotification":
+            return {
+                "status": "Accepted",
+                "currentTime": _now(),
+                "interval": self.heartbeat_interval,
+            }
+        if action == "Heartbeat":
+            return {"currentTime": _now()}
+        if action == "Authorize":
+            return {"idTokenInfo": {"status": "Accepted"}}
+        if action == "TransactionEvent" and "idToken" in payload:
+            return {"idTokenInfo": {"status": "Accepted"}}  # 2.0.1 E01: idToken answered
+        if action == "DataTransfer":
+            return {"status": "UnknownVendorId"}
+        return {}
+
+    def _answer(self, identity: str, call: Call, version: OCPPVersion) -> dict[str, Any]:
         rule = self.rules.get(call.action)
         if rule is not None:
             return rule(identity, call.payload)
-        return self.default_answer(call.action, call.payload)
+        return self.default_answer(call.action, call.payload, version=version)
 
     # -- the connection -------------------------------------------------------------------
 
@@ -133,8 +164,10 @@ class FakeCSMS:
         assert ws.request is not None
         identity = unquote(ws.request.path.rsplit("/", 1)[-1])
         self.auth_headers.append(ws.request.headers.get("Authorization"))
-        session = OCPPSession(version=OCPPVersion.V16, role="csms", boot_required=False)
-        connection = _Connection(identity, ws, session)
+        version = OCPPVersion(ws.subprotocol or "ocpp1.6")
+        session = OCPPSession(version=version, role="csms", boot_required=False)
+        connection = _Connection(identity, ws, session, version)
+        self.versions[identity] = version
         self.connections[identity] = connection
         self.connects.append(identity)
         self._notify()
@@ -151,7 +184,7 @@ class FakeCSMS:
                         )
                         self._notify()
                         try:
-                            answer = self._answer(identity, call)
+                            answer = self._answer(identity, call, version)
                         except OCPPError as exc:
                             await ws.send(session.reply_error(call, exc))
                             continue

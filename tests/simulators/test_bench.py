@@ -76,10 +76,12 @@ async def test_echo_subprocess_is_killed_when_the_step_fails() -> None:
     assert pid is not None and not _alive(pid)
 
 
-def _report(calls_per_s: float, p99_ms: float) -> LoadReport:
+def _report(
+    calls_per_s: float, p99_ms: float, *, mode: str = "meter", protocol: str = "ocpp1.6"
+) -> LoadReport:
     return LoadReport(
-        mode="meter",
-        protocol="ocpp1.6",
+        mode=mode,
+        protocol=protocol,
         chargers=100,
         booted=100,
         connect_failures=0,
@@ -125,6 +127,45 @@ def test_results_table_shows_the_ratio_and_the_targets() -> None:
     assert results.to_dict()["csms_to_echo_ratio"] == pytest.approx(0.375)
 
 
+def test_results_table_shows_the_2_0_1_steps_and_their_own_ratio() -> None:
+    results = BenchResults(options=BenchOptions(), started_at="2030-01-01T00:00:00+00:00")
+    results.throughput["echo"] = ThroughputResult("echo", _report(8000, 20.0))
+    results.throughput["csms"] = ThroughputResult("csms", _report(4800, 30.0))
+    v201 = {"mode": "txevent", "protocol": "ocpp2.0.1"}
+    results.throughput["echo201"] = ThroughputResult("echo201", _report(7000, 20.0, **v201))
+    results.throughput["csms201"] = ThroughputResult("csms201", _report(2100, 40.0, **v201))
+    assert results.ratio == pytest.approx(0.6)
+    assert results.ratio201 == pytest.approx(0.3)
+    lines = format_results(results).splitlines()
+    assert any(line.startswith("echo201") and "7,000" in line for line in lines)
+    assert any(line.startswith("csms201") and "2,100" in line for line in lines)
+    assert any(
+        "csms calls/s >= 0.5 x echo" in line and "0.60 x" in line and line.endswith("ok")
+        for line in lines
+    )
+    assert any(
+        "csms201 calls/s >= 0.5 x echo201" in line and "0.30 x" in line and line.endswith("MISSED")
+        for line in lines
+    )
+    saved = results.to_dict()
+    assert saved["csms_to_echo_ratio"] == pytest.approx(0.6)
+    assert saved["csms201_to_echo201_ratio"] == pytest.approx(0.3)
+
+
+def test_a_2_0_1_step_that_failed_is_shown_with_its_error() -> None:
+    results = BenchResults(options=BenchOptions(), started_at="x")
+    results.throughput["echo201"] = ThroughputResult("echo201", _report(7000, 20.0))
+    results.throughput["csms201"] = ThroughputResult(
+        "csms201",
+        error="no charger could boot against csms201: BENCH201-00000: TransactionEvent "
+        "answered with CALLERROR NotImplemented: requested action is not known",
+    )
+    table = format_results(results)
+    assert "csms201   FAILED: no charger could boot" in table
+    assert "CALLERROR NotImplemented" in table
+    assert any("csms201 calls/s" in line and line.endswith("n/a") for line in table.splitlines())
+
+
 def test_results_without_csms_have_no_ratio() -> None:
     results = BenchResults(options=BenchOptions(), started_at="x")
     results.throughput["echo"] = ThroughputResult("echo", _report(8000, 20.0))
@@ -168,6 +209,20 @@ async def test_bench_echo_step_runs_end_to_end() -> None:
     assert report["booted"] == 5 and report["calls"] > 0
     assert report["call_errors"] == report["timeouts"] == 0
     assert "csms" not in results["throughput"]
+
+
+async def test_bench_echo201_step_runs_the_transaction_event_load() -> None:
+    code, out, err = await _bench(
+        "--only", "echo201", "--chargers", "5", "--duration", "0.5", "--warmup", "0.1",
+        "--results-dir", "", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    results = json.loads(out)
+    report = results["throughput"]["echo201"]["report"]
+    assert (report["protocol"], report["mode"]) == ("ocpp2.0.1", "txevent")
+    assert report["booted"] == 5 and report["calls"] > 0
+    assert report["call_errors"] == report["timeouts"] == 0
+    assert list(results["throughput"]) == ["echo201"]
 
 
 async def test_bench_reports_a_csms_that_cannot_start_and_exits_non_zero(tmp_path: Path) -> None:

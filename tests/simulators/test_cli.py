@@ -113,11 +113,85 @@ async def test_charge_to_an_unreachable_csms_exits_with_status_3() -> None:
     assert "cannot connect" in err
 
 
-async def test_charge_with_ocpp201_says_it_is_not_available_yet(csms: FakeCSMS) -> None:
-    code, _, err = await _run(
-        "charge", "--url", csms.url, "--id", "CP1", "--id-tag", "C", "--protocol", "ocpp2.0.1"
+async def test_charge_with_ocpp201_runs_a_transaction_event_session(csms: FakeCSMS) -> None:
+    code, out, err = await _run(
+        "charge", "--url", csms.url, "--id", "CS1", "--id-tag", "CARD1", "--json",
+        "--protocol", "ocpp2.0.1", "--serial", "SN-9", *FAST,
+    )  # fmt: skip
+    assert code == 0, err
+    [summary] = _sessions(out)
+    events = [r.payload for r in csms.of("TransactionEvent")]
+    assert summary["transaction_id"] == events[0]["transactionInfo"]["transactionId"]
+    assert summary["energy_wh"] == 500 and summary["ok"] is True
+    assert summary["stop_reason"] == "Local"
+    assert summary["meter_values"] == sum(
+        e["triggerReason"] == "MeterValuePeriodic" for e in events
     )
-    assert code == 2 and "not simulated yet" in err
+    assert [e["seqNo"] for e in events] == list(range(len(events)))
+    assert [e["eventType"] for e in events][:: len(events) - 1] == ["Started", "Ended"]
+    charging_states = [e["transactionInfo"].get("chargingState") for e in events]
+    assert [s for s in charging_states if s] == ["EVConnected", "Charging", "SuspendedEV",
+                                                 "EVConnected"]  # fmt: skip
+    boot = csms.of("BootNotification")[0].payload["chargingStation"]
+    assert (boot["model"], boot["serialNumber"]) == ("SimCharger-201", "SN-9")
+    assert csms.refused == []
+
+
+async def test_charge_with_ocpp201_and_a_pin_login_authorizes_a_key_code(
+    csms: FakeCSMS,
+) -> None:
+    code, out, err = await _run(
+        "charge", "--url", csms.url, "--id", "CS1", "--protocol", "ocpp2.0.1",
+        "--login", "+4915112345678", "--pin", "2468", "--json", *FAST,
+    )  # fmt: skip
+    assert code == 0, err
+    assert _sessions(out)[0]["id_tag"] == "2468"
+    token = csms.of("Authorize")[0].payload["idToken"]
+    assert token == {
+        "idToken": "2468",
+        "type": "KeyCode",
+        "additionalInfo": [{"additionalIdToken": "+4915112345678", "type": "Login"}],
+    }
+    assert csms.of("DataTransfer") == []
+
+
+async def test_charge_with_ocpp201_and_a_refused_token_exits_non_zero(csms: FakeCSMS) -> None:
+    csms.rules["Authorize"] = lambda identity, payload: {"idTokenInfo": {"status": "Blocked"}}
+    code, _, err = await _run(
+        "charge", "--url", csms.url, "--id", "CS1", "--id-tag", "STOLEN",
+        "--protocol", "ocpp2.0.1", "--id-token-type", "ISO15693", *FAST,
+    )  # fmt: skip
+    assert code == 1
+    assert "Authorize answered idToken 'STOLEN' with Blocked" in err
+    assert csms.of("Authorize")[0].payload["idToken"]["type"] == "ISO15693"
+    assert csms.of("TransactionEvent") == []
+
+
+async def test_serve_with_ocpp201_runs_a_session_the_csms_requests(csms: FakeCSMS) -> None:
+    process = await _start(
+        "serve", "--url", csms.url, "--id", "CS9", "--protocol", "ocpp2.0.1",
+        "--max-sessions", "1", "--json", *FAST,
+    )  # fmt: skip
+    try:
+        await csms.wait_for("StatusNotification", 1, timeout=15)
+        answer = await csms.call(
+            "CS9",
+            "RequestStartTransaction",
+            {"idToken": {"idToken": "APP-1", "type": "Central"}, "remoteStartId": 3},
+        )
+        assert answer == {"status": "Accepted"}
+        async with asyncio.timeout(30):
+            out, err = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, err.decode()
+    [summary] = _sessions(out.decode())
+    assert summary["remote"] is True and summary["energy_wh"] == 500
+    started = csms.of("TransactionEvent")[0].payload
+    assert started["triggerReason"] == "RemoteStart"
+    assert started["transactionInfo"]["remoteStartId"] == 3
 
 
 async def test_serve_waits_for_a_remote_start_and_exits_after_max_sessions(

@@ -180,3 +180,83 @@ async def test_server_calls_during_the_loop_are_refused_politely(csms: FakeCSMS)
             await csms.call("LOAD00000", "GetConfiguration", {})
         assert error.value.code == "NotSupported"
         await run
+
+
+async def test_txevent_mode_updates_one_running_transaction_per_charger_with_growing_seq_no(
+    csms: FakeCSMS,
+) -> None:
+    """2.0.1: TransactionEvent Started once, then Updated with two sampled values."""
+    report = await run_load(
+        LoadConfig(
+            url=csms.url,
+            chargers=3,
+            duration=0.3,
+            protocol="ocpp2.0.1",
+            mode="txevent",
+            id_prefix="T",
+        )
+    )
+    assert report.errors == 0 and report.calls > 0 and report.booted == 3
+    assert csms.refused == []  # the hand-built frames pass the 2.0.1 schemas
+    assert {csms.versions[i].value for i in ("T00000", "T00001", "T00002")} == {"ocpp2.0.1"}
+    by_charger: dict[str, list[dict[str, Any]]] = {}
+    for record in csms.of("TransactionEvent"):
+        by_charger.setdefault(record.identity, []).append(record.payload)
+    assert sorted(by_charger) == ["T00000", "T00001", "T00002"]
+    transaction_ids = set()
+    for events in by_charger.values():
+        started, *updates = events
+        assert started["eventType"] == "Started" and started["seqNo"] == 0
+        assert started["idToken"] == {"idToken": "LOADTAG", "type": "ISO14443"}
+        assert updates and all(e["eventType"] == "Updated" for e in updates)
+        assert [e["seqNo"] for e in events] == list(range(len(events)))
+        ids = {e["transactionInfo"]["transactionId"] for e in events}
+        assert len(ids) == 1
+        transaction_ids |= ids
+        samples = updates[0]["meterValue"][0]["sampledValue"]
+        assert [(s["measurand"], s["context"]) for s in samples] == [
+            ("Energy.Active.Import.Register", "Sample.Periodic"),
+            ("Power.Active.Import", "Sample.Periodic"),
+        ]
+    assert len(transaction_ids) == 3  # each charger its own transaction
+
+
+def test_txevent_mode_needs_ocpp201_and_sessions_mode_needs_ocpp16() -> None:
+    with pytest.raises(ValueError, match=r"ocpp2\.0\.1"):
+        LoadConfig(url="ws://127.0.0.1:1/ocpp", chargers=1, duration=1, mode="txevent")
+    with pytest.raises(ValueError, match=r"ocpp1\.6"):
+        LoadConfig(
+            url="ws://127.0.0.1:1/ocpp",
+            chargers=1,
+            duration=1,
+            mode="sessions",
+            protocol="ocpp2.0.1",
+        )
+
+
+async def test_ocpp201_meter_mode_sends_meter_values_without_a_transaction(
+    csms: FakeCSMS,
+) -> None:
+    report = await run_load(
+        LoadConfig(url=csms.url, chargers=2, duration=0.2, protocol="ocpp2.0.1", mode="meter")
+    )
+    assert report.errors == 0 and report.calls > 0
+    assert csms.refused == [] and csms.of("TransactionEvent") == []
+    assert csms.of("MeterValues")[0].payload["evseId"] == 1
+
+
+async def test_a_csms_refusing_transaction_events_is_reported_with_the_action(
+    csms: FakeCSMS,
+) -> None:
+    def refuse(identity: str, payload: dict[str, Any]) -> dict[str, Any]:
+        raise OCPPError(ErrorCode.NOT_IMPLEMENTED, "TransactionEvent is not implemented")
+
+    csms.rules["TransactionEvent"] = refuse
+    report = await run_load(
+        LoadConfig(url=csms.url, chargers=2, duration=0.1, protocol="ocpp2.0.1", mode="txevent")
+    )
+    assert (report.booted, report.boot_failures) == (0, 2)
+    assert any(
+        "TransactionEvent answered with CALLERROR NotImplemented" in message
+        for message in report.first_errors
+    )

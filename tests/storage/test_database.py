@@ -138,6 +138,8 @@ async def test_meter_samples_round_trip_every_field_and_exact_utc_time(db: Datab
         context="Sample.Clock",
         location="Inlet",
         format="Raw",
+        multiplier=-1,
+        signed_meter_value='{"signedMeterData":"QUJD"}',
     )
     await db.write(
         lambda uow: uow.meter_samples.add_many(
@@ -172,6 +174,8 @@ async def test_meter_samples_round_trip_every_field_and_exact_utc_time(db: Datab
         "Sample.Clock",
         "Inlet",
         "Raw",
+        -1,
+        '{"signedMeterData":"QUJD"}',
         "MeterValues",
         NOW,
     )

@@ -22,4 +22,4 @@ async def test_migrated_database_matches_the_table_definitions(db: Database) -> 
 
 
 async def test_migrated_database_is_at_the_head_revision(db: Database) -> None:
-    assert await db.read(lambda uow: revision_of(uow.conn)) == head_revision() == "0002"
+    assert await db.read(lambda uow: revision_of(uow.conn)) == head_revision() == "0003"

@@ -7,12 +7,24 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
+from csms.api.command_schemas import (
+    AvailabilityCommand,
+    CommandAnswer,
+    ConfigGetCommand,
+    ConfigSetCommand,
+    ReportCommand,
+    ResetCommand,
+    TriggerCommand,
+    UnlockCommand,
+)
 from csms.api.commands import (
     ChangeAvailability,
     ChangeConfiguration,
     ClearCache,
     Command,
+    GetBaseReport,
     GetConfiguration,
+    GetReport,
     Reset,
     TriggerMessage,
     UnlockConnector,
@@ -20,19 +32,8 @@ from csms.api.commands import (
 )
 from csms.api.context import AnyRoleContext, ApiContext, OperatorContext
 from csms.api.errors import ApiError
-from csms.api.schemas import (
-    AvailabilityRequest,
-    ChargerCreate,
-    ChargerCreated,
-    ChargerOut,
-    CommandAnswer,
-    ConfigGetRequest,
-    ConfigSetRequest,
-    Removed,
-    ResetRequest,
-    TriggerRequest,
-    UnlockRequest,
-)
+from csms.api.schemas import ChargerCreate, ChargerCreated, ChargerOut, Removed
+from csms.domain.device_model import device_model_summary
 from csms.domain.errors import InvalidRequest, NotFound
 from csms.domain.stations import accept_charger, add_charger, remove_charger
 from csms.domain.views import charger_view
@@ -52,7 +53,9 @@ def _not_found(charger_id: str) -> NotFound:
     return NotFound(f"charger {charger_id} not found: see `csms chargers list`")
 
 
-def _view(ctx: ApiContext, loaded: _Loaded) -> dict[str, Any]:
+def _view(
+    ctx: ApiContext, loaded: _Loaded, *, device_model: dict[str, Any] | None = None
+) -> dict[str, Any]:
     charger, connectors, owner = loaded
     connected = ctx.router.is_connected(charger.id)
     return charger_view(
@@ -61,6 +64,7 @@ def _view(ctx: ApiContext, loaded: _Loaded) -> dict[str, Any]:
         connected=connected,
         ocpp_version=ctx.router.ocpp_version(charger.id) if connected else None,
         owner=owner,
+        device_model=device_model,
     )
 
 
@@ -117,7 +121,9 @@ async def create_charger(body: ChargerCreate, ctx: OperatorContext) -> dict[str,
 
 @router.get("/{charger_id}", response_model=ChargerOut)
 async def show_charger(charger_id: str, ctx: AnyRoleContext) -> dict[str, Any]:
-    return _view(ctx, await load_charger(ctx, charger_id))
+    loaded = await load_charger(ctx, charger_id)
+    summary = await ctx.db.read(lambda uow: device_model_summary(uow, charger_id))
+    return _view(ctx, loaded, device_model=summary)
 
 
 @router.delete("/{charger_id}", response_model=Removed)
@@ -152,44 +158,71 @@ async def _command(ctx: ApiContext, charger_id: str, command: Command) -> dict[s
 
 
 @router.post("/{charger_id}/reset", response_model=CommandAnswer)
-async def reset(charger_id: str, body: ResetRequest, ctx: OperatorContext) -> dict[str, Any]:
-    return await _command(ctx, charger_id, Reset(hard=body.type == "hard"))
+async def reset(charger_id: str, body: ResetCommand, ctx: OperatorContext) -> dict[str, Any]:
+    """1.6 Reset Soft/Hard; 2.0.1 Reset OnIdle/Immediate (of the station or one EVSE)."""
+    return await _command(ctx, charger_id, Reset(hard=body.type == "hard", evse_id=body.evse_id))
 
 
 @router.post("/{charger_id}/unlock", response_model=CommandAnswer)
-async def unlock(charger_id: str, body: UnlockRequest, ctx: OperatorContext) -> dict[str, Any]:
-    return await _command(ctx, charger_id, UnlockConnector(body.connector_id))
+async def unlock(charger_id: str, body: UnlockCommand, ctx: OperatorContext) -> dict[str, Any]:
+    command = UnlockConnector(connector_id=body.connector_id, evse_id=body.evse_id)
+    return await _command(ctx, charger_id, command)
 
 
 @router.post("/{charger_id}/availability", response_model=CommandAnswer)
 async def availability(
-    charger_id: str, body: AvailabilityRequest, ctx: OperatorContext
+    charger_id: str, body: AvailabilityCommand, ctx: OperatorContext
 ) -> dict[str, Any]:
     command = ChangeAvailability(
-        operative=body.state == "operative", connector_id=body.connector_id
+        operative=body.state == "operative", connector_id=body.connector_id, evse_id=body.evse_id
     )
     return await _command(ctx, charger_id, command)
 
 
 @router.post("/{charger_id}/config/get", response_model=CommandAnswer)
 async def config_get(
-    charger_id: str, body: ConfigGetRequest, ctx: OperatorContext
+    charger_id: str, body: ConfigGetCommand, ctx: OperatorContext
 ) -> dict[str, Any]:
-    return await _command(ctx, charger_id, GetConfiguration(tuple(body.keys)))
+    """1.6 GetConfiguration; 2.0.1 GetVariables (keys as ``Component.Variable``)."""
+    command = GetConfiguration(keys=tuple(body.keys), attribute=body.attribute)
+    return await _command(ctx, charger_id, command)
 
 
 @router.post("/{charger_id}/config/set", response_model=CommandAnswer)
 async def config_set(
-    charger_id: str, body: ConfigSetRequest, ctx: OperatorContext
+    charger_id: str, body: ConfigSetCommand, ctx: OperatorContext
 ) -> dict[str, Any]:
-    return await _command(ctx, charger_id, ChangeConfiguration(body.key, body.value))
+    """1.6 ChangeConfiguration; 2.0.1 SetVariables (key as ``Component.Variable``)."""
+    command = ChangeConfiguration(key=body.key, value=body.value, attribute=body.attribute)
+    return await _command(ctx, charger_id, command)
 
 
 @router.post("/{charger_id}/trigger", response_model=CommandAnswer)
-async def trigger(charger_id: str, body: TriggerRequest, ctx: OperatorContext) -> dict[str, Any]:
-    return await _command(ctx, charger_id, TriggerMessage(body.message, body.connector_id))
+async def trigger(charger_id: str, body: TriggerCommand, ctx: OperatorContext) -> dict[str, Any]:
+    command = TriggerMessage(
+        message=body.message, connector_id=body.connector_id, evse_id=body.evse_id
+    )
+    return await _command(ctx, charger_id, command)
 
 
 @router.post("/{charger_id}/clear-cache", response_model=CommandAnswer)
 async def clear_cache(charger_id: str, ctx: OperatorContext) -> dict[str, Any]:
     return await _command(ctx, charger_id, ClearCache())
+
+
+@router.post("/{charger_id}/report", response_model=CommandAnswer)
+async def report(charger_id: str, body: ReportCommand, ctx: OperatorContext) -> dict[str, Any]:
+    """Ask a 2.0.1 station for a device model report (GetBaseReport, or GetReport for some
+    components or criteria). The station answers at once and then sends the report in
+    NotifyReport messages carrying the answer's ``request_id``."""
+    command: Command
+    if body.names or body.criteria:
+        if body.type is not None:
+            raise InvalidRequest(
+                "a report is either a base report (type) or one of some components or "
+                "criteria (names, criteria), not both"
+            )
+        command = GetReport(names=tuple(body.names), criteria=tuple(body.criteria))
+    else:
+        command = GetBaseReport(report=body.type or "full")
+    return await _command(ctx, charger_id, command)

@@ -6,15 +6,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from csms.api.commands import RemoteStart, RemoteStop, send_command
+from csms.api.command_schemas import CommandAnswer, SessionStartCommand
+from csms.api.commands import GetTransactionStatus, RemoteStart, RemoteStop, send_command
 from csms.api.context import AnyRoleContext, ApiContext, OperatorContext
 from csms.api.errors import ApiError
 from csms.api.routes.chargers import load_charger
-from csms.api.schemas import CommandAnswer, SessionDetail, SessionOut, SessionStartRequest
+from csms.api.schemas import SessionDetail, SessionOut
 from csms.domain.customers import get_customer
 from csms.domain.errors import NotFound
 from csms.domain.model import TransactionStatus
-from csms.domain.views import session_view
+from csms.domain.views import normalize_ocpp_version, session_view
 from storage.ports import UnitOfWork
 from storage.records import MeterSampleRecord, TransactionRecord
 
@@ -101,20 +102,51 @@ async def show_session(session_id: int, ctx: AnyRoleContext) -> dict[str, Any]:
     )
 
 
+def _station_transaction_id(tx: TransactionRecord) -> str | None:
+    """The transaction id a 2.0.1 station gave the session (None for 1.6 sessions)."""
+    return tx.station_transaction_id
+
+
 @router.post("/start", response_model=CommandAnswer)
-async def start_session(body: SessionStartRequest, ctx: OperatorContext) -> dict[str, Any]:
-    """Ask a charger to start a session for an id tag (1.6 RemoteStartTransaction). The
-    session appears once the charger reports it started."""
+async def start_session(body: SessionStartCommand, ctx: OperatorContext) -> dict[str, Any]:
+    """Ask a charger to start a session: 1.6 RemoteStartTransaction for an id tag; 2.0.1
+    RequestStartTransaction with an idToken (type ``Central`` unless given) and a fresh
+    ``remote_start_id``. The session appears once the charger reports it started."""
     await load_charger(ctx, body.charger_id)
-    return await send_command(
-        ctx.router, body.charger_id, RemoteStart(body.id_tag, body.connector_id)
+    command = RemoteStart(
+        id_tag=body.id_tag,
+        connector_id=body.connector_id,
+        evse_id=body.evse_id,
+        token_type=body.token_type,
     )
+    return await send_command(ctx.router, body.charger_id, command)
 
 
 @router.post("/{session_id}/stop", response_model=CommandAnswer)
 async def stop_session(session_id: int, ctx: OperatorContext) -> dict[str, Any]:
-    """Ask the charger to stop a running session (1.6 RemoteStopTransaction)."""
+    """Ask the charger to stop a running session (1.6 RemoteStopTransaction, 2.0.1
+    RequestStopTransaction with the station's transaction id)."""
     tx = await _load_session(ctx, session_id)
     if tx.status != TransactionStatus.ACTIVE.value:
         raise ApiError(409, f"session {session_id} is already {tx.status}: nothing to stop")
-    return await send_command(ctx.router, tx.charger_id, RemoteStop(tx.transaction_id))
+    command = RemoteStop(
+        transaction_id=tx.transaction_id, station_transaction_id=_station_transaction_id(tx)
+    )
+    return await send_command(ctx.router, tx.charger_id, command)
+
+
+@router.post("/{session_id}/status", response_model=CommandAnswer)
+async def session_status(session_id: int, ctx: OperatorContext) -> dict[str, Any]:
+    """Ask a 2.0.1 station whether the session's transaction is still ongoing and whether
+    it still holds messages of it (GetTransactionStatus)."""
+    tx = await _load_session(ctx, session_id)
+    station_transaction_id = _station_transaction_id(tx)
+    version = normalize_ocpp_version(ctx.router.ocpp_version(tx.charger_id))
+    if station_transaction_id is None and version == "2.0.1":
+        raise ApiError(
+            409,
+            f"session {session_id} has no transaction id from the station, so its status "
+            "cannot be asked for; see `csms sessions show` instead",
+        )
+    command = GetTransactionStatus(station_transaction_id=station_transaction_id)
+    return await send_command(ctx.router, tx.charger_id, command)

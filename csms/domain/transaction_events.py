@@ -1,0 +1,404 @@
+"""OCPP 2.0.1 transactions: TransactionEventRequest (E01–E15) on the shared transaction model.
+
+A 2.0.1 transaction is a row of ``transactions`` like a 1.6 one; the station's own
+transactionId is ``station_transaction_id`` (unique per station) and it gets a CSMS
+``transaction_id`` as well, so that everything written for 1.6 keeps working.
+
+Every event is stored once in ``transaction_events`` (unique on station, transactionId,
+seqNo), and the transaction row is a *projection* of the stored events and meter samples:
+after each event that can change it, the row is recomputed from all of them. So the final
+state does not depend on the order in which events arrive — an Ended before its Updated
+(E11–E13 replay after a connection loss), an Updated or Ended before its Started, the same
+event twice (no answer reached the station) — and a late Updated never reopens a completed
+transaction.
+
+- Started, Ended, an idToken or a chargingState: the projection is recomputed (a read of the
+  transaction's events and energy registers). Such events are few per transaction.
+- Updated with only meter values inside an active transaction is the hot path: one event
+  insert and one sample insert, no query (the row id comes from the storage cache). What it
+  could change (the offline flag, numberOfPhasesUsed, the energy) is picked up by the next
+  projection, at the latest by Ended.
+
+Billing uses the station's timestamps only (events sent ``offline=true`` are queued messages
+replayed later: 2.0.1 E04, E12), never the time they were received.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from csms.domain.authorization import NO_AUTHORIZATION, auth_method_for, authorize_id_token
+from csms.domain.model import (
+    AuthorizationStatus,
+    IdTokenInfo,
+    MeterSample,
+    TransactionStatus,
+    is_charging_done,
+)
+from csms.domain.transactions import new_transaction_id
+from storage.ports import UnitOfWork
+from storage.records import MeterSampleRecord, TransactionEventRecord, TransactionRecord
+
+__all__ = [
+    "ENERGY_REGISTER",
+    "EventOutcome",
+    "TransactionEvent",
+    "energy_wh",
+    "record_transaction_event",
+    "station_start_key",
+]
+
+log = logging.getLogger(__name__)
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+STARTED = "Started"
+UPDATED = "Updated"
+ENDED = "Ended"
+#: triggerReason of an event whose idToken ends the transaction (2.0.1 E07).
+STOP_AUTHORIZED = "StopAuthorized"
+SOURCE = "TransactionEvent"
+
+
+@dataclass(slots=True)
+class TransactionEvent:
+    """A TransactionEventRequest, translated by the adapter.
+
+    ``details`` is the request as the station sent it, without its meter values (stored
+    verbatim with the event); the other fields are what the domain reads from it.
+    """
+
+    event_type: str
+    station_transaction_id: str
+    seq_no: int
+    timestamp: datetime
+    trigger_reason: str
+    details: dict[str, Any]
+    samples: Sequence[MeterSample] = ()
+    offline: bool = False
+    charging_state: str | None = None
+    id_token: str | None = None
+    id_token_type: str | None = None
+
+
+@dataclass(slots=True)
+class EventOutcome:
+    #: The answer for the event's idToken (None when the event carried none).
+    id_token_info: IdTokenInfo | None
+    #: False when this (station, transactionId, seqNo) had been stored before.
+    recorded: bool
+    #: The transaction after the event (None on the fast path: it was not read).
+    transaction: TransactionRecord | None = None
+    #: True when this event gave the transaction its "charging done" moment.
+    charging_done: bool = field(default=False)
+
+
+def station_start_key(charger_id: str, station_transaction_id: str) -> str:
+    """``transactions.start_key`` of a 2.0.1 transaction (unique like the station's id)."""
+    return f"{charger_id}|2.0.1|{station_transaction_id}"
+
+
+def energy_wh(sample: MeterSample | MeterSampleRecord) -> int | None:
+    """An energy register value in Wh: ``value × 10^multiplier`` in ``Wh`` or ``kWh``
+    (2.0.1 UnitOfMeasureType; 1.6 §7.45 units). None when it is not an energy value."""
+    unit = sample.unit or "Wh"
+    if unit == "Wh":
+        scale = Decimal(1)
+    elif unit == "kWh":
+        scale = Decimal(1000)
+    else:
+        return None
+    try:
+        value = Decimal(sample.value)
+    except InvalidOperation:
+        return None
+    if not value.is_finite():
+        return None
+    multiplier = sample.multiplier or 0
+    return int((value * scale).scaleb(multiplier).to_integral_value())
+
+
+def _is_fast(event: TransactionEvent) -> bool:
+    return event.event_type == UPDATED and event.id_token is None and event.charging_state is None
+
+
+def record_transaction_event(
+    uow: UnitOfWork, *, charger_id: str, event: TransactionEvent, now: datetime
+) -> EventOutcome:
+    """Store a TransactionEventRequest and bring its transaction up to date (2.0.1 E01–E15).
+
+    Never refuses: a transaction message is answered and kept whatever it says (the station
+    would retry a CALLERROR and then drop the message). A repeated (station, transactionId,
+    seqNo) stores nothing and is answered like the first time.
+    """
+    stx = event.station_transaction_id
+    transactions = uow.transactions
+    if _is_fast(event):
+        known = transactions.active_station_transaction(charger_id, stx)
+        if known is not None:
+            pk, connector_id = known
+            if uow.transaction_events.add(_event_record(charger_id, pk, event, now)):
+                _add_samples(uow, charger_id, connector_id, pk, event, now)
+                return EventOutcome(None, recorded=True)
+            return EventOutcome(None, recorded=False)
+
+    tx = transactions.by_station_transaction_id(charger_id, stx)
+    if tx is None:
+        tx = _create(uow, charger_id=charger_id, event=event, now=now)
+    recorded = uow.transaction_events.add(_event_record(charger_id, tx.id, event, now))
+    info = _answer(uow, tx, event, now=now)
+    if not recorded:
+        return EventOutcome(info, recorded=False, transaction=tx)
+    evse = event.details.get("evse") or {}
+    connector_id = tx.connector_id or evse.get("id") or 0
+    _add_samples(uow, charger_id, connector_id, tx.id, event, now)
+    charging_done = _project(uow, tx, event=event, answer=info, now=now)
+    if tx.status == TransactionStatus.COMPLETED.value:
+        transactions.forget_active(charger_id, stx)
+    elif tx.connector_id:
+        transactions.remember_active(charger_id, stx, tx.id, tx.connector_id)
+    return EventOutcome(info, recorded=True, transaction=tx, charging_done=charging_done)
+
+
+def _event_record(
+    charger_id: str, pk: int, event: TransactionEvent, now: datetime
+) -> TransactionEventRecord:
+    return TransactionEventRecord(
+        charger_id=charger_id,
+        station_transaction_id=event.station_transaction_id,
+        seq_no=event.seq_no,
+        transaction_pk=pk,
+        event_type=event.event_type,
+        trigger_reason=event.trigger_reason,
+        timestamp=event.timestamp,
+        offline=event.offline,
+        received_at=now,
+        charging_state=event.charging_state,
+        id_token=event.id_token,
+        details=event.details,
+    )
+
+
+def _add_samples(
+    uow: UnitOfWork,
+    charger_id: str,
+    connector_id: int,
+    pk: int,
+    event: TransactionEvent,
+    now: datetime,
+) -> None:
+    uow.meter_samples.add_many(
+        event.samples,
+        charger_id=charger_id,
+        connector_id=connector_id,
+        transaction_pk=pk,
+        reported_transaction_id=None,  # the station's id is a string: the row links by pk
+        source=SOURCE,
+        received_at=now,
+    )
+
+
+def _create(
+    uow: UnitOfWork, *, charger_id: str, event: TransactionEvent, now: datetime
+) -> TransactionRecord:
+    """The transaction row, from whichever of its events arrived first (the projection
+    corrects what a later-arriving Started says otherwise)."""
+    evse = event.details.get("evse") or {}
+    record = TransactionRecord(
+        id=0,
+        transaction_id=new_transaction_id(uow),
+        charger_id=charger_id,
+        connector_id=evse.get("id", 0),
+        evse_connector_id=evse.get("connectorId"),
+        start_key=station_start_key(charger_id, event.station_transaction_id),
+        station_transaction_id=event.station_transaction_id,
+        started_at=event.timestamp,
+        meter_start_wh=None,
+        status=TransactionStatus.ACTIVE.value,
+        offline=event.offline,
+        created_at=now,
+        updated_at=now,
+    )
+    return uow.transactions.add(record)
+
+
+def _is_stop_token(event: TransactionEvent | TransactionEventRecord) -> bool:
+    return event.event_type == ENDED or event.trigger_reason == STOP_AUTHORIZED
+
+
+def _answer(
+    uow: UnitOfWork, tx: TransactionRecord, event: TransactionEvent, *, now: datetime
+) -> IdTokenInfo | None:
+    """idTokenInfo for the event's idToken, checked again like a 1.6 StartTransaction (the
+    transaction is kept whatever the status; the station decides to stop it: E05)."""
+    if event.id_token is None or event.id_token_type is None:
+        return None
+    info = authorize_id_token(
+        uow, event.id_token, event.id_token_type, now=now, exclude_transaction_pk=tx.id
+    )
+    if _is_stop_token(event) and info.status is AuthorizationStatus.CONCURRENT_TX:
+        # The card is "busy" with exactly the transaction it stops (as for 1.6 stops).
+        info = IdTokenInfo(AuthorizationStatus.ACCEPTED, info.expiry_date, info.parent_id_tag)
+    return info
+
+
+def _project(
+    uow: UnitOfWork,
+    tx: TransactionRecord,
+    *,
+    event: TransactionEvent,
+    answer: IdTokenInfo | None,
+    now: datetime,
+) -> bool:
+    """Recompute the transaction row from all its stored events and energy registers;
+    returns True when it got its "charging done" moment just now."""
+    events = uow.transaction_events.for_transaction(tx.charger_id, event.station_transaction_id)
+    started = next((e for e in events if e.event_type == STARTED), None)
+    ended = next((e for e in events if e.event_type == ENDED), None)
+    changes: dict[str, Any] = {}
+
+    # Start: the Started event's time, or the earliest event's until Started arrives.
+    changes["started_at"] = started.timestamp if started else min(e.timestamp for e in events)
+    for e in events:  # the EVSE of the first event that names it (E01: the first after plug-in)
+        evse = (e.details or {}).get("evse")
+        if evse:
+            changes["connector_id"] = evse["id"]
+            changes["evse_connector_id"] = evse.get("connectorId")
+            break
+    changes["offline"] = any(e.offline for e in events)
+    for name, key in (
+        ("reservation_id", "reservationId"),
+        ("number_of_phases_used", "numberOfPhasesUsed"),
+    ):
+        values = [(e.details or {}).get(key) for e in events]
+        latest = [v for v in values if v is not None]
+        if latest:
+            changes[name] = latest[-1]
+    remote = [((e.details or {}).get("transactionInfo") or {}).get("remoteStartId") for e in events]
+    if any(r is not None for r in remote):
+        changes["remote_start_id"] = next(r for r in remote if r is not None)
+
+    # Charging state: the latest by the station's time; charging done once, at the first
+    # Charging → SuspendedEV/EVConnected in seqNo order (2.0.1 chargingState, issue point 5).
+    states = [e for e in events if e.charging_state is not None]
+    charging_done = False
+    if states:
+        latest_state = max(states, key=lambda e: (e.timestamp, e.seq_no))
+        changes["charging_state"] = latest_state.charging_state
+        changes["charging_state_at"] = latest_state.timestamp
+        if tx.charging_done_at is None:
+            previous: str | None = None
+            for e in states:
+                if is_charging_done(previous, e.charging_state):
+                    changes["charging_done_at"] = e.timestamp
+                    charging_done = True
+                    break
+                previous = e.charging_state
+
+    _project_authorization(uow, tx, events, event=event, answer=answer, changes=changes, now=now)
+
+    # Energy: the register at the start (Transaction.Begin, else the earliest) and at the end
+    # (Transaction.End, else the latest), in Wh.
+    registers = [
+        (s, wh)
+        for s in uow.meter_samples.energy_registers(tx.id)
+        if (wh := energy_wh(s)) is not None
+    ]
+    begin = [wh for s, wh in registers if s.context == "Transaction.Begin"]
+    start_wh = begin[0] if begin else (registers[0][1] if registers else None)
+    changes["meter_start_wh"] = start_wh
+
+    if ended is not None:
+        info = (ended.details or {}).get("transactionInfo") or {}
+        end = [wh for s, wh in registers if s.context == "Transaction.End"]
+        stop_wh = end[-1] if end else (registers[-1][1] if registers else None)
+        energy = None if start_wh is None or stop_wh is None else stop_wh - start_wh
+        if energy is not None and energy < 0:
+            log.warning(
+                "transaction %s on %s: energy register fell from %s to %s Wh; energy left unset",
+                event.station_transaction_id,
+                tx.charger_id,
+                start_wh,
+                stop_wh,
+            )
+            energy = None
+        changes.update(
+            status=TransactionStatus.COMPLETED.value,
+            stopped_at=ended.timestamp,
+            meter_stop_wh=stop_wh,
+            energy_wh=energy,
+            # 2.0.1 TransactionType.stoppedReason may only be omitted when it is Local.
+            stop_reason=info.get("stoppedReason") or "Local",
+            seq_no_gaps=_missing_seq_nos(events, started=started, ended=ended),
+        )
+        if changes["seq_no_gaps"]:
+            log.warning(
+                "transaction %s on %s: %d TransactionEvent seqNo(s) never arrived",
+                event.station_transaction_id,
+                tx.charger_id,
+                changes["seq_no_gaps"],
+            )
+    changes = {k: v for k, v in changes.items() if getattr(tx, k) != v}
+    if changes:
+        changes["updated_at"] = now
+        uow.transactions.update(tx.id, **changes)
+        for name, value in changes.items():
+            setattr(tx, name, value)
+    return charging_done
+
+
+def _project_authorization(
+    uow: UnitOfWork,
+    tx: TransactionRecord,
+    events: Sequence[TransactionEventRecord],
+    *,
+    event: TransactionEvent,
+    answer: IdTokenInfo | None,
+    changes: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Who started and who stopped: the first idToken that is not a stop token starts it
+    (E01–E03: in Started, or in an Updated with triggerReason Authorized when the cable came
+    first), the one of Ended or StopAuthorized stops it (E07)."""
+    start = next((e for e in events if e.id_token is not None and not _is_stop_token(e)), None)
+    stop = next((e for e in events if e.id_token is not None and _is_stop_token(e)), None)
+    if stop is not None:
+        changes["stop_id_tag"] = stop.id_token
+    if start is None or start.id_token is None or start.id_token == tx.id_tag:
+        return
+    token = start.id_token
+    token_type = ((start.details or {}).get("idToken") or {}).get("type")
+    if start.seq_no == event.seq_no and answer is not None:
+        status = answer.status
+    else:
+        status = authorize_id_token(
+            uow, token, token_type or "", now=now, exclude_transaction_pk=tx.id
+        ).status
+    card = None if token_type == NO_AUTHORIZATION else uow.id_tags.by_uid(token)
+    changes.update(
+        id_tag=token or None,
+        id_token_type=token_type,
+        customer_id=card.customer_id if card else None,
+        auth_method=auth_method_for(token_type).value,
+        auth_status=status.value,
+    )
+
+
+def _missing_seq_nos(
+    events: Sequence[TransactionEventRecord],
+    *,
+    started: TransactionEventRecord | None,
+    ended: TransactionEventRecord,
+) -> int:
+    """seqNos missing from Started's up to Ended's. When Started never arrived, counting
+    starts at 0, where a transaction's seqNo starts (2.0.1 E01.FR.07, OCTT TC_E_53)."""
+    first = started.seq_no if started is not None else 0
+    last = ended.seq_no
+    if last < first:
+        return 0
+    seen = {e.seq_no for e in events if first <= e.seq_no <= last}
+    return (last - first + 1) - len(seen)
