@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -243,3 +244,34 @@ async def test_sqlite_meter_values_wait_for_another_writer_too(sqlite_db: Databa
     other.close()
     await asyncio.wait_for(write, 10)
     assert await sqlite_db.read(lambda uow: uow.meter_samples.count()) == 1
+
+
+async def test_sqlite_slow_commits_move_to_the_writer_thread_but_one_slow_commit_does_not(
+    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits run on the event loop while the disk is fast. One slow COMMIT (a WAL
+    checkpoint) is absorbed; a disk that is slow every time sends the next batches to
+    the writer thread, so the loop does not keep stalling."""
+    commit_seconds = 0.0
+    original = Database._sync_transaction
+
+    def with_disk_delay(self: Database, run: Any, **kw: Any) -> Any:
+        result = original(self, run, **kw)
+        self._last_commit = commit_seconds  # what the COMMIT would have taken on that disk
+        return result
+
+    monkeypatch.setattr(Database, "_sync_transaction", with_disk_delay)
+    sqlite_db._inline_pause = 0
+    for name in ("A", "B", "C"):
+        await sqlite_db.write(_add(name))
+    commit_seconds = 0.5  # one checkpoint-sized stall
+    await sqlite_db.write(_add("D"))
+    commit_seconds = 0.0005
+    await sqlite_db.write(_add("E"))
+    assert sqlite_db._inline_pause == 0, "one slow commit moved the writes off the loop"
+    commit_seconds = 0.05  # every commit slow from now on
+    for name in ("F", "G", "H", "I", "J", "K"):
+        await sqlite_db.write(_add(name))
+        if sqlite_db._inline_pause:
+            break
+    assert sqlite_db._inline_pause > 0, "a slow disk kept stalling the event loop"
