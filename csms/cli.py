@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -1097,6 +1098,13 @@ def main(
     except KeyboardInterrupt:
         err_stream.write("csms: interrupted\n")
         return 130
+    except BrokenPipeError:
+        # The reader went away (`csms sessions show 1 | head`): nothing more to say.
+        # Later flushes of stdout at exit would fail the same way; send them nowhere.
+        if stdout is None:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

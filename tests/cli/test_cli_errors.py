@@ -94,3 +94,17 @@ async def test_bad_input_rejected_by_the_api_is_explained(cli_env: dict[str, str
     result = await run_cli(cli_env, "customers", "add", "--name", "A", "--email", "nope")
     assert result.code == 1
     assert "is not an email address (expected name@example.com)" in result.err
+
+
+def test_closed_output_pipe_ends_quietly(tmp_path: Path) -> None:
+    """`csms ... | head`: once the reader has gone, the CLI stops without a traceback."""
+
+    class ClosedPipe(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    err = io.StringIO()
+    env = {"CSMS_HOME": str(tmp_path)}
+    code = main(["db", "upgrade"], stdout=ClosedPipe(), stderr=err, env=env)
+    assert code == 0
+    assert "Traceback" not in err.getvalue()
