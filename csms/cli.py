@@ -24,6 +24,7 @@ from urllib.parse import quote
 import httpx
 
 from csms.config import ConfigError, Settings, load_settings
+from protocol import ID_TOKEN_TYPES
 
 __all__ = ["ApiClient", "CliError", "build_parser", "main"]
 
@@ -832,16 +833,6 @@ _PLACE_HELP = """\
 (connector 1 where a connector is needed). --evse E (2.0.1) names EVSE E, and with
 --connector C connector C of it."""
 
-_TOKEN_TYPES = (
-    "Central",
-    "eMAID",
-    "ISO14443",
-    "ISO15693",
-    "KeyCode",
-    "Local",
-    "MacAddress",
-    "NoAuthorization",
-)
 _CRITERIA = ("active", "available", "enabled", "problem")
 
 
@@ -1022,7 +1013,7 @@ def build_parser() -> argparse.ArgumentParser:
     _evse_option(p)
     p.add_argument(
         "--token-type",
-        choices=list(_TOKEN_TYPES),
+        choices=list(ID_TOKEN_TYPES),
         help="OCPP 2.0.1 idToken type (default Central: a token the CSMS vouches for)",
     )
     p = leaf(sessions, "stop", cmd_sessions_stop, "ask the charger to stop a session")

@@ -32,9 +32,10 @@ from protocol.session import (
     UnmatchedMessage,
 )
 from protocol.validation import SchemaValidator, validator_for
-from protocol.versions import OCPPVersion
+from protocol.versions import ID_TOKEN_TYPES, OCPPVersion
 
 __all__ = [
+    "ID_TOKEN_TYPES",
     "Call",
     "CallError",
     "CallErrorReceived",

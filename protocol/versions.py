@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["OCPPVersion"]
+__all__ = ["ID_TOKEN_TYPES", "OCPPVersion"]
 
 
 class OCPPVersion(StrEnum):
@@ -12,3 +12,17 @@ class OCPPVersion(StrEnum):
 
     V16 = "ocpp1.6"
     V201 = "ocpp2.0.1"
+
+
+#: 2.0.1 IdTokenEnumType: how a station identified the driver (``Central``: a token the
+#: CSMS issued, e.g. for an app start; ``NoAuthorization``: free charging).
+ID_TOKEN_TYPES = (
+    "Central",
+    "eMAID",
+    "ISO14443",
+    "ISO15693",
+    "KeyCode",
+    "Local",
+    "MacAddress",
+    "NoAuthorization",
+)

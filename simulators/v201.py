@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from protocol import ErrorCode, OCPPError, OCPPVersion
+from protocol import ID_TOKEN_TYPES, ErrorCode, OCPPError, OCPPVersion
 from simulators.charging import ChargingPlan, SessionResult, charge
 from simulators.clock import iso_utc, utc_now
 from simulators.errors import SimulatorError, StationOffline
@@ -43,16 +43,6 @@ from simulators.v201_device_model import MEASURANDS, REPORT_BASES, DeviceModel20
 
 __all__ = ["ID_TOKEN_TYPES", "ChargePoint201", "Evse201", "NotAccepted", "Transaction201"]
 
-ID_TOKEN_TYPES = (
-    "Central",
-    "eMAID",
-    "ISO14443",
-    "ISO15693",
-    "KeyCode",
-    "Local",
-    "MacAddress",
-    "NoAuthorization",
-)
 _UNITS = {
     "Energy.Active.Import.Register": "Wh",
     "Power.Active.Import": "W",

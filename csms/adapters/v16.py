@@ -8,10 +8,11 @@ is returned (``Database.write`` returns after the commit).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from csms.adapters.common import format_time, parse_time
+from csms.adapters.vendor import VENDOR_HANDLERS, VendorHandler, data_transfer
 from csms.domain.authorization import authorize_id_tag
 from csms.domain.model import BootInfo, IdTokenInfo, MeterSample, RegistrationStatus
 from csms.domain.stations import record_boot, record_charger_event, record_status, touch_charger
@@ -24,10 +25,6 @@ log = logging.getLogger(__name__)
 
 #: Seconds before a Pending or Rejected charger should send BootNotification again.
 BOOT_RETRY_INTERVAL = 60
-
-VendorHandler = Callable[[CallContext, dict[str, Any]], Any]
-#: DataTransfer handlers by vendorId; a handler returns the DataTransfer.conf payload.
-VENDOR_HANDLERS: dict[str, VendorHandler] = {}
 
 
 def id_tag_info(info: IdTokenInfo) -> dict[str, Any]:
@@ -194,26 +191,6 @@ async def stop_transaction_(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
     if outcome.id_token_info is None:
         return {}
     return {"idTagInfo": id_tag_info(outcome.id_token_info)}
-
-
-async def data_transfer(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
-    """1.6 §4.3: UnknownVendorId unless a handler claims the vendor."""
-    handler = VENDOR_HANDLERS.get(p["vendorId"])
-    if handler is None:
-        await ctx.db.write(
-            lambda uow: record_charger_event(
-                uow,
-                charger_id=ctx.charger_id,
-                kind="DataTransfer",
-                payload={"vendorId": p["vendorId"], "messageId": p.get("messageId")},
-                now=ctx.now,
-            )
-        )
-        return {"status": "UnknownVendorId"}
-    result = handler(ctx, p)
-    if hasattr(result, "__await__"):
-        result = await result
-    return dict(result)
 
 
 def _status_report(kind: str, charger_field: str) -> Handler:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from csms.adapters.common import format_time, parse_time
-from csms.adapters.v16 import VENDOR_HANDLERS
+from csms.adapters.vendor import data_transfer
 from csms.domain.authorization import NO_AUTHORIZATION, authorize_id_token
 from csms.domain.device_model import record_report_part
 from csms.domain.model import (
@@ -292,27 +292,6 @@ def _recorded(kind: str, answer: dict[str, Any], charger_field: str | None = Non
 
     handle.__name__ = handle.__qualname__ = kind
     return handle
-
-
-async def data_transfer(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
-    """P01/P02: the vendor handlers of 1.6 (one registry: a handler answers on both
-    versions, e.g. the touchscreen PinLogin); UnknownVendorId otherwise."""
-    handler = VENDOR_HANDLERS.get(p["vendorId"])
-    if handler is None:
-        await ctx.db.write(
-            lambda uow: record_charger_event(
-                uow,
-                charger_id=ctx.charger_id,
-                kind="DataTransfer",
-                payload={"vendorId": p["vendorId"], "messageId": p.get("messageId")},
-                now=ctx.now,
-            )
-        )
-        return {"status": "UnknownVendorId"}
-    result = handler(ctx, p)
-    if hasattr(result, "__await__"):
-        result = await result
-    return dict(result)
 
 
 HANDLERS: Mapping[str, Handler] = {

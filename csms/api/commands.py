@@ -41,6 +41,7 @@ from csms.api.errors import ApiError
 from csms.commands import ChargerNotConnected, CommandError, CommandRouter, CommandTimeout
 from csms.domain.errors import InvalidRequest
 from csms.domain.views import normalize_ocpp_version
+from protocol import ID_TOKEN_TYPES
 
 __all__ = [
     "ATTRIBUTE_TYPES",
@@ -82,17 +83,6 @@ def new_request_id() -> int:
 
 #: 2.0.1 AttributeEnumType.
 ATTRIBUTE_TYPES = ("Actual", "Target", "MinSet", "MaxSet")
-#: 2.0.1 IdTokenEnumType; ``Central`` is a token the CSMS issued (app starts).
-ID_TOKEN_TYPES = (
-    "Central",
-    "eMAID",
-    "ISO14443",
-    "ISO15693",
-    "KeyCode",
-    "Local",
-    "MacAddress",
-    "NoAuthorization",
-)
 #: Report names as the API and CLI spell them → 2.0.1 ReportBaseEnumType.
 REPORT_BASES = {
     "full": "FullInventory",
