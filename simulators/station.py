@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Protocol, Self
 from urllib.parse import quote
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -57,6 +57,7 @@ __all__ = [
     "MessageRecord",
     "Reply",
     "Station",
+    "change_availability",
 ]
 
 #: Seconds between reconnection attempts (real time), the last one repeating.
@@ -81,6 +82,51 @@ class Reply:
 
 
 Handler = Callable[[dict[str, Any]], Awaitable[Reply]]
+
+
+class AvailabilityTarget(Protocol):
+    """A 1.6 connector or a 2.0.1 EVSE, as ChangeAvailability sees it."""
+
+    status: str
+    operative: bool
+    scheduled_operative: bool | None
+
+    @property
+    def transaction(self) -> object | None: ...
+
+
+def change_availability(
+    targets: Sequence[AvailabilityTarget],
+    *,
+    operative: bool,
+    report: Callable[[AvailabilityTarget, str], Awaitable[None]],
+) -> Reply:
+    """Apply ChangeAvailability the way firmware does (1.6 §5.2, 2.0.1 G03): going
+    inoperative while a transaction runs is ``Scheduled`` and applied when it ends; every
+    idle target then reports its new status through ``report(target, status)``."""
+    busy = [t for t in targets if t.transaction is not None]
+    if not operative and busy:
+        for target in targets:
+            if target.transaction is not None:
+                target.scheduled_operative = False
+            else:
+                target.operative = False
+        status = "Scheduled"
+    else:
+        for target in targets:
+            target.operative = operative
+            target.scheduled_operative = None
+        status = "Accepted"
+
+    async def report_statuses() -> None:
+        for target in targets:
+            if target.transaction is not None:
+                continue
+            wanted = "Available" if target.operative else "Unavailable"
+            if target.status != wanted:
+                await report(target, wanted)
+
+    return Reply({"status": status}, then=report_statuses)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from protocol import OCPPError, OCPPVersion
 from simulators.charging import ChargingPlan, SessionResult, charge
 from simulators.clock import iso_utc, utc_now
 from simulators.errors import SimulatorError, StationOffline
-from simulators.station import Reply, Station
+from simulators.station import Reply, Station, change_availability
 from simulators.transaction import Transaction
 from simulators.txqueue import PayloadResolver
 from simulators.v16_config import SUPPORTED_MEASURANDS, Configuration16
@@ -636,30 +636,11 @@ class ChargePoint16(Station):
             targets = [self.connectors[connector_id]]
         else:
             return Reply({"status": "Rejected"})
-        busy = [c for c in targets if c.transaction is not None]
-        if not operative and busy:
-            # 1.6 §5.2: Scheduled; applied when the transaction ends.
-            for connector in targets:
-                if connector.transaction is not None:
-                    connector.scheduled_operative = False
-                else:
-                    connector.operative = False
-            status = "Scheduled"
-        else:
-            for connector in targets:
-                connector.operative = operative
-                connector.scheduled_operative = None
-            status = "Accepted"
 
-        async def report() -> None:
-            for connector in targets:
-                if connector.transaction is not None:
-                    continue
-                wanted = "Available" if connector.operative else "Unavailable"
-                if connector.status != wanted:
-                    await self.set_status(connector.connector_id, wanted)
+        async def report(connector: Any, status: str) -> None:
+            await self.set_status(connector.connector_id, status)
 
-        return Reply({"status": status}, then=report)
+        return change_availability(targets, operative=operative, report=report)
 
     async def _on_get_configuration(self, payload: dict[str, Any]) -> Reply:
         return Reply(self.configuration.get_configuration(payload.get("key")))

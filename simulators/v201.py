@@ -37,7 +37,7 @@ from protocol import ID_TOKEN_TYPES, ErrorCode, OCPPError, OCPPVersion
 from simulators.charging import ChargingPlan, SessionResult, charge
 from simulators.clock import iso_utc, utc_now
 from simulators.errors import SimulatorError, StationOffline
-from simulators.station import Reply, Station
+from simulators.station import Reply, Station, change_availability
 from simulators.transaction import Transaction
 from simulators.v201_device_model import MEASURANDS, REPORT_BASES, DeviceModel201
 
@@ -947,30 +947,11 @@ class ChargePoint201(Station):
             if evse is None or (connector is not None and connector != evse.connector_id):
                 return Reply({"status": "Rejected"})
             targets = [evse]
-        busy = [e for e in targets if e.transaction is not None]
-        if not operative and busy:
-            # G03: Scheduled; applied when the transaction ends.
-            for evse in targets:
-                if evse.transaction is not None:
-                    evse.scheduled_operative = False
-                else:
-                    evse.operative = False
-            status = "Scheduled"
-        else:
-            for evse in targets:
-                evse.operative = operative
-                evse.scheduled_operative = None
-            status = "Accepted"
 
-        async def report() -> None:
-            for evse in targets:
-                if evse.transaction is not None:
-                    continue
-                wanted = "Available" if evse.operative else "Unavailable"
-                if evse.status != wanted:
-                    await self.set_status(evse.evse_id, wanted)
+        async def report(evse: Any, status: str) -> None:
+            await self.set_status(evse.evse_id, status)
 
-        return Reply({"status": status}, then=report)
+        return change_availability(targets, operative=operative, report=report)
 
     # -- the CSMS's calls: TriggerMessage, cache, data transfer (F06, C11) -----------------------
 
