@@ -164,6 +164,18 @@ def record_transaction_event(
     return EventOutcome(info, recorded=True, transaction=tx, charging_done=charging_done)
 
 
+def _ev_stopped_drawing(event: TransactionEventRecord) -> bool:
+    """Whether a chargingState change says the EV stopped drawing energy by itself.
+
+    ``SuspendedEV`` always does; ``EVConnected`` only when the state change is the reason
+    for the event: after a stop (RequestStop, a card, a deauthorization) the state is
+    EVConnected too, and that is not "your EV is done charging". An Ended event never is.
+    """
+    if event.event_type == ENDED:
+        return False
+    return event.charging_state == "SuspendedEV" or event.trigger_reason == "ChargingStateChanged"
+
+
 def _event_record(
     charger_id: str, pk: int, event: TransactionEvent, now: datetime
 ) -> TransactionEventRecord:
@@ -293,7 +305,7 @@ def _project(
         if tx.charging_done_at is None:
             previous: str | None = None
             for e in states:
-                if is_charging_done(previous, e.charging_state):
+                if _ev_stopped_drawing(e) and is_charging_done(previous, e.charging_state):
                     changes["charging_done_at"] = e.timestamp
                     charging_done = True
                     break
@@ -309,7 +321,11 @@ def _project(
         if (wh := energy_wh(s)) is not None
     ]
     begin = [wh for s, wh in registers if s.context == "Transaction.Begin"]
-    start_wh = begin[0] if begin else (registers[0][1] if registers else None)
+    # Without a Transaction.Begin reading the earliest stands in for it, but never the
+    # closing reading itself: a session whose only reading is Transaction.End has an
+    # unknown start (and energy), not 0 Wh.
+    early = [wh for s, wh in registers if s.context != "Transaction.End"][:1]
+    start_wh = begin[0] if begin else (early[0] if early else None)
     changes["meter_start_wh"] = start_wh
 
     if ended is not None:

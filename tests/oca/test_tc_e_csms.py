@@ -485,3 +485,57 @@ async def test_energy_in_kwh_with_multiplier_is_converted_to_wh(
     )
     tx = await _tx(server, "tx-kwh")
     assert (tx.meter_start_wh, tx.meter_stop_wh, tx.energy_wh) == (12_300, 45_670, 33_370)
+
+
+async def test_stop_by_remote_request_while_charging_is_not_charging_done(
+    station: Station, server: Any
+) -> None:
+    """After a stop (RequestStop, a card, a deauthorization) the state is EVConnected too;
+    that is not the EV finishing, and must not tell the driver "your EV is done"."""
+    await station.transaction(
+        event(
+            "Started",
+            "tx-stop",
+            0,
+            "RemoteStart",
+            charging_state="Charging",
+            meter=[energy(1000, "Transaction.Begin")],
+        )
+    )
+    await station.transaction(
+        event(
+            "Ended",
+            "tx-stop",
+            1,
+            "RemoteStop",
+            minutes=10,
+            charging_state="EVConnected",
+            stopped_reason="Remote",
+            meter=[energy(2000, "Transaction.End", minutes=10)],
+        )
+    )
+    tx = await _tx(server, "tx-stop")
+    assert tx.status == "completed" and tx.energy_wh == 1000
+    assert tx.charging_done_at is None
+
+
+async def test_only_a_closing_reading_leaves_the_energy_unknown_not_zero(
+    station: Station, server: Any
+) -> None:
+    """Started lost (or no start measurand): the Transaction.End register alone says nothing
+    about the energy delivered; 0 Wh would bill a real session as free."""
+    await station.transaction(
+        event(
+            "Ended",
+            "tx-end-only",
+            3,
+            "EVDeparted",
+            minutes=60,
+            stopped_reason="EVDisconnected",
+            meter=[energy(15_500, "Transaction.End", minutes=60)],
+        )
+    )
+    tx = await _tx(server, "tx-end-only")
+    assert tx.status == "completed"
+    assert tx.meter_stop_wh == 15_500
+    assert tx.meter_start_wh is None and tx.energy_wh is None
