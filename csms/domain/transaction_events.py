@@ -214,6 +214,20 @@ def _add_samples(
     )
 
 
+def _int32(value: Any) -> int | None:
+    """``value`` where a 32-bit integer column can hold it, else None (logged).
+
+    The 2.0.1 schemas give evse ids, reservationId, remoteStartId and numberOfPhasesUsed no
+    upper bound. A station that sends a huge one still has its event stored (the value
+    stays in the event's details); only the transaction's summary column is left empty,
+    instead of PostgreSQL refusing the whole message.
+    """
+    if value is None or -(2**31) <= value < 2**31:
+        return value
+    log.warning("value %s does not fit a 32-bit column; kept in the event only", value)
+    return None
+
+
 def _create(
     uow: UnitOfWork, *, charger_id: str, event: TransactionEvent, now: datetime
 ) -> TransactionRecord:
@@ -224,8 +238,8 @@ def _create(
         id=0,
         transaction_id=new_transaction_id(uow),
         charger_id=charger_id,
-        connector_id=evse.get("id", 0),
-        evse_connector_id=evse.get("connectorId"),
+        connector_id=_int32(evse.get("id")) or 0,
+        evse_connector_id=_int32(evse.get("connectorId")),
         start_key=station_start_key(charger_id, event.station_transaction_id),
         station_transaction_id=event.station_transaction_id,
         started_at=event.timestamp,
@@ -278,8 +292,8 @@ def _project(
     for e in events:  # the EVSE of the first event that names it (E01: the first after plug-in)
         evse = (e.details or {}).get("evse")
         if evse:
-            changes["connector_id"] = evse["id"]
-            changes["evse_connector_id"] = evse.get("connectorId")
+            changes["connector_id"] = _int32(evse["id"]) or 0
+            changes["evse_connector_id"] = _int32(evse.get("connectorId"))
             break
     changes["offline"] = any(e.offline for e in events)
     for name, key in (
@@ -289,10 +303,10 @@ def _project(
         values = [(e.details or {}).get(key) for e in events]
         latest = [v for v in values if v is not None]
         if latest:
-            changes[name] = latest[-1]
+            changes[name] = _int32(latest[-1])
     remote = [((e.details or {}).get("transactionInfo") or {}).get("remoteStartId") for e in events]
     if any(r is not None for r in remote):
-        changes["remote_start_id"] = next(r for r in remote if r is not None)
+        changes["remote_start_id"] = _int32(next(r for r in remote if r is not None))
 
     # Charging state: the latest by the station's time; charging done once, at the first
     # Charging → SuspendedEV/EVConnected in seqNo order (2.0.1 chargingState, issue point 5).

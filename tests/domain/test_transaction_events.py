@@ -292,3 +292,29 @@ def test_energy_register_values_are_converted_to_wh() -> None:
     assert energy_wh(sample("15", "Wh", 3)) == 15_000
     assert energy_wh(sample("230", "V")) is None
     assert energy_wh(sample("NaN", "Wh")) is None
+
+
+async def test_numbers_beyond_32_bits_do_not_lose_the_event(db: Database) -> None:
+    """The 2.0.1 schema bounds none of evse.id, reservationId, remoteStartId: a station
+    sending a huge one still gets its transaction stored (PostgreSQL refused the whole
+    message before); the value stays in the stored event."""
+    await _setup(db)
+    event = TransactionEvent(
+        event_type="Started",
+        station_transaction_id="tx-big",
+        seq_no=0,
+        timestamp=T0,
+        trigger_reason="CablePluggedIn",
+        details={
+            "evse": {"id": 1, "connectorId": 2**40},
+            "reservationId": 2**40,
+            "transactionInfo": {"transactionId": "tx-big", "remoteStartId": 2**35},
+        },
+    )
+    await _send(db, event)
+    tx = await _tx(db, "tx-big")
+    assert tx.connector_id == 1
+    assert tx.evse_connector_id is None and tx.reservation_id is None
+    assert tx.remote_start_id is None
+    stored = await db.read(lambda uow: uow.transaction_events.for_transaction("CS1", "tx-big"))
+    assert stored[0].details is not None and stored[0].details["reservationId"] == 2**40
