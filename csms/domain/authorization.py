@@ -11,10 +11,18 @@ from datetime import datetime
 from csms.domain.model import AuthMethod, AuthorizationStatus, IdTokenInfo
 from storage.ports import UnitOfWork
 
-__all__ = ["NO_AUTHORIZATION", "auth_method_for", "authorize_id_tag", "authorize_id_token"]
+__all__ = [
+    "NO_AUTHORIZATION",
+    "PROVISIONED_TOKEN_TYPES",
+    "auth_method_for",
+    "authorize_id_tag",
+    "authorize_id_token",
+]
 
 #: 2.0.1 IdTokenEnumType NoAuthorization: the station charges without identifying anyone.
 NO_AUTHORIZATION = "NoAuthorization"
+#: 2.0.1 idToken types whose value can be a provisioned token (``csms cards add``).
+PROVISIONED_TOKEN_TYPES = frozenset({"ISO14443", "ISO15693", "Central"})
 
 _AUTH_METHODS = {
     "ISO14443": AuthMethod.CARD,
@@ -75,11 +83,16 @@ def authorize_id_token(
 ) -> IdTokenInfo:
     """The idTokenInfo for a 2.0.1 idToken (C01–C06).
 
-    ``NoAuthorization`` is always Accepted (C02: a start button, no identification). Every
-    other type — a card (ISO14443/ISO15693), a key code (KeyCode), a token the CSMS handed
-    out (Central), a contract id (eMAID), a vehicle MAC (MacAddress), a station-local id
-    (Local) — is looked up as a provisioned token, exactly like a 1.6 idTag.
+    ``NoAuthorization`` is always Accepted (C02: a start button, no identification). A card
+    (ISO14443/ISO15693) and a token the CSMS handed out (``Central``: remote and app starts)
+    are looked up as provisioned tokens, exactly like a 1.6 idTag. The other types name
+    things csms does not provision (yet) and are Invalid: above all a ``KeyCode`` (a PIN
+    typed on the keypad) never matches a card, or anyone who can read a card's printed
+    UID could charge on its account; a contract id (eMAID), a vehicle MAC address and a
+    station-local id likewise never stand in for a card.
     """
     if token_type == NO_AUTHORIZATION:
         return IdTokenInfo(AuthorizationStatus.ACCEPTED)
+    if token_type not in PROVISIONED_TOKEN_TYPES:
+        return IdTokenInfo(AuthorizationStatus.INVALID)
     return authorize_id_tag(uow, id_token, now=now, exclude_transaction_pk=exclude_transaction_pk)

@@ -81,19 +81,16 @@ async def test_tc_c_02_csms_start_button_no_authorization_is_accepted(
 @pytest.mark.parametrize(
     ("use_case", "token_type", "auth_method"),
     [
+        ("C01", "ISO14443", "card"),
         ("C01", "ISO15693", "card"),
-        ("C03", "eMAID", "vehicle"),
-        ("C03", "MacAddress", "vehicle"),
-        ("C04", "KeyCode", "touchscreen"),
         ("C05", "Central", "app"),
-        ("C06", "Local", "local"),
     ],
 )
-async def test_tc_c_csms_every_id_token_type_is_checked_and_recorded_with_its_method(
+async def test_tc_c_csms_provisioned_token_types_are_checked_and_recorded_with_their_method(
     station: Station, server: Any, use_case: str, token_type: str, auth_method: str
 ) -> None:
-    """2.0.1 C01–C06: every idToken type is looked up as a provisioned token (unknown ones
-    Invalid) and the session records how the driver identified."""
+    """2.0.1 C01/C05: cards and CSMS-issued tokens are looked up as provisioned tokens
+    (unknown ones Invalid) and the session records how the driver identified."""
     assert (await _authorize(station, "TOKEN-9", token_type))["status"] == "Invalid"
     await add_card(server.db, "TOKEN-9")
     assert (await _authorize(station, "TOKEN-9", token_type))["status"] == "Accepted"
@@ -104,3 +101,33 @@ async def test_tc_c_csms_every_id_token_type_is_checked_and_recorded_with_its_me
         lambda uow: uow.transactions.by_station_transaction_id(STATION, "tx-t")
     )
     assert (tx.id_tag, tx.id_token_type, tx.auth_method) == ("TOKEN-9", token_type, auth_method)
+
+
+@pytest.mark.parametrize(
+    ("use_case", "token_type", "auth_method"),
+    [
+        ("C03", "eMAID", "vehicle"),
+        ("C03", "MacAddress", "vehicle"),
+        ("C04", "KeyCode", "touchscreen"),
+        ("C06", "Local", "local"),
+    ],
+)
+async def test_tc_c_csms_a_card_uid_sent_as_another_token_type_is_invalid_but_kept(
+    station: Station, server: Any, use_case: str, token_type: str, auth_method: str
+) -> None:
+    """2.0.1 C03/C04/C06: a card's UID typed on the keypad (KeyCode) or sent as a contract
+    id, MAC address or local id does not authorize as that card (it is printed on many
+    cards); the transaction is still kept and records how the driver tried (E05)."""
+    await add_card(server.db, "12345678")
+    assert (await _authorize(station, "12345678", token_type))["status"] == "Invalid"
+    token = {"idToken": "12345678", "type": token_type}
+    answer = await station.transaction(event("Started", "tx-k", 0, "Authorized", idToken=token))
+    assert answer["idTokenInfo"]["status"] == "Invalid", use_case
+    tx = await server.db.read(
+        lambda uow: uow.transactions.by_station_transaction_id(STATION, "tx-k")
+    )
+    assert (tx.id_token_type, tx.auth_method, tx.auth_status) == (
+        token_type,
+        auth_method,
+        "Invalid",
+    )
