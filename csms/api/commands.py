@@ -623,6 +623,11 @@ def _v201(command: Command) -> tuple[str, dict[str, Any]]:
                 raise InvalidRequest(
                     f"id token is longer than {_V201_ID_TOKEN} characters (the OCPP 2.0.1 limit)"
                 )
+            if evse_id is not None and connector_id is not None:
+                raise InvalidRequest(
+                    "RequestStartTransaction names an EVSE, not a connector of it: "
+                    "give --evse N alone (or --connector N, which means EVSE N on 2.0.1)"
+                )
             payload = {
                 "idToken": {"idToken": id_tag, "type": token_type},
                 "remoteStartId": remote_start_id,

@@ -430,6 +430,20 @@ async def test_remote_start_with_a_too_long_id_token_is_400(
     assert station.received.empty()
 
 
+async def test_remote_start_naming_a_connector_of_an_evse_is_400(
+    api_client: httpx.AsyncClient, station: Station201
+) -> None:
+    """RequestStartTransaction has evseId only: a connector asked for is refused rather
+    than silently dropped (F01)."""
+    response = await api_client.post(
+        "/api/sessions/start",
+        json={"charger_id": "CP2", "id_tag": "04A1B2C3", "evse_id": 1, "connector_id": 2},
+    )
+    assert response.status_code == 400
+    assert "--evse N alone" in response.json()["error"]
+    assert station.received.empty()
+
+
 async def test_remote_stop_of_a_session_without_station_transaction_id_is_400(
     csms_server: Any, api_client: httpx.AsyncClient, station: Station201
 ) -> None:
