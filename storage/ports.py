@@ -71,7 +71,11 @@ class ConnectorRepository(Protocol):
 
 class StatusEventRepository(Protocol):
     def add(self, event: StatusEventRecord) -> None: ...
-    def for_charger(self, charger_id: str, *, limit: int = 100) -> list[StatusEventRecord]: ...
+    def for_charger(
+        self, charger_id: str, *, connector_id: int | None = None, limit: int = 100
+    ) -> list[StatusEventRecord]:
+        """The newest first (of one connector, or of every one)."""
+        ...
 
 
 class CustomerRepository(Protocol):

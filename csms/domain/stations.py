@@ -154,6 +154,25 @@ def touch_charger(uow: UnitOfWork, *, charger_id: str, now: datetime) -> None:
     uow.chargers.update(charger_id, last_seen_at=now)
 
 
+#: Which connector status an EVSE shows when its connectors differ (2.0.1 G01): a car on
+#: one connector makes the station report the others Unavailable, and the EVSE is in use;
+#: a fault shows next; Unavailable only when no connector is anything else.
+_EVSE_STATUS_ORDER = ("Occupied", "Faulted", "Reserved", "Available", "Unavailable")
+
+
+def _evse_status(history: list[StatusEventRecord]) -> str:
+    """An EVSE's status from its status history (newest first): the latest status of each
+    of its connectors, the most telling one of them."""
+    latest: dict[int | None, str] = {}
+    for event in history:
+        latest.setdefault(event.evse_connector_id, event.status)
+    statuses = set(latest.values())
+    for status in _EVSE_STATUS_ORDER:
+        if status in statuses:
+            return status
+    return history[0].status
+
+
 def record_status(
     uow: UnitOfWork,
     *,
@@ -170,27 +189,14 @@ def record_status(
 ) -> TransactionRecord | None:
     """Current status per connector plus the full history (1.6 §4.9 StatusNotification;
     2.0.1 G01: ``connector_id`` is the EVSE id and ``evse_connector_id`` the connectorId
-    within it — an EVSE shows the status last reported for any of its connectors).
+    within it; an EVSE shows the status derived from all its connectors, see
+    :func:`_evse_status`).
 
     When a connector goes from Charging to SuspendedEV during a transaction, the EV has
     stopped drawing energy: the transaction gets its "charging done" moment (returned). The
     rule is :func:`~csms.domain.model.is_charging_done`, shared with 2.0.1 chargingState.
     """
     previous = {c.connector_id: c for c in uow.connectors.for_charger(charger_id)}.get(connector_id)
-    uow.connectors.upsert(
-        ConnectorRecord(
-            charger_id=charger_id,
-            connector_id=connector_id,
-            status=status,
-            error_code=error_code,
-            info=info,
-            vendor_id=vendor_id,
-            vendor_error_code=vendor_error_code,
-            status_at=timestamp,
-            updated_at=now,
-            evse_connector_id=evse_connector_id,
-        )
-    )
     uow.status_events.add(
         StatusEventRecord(
             charger_id=charger_id,
@@ -202,6 +208,25 @@ def record_status(
             vendor_error_code=vendor_error_code,
             timestamp=timestamp,
             received_at=now,
+            evse_connector_id=evse_connector_id,
+        )
+    )
+    shown = status
+    if evse_connector_id is not None:
+        shown = _evse_status(
+            uow.status_events.for_charger(charger_id, connector_id=connector_id, limit=50)
+        )
+    uow.connectors.upsert(
+        ConnectorRecord(
+            charger_id=charger_id,
+            connector_id=connector_id,
+            status=shown,
+            error_code=error_code,
+            info=info,
+            vendor_id=vendor_id,
+            vendor_error_code=vendor_error_code,
+            status_at=timestamp,
+            updated_at=now,
             evse_connector_id=evse_connector_id,
         )
     )

@@ -198,13 +198,14 @@ class SqlStatusEvents(_Repo):
     def add(self, event: StatusEventRecord) -> None:
         self.conn.execute(insert(t.status_events).values(**_values(event)))
 
-    def for_charger(self, charger_id: str, *, limit: int = 100) -> list[StatusEventRecord]:
-        query = (
-            select(t.status_events)
-            .where(t.status_events.c.charger_id == charger_id)
-            .order_by(t.status_events.c.id.desc())
-            .limit(limit)
-        )
+    def for_charger(
+        self, charger_id: str, *, connector_id: int | None = None, limit: int = 100
+    ) -> list[StatusEventRecord]:
+        se = t.status_events.c
+        query = select(t.status_events).where(se.charger_id == charger_id)
+        if connector_id is not None:
+            query = query.where(se.connector_id == connector_id)
+        query = query.order_by(se.id.desc()).limit(limit)
         return [_record(StatusEventRecord, r) for r in self.conn.execute(query)]
 
 

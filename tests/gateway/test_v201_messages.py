@@ -67,6 +67,29 @@ async def test_status_notification_is_kept_per_evse_with_its_connector(
     assert (history.connector_id, history.evse_connector_id, history.status) == (2, 1, "Occupied")
 
 
+async def test_an_evse_with_two_connectors_shows_its_busy_one(
+    station: Station, sqlite_db: Database
+) -> None:
+    """2.0.1 G01: when a car takes connector 1, the station reports connector 2 of the same
+    EVSE Unavailable; the EVSE is Occupied, whatever order the two reports come in, and
+    Available again once connector 1 is free."""
+
+    async def report(connector: int, status: str) -> str:
+        payload = {"timestamp": T, "connectorStatus": status, "evseId": 1, "connectorId": connector}
+        assert await station.call("StatusNotification", payload) == {}
+        (evse,) = await sqlite_db.read(lambda uow: uow.connectors.for_charger("CS1"))
+        return evse.status
+
+    assert await report(1, "Available") == "Available"
+    assert await report(2, "Available") == "Available"
+    assert await report(1, "Occupied") == "Occupied"
+    assert await report(2, "Unavailable") == "Occupied"
+    assert await report(1, "Available") == "Available"
+    assert await report(2, "Available") == "Available"
+    assert await report(2, "Unavailable") == "Available"
+    assert await report(1, "Unavailable") == "Unavailable"
+
+
 async def test_meter_values_of_the_main_meter_are_stored_for_evse_0(
     station: Station, sqlite_db: Database
 ) -> None:
