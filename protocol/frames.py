@@ -144,6 +144,22 @@ def _readable_id(value: object) -> str | None:
     return value
 
 
+def _without_nul(value: Any) -> Any:
+    """``value`` with every NUL character in its strings replaced by U+FFFD.
+
+    JSON allows ``\\u0000`` in a string; no OCPP field means it, and PostgreSQL cannot
+    store it in text. Refusing the message would make a charger retry a transaction
+    message until it drops it, so the character is replaced and the message kept.
+    """
+    if type(value) is str:
+        return value.replace("\x00", "\ufffd")
+    if type(value) is list:
+        return [_without_nul(item) for item in value]
+    if type(value) is dict:
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    return value
+
+
 def decode_frame(data: str | bytes) -> Frame:
     """Parse one WebSocket message into a frame.
 
@@ -156,6 +172,8 @@ def decode_frame(data: str | bytes) -> Frame:
         message = _loads(data)
     except ValueError:
         raise FrameError(_RPC, "message is not valid JSON") from None
+    if b"\\u0000" in data if isinstance(data, bytes) else "\\u0000" in data:
+        message = _without_nul(message)
     if type(message) is not list:
         raise FrameError(_RPC, "message is not a JSON array")
     length = len(message)

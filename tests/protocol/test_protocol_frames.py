@@ -226,3 +226,22 @@ def test_long_unique_ids_are_accepted_and_kept() -> None:
 
 def test_non_ascii_unique_id_is_readable() -> None:
     assert decode_frame('[3,"ид-1",{}]') == CallResult("ид-1", {})
+
+
+def test_nul_characters_are_replaced_so_the_message_can_be_stored() -> None:
+    """JSON allows \\u0000; PostgreSQL text cannot hold it, and refusing a transaction
+    message would make the charger retry it until it drops it: the character becomes
+    U+FFFD everywhere in the message (ids, actions, keys, nested values)."""
+    frame = decode_frame(
+        '[2, "id\\u0000", "TransactionEvent", {"idToken": {"idToken": "AB\\u0000CD"},'
+        ' "k\\u0000": ["x\\u0000"]}]'
+    )
+    assert isinstance(frame, Call)
+    assert frame.unique_id == "id\ufffd"
+    assert frame.payload == {"idToken": {"idToken": "AB\ufffdCD"}, "k\ufffd": ["x\ufffd"]}
+    assert "\x00" not in repr(decode_frame(b'[3, "a", {"v": "\\u0000"}]'))
+
+
+def test_a_literal_backslash_u0000_text_is_left_alone() -> None:
+    frame = decode_frame('[2, "a", "DataTransfer", {"data": "\\\\u0000"}]')
+    assert isinstance(frame, Call) and frame.payload == {"data": "\\u0000"}
