@@ -4,20 +4,24 @@
 periodic meter sample, and stops when the battery is full or when the CSMS (remote stop,
 reset, unlock) asks. The station supplies the version-specific messages through the
 :class:`ChargingStation` protocol (1.6: StatusNotification/StartTransaction/MeterValues/
-StopTransaction; 2.0.1 will map the same steps to TransactionEvent).
+StopTransaction; 2.0.1: TransactionEvent).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from simulators.clock import SimClock
+from simulators.station import Reply
 from simulators.transaction import Transaction
 
-__all__ = ["ChargingPlan", "ChargingStation", "SessionResult", "charge"]
+__all__ = ["ChargingPlan", "ChargingStation", "SessionKeeping", "SessionResult", "charge"]
+
+TxT = TypeVar("TxT", bound=Transaction)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -205,3 +209,49 @@ async def _deliver(station: ChargingStation, transaction: Transaction, plan: Cha
             await station.session_suspend_ev(transaction)
             return "Local"
         await station.session_sample(transaction)
+
+
+class SessionKeeping(Generic[TxT]):
+    """What a simulated charge point of either version keeps about its sessions: the
+    transactions, the finished sessions, and stopping one when the CSMS asks."""
+
+    transactions: list[TxT]
+    session_results: list[SessionResult]
+    on_session_finished: Callable[[SessionResult], None] | None
+    _sessions_changed: asyncio.Event
+
+    if TYPE_CHECKING:
+
+        async def end_session(self, transaction: TxT, reason: str) -> None: ...
+
+    async def wait_sessions(self, count: int, *, timeout: float | None = None) -> None:
+        """Wait until ``count`` sessions have finished in total."""
+        async with asyncio.timeout(timeout):
+            while len(self.session_results) < count:
+                self._sessions_changed.clear()
+                await self._sessions_changed.wait()
+
+    def session_finished(self, result: SessionResult) -> None:
+        self.session_results.append(result)
+        self._sessions_changed.set()
+        if self.on_session_finished is not None:
+            self.on_session_finished(result)
+
+    def _find_transaction(self, transaction_id: Any) -> TxT | None:
+        for transaction in self.transactions:
+            if transaction.active and transaction.transaction_id == transaction_id:
+                return transaction
+        return None
+
+    def _stop_soon(self, transaction: TxT, reason: str) -> Reply:
+        """Stop a transaction the CSMS asked to stop (1.6 RemoteStop, reset, unlock; 2.0.1
+        RequestStop): the driving session ends it, or it is ended after the answer."""
+        if transaction.driven:
+            transaction.request_stop(reason)
+            return Reply({"status": "Accepted"})
+
+        async def stop() -> None:
+            if transaction.active:
+                await self.end_session(transaction, reason)
+
+        return Reply({"status": "Accepted"}, then=stop)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocol import OCPPError, OCPPVersion
-from simulators.charging import ChargingPlan, SessionResult, charge
+from simulators.charging import ChargingPlan, SessionKeeping, SessionResult, charge
 from simulators.clock import iso_utc, utc_now
 from simulators.errors import SimulatorError, StationOffline
 from simulators.station import Reply, Station, change_availability
@@ -77,7 +77,7 @@ class Connector16:
         )
 
 
-class ChargePoint16(Station):
+class ChargePoint16(SessionKeeping[Transaction], Station):
     """A 1.6J charge point. Keyword arguments beyond these go to :class:`Station`.
 
     Args:
@@ -220,13 +220,6 @@ class ChargePoint16(Station):
         connector = self.connector(connector_id)
         connector.energy_wh += energy_wh
         connector.power_w = power_w
-
-    async def wait_sessions(self, count: int, *, timeout: float | None = None) -> None:
-        """Wait until ``count`` sessions have finished in total."""
-        async with asyncio.timeout(timeout):
-            while len(self.session_results) < count:
-                self._sessions_changed.clear()
-                await self._sessions_changed.wait()
 
     # -- messages to the CSMS --------------------------------------------------------------
 
@@ -550,12 +543,6 @@ class ChargePoint16(Station):
     async def session_end(self, transaction: Transaction, reason: str) -> None:
         await self.end_session(transaction, reason)
 
-    def session_finished(self, result: SessionResult) -> None:
-        self.session_results.append(result)
-        self._sessions_changed.set()
-        if self.on_session_finished is not None:
-            self.on_session_finished(result)
-
     # -- the CSMS's calls --------------------------------------------------------------------
 
     async def _on_remote_start(self, payload: dict[str, Any]) -> Reply:
@@ -584,23 +571,6 @@ class ChargePoint16(Station):
                 chosen.remote_start_pending = False
 
         return Reply({"status": "Accepted"}, then=run)
-
-    def _find_transaction(self, transaction_id: Any) -> Transaction | None:
-        for transaction in self.transactions:
-            if transaction.active and transaction.transaction_id == transaction_id:
-                return transaction
-        return None
-
-    def _stop_soon(self, transaction: Transaction, reason: str) -> Reply:
-        if transaction.driven:
-            transaction.request_stop(reason)
-            return Reply({"status": "Accepted"})
-
-        async def stop() -> None:
-            if transaction.active:
-                await self.end_session(transaction, reason)
-
-        return Reply({"status": "Accepted"}, then=stop)
 
     async def _on_remote_stop(self, payload: dict[str, Any]) -> Reply:
         transaction = self._find_transaction(payload["transactionId"])

@@ -34,7 +34,7 @@ from datetime import datetime
 from typing import Any
 
 from protocol import ID_TOKEN_TYPES, ErrorCode, OCPPError, OCPPVersion
-from simulators.charging import ChargingPlan, SessionResult, charge
+from simulators.charging import ChargingPlan, SessionKeeping, SessionResult, charge
 from simulators.clock import iso_utc, utc_now
 from simulators.errors import SimulatorError, StationOffline
 from simulators.station import Reply, Station, change_availability
@@ -133,7 +133,7 @@ class Evse201:
         )
 
 
-class ChargePoint201(Station):
+class ChargePoint201(SessionKeeping[Transaction201], Station):
     """A 2.0.1 charging station. Keyword arguments beyond these go to :class:`Station`.
 
     Args:
@@ -337,13 +337,6 @@ class ChargePoint201(Station):
 
     def _token_for(self, id_tag: str) -> dict[str, Any]:
         return self._tokens.get(id_tag) or {"idToken": id_tag, "type": self.id_token_type}
-
-    async def wait_sessions(self, count: int, *, timeout: float | None = None) -> None:
-        """Wait until ``count`` sessions have finished in total."""
-        async with asyncio.timeout(timeout):
-            while len(self.session_results) < count:
-                self._sessions_changed.clear()
-                await self._sessions_changed.wait()
 
     def transaction_events(self, transaction: Transaction201 | None = None) -> list[dict[str, Any]]:
         """The TransactionEvents produced (sent or queued), oldest first."""
@@ -758,12 +751,6 @@ class ChargePoint201(Station):
         assert isinstance(transaction, Transaction201)
         await self.end_session(transaction, reason)
 
-    def session_finished(self, result: SessionResult) -> None:
-        self.session_results.append(result)
-        self._sessions_changed.set()
-        if self.on_session_finished is not None:
-            self.on_session_finished(result)
-
     # -- the CSMS's calls: device model (B05-B08) ----------------------------------------------
 
     def _check_items(self, items: list[Any], instance: str) -> None:
@@ -879,23 +866,6 @@ class ChargePoint201(Station):
                 chosen.remote_start_pending = False
 
         return Reply({"status": "Accepted"}, then=run)
-
-    def _find_transaction(self, transaction_id: Any) -> Transaction201 | None:
-        for transaction in self.transactions:
-            if transaction.active and transaction.transaction_id == transaction_id:
-                return transaction
-        return None
-
-    def _stop_soon(self, transaction: Transaction201, reason: str) -> Reply:
-        if transaction.driven:
-            transaction.request_stop(reason)
-            return Reply({"status": "Accepted"})
-
-        async def stop() -> None:
-            if transaction.active:
-                await self.end_session(transaction, reason)
-
-        return Reply({"status": "Accepted"}, then=stop)
 
     async def _on_request_stop(self, payload: dict[str, Any]) -> Reply:
         transaction = self._find_transaction(payload["transactionId"])
