@@ -12,19 +12,22 @@ from collections.abc import Mapping
 from typing import Any
 
 from csms.adapters.common import format_time, parse_time
-from csms.adapters.vendor import VENDOR_HANDLERS, VendorHandler, data_transfer
+from csms.adapters.shared import (
+    VENDOR_HANDLERS,
+    VendorHandler,
+    answer_boot,
+    data_transfer,
+    heartbeat,
+)
 from csms.domain.authorization import authorize_id_tag
-from csms.domain.model import BootInfo, IdTokenInfo, MeterSample, RegistrationStatus
-from csms.domain.stations import record_boot, record_charger_event, record_status, touch_charger
+from csms.domain.model import BootInfo, IdTokenInfo, MeterSample
+from csms.domain.stations import record_charger_event, record_status
 from csms.domain.transactions import record_meter_values, start_transaction, stop_transaction
 from csms.gateway import CallContext, Handler
 
 __all__ = ["HANDLERS", "VENDOR_HANDLERS", "VendorHandler", "meter_samples"]
 
 log = logging.getLogger(__name__)
-
-#: Seconds before a Pending or Rejected charger should send BootNotification again.
-BOOT_RETRY_INTERVAL = 60
 
 
 def id_tag_info(info: IdTokenInfo) -> dict[str, Any]:
@@ -74,22 +77,7 @@ async def boot_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
         meter_type=p.get("meterType"),
         meter_serial_number=p.get("meterSerialNumber"),
     )
-    decision = await ctx.db.write(
-        lambda uow: record_boot(uow, charger_id=ctx.charger_id, info=info, now=ctx.now)
-    )
-    accepted = decision.status is RegistrationStatus.ACCEPTED
-    ctx.connection.session.accepted = accepted
-    log.info("charger %s booted: %s", ctx.charger_id, decision.status.value)
-    return {
-        "status": decision.status.value,
-        "currentTime": format_time(ctx.now),
-        "interval": ctx.settings.heartbeat_interval if accepted else BOOT_RETRY_INTERVAL,
-    }
-
-
-async def heartbeat(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
-    await ctx.db.write(lambda uow: touch_charger(uow, charger_id=ctx.charger_id, now=ctx.now))
-    return {"currentTime": format_time(ctx.now)}
+    return await answer_boot(ctx, info)
 
 
 async def status_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from csms.adapters.common import format_time, parse_time
-from csms.adapters.vendor import data_transfer
+from csms.adapters.shared import answer_boot, data_transfer, heartbeat
 from csms.domain.authorization import NO_AUTHORIZATION, authorize_id_token
 from csms.domain.device_model import record_report_part
 from csms.domain.model import (
@@ -28,9 +28,8 @@ from csms.domain.model import (
     BootInfo,
     IdTokenInfo,
     MeterSample,
-    RegistrationStatus,
 )
-from csms.domain.stations import record_boot, record_charger_event, record_status, touch_charger
+from csms.domain.stations import record_charger_event, record_status
 from csms.domain.transaction_events import (
     ENERGY_REGISTER,
     TransactionEvent,
@@ -43,8 +42,6 @@ __all__ = ["AUTHORIZATION_CACHE_LIFETIME", "HANDLERS", "id_token_info", "meter_s
 
 log = logging.getLogger(__name__)
 
-#: Seconds before a Pending or Rejected station should send BootNotification again.
-BOOT_RETRY_INTERVAL = 60
 
 #: How long a station may keep an accepted idToken in its authorization cache (C10), at
 #: most: a card blocked here stops working everywhere within this time, also offline.
@@ -134,23 +131,7 @@ async def boot_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
         meter_type=None,
         meter_serial_number=None,
     )
-    decision = await ctx.db.write(
-        lambda uow: record_boot(uow, charger_id=ctx.charger_id, info=info, now=ctx.now)
-    )
-    accepted = decision.status is RegistrationStatus.ACCEPTED
-    ctx.connection.session.accepted = accepted
-    log.info("station %s booted (%s): %s", ctx.charger_id, p["reason"], decision.status.value)
-    return {
-        "status": decision.status.value,
-        "currentTime": format_time(ctx.now),
-        "interval": ctx.settings.heartbeat_interval if accepted else BOOT_RETRY_INTERVAL,
-    }
-
-
-async def heartbeat(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
-    """G02."""
-    await ctx.db.write(lambda uow: touch_charger(uow, charger_id=ctx.charger_id, now=ctx.now))
-    return {"currentTime": format_time(ctx.now)}
+    return await answer_boot(ctx, info, reason=p["reason"])
 
 
 async def notify_report(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
