@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-__all__ = ["HERE", "NodeCharger", "node_executable"]
+from csms.domain.stations import add_charger
+
+__all__ = ["HERE", "NodeCharger", "node_executable", "start_node_charger"]
 
 HERE = Path(__file__).resolve().parent
 
@@ -70,3 +73,28 @@ class NodeCharger:
         assert self.proc.stdin is not None
         self.proc.stdin.write(text.encode() + b"\n")
         await self.proc.stdin.drain()
+
+
+async def start_node_charger(
+    server: Any, script: str, *, charger_id: str, card: str
+) -> NodeCharger:
+    """Provision ``charger_id`` (a fresh password) and card ``card`` on the running
+    ``server``, then start ``script`` of this directory as that charger."""
+    now = datetime.now(UTC)
+    _, password = await server.db.write(
+        lambda uow: add_charger(uow, charger_id=charger_id, now=now, password=None)
+    )
+    await server.db.write(lambda uow: uow.id_tags.add(uid=card, status="active", created_at=now))
+    proc = await asyncio.create_subprocess_exec(
+        node_executable(),
+        str(HERE / script),
+        server.ocpp_url,
+        charger_id,
+        str(password),
+        card,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=HERE,
+    )
+    return NodeCharger(proc)

@@ -13,44 +13,14 @@ the test fails, never skips.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from csms.domain.stations import add_charger
-from tests.interop.node import NodeCharger, node_executable
+from tests.interop.node import NodeCharger, start_node_charger
 
-HERE = Path(__file__).resolve().parent
-SCRIPT = HERE / "charger16.mjs"
 CHARGER_ID = "RPC1"
 CARD = "CAFE0001"
 #: The whole node run is bounded by its own 20 s limit; this is the test's outer guard.
 RUN_TIMEOUT = 30.0
-
-
-async def _provision(server: Any) -> str:
-    now = datetime.now(UTC)
-    _, password = await server.db.write(
-        lambda uow: add_charger(uow, charger_id=CHARGER_ID, now=now, password=None)
-    )
-    await server.db.write(lambda uow: uow.id_tags.add(uid=CARD, status="active", created_at=now))
-    return str(password)
-
-
-async def _start_charger(server: Any, password: str) -> NodeCharger:
-    proc = await asyncio.create_subprocess_exec(
-        node_executable(),
-        str(SCRIPT),
-        server.ocpp_url,
-        CHARGER_ID,
-        password,
-        CARD,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=HERE,
-    )
-    return NodeCharger(proc)
 
 
 async def _operator_commands(server: Any) -> dict[str, dict[str, Any]]:
@@ -75,7 +45,7 @@ async def _operator_commands(server: Any) -> dict[str, dict[str, Any]]:
 
 
 async def _run_session(server: Any) -> tuple[NodeCharger, dict[str, dict[str, Any]]]:
-    charger = await _start_charger(server, await _provision(server))
+    charger = await start_node_charger(server, "charger16.mjs", charger_id=CHARGER_ID, card=CARD)
     try:
         async with asyncio.timeout(RUN_TIMEOUT):
             ready = await charger.wait_for("ready")

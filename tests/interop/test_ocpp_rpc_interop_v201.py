@@ -15,44 +15,16 @@ the test fails, never skips.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from csms.domain.stations import add_charger
-from tests.interop.node import HERE, NodeCharger, node_executable
+from tests.interop.node import start_node_charger
 
-SCRIPT = HERE / "charger201.mjs"
 CHARGER_ID = "RPC201"
 CARD = "CAFE0201"
 #: The whole node run is bounded by its own 20 s limit; this is the test's outer guard.
 RUN_TIMEOUT = 30.0
-
-
-async def _provision(server: Any) -> str:
-    now = datetime.now(UTC)
-    _, password = await server.db.write(
-        lambda uow: add_charger(uow, charger_id=CHARGER_ID, now=now, password=None)
-    )
-    await server.db.write(lambda uow: uow.id_tags.add(uid=CARD, status="active", created_at=now))
-    return str(password)
-
-
-async def _start_charger(server: Any, password: str) -> NodeCharger:
-    proc = await asyncio.create_subprocess_exec(
-        node_executable(),
-        str(SCRIPT),
-        server.ocpp_url,
-        CHARGER_ID,
-        password,
-        CARD,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=HERE,
-    )
-    return NodeCharger(proc)
 
 
 async def _operator_commands(api: httpx.AsyncClient) -> list[dict[str, Any]]:
@@ -94,7 +66,9 @@ async def _operator_commands(api: httpx.AsyncClient) -> list[dict[str, Any]]:
 async def test_ocpp_rpc_strict_201_station_completes_a_session_and_answers_commands(
     csms_server: Any,
 ) -> None:
-    charger = await _start_charger(csms_server, await _provision(csms_server))
+    charger = await start_node_charger(
+        csms_server, "charger201.mjs", charger_id=CHARGER_ID, card=CARD
+    )
     headers = {"Authorization": f"Bearer {csms_server.admin_token}"}
     try:
         async with (
