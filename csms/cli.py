@@ -16,7 +16,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 from urllib.parse import quote
@@ -82,6 +82,29 @@ class ApiClient:
         body: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
     ) -> Any:
+        response = self._send(method, path, body=body, params=params)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise CliError(
+                f"{self.base_url} answered with something that is not JSON: "
+                "is CSMS_API_URL pointing at the csms API?"
+            ) from None
+
+    def get_text(self, path: str, **params: Any) -> str:
+        """A GET whose answer is text (a CSV report), not JSON."""
+        return self._send("GET", path, params=params).text
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> httpx.Response:
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         try:
             response = self._client.request(method, path, json=body, params=clean)
@@ -97,15 +120,7 @@ class ApiClient:
             ) from None
         if response.status_code >= 400:
             raise CliError(self._error_message(response))
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            raise CliError(
-                f"{self.base_url} answered with something that is not JSON: "
-                "is CSMS_API_URL pointing at the csms API?"
-            ) from None
+        return response
 
     def _error_message(self, response: httpx.Response) -> str:
         try:
@@ -257,7 +272,9 @@ _CUSTOMER_COLUMNS: list[Column] = [
     ("NUMBER", _field("customer_number")),
     ("NAME", _field("name")),
     ("EMAIL", _field("email")),
+    ("PHONE", _field("phone")),
     ("CREATED", lambda c: _when(c.get("created_at"))),
+    ("ERASED", lambda c: _when(c.get("erased_at"))),
 ]
 
 _CARD_COLUMNS: list[Column] = [
@@ -266,6 +283,24 @@ _CARD_COLUMNS: list[Column] = [
     ("EXPIRES", lambda c: _when(c.get("expires_at"))),
     ("CUSTOMER", _field("customer_number")),
     ("CREATED", lambda c: _when(c.get("created_at"))),
+]
+
+_REPORT_COLUMNS: list[Column] = [
+    ("SESSION", _field("session_id")),
+    ("CHARGER", _field("charger_id")),
+    ("CONNECTOR", _field("connector_id")),
+    ("STARTED", lambda r: _when(r.get("started_at"))),
+    ("STOPPED", lambda r: _when(r.get("stopped_at"))),
+    ("KWH", lambda r: _kwh(r.get("energy_wh"))),
+    ("AMOUNT", lambda r: f"{r['amount']} {r['currency']}" if r.get("amount") else None),
+    ("CUSTOMER", _field("customer_number")),
+    ("METHOD", _field("auth_method")),
+]
+
+_KEY_COLUMNS: list[Column] = [
+    ("KEY", _field("key_id")),
+    ("NEWEST", _field("newest")),
+    ("VALUES", _field("values")),
 ]
 
 _OWNER_COLUMNS: list[Column] = [
@@ -316,6 +351,32 @@ def _show_charger(out: Output, c: dict[str, Any]) -> None:
                 *sorted((model.get("values") or {}).items()),
             ],
         )
+
+
+def _vehicle(vehicle: dict[str, Any] | None) -> str | None:
+    if not vehicle:
+        return None
+    return " ".join(str(vehicle[k]) for k in ("make", "model", "year") if vehicle.get(k))
+
+
+def _show_customer(out: Output, c: dict[str, Any]) -> None:
+    _fields(
+        out,
+        [
+            ("customer number", c.get("customer_number")),
+            ("name", c.get("name")),
+            ("email", c.get("email")),
+            ("phone", c.get("phone")),
+            ("address", c.get("address")),
+            ("vehicle", _vehicle(c.get("vehicle"))),
+            ("notify", ", ".join(c.get("notify") or []) or "none"),
+            ("pin set", c.get("pin_set")),
+            ("pin locked until", _when(c.get("pin_locked_until"))),
+            ("marketing", c.get("marketing_opt_in")),
+            ("created", _when(c.get("created_at"))),
+            ("erased", _when(c.get("erased_at"))),
+        ],
+    )
 
 
 def _show_session(out: Output, s: dict[str, Any]) -> None:
@@ -391,6 +452,8 @@ class Context:
     settings: Settings
     out: Output
     transport: httpx.BaseTransport | None = None
+    #: where confirmations are read from (``customers erase`` on a terminal)
+    stdin: TextIO = field(default_factory=lambda: sys.stdin)
 
     def client(self) -> ApiClient:
         from csms.domain.tokens import read_token_file
@@ -409,7 +472,7 @@ def _run_db(settings: Settings, fn: Callable[[Any], Any]) -> Any:
     from storage.database import Database
 
     async def run() -> Any:
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, keys=settings.key_ring())
         try:
             return await db.write(fn)
         finally:
@@ -456,7 +519,7 @@ def cmd_db_upgrade(ctx: Context) -> int:
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     try:
-        upgrade(url)
+        upgrade(url, keys=ctx.settings.key_ring())
     except Exception as exc:
         raise CliError(
             f"cannot upgrade the database at {_redacted(url)}: {exc}; "
@@ -686,8 +749,15 @@ def cmd_sessions_status(ctx: Context) -> int:
 
 
 def cmd_customers_add(ctx: Context) -> int:
+    a = ctx.args
+    body: dict[str, Any] = {"name": a.name, "email": a.email}
+    for name in ("phone", "address", "vehicle", "pin"):
+        if getattr(a, name) is not None:
+            body[name] = getattr(a, name)
+    if a.notify is not None:
+        body["notify"] = a.notify
     with ctx.client() as api:
-        customer = api.post("/api/customers", {"name": ctx.args.name, "email": ctx.args.email})
+        customer = api.post("/api/customers", body)
     if ctx.out.json:
         ctx.out.data(customer)
     else:
@@ -698,26 +768,102 @@ def cmd_customers_add(ctx: Context) -> int:
 def cmd_customers_list(ctx: Context) -> int:
     with ctx.client() as api:
         customers = api.get("/api/customers")
-    return _print_rows(ctx, customers, _CUSTOMER_COLUMNS, "no customers")
+    return _print_rows(
+        ctx, customers, _CUSTOMER_COLUMNS, "no customers: add one with `csms customers add`"
+    )
 
 
 def cmd_customers_show(ctx: Context) -> int:
     with ctx.client() as api:
-        c = api.get(f"/api/customers/{ctx.args.number}")
+        customer = api.get(f"/api/customers/{ctx.args.number}")
     if ctx.out.json:
-        ctx.out.data(c)
+        ctx.out.data(customer)
     else:
-        _fields(
-            ctx.out,
-            [
-                ("customer number", c.get("customer_number")),
-                ("name", c.get("name")),
-                ("email", c.get("email")),
-                ("phone", c.get("phone")),
-                ("vehicle", c.get("vehicle")),
-                ("created", _when(c.get("created_at"))),
-            ],
+        _show_customer(ctx.out, customer)
+    return EXIT_OK
+
+
+def _write_private_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (mode 0600), atomically."""
+    import tempfile
+
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise CliError(
+            f"cannot write {path}: {exc.strerror}; check that the folder exists"
+        ) from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            os.chmod(tmp, 0o600)  # (mkstemp makes it 0600 already; say so explicitly)
+            file.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def cmd_customers_export(ctx: Context) -> int:
+    number = ctx.args.number
+    with ctx.client() as api:
+        document = api.get(f"/api/customers/{number}/export")
+    if ctx.args.output is None:
+        ctx.out.data(document)  # the export is JSON, --json or not
+        return EXIT_OK
+    path = Path(ctx.args.output)
+    _write_private_file(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    if ctx.out.json:
+        ctx.out.data({"customer_number": number, "output": str(path)})
+    else:
+        ctx.out.line(
+            f"wrote everything held about customer {number} to {path} (readable by you only)"
         )
+    return EXIT_OK
+
+
+def _confirm(ctx: Context, question: str) -> bool:
+    ctx.out.err.write(f"{question} [y/N] ")
+    ctx.out.err.flush()
+    answer = ctx.stdin.readline()
+    return answer.strip().lower() in ("y", "yes")
+
+
+def cmd_customers_erase(ctx: Context) -> int:
+    number = ctx.args.number
+    if not ctx.args.yes:
+        if ctx.out.json:
+            raise CliError(
+                "--json cannot ask for confirmation: add --yes to erase the customer",
+                exit_code=EXIT_USAGE,
+            )
+        if not ctx.stdin.isatty():
+            raise CliError(
+                "erasing a customer cannot be undone and there is no terminal to confirm it "
+                "on: add --yes",
+                exit_code=EXIT_USAGE,
+            )
+    with ctx.client() as api:
+        if not ctx.args.yes:
+            customer = api.get(f"/api/customers/{number}")
+            if customer.get("erased_at"):
+                ctx.out.line(f"customer {number} was erased on {_when(customer['erased_at'])}")
+                return EXIT_OK
+            who = ", ".join(str(customer[k]) for k in ("name", "email") if customer.get(k))
+            if not _confirm(
+                ctx,
+                f"Erase customer {number} ({who}) for good? Name, contact details, address, "
+                "vehicle, PIN, cards and logins are deleted; sessions stay under the number.",
+            ):
+                ctx.out.note("not erased")
+                return EXIT_FAILED
+        erased = api.post(f"/api/customers/{number}/erase")
+    if ctx.out.json:
+        ctx.out.data(erased)
+    else:
+        ctx.out.line(f"erased customer {number}: identity removed; sessions stay under the number")
     return EXIT_OK
 
 
@@ -728,6 +874,8 @@ def cmd_cards_add(ctx: Context) -> int:
         body["customer_number"] = a.customer
     if a.expires is not None:
         body["expires"] = a.expires
+    if a.group is not None:
+        body["group"] = a.group
     with ctx.client() as api:
         card = api.post("/api/cards", body)
     if ctx.out.json:
@@ -741,7 +889,11 @@ def cmd_cards_add(ctx: Context) -> int:
 
 def cmd_cards_list(ctx: Context) -> int:
     with ctx.client() as api:
-        cards = api.get("/api/cards", customer=ctx.args.customer)
+        cards = api.get(
+            "/api/cards",
+            customer=ctx.args.customer,
+            masked="true" if ctx.args.masked else None,
+        )
     return _print_rows(ctx, cards, _CARD_COLUMNS, "no cards: add one with `csms cards add UID`")
 
 
@@ -779,6 +931,97 @@ def cmd_owners_list(ctx: Context) -> int:
     return _print_rows(
         ctx, owners, _OWNER_COLUMNS, "no owners: add one with `csms owners add NAME`"
     )
+
+
+def cmd_reports_sessions(ctx: Context) -> int:
+    a = ctx.args
+    if ctx.out.json and a.format == "csv":
+        raise CliError(
+            "--json prints JSON: leave out --format csv (or --json)", exit_code=EXIT_USAGE
+        )
+    params = {"owner": a.owner, "from": a.start, "to": a.end}
+    with ctx.client() as api:
+        if a.format == "csv":
+            ctx.out.out.write(api.get_text("/api/reports/sessions", format="csv", **params))
+            return EXIT_OK
+        rows = api.get("/api/reports/sessions", format="json", **params)
+    if ctx.out.json or a.format == "json":
+        ctx.out.data(rows)
+    else:
+        _table(ctx.out, rows, _REPORT_COLUMNS, "no sessions in this period")
+    return EXIT_OK
+
+
+def cmd_retention_run(ctx: Context) -> int:
+    with ctx.client() as api:
+        report = api.post("/api/retention/run")
+    if ctx.out.json:
+        ctx.out.data(report)
+        return EXIT_OK
+    sessions_before = (report.get("session_cutoff") or "")[:10]
+    _fields(
+        ctx.out,
+        [
+            ("charger connections deleted (older than 21 days)", report["connection_log_deleted"]),
+            ("app login addresses cleared (older than 21 days)", report["login_addresses_cleared"]),
+            ("expired app logins deleted", report["app_logins_deleted"]),
+            ("expired touchscreen login tokens deleted", report["login_tokens_deleted"]),
+            (
+                f"sessions anonymized (ended before {sessions_before})",
+                report["sessions_anonymized"],
+            ),
+        ],
+    )
+    return EXIT_OK
+
+
+def cmd_keys_list(ctx: Context) -> int:
+    with ctx.client() as api:
+        keys = api.get("/api/keys")
+    if ctx.out.json:
+        ctx.out.data(keys)
+        return EXIT_OK
+    _table(ctx.out, keys, _KEY_COLUMNS, "no data keys")
+    if keys:
+        ctx.out.line()
+        ctx.out.line(f"keys from {keys[0]['source']}; a key with 0 values can be retired")
+    return EXIT_OK
+
+
+def cmd_keys_rotate(ctx: Context) -> int:
+    with ctx.client() as api:
+        report = api.post("/api/keys/rotate")
+    if ctx.out.json:
+        ctx.out.data(report)
+        return EXIT_OK
+    newest = report["newest_key_id"]
+    if report.get("new_key_id"):
+        ctx.out.line(
+            f"new data key {newest}, first in $CSMS_HOME/data.keys: back that file up now "
+            "(apart from the database backups)"
+        )
+    else:
+        ctx.out.line(f"re-encrypted under data key {newest}, the newest in CSMS_DATA_KEYS")
+    counts = ", ".join(f"{table} {n}" for table, n in report["reencrypted"].items())
+    ctx.out.line(f"re-encrypted rows: {counts}")
+    older = [k for k in report["key_ids"] if k != newest]
+    if older:
+        ctx.out.line(
+            f"older keys: {', '.join(older)}: `csms keys retire KEYID` once no backup you may "
+            "restore still needs them"
+        )
+    return EXIT_OK
+
+
+def cmd_keys_retire(ctx: Context) -> int:
+    key_id = ctx.args.key_id
+    with ctx.client() as api:
+        result = api.post(f"/api/keys/{_seg(key_id)}/retire")
+    if ctx.out.json:
+        ctx.out.data(result)
+    else:
+        ctx.out.line(f"retired data key {key_id}; keys left: {', '.join(result['key_ids'])}")
+    return EXIT_OK
 
 
 # -- the parser ---------------------------------------------------------------------
@@ -833,7 +1076,27 @@ _PLACE_HELP = """\
 (connector 1 where a connector is needed). --evse E (2.0.1) names EVSE E, and with
 --connector C connector C of it."""
 
+_ROTATE_HELP = """\
+With the keys in $CSMS_HOME/data.keys, a new key is generated and written first in that
+file, then every encrypted value is re-encrypted under it; back the file up afterwards.
+With CSMS_DATA_KEYS, csms cannot add the key: put a new KEYID:KEY entry first in the
+variable and restart (a refused rotate prints a freshly generated one), then rotate."""
+
+_RETIRE_HELP = """\
+A retired key cannot decrypt anything any more, including database backups made before
+the last rotation: keep it until no backup you may restore needs it."""
+
 _CRITERIA = ("active", "available", "enabled", "problem")
+
+
+def _notify_channels(text: str) -> list[str]:
+    """An argparse type: ``email``, ``sms``, ``email,sms`` or ``none``."""
+    wanted = [c.strip().lower() for c in text.split(",") if c.strip()]
+    if wanted == ["none"]:
+        return []
+    if not wanted or any(c not in ("email", "sms") for c in wanted):
+        raise argparse.ArgumentTypeError(f"{text!r}: use email, sms, email,sms or none")
+    return sorted(set(wanted))
 
 
 def _criteria(text: str) -> list[str]:
@@ -1026,21 +1289,53 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("id", type=_positive, help="session id")
 
-    customers = noun("customers", "customers (drivers)")
+    customers = noun("customers", "customers (drivers) and their personal data")
     p = leaf(customers, "add", cmd_customers_add, "add a customer")
     p.add_argument("--name", required=True)
     p.add_argument("--email", required=True)
+    p.add_argument("--phone", help="international, with + and country code: +4930123456")
+    p.add_argument("--address", help="postal address")
+    p.add_argument("--vehicle", metavar="MAKE/MODEL/YEAR", help="e.g. Renault/Zoe/2021")
+    p.add_argument("--pin", help="touchscreen PIN, 4-8 digits (stored as a salted hash only)")
+    p.add_argument(
+        "--notify",
+        type=_notify_channels,
+        metavar="email,sms",
+        help="how to tell the driver the car is done: email, sms, email,sms or none",
+    )
     leaf(customers, "list", cmd_customers_list, "list customers")
     p = leaf(customers, "show", cmd_customers_show, "show a customer")
     p.add_argument("number", type=_positive, help="customer number")
+    p = leaf(
+        customers,
+        "export",
+        cmd_customers_export,
+        "everything held about a customer, as JSON (their right of access)",
+    )
+    p.add_argument("number", type=_positive, help="customer number")
+    p.add_argument(
+        "--output", metavar="FILE", help="write it to FILE, readable by you only (mode 0600)"
+    )
+    p = leaf(
+        customers,
+        "erase",
+        cmd_customers_erase,
+        "erase a customer's identity for good (sessions stay under the number)",
+    )
+    p.add_argument("number", type=_positive, help="customer number")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     cards = noun("cards", "RFID cards")
     p = leaf(cards, "add", cmd_cards_add, "add a card")
     p.add_argument("uid", help="the card UID as chargers report it")
     p.add_argument("--customer", type=_positive, help="customer number")
     p.add_argument("--expires", metavar="DATE", help="YYYY-MM-DD (valid through that day, UTC)")
-    p = leaf(cards, "list", cmd_cards_list, "list cards")
+    p.add_argument(
+        "--group", metavar="GROUP", help="group id chargers get as parentIdTag/groupIdToken"
+    )
+    p = leaf(cards, "list", cmd_cards_list, "list cards (full UIDs unless --masked)")
     p.add_argument("--customer", type=_positive, help="only this customer number's cards")
+    p.add_argument("--masked", action="store_true", help="show only the last 4 UID characters")
     for verb, handler, text in (
         ("block", cmd_cards_block, "block a card"),
         ("unblock", cmd_cards_unblock, "unblock a card"),
@@ -1051,6 +1346,46 @@ def build_parser() -> argparse.ArgumentParser:
     p = leaf(owners, "add", cmd_owners_add, "add an owner")
     p.add_argument("name")
     leaf(owners, "list", cmd_owners_list, "list owners")
+
+    reports = noun("reports", "reports for station owners (no driver identity)")
+    p = leaf(
+        reports,
+        "sessions",
+        cmd_reports_sessions,
+        "the sessions on an owner's chargers: times, energy, amount, customer number",
+    )
+    p.add_argument("--owner", help="owner name (an owner token: its own, the default)")
+    p.add_argument(
+        "--from", dest="start", metavar="DATE", help="YYYY-MM-DD (from midnight UTC) or ISO 8601"
+    )
+    p.add_argument(
+        "--to", dest="end", metavar="DATE", help="YYYY-MM-DD (through that day, UTC) or ISO 8601"
+    )
+    p.add_argument(
+        "--format", choices=["csv", "json"], help="csv or json (default: a table for people)"
+    )
+
+    retention = noun("retention", "personal data retention (the server also runs it daily)")
+    leaf(
+        retention,
+        "run",
+        cmd_retention_run,
+        "purge connection addresses older than 21 days and expired logins; anonymize "
+        "sessions past CSMS_RETENTION_YEARS",
+    )
+
+    keys = noun("keys", "the data keys that encrypt personal data (admin token)")
+    leaf(keys, "list", cmd_keys_list, "data keys, newest first, and the values each protects")
+    p = leaf(
+        keys,
+        "rotate",
+        cmd_keys_rotate,
+        "encrypt all personal data under a new key (CSMS_DATA_KEYS: its newest key)",
+    )
+    _epilog(p, _ROTATE_HELP)
+    p = leaf(keys, "retire", cmd_keys_retire, "remove a data key that no stored value uses")
+    p.add_argument("key_id", metavar="KEYID", help="from `csms keys list`")
+    _epilog(p, _RETIRE_HELP)
     return parser
 
 
@@ -1061,6 +1396,7 @@ def main(
     stderr: TextIO | None = None,
     env: dict[str, str] | None = None,
     transport: httpx.BaseTransport | None = None,
+    stdin: TextIO | None = None,
 ) -> int:
     """Run one ``csms`` command; returns the exit status."""
     out_stream = stdout or sys.stdout
@@ -1077,7 +1413,9 @@ def main(
     except ConfigError as exc:
         err_stream.write(f"csms: configuration error: {exc}\n")
         return EXIT_USAGE
-    ctx = Context(args=args, settings=settings, out=out, transport=transport)
+    ctx = Context(
+        args=args, settings=settings, out=out, transport=transport, stdin=stdin or sys.stdin
+    )
     try:
         return int(args.handler(ctx))
     except CliError as exc:

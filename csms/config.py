@@ -11,7 +11,10 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from storage.crypto import KeyRing
 
 __all__ = ["ConfigError", "EventLoopChoice", "Settings", "UnknownChargerPolicy", "load_settings"]
 
@@ -43,10 +46,21 @@ class Settings:
     max_frame_bytes: int = 256 * 1024
     log_level: str = "INFO"
     event_loop: EventLoopChoice = "auto"
+    #: CSMS_DATA_KEYS as given (None: the keys in ``$CSMS_HOME/data.keys``, made on first use).
+    data_keys: str | None = None
+    #: Completed sessions are unlinked from their customer after this many years.
+    retention_years: int = 7
 
     @property
     def admin_token_path(self) -> Path:
         return self.home / "admin.token"
+
+    def key_ring(self) -> KeyRing:
+        """The personal-data keys: CSMS_DATA_KEYS, else ``$CSMS_HOME/data.keys`` (created
+        with a new key the first time)."""
+        from storage.crypto import load_key_ring
+
+        return load_key_ring(env_value=self.data_keys, home=self.home)
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
@@ -68,6 +82,8 @@ _KEYS = {
     "CSMS_MAX_FRAME_BYTES": "max_frame_bytes",
     "CSMS_LOG_LEVEL": "log_level",
     "CSMS_EVENT_LOOP": "event_loop",
+    "CSMS_DATA_KEYS": "data_keys",
+    "CSMS_RETENTION_YEARS": "retention_years",
 }
 
 
@@ -137,6 +153,14 @@ def load_settings(
         raise ConfigError(
             "CSMS_EVENT_LOOP", "uvloop is not installed: `pip install uvloop`, or use auto"
         )
+    data_keys = raw.get("CSMS_DATA_KEYS")
+    if data_keys is not None:
+        from storage.crypto import KeyRing, KeyRingError
+
+        try:
+            KeyRing.parse(str(data_keys))
+        except KeyRingError as exc:
+            raise ConfigError("CSMS_DATA_KEYS", str(exc)) from None
     return Settings(
         home=home,
         database_url=database_url,
@@ -157,4 +181,6 @@ def load_settings(
         ),
         log_level=level,
         event_loop=event_loop,  # type: ignore[arg-type]
+        data_keys=None if data_keys is None else str(data_keys),
+        retention_years=_positive("CSMS_RETENTION_YEARS", raw.get("CSMS_RETENTION_YEARS", 7), int),
     )

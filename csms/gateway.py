@@ -459,8 +459,25 @@ class Gateway:
             response = connection.respond(HTTPStatus.UNAUTHORIZED, "authentication required\n")
             response.headers["WWW-Authenticate"] = 'Basic realm="csms", charset="UTF-8"'
             return response
+        await self._log_connection(charger.id, connection.remote_address)
         connection.context = charger  # for _open
         return None
+
+    async def _log_connection(self, charger_id: str, remote_address: Any) -> None:
+        """Keep who connected from where (purged after 21 days: ``csms retention run``).
+        A failure here never keeps a charger from connecting."""
+        address = remote_address[0] if isinstance(remote_address, tuple) else remote_address
+        now = _utcnow()
+        try:
+            await self.db.write(
+                lambda uow: uow.connection_log.add(
+                    charger_id=charger_id,
+                    remote_address=None if address is None else str(address)[:64],
+                    connected_at=now,
+                )
+            )
+        except StorageError as exc:
+            log.warning("connection of %s not logged: %s", charger_id, exc)
 
     async def _unknown_charger(self, identity: str) -> ChargerRecord | None:
         policy = self.settings.unknown_chargers

@@ -1,18 +1,22 @@
-"""Secrets at rest: salted slow hashes for passwords, SHA-256 for random API tokens."""
+"""Secrets at rest: salted slow hashes for passwords and PINs, SHA-256 for random API tokens."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import itertools
 import secrets
 
 __all__ = [
     "generate_password",
     "generate_token",
     "hash_password",
+    "hash_pin",
     "hash_token",
+    "validate_pin",
     "verify_password",
+    "verify_pin",
 ]
 
 # scrypt parameters (RFC 7914): N=2**14, r=8, p=1 — 16 MiB and ~40 ms per hash here.
@@ -58,3 +62,52 @@ def generate_token() -> str:
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+_PIN_SCHEME = "scrypt-pin"
+_DIGITS = "0123456789"
+
+
+def validate_pin(pin: str) -> str | None:
+    """Why ``pin`` is not acceptable as a PIN, or None if it is.
+
+    A PIN is 4–8 ASCII digits, not all the same (``0000``) and not a run of consecutive
+    digits up or down (``1234``, ``4321``): those are the first ones anybody tries.
+    """
+    if not 4 <= len(pin) <= 8 or any(c not in _DIGITS for c in pin):
+        return "a PIN must be 4 to 8 digits (0-9)"
+    if len(set(pin)) == 1:
+        return "a PIN must not be one digit repeated (like 0000)"
+    steps = {int(b) - int(a) for a, b in itertools.pairwise(pin)}
+    if steps in ({1}, {-1}):
+        return "a PIN must not be a run of consecutive digits (like 1234 or 4321)"
+    return None
+
+
+def hash_pin(pin: str) -> str:
+    """``scrypt-pin$N$r$p$salt$hash`` with a fresh 16-byte salt.
+
+    Raises ``ValueError`` (with ``validate_pin``'s reason) for an unacceptable PIN, so a
+    weak PIN is never stored by mistake. The scheme differs from ``hash_password``'s, so a
+    PIN hash is never accepted as a password hash or the other way round.
+    """
+    problem = validate_pin(pin)
+    if problem is not None:
+        raise ValueError(problem)
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(pin.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
+    return f"{_PIN_SCHEME}${_N}${_R}${_P}${_b64(salt)}${_b64(digest)}"
+
+
+def verify_pin(pin: str, stored: str) -> bool:
+    """Whether ``pin`` matches ``stored`` (from ``hash_pin``); False for a malformed hash."""
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != _PIN_SCHEME:
+            return False
+        candidate = hashlib.scrypt(
+            pin.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p), dklen=32
+        )
+        return hmac.compare_digest(candidate, _unb64(digest))
+    except ValueError:  # wrong field count, bad numbers or base64, parameters scrypt refuses
+        return False

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import importlib.util
 import logging
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 
 import uvicorn
 
 from csms.adapters import v16, v201
 from csms.config import Settings
+from csms.domain.retention import RetentionReport, run_retention
 from csms.gateway import Gateway
 from protocol import OCPPVersion
 from storage.database import Database
@@ -25,16 +28,31 @@ __all__ = ["CsmsServer", "configure_logging", "running_server", "serve"]
 
 log = logging.getLogger(__name__)
 
+#: Retention (csms.domain.retention) runs this long after start, then once a day.
+RETENTION_FIRST_DELAY = 60.0
+RETENTION_INTERVAL = 24 * 60 * 60.0
+
 
 class CsmsServer:
     """Starts and stops the parts of a csms node; exposes the bound addresses."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        retention_first_delay: float = RETENTION_FIRST_DELAY,
+        retention_interval: float = RETENTION_INTERVAL,
+    ) -> None:
         self.settings = settings
         self.db: Database | None = None
         self.gateway: Gateway | None = None
         self._api: uvicorn.Server | None = None
         self._api_ticks: asyncio.Task[None] | None = None
+        self._retention_first_delay = retention_first_delay
+        self._retention_interval = retention_interval
+        self._retention: asyncio.Task[None] | None = None
+        #: The latest retention run's report (None before the first one).
+        self.last_retention: RetentionReport | None = None
 
     @property
     def router(self) -> Gateway:
@@ -65,9 +83,10 @@ class CsmsServer:
     async def start(self, *, migrate: bool = False) -> None:
         settings = self.settings
         settings.home.mkdir(parents=True, exist_ok=True)
+        keys = settings.key_ring()
         if migrate:
-            await asyncio.to_thread(upgrade, settings.database_url)
-        self.db = Database(settings.database_url)
+            await asyncio.to_thread(lambda: upgrade(settings.database_url, keys=keys))
+        self.db = Database(settings.database_url, keys=keys)
         current = await self.db.read(lambda uow: revision_of(uow.conn))
         if current != head_revision():
             await self.db.close()
@@ -111,6 +130,7 @@ class CsmsServer:
                 f"cannot listen on {settings.api_host}:{settings.api_port} "
                 "(in use? set CSMS_API_PORT)"
             )
+        self._retention = asyncio.create_task(self._retention_daily(), name="retention")
         log.info(
             "csms serving OCPP on ws://%s:%s/ocpp/{id} and the API on http://%s:%s (%s loop)",
             settings.ocpp_host,
@@ -120,7 +140,40 @@ class CsmsServer:
             type(asyncio.get_running_loop()).__module__.partition(".")[0],
         )
 
+    async def _retention_daily(self) -> None:
+        """Run retention shortly after start, then every day. A failed run is logged and
+        tried again at the next one; it never stops the server."""
+        delay = self._retention_first_delay
+        years = self.settings.retention_years
+        while True:
+            await asyncio.sleep(delay)
+            delay = self._retention_interval
+            assert self.db is not None
+            now = datetime.now(UTC)
+            try:
+                report = await self.db.write(
+                    functools.partial(run_retention, now=now, retention_years=years)
+                )
+            except Exception as exc:
+                log.error(
+                    "retention run failed (%s: %s); next try in %.0f s",
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                continue
+            self.last_retention = report
+            log.info(
+                "retention: %s",
+                ", ".join(f"{name.replace('_', ' ')} {n}" for name, n in report.counts().items()),
+            )
+
     async def stop(self) -> None:
+        if self._retention is not None:
+            self._retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention
+            self._retention = None
         if self._api is not None:
             self._api.should_exit = True
             if self._api_ticks is not None:
@@ -136,8 +189,18 @@ class CsmsServer:
 
 
 @contextlib.asynccontextmanager
-async def running_server(settings: Settings, *, migrate: bool = True) -> AsyncIterator[CsmsServer]:
-    server = CsmsServer(settings)
+async def running_server(
+    settings: Settings,
+    *,
+    migrate: bool = True,
+    retention_first_delay: float = RETENTION_FIRST_DELAY,
+    retention_interval: float = RETENTION_INTERVAL,
+) -> AsyncIterator[CsmsServer]:
+    server = CsmsServer(
+        settings,
+        retention_first_delay=retention_first_delay,
+        retention_interval=retention_interval,
+    )
     await server.start(migrate=migrate)
     try:
         yield server

@@ -42,13 +42,20 @@ ClearCache.
 
 ocpp2.0.1 sequence: BootNotification (reason PowerUp), StatusNotification Available per
 EVSE connector (--connectors is the number of EVSEs, --connector the EVSE to use),
-Authorize (idToken of --id-token-type; --login/--pin: a KeyCode idToken with the login as
-additionalInfo), StatusNotification Occupied, TransactionEvent Started (CablePluggedIn,
+Authorize (idToken of --id-token-type; with --keycode a KeyCode idToken holding --pin with
+the login as additionalInfo), StatusNotification Occupied, TransactionEvent Started (CablePluggedIn,
 EVConnected, seqNo 0), Updated ChargingStateChanged Charging, Updated MeterValuePeriodic
 every --meter-interval, Updated SuspendedEV when --kwh is in, Ended (StopAuthorized,
 stoppedReason Local), StatusNotification Available. It answers GetVariables/SetVariables,
 GetBaseReport/GetReport (then NotifyReport), RequestStart/StopTransaction, Reset,
 UnlockConnector, ChangeAvailability, TriggerMessage, ClearCache, GetTransactionStatus.
+
+Touchscreen login (--pin-login LOGIN --pin PIN, both versions): DataTransfer vendorId csms,
+messageId PinLogin with {"login": LOGIN, "pin": PIN}; the charger then starts at once with
+the one-time idTag the CSMS returns (2.0.1: an idToken of type Central), no Authorize.
+ocpp2.0.1 with --keycode: no DataTransfer; the PIN goes in a KeyCode idToken with the login
+as additionalInfo (type Login). --login LOGIN is the earlier spelling: --pin-login LOGIN,
+with --keycode on ocpp2.0.1.
 
 Transaction messages are queued while the connection is down and replayed in order after
 reconnecting (2.0.1: with offline=true, their own timestamps and seqNos).
@@ -154,8 +161,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_charger_options(charge)
     charge.add_argument("--id-tag", help="RFID card UID to charge with")
-    charge.add_argument("--login", help="touchscreen login (email or phone) instead of a card")
-    charge.add_argument("--pin", help="PIN for --login")
+    charge.add_argument(
+        "--pin-login",
+        metavar="LOGIN",
+        help="touchscreen login (email or phone) instead of a card: DataTransfer PinLogin",
+    )
+    charge.add_argument("--pin", help="PIN for --pin-login")
+    charge.add_argument(
+        "--keycode",
+        action="store_true",
+        help="ocpp2.0.1: send the PIN as a KeyCode idToken with the login (no DataTransfer)",
+    )
+    charge.add_argument(
+        "--login",
+        metavar="LOGIN",
+        help="earlier spelling of --pin-login (on ocpp2.0.1 it implies --keycode)",
+    )
     charge.add_argument("--connector", type=int, default=1, help="connector to use (1)")
     charge.add_argument(
         "--stay", action="store_true", help="stay connected afterwards for remote starts"
@@ -267,11 +288,16 @@ async def _run_charger(args: argparse.Namespace, *, stay: bool) -> int:
         return EXIT_USAGE
     charge_point = _build_charge_point(args)
     charge_point.on_session_finished = lambda result: _print_session(result, as_json=args.json)
+    legacy_login = getattr(args, "login", None)
+    keycode = getattr(args, "keycode", False) or (
+        legacy_login is not None and args.protocol == "ocpp2.0.1"
+    )
     script = SessionScript(
         charge_point,
         id_tag=getattr(args, "id_tag", None),
-        login=getattr(args, "login", None),
+        login=getattr(args, "pin_login", None) or legacy_login,
         pin=getattr(args, "pin", None),
+        keycode=keycode,
         connector_id=getattr(args, "connector", 1),
         stay=stay,
         max_sessions=args.max_sessions,
@@ -350,12 +376,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(getattr(args, "verbose", 0))
     coroutine: Any
     if args.command == "charge":
-        if args.id_tag is None and args.login is None and not args.stay:
-            parser.error("charge needs --id-tag (or --login and --pin), or --stay")
-        if args.login is not None and args.pin is None:
-            parser.error("--login needs --pin")
-        if args.id_tag is not None and args.login is not None:
-            parser.error("use either --id-tag or --login, not both")
+        chosen = [
+            option
+            for option, value in (
+                ("--id-tag", args.id_tag),
+                ("--pin-login", args.pin_login),
+                ("--login", args.login),
+            )
+            if value is not None
+        ]
+        if not chosen and not args.stay:
+            parser.error("charge needs --id-tag (or --pin-login and --pin), or --stay")
+        if len(chosen) > 1:
+            parser.error(f"use one of {' / '.join(chosen)}, not several")
+        login_option = next((o for o in chosen if o != "--id-tag"), None)
+        if login_option is not None and args.pin is None:
+            parser.error(f"{login_option} needs --pin")
+        if args.pin is not None and login_option is None:
+            parser.error("--pin is for a touchscreen login: add --pin-login LOGIN")
+        if args.keycode and (args.protocol != "ocpp2.0.1" or login_option is None):
+            parser.error(
+                "--keycode is for ocpp2.0.1 with --pin-login "
+                "(OCPP 1.6 has no KeyCode: it uses DataTransfer PinLogin)"
+            )
         coroutine = _run_charger(args, stay=args.stay)
     elif args.command == "serve":
         coroutine = _run_charger(args, stay=True)

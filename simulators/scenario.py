@@ -51,6 +51,7 @@ class SessionScript:
         id_tag: str | None = None,
         login: str | None = None,
         pin: str | None = None,
+        keycode: bool = False,
         connector_id: int = 1,
         plan: ChargingPlan | None = None,
         stay: bool = False,
@@ -59,10 +60,13 @@ class SessionScript:
     ) -> None:
         if login is not None and pin is None:
             raise ValueError("a PIN login needs both login and pin")
+        if keycode and not isinstance(charge_point, ChargePoint201):
+            raise ValueError("a KeyCode idToken is OCPP 2.0.1: use DataTransfer PinLogin on 1.6")
         self.charge_point = charge_point
         self.id_tag = id_tag
         self.login = login
         self.pin = pin
+        self.keycode = keycode
         self.connector_id = connector_id
         self.plan = plan
         self.stay = stay
@@ -118,10 +122,13 @@ class SessionScript:
         id_tag = self.id_tag
         authorize = True
         if self.login is not None and self.pin is not None:
-            if isinstance(cp, ChargePoint201):
-                # 2.0.1: the PIN is a KeyCode idToken with the login as additionalInfo.
+            if self.keycode and isinstance(cp, ChargePoint201):
+                # 2.0.1 C04: the PIN is a KeyCode idToken with the login as additionalInfo,
+                # authorized (Authorize) and sent with the transaction as it is.
                 id_tag = cp.pin_token(self.login, self.pin)
             else:
+                # The touchscreen asks the CSMS first (DataTransfer csms/PinLogin), then
+                # starts with the one-time token it returns, as a real charger would.
                 try:
                     id_tag = await cp.pin_login(self.login, self.pin)
                 except SimulatorError as exc:
@@ -164,6 +171,7 @@ async def run_session(
     password: str | None = None,
     login: str | None = None,
     pin: str | None = None,
+    keycode: bool = False,
     connector_id: int = 1,
     connectors: int = 1,
     plan: ChargingPlan | None = None,
@@ -176,8 +184,9 @@ async def run_session(
     **charge_point_options: Any,
 ) -> ScriptOutcome:
     """Boot a charge point (``protocol`` ocpp1.6 or ocpp2.0.1), charge once with
-    ``id_tag`` (or a PIN login), and optionally stay connected for remote starts. See
-    :class:`SessionScript`. ``connectors`` is the number of EVSEs for 2.0.1."""
+    ``id_tag`` (or a PIN login: ``login`` and ``pin``, through DataTransfer PinLogin, or on
+    2.0.1 with ``keycode`` a KeyCode idToken), and optionally stay connected for remote
+    starts. See :class:`SessionScript`. ``connectors`` is the number of EVSEs for 2.0.1."""
     charge_point: AnyChargePoint
     if protocol == "ocpp2.0.1":
         charge_point = ChargePoint201(
@@ -209,6 +218,7 @@ async def run_session(
         id_tag=id_tag,
         login=login,
         pin=pin,
+        keycode=keycode,
         connector_id=connector_id,
         plan=plan,
         stay=stay,

@@ -13,6 +13,7 @@ import asyncio
 import base64
 import contextlib
 import inspect
+import json
 import logging
 import math
 from collections import deque
@@ -58,6 +59,7 @@ __all__ = [
     "Reply",
     "Station",
     "change_availability",
+    "one_time_token",
 ]
 
 #: Seconds between reconnection attempts (real time), the last one repeating.
@@ -127,6 +129,22 @@ def change_availability(
                 await report(target, wanted)
 
     return Reply({"status": status}, then=report_statuses)
+
+
+def one_time_token(answer: dict[str, Any]) -> str | None:
+    """The idTag of an Accepted csms/PinLogin DataTransfer answer (data: the JSON string
+    ``{"idTag": "...", "expiresAt": "..."}``), or None when it was refused or unreadable."""
+    if answer.get("status") != "Accepted":
+        return None
+    data = answer.get("data")
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            return None
+    if isinstance(data, dict) and isinstance(data.get("idTag"), str):
+        return str(data["idTag"])
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from protocol import OCPPError, OCPPVersion
 from simulators.charging import ChargingPlan, SessionKeeping, SessionResult, charge
 from simulators.clock import iso_utc, utc_now
 from simulators.errors import SimulatorError, StationOffline
-from simulators.station import Reply, Station, change_availability
+from simulators.station import Reply, Station, change_availability, one_time_token
 from simulators.transaction import Transaction
 from simulators.txqueue import PayloadResolver
 from simulators.v16_config import SUPPORTED_MEASURANDS, Configuration16
@@ -483,17 +483,7 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
         response = await self.data_transfer(
             "csms", "PinLogin", json.dumps({"login": login, "pin": pin})
         )
-        if response.get("status") != "Accepted":
-            return None
-        data = response.get("data")
-        if isinstance(data, str):
-            try:
-                data = json.loads(data)
-            except ValueError:
-                return None
-        if isinstance(data, dict) and isinstance(data.get("idTag"), str):
-            return str(data["idTag"])
-        return None
+        return one_time_token(response)
 
     async def charge(
         self,

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from protocol import ID_TOKEN_TYPES, ErrorCode, OCPPError, OCPPVersion
 from simulators.charging import ChargingPlan, SessionKeeping, SessionResult, charge
 from simulators.clock import iso_utc, utc_now
 from simulators.errors import SimulatorError, StationOffline
-from simulators.station import Reply, Station, change_availability
+from simulators.station import Reply, Station, change_availability, one_time_token
 from simulators.transaction import Transaction
 from simulators.v201_device_model import MEASURANDS, REPORT_BASES, DeviceModel201
 
@@ -680,6 +681,19 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
         if data is not None:
             payload["data"] = data
         return await self.call("DataTransfer", payload)
+
+    async def pin_login(self, login: str, pin: str) -> str | None:
+        """Touchscreen login through DataTransfer ``csms``/``PinLogin`` (as on 1.6): the
+        one-time token the CSMS returns, or None when it refused. The token is remembered
+        as a ``Central`` idToken (an id the CSMS generated), so that the session started with
+        it presents it so."""
+        response = await self.data_transfer(
+            "csms", "PinLogin", json.dumps({"login": login, "pin": pin})
+        )
+        token = one_time_token(response)
+        if token is not None:
+            self.id_token(token, type="Central")
+        return token
 
     def pin_token(self, login: str, pin: str) -> str:
         """Touchscreen login: the PIN as a KeyCode idToken with the login as

@@ -40,8 +40,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlch
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
 
+from storage.crypto import KeyRing
 from storage.errors import ConflictError, StorageError, StorageUnavailable
-from storage.sql.repositories import SqlUnitOfWork, StorageCache
+from storage.sql.repositories import SqlUnitOfWork, StorageCache, Vault
 
 __all__ = ["Database", "UnitOfWorkFn", "normalize_url"]
 
@@ -114,6 +115,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+_PROCESS_KEYS: list[KeyRing] = []
+
+
+def _process_keys() -> KeyRing:
+    """One throwaway key ring per process, for databases opened without keys."""
+    if not _PROCESS_KEYS:
+        _PROCESS_KEYS.append(KeyRing([KeyRing.generate()]))
+    return _PROCESS_KEYS[0]
+
+
 class _Pending:
     __slots__ = ("fn", "future")
 
@@ -125,8 +136,14 @@ class _Pending:
 class Database:
     """One database: SQLite file or PostgreSQL server, with group-committed writes."""
 
-    def __init__(self, url: str | URL, *, max_batch: int = 512) -> None:
+    def __init__(
+        self, url: str | URL, *, keys: KeyRing | None = None, max_batch: int = 512
+    ) -> None:
+        """``keys`` encrypt personal data (``csms.config`` loads them from CSMS_DATA_KEYS or
+        ``$CSMS_HOME/data.keys``). Without them a key made up for this process is used:
+        what it encrypts cannot be read by another process (tests and tools only)."""
         self.url = normalize_url(url)
+        self.vault = Vault(keys if keys is not None else _process_keys())
         self.dialect = self.url.get_backend_name()
         self._max_batch = max_batch
         #: Batches to commit in the writer thread before trying the loop thread again.
@@ -168,6 +185,11 @@ class Database:
 
     # -- public API -----------------------------------------------------------------
 
+    def set_keys(self, keys: KeyRing) -> None:
+        """Use ``keys`` from now on (key rotation: a new key first, the old ones still
+        there to decrypt what they encrypted)."""
+        self.vault = Vault(keys)
+
     async def write(self, fn: UnitOfWorkFn[T]) -> T:
         """Run ``fn`` in a unit of work; return its result after the commit."""
         if self._closed:
@@ -186,7 +208,7 @@ class Database:
         """Run ``fn`` on a read connection (no commit)."""
 
         def run(conn: Connection) -> T:
-            return fn(SqlUnitOfWork(conn, self.cache, read_only=True))
+            return fn(SqlUnitOfWork(conn, self.cache, vault=self.vault, read_only=True))
 
         try:
             if self._sync_reader is not None:
@@ -292,7 +314,7 @@ class Database:
 
         def run_all(conn: Connection) -> list[Any]:
             nonlocal uow
-            uow = SqlUnitOfWork(conn, self.cache)
+            uow = SqlUnitOfWork(conn, self.cache, vault=self.vault)
             results = [item.fn(uow) for item in batch]
             uow.flush()
             return results
@@ -320,7 +342,7 @@ class Database:
 
         def run(conn: Connection) -> Any:
             nonlocal uow
-            uow = SqlUnitOfWork(conn, self.cache)
+            uow = SqlUnitOfWork(conn, self.cache, vault=self.vault)
             result = item.fn(uow)
             uow.flush()
             return result

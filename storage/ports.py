@@ -8,7 +8,8 @@ one database transaction (group commit) without an await per statement.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -16,14 +17,17 @@ from storage.records import (
     ApiTokenRecord,
     ChargerEventRecord,
     ChargerRecord,
+    ConnectionLogRecord,
     ConnectorRecord,
     CustomerRecord,
+    CustomerTokenRecord,
     DeviceReportRecord,
     DeviceVariableRecord,
     IdTagRecord,
     MeterSampleRecord,
     OwnerRecord,
     SampledValue,
+    SecurityEventRecord,
     StatusEventRecord,
     TransactionEventRecord,
     TransactionRecord,
@@ -34,12 +38,17 @@ __all__ = [
     "ApiTokenRepository",
     "ChargerEventRepository",
     "ChargerRepository",
+    "ConnectionLogRepository",
     "ConnectorRepository",
     "CustomerRepository",
+    "CustomerTokenRepository",
+    "DataKeyRepository",
     "DeviceModelRepository",
+    "FavoriteRepository",
     "IdTagRepository",
     "MeterSampleRepository",
     "OwnerRepository",
+    "SecurityEventRepository",
     "StatusEventRepository",
     "TransactionEventRepository",
     "TransactionRepository",
@@ -79,12 +88,83 @@ class StatusEventRepository(Protocol):
 
 
 class CustomerRepository(Protocol):
-    def add(
-        self, *, customer_number: int, name: str, email: str, created_at: datetime
-    ) -> CustomerRecord: ...
+    """Customers; identity fields are encrypted at rest and found by keyed hash."""
+
+    def add(self, customer: CustomerRecord) -> CustomerRecord:
+        """Insert ``customer`` (its ``id`` is ignored and set)."""
+        ...
+
     def get(self, customer_id: int) -> CustomerRecord | None: ...
     def by_number(self, customer_number: int) -> CustomerRecord | None: ...
-    def list(self) -> list[CustomerRecord]: ...
+    def by_email(self, email: str) -> CustomerRecord | None: ...
+    def by_phone(self, phone: str) -> CustomerRecord | None: ...
+    def by_unsubscribe_hash(self, token_hash: str) -> CustomerRecord | None: ...
+    def number_taken(self, customer_number: int) -> bool: ...
+    def update(self, customer_id: int, **fields: Any) -> None:
+        """Change fields named as in CustomerRecord (and ``unsubscribe_token_hash``)."""
+        ...
+
+    def list(self, *, marketing_opt_in: bool | None = None) -> list[CustomerRecord]: ...
+    def erase(self, customer_id: int, *, now: datetime) -> None:
+        """Clear every identity field, hash, login and card; keep the customer number."""
+        ...
+
+    def rotate(self) -> int: ...
+
+
+class CustomerTokenRepository(Protocol):
+    def add(
+        self,
+        *,
+        customer_id: int,
+        token_hash: str,
+        created_at: datetime,
+        expires_at: datetime,
+        created_ip: str | None = None,
+    ) -> CustomerTokenRecord: ...
+    def by_hash(self, token_hash: str) -> CustomerTokenRecord | None: ...
+    def touch(self, token_id: int, when: datetime) -> None: ...
+    def revoke(self, token_id: int, when: datetime) -> None: ...
+    def list(self, customer_id: int) -> list[CustomerTokenRecord]: ...
+    def forget_addresses_before(self, cutoff: datetime) -> int: ...
+    def purge_expired_before(self, cutoff: datetime) -> int: ...
+
+
+class FavoriteRepository(Protocol):
+    def add(self, customer_id: int, charger_id: str, *, now: datetime) -> bool: ...
+    def remove(self, customer_id: int, charger_id: str) -> bool: ...
+    def list(self, customer_id: int) -> list[tuple[str, datetime]]: ...
+
+
+class SecurityEventRepository(Protocol):
+    def add(
+        self,
+        *,
+        kind: str,
+        details: dict[str, Any],
+        created_at: datetime,
+        customer_id: int | None = None,
+        charger_id: str | None = None,
+    ) -> None: ...
+    def list(
+        self, *, kind: str | None = None, customer_id: int | None = None, limit: int = 1000
+    ) -> list[SecurityEventRecord]: ...
+
+
+class DataKeyRepository(Protocol):
+    def usage(self, key_ids: Iterable[str]) -> tuple[Counter[str], int]:
+        """(stored values per key id, values under none of ``key_ids``)."""
+        ...
+
+
+class ConnectionLogRepository(Protocol):
+    def add(
+        self, *, charger_id: str, remote_address: str | None, connected_at: datetime
+    ) -> None: ...
+    def list(
+        self, *, charger_id: str | None = None, limit: int = 1000
+    ) -> list[ConnectionLogRecord]: ...
+    def purge_before(self, cutoff: datetime) -> int: ...
 
 
 class IdTagRepository(Protocol):
@@ -97,10 +177,19 @@ class IdTagRepository(Protocol):
         customer_id: int | None = None,
         expires_at: datetime | None = None,
         parent_id_tag: str | None = None,
+        kind: str = "card",
     ) -> IdTagRecord: ...
     def by_uid(self, uid: str) -> IdTagRecord | None: ...
     def update(self, uid: str, **fields: Any) -> None: ...
-    def list(self, *, customer_id: int | None = None) -> list[IdTagRecord]: ...
+    def delete(self, tag_id: int) -> bool: ...
+    def list(
+        self, *, customer_id: int | None = None, kind: str | None = "card"
+    ) -> list[IdTagRecord]:
+        """Tokens sorted by UID; ``kind=None`` lists every kind."""
+        ...
+
+    def purge_expired_logins(self, before: datetime) -> int: ...
+    def rotate(self) -> int: ...
 
 
 class TransactionRepository(Protocol):
@@ -146,8 +235,22 @@ class TransactionRepository(Protocol):
         active: bool | None = None,
         customer_id: int | None = None,
         owner_id: int | None = None,
+        started_from: datetime | None = None,
+        started_before: datetime | None = None,
         limit: int = 1000,
-    ) -> list[TransactionRecord]: ...
+    ) -> list[TransactionRecord]:
+        """Newest first; ``started_from`` ≤ started_at < ``started_before``."""
+        ...
+
+    def forget_id_tags(self, pk: int, *, now: datetime) -> None:
+        """Clear the idTags of a transaction and its events (erasure)."""
+        ...
+
+    def anonymize_before(self, cutoff: datetime, *, now: datetime) -> int:
+        """Unlink completed transactions that ended before ``cutoff`` from any person."""
+        ...
+
+    def rotate(self) -> int: ...
 
 
 class MeterSampleRepository(Protocol):
@@ -185,6 +288,8 @@ class TransactionEventRepository(Protocol):
         """The transaction's events in seqNo order."""
         ...
 
+    def rotate(self) -> int: ...
+
 
 class DeviceModelRepository(Protocol):
     def report(self, charger_id: str, request_id: int) -> DeviceReportRecord | None: ...
@@ -216,6 +321,7 @@ class DeviceModelRepository(Protocol):
 class UnreconciledRepository(Protocol):
     def add(self, record: UnreconciledRecord) -> None: ...
     def list(self, *, charger_id: str | None = None) -> list[UnreconciledRecord]: ...
+    def rotate(self) -> int: ...
 
 
 class ChargerEventRepository(Protocol):
@@ -273,3 +379,18 @@ class UnitOfWork(Protocol):
 
     @property
     def api_tokens(self) -> ApiTokenRepository: ...
+
+    @property
+    def customer_tokens(self) -> CustomerTokenRepository: ...
+
+    @property
+    def favorites(self) -> FavoriteRepository: ...
+
+    @property
+    def security_events(self) -> SecurityEventRepository: ...
+
+    @property
+    def connection_log(self) -> ConnectionLogRepository: ...
+
+    @property
+    def data_keys(self) -> DataKeyRepository: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,14 +11,17 @@ __all__ = [
     "ApiTokenRecord",
     "ChargerEventRecord",
     "ChargerRecord",
+    "ConnectionLogRecord",
     "ConnectorRecord",
     "CustomerRecord",
+    "CustomerTokenRecord",
     "DeviceReportRecord",
     "DeviceVariableRecord",
     "IdTagRecord",
     "MeterSampleRecord",
     "OwnerRecord",
     "SampledValue",
+    "SecurityEventRecord",
     "StatusEventRecord",
     "TransactionEventRecord",
     "TransactionRecord",
@@ -89,15 +93,37 @@ class StatusEventRecord:
 
 @dataclass(slots=True)
 class CustomerRecord:
+    """A customer as the domain sees it: identity in plain text (storage encrypts it).
+
+    After erasure every identity field is None and ``erased_at`` is set; the row stays so
+    that sessions and invoices keep their customer number.
+    """
+
     id: int
     customer_number: int
-    name: str
-    email: str
     created_at: datetime
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    vehicle: str | None = None
+    password_hash: str | None = None
+    pin_hash: str | None = None
+    pin_failures: int = 0
+    pin_locked_until: datetime | None = None
+    notify_email: bool = False
+    notify_sms: bool = False
+    marketing_opt_in: bool = False
+    marketing_changed_at: datetime | None = None
+    updated_at: datetime | None = None
+    erased_at: datetime | None = None
 
 
 @dataclass(slots=True)
 class IdTagRecord:
+    """A token a driver identifies with: ``kind`` card, app or login (SPEC "Authorization
+    methods"); ``uid`` in plain text (storage encrypts it)."""
+
     id: int
     uid: str
     status: str
@@ -105,6 +131,40 @@ class IdTagRecord:
     customer_id: int | None = None
     expires_at: datetime | None = None
     parent_id_tag: str | None = None
+    kind: str = "card"
+    used_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class CustomerTokenRecord:
+    """A customer API (app) session: the SHA-256 of its bearer token."""
+
+    id: int
+    customer_id: int
+    token_hash: str
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None = None
+    created_ip: str | None = None
+    revoked_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class SecurityEventRecord:
+    id: int
+    kind: str
+    details: dict[str, Any]
+    created_at: datetime
+    customer_id: int | None = None
+    charger_id: str | None = None
+
+
+@dataclass(slots=True)
+class ConnectionLogRecord:
+    id: int
+    charger_id: str
+    connected_at: datetime
+    remote_address: str | None = None
 
 
 @dataclass(slots=True)
@@ -159,6 +219,10 @@ class TransactionEventRecord:
     id_token: str | None = None
     details: dict[str, Any] | None = None
     id: int | None = None
+    #: The event's meter values. Stored with the event (one row per TransactionEvent, the
+    #: 2.0.1 hot path) and read back through ``MeterSampleRepository``; empty when read
+    #: through ``TransactionEventRepository.for_transaction``.
+    samples: Sequence[SampledValue] = ()
 
 
 @dataclass(slots=True)

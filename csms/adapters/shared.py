@@ -6,26 +6,35 @@
   chargers and 2.0.1 stations alike, so a handler such as the touchscreen ``PinLogin``
   answers on both. A vendorId no handler claims is answered ``UnknownVendorId`` and
   recorded.
+- csms's own vendorId ``csms``: messageId ``PinLogin``, the touchscreen login (SPEC
+  "Authorization methods"; see :mod:`csms.domain.pin_login`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from csms.adapters.common import format_time
 from csms.domain.model import BootInfo, RegistrationStatus
+from csms.domain.pin_login import pin_login, record_malformed_attempt
 from csms.domain.stations import record_boot, record_charger_event, touch_charger
 from csms.gateway import CallContext
 
 __all__ = [
     "BOOT_RETRY_INTERVAL",
+    "CSMS_VENDOR_ID",
+    "PIN_LOGIN_MESSAGE_ID",
     "VENDOR_HANDLERS",
     "VendorHandler",
     "answer_boot",
+    "csms_data_transfer",
     "data_transfer",
     "heartbeat",
+    "parse_pin_login",
+    "pin_login_transfer",
 ]
 
 log = logging.getLogger(__name__)
@@ -87,3 +96,58 @@ async def data_transfer(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     if hasattr(result, "__await__"):
         result = await result
     return dict(result)
+
+
+#: csms's own DataTransfer vendorId and the touchscreen login's messageId (SPEC
+#: "Authorization methods").
+CSMS_VENDOR_ID = "csms"
+PIN_LOGIN_MESSAGE_ID = "PinLogin"
+
+
+def parse_pin_login(data: Any) -> tuple[str, str] | None:
+    """(login, PIN) from PinLogin data: a JSON string ``{"login": "...", "pin": "..."}``
+    (a 2.0.1 station may send the object itself: DataTransfer data is anyType there).
+    None when it is anything else; the PIN must be a string (a number loses leading zeros).
+    """
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            return None
+    if not isinstance(data, dict):
+        return None
+    login, pin = data.get("login"), data.get("pin")
+    if not isinstance(login, str) or not isinstance(pin, str) or not login or not pin:
+        return None
+    return login, pin
+
+
+async def pin_login_transfer(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    """DataTransfer csms/PinLogin: ``Accepted`` with data ``{"idTag": "<one-time token>",
+    "expiresAt": "<UTC>"}`` when the login and PIN match, else ``Rejected`` whatever the
+    reason (wrong login, wrong PIN, no PIN, erased, locked, malformed data): the charger
+    learns nothing about which accounts exist. The reason is recorded as a security event.
+    """
+    request = parse_pin_login(p.get("data"))
+    if request is None:
+        await ctx.db.write(
+            lambda uow: record_malformed_attempt(uow, charger_id=ctx.charger_id, now=ctx.now)
+        )
+        return {"status": "Rejected"}
+    login, pin = request
+    outcome = await pin_login(ctx.db, login=login, pin=pin, charger_id=ctx.charger_id, now=ctx.now)
+    token = outcome.token
+    if not outcome.accepted or token is None or token.expires_at is None:
+        return {"status": "Rejected"}
+    data = {"idTag": token.uid, "expiresAt": format_time(token.expires_at)}
+    return {"status": "Accepted", "data": json.dumps(data, separators=(",", ":"))}
+
+
+async def csms_data_transfer(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    """DataTransfer for vendorId ``csms``: PinLogin, else UnknownMessageId."""
+    if p.get("messageId") == PIN_LOGIN_MESSAGE_ID:
+        return await pin_login_transfer(ctx, p)
+    return {"status": "UnknownMessageId"}
+
+
+VENDOR_HANDLERS[CSMS_VENDOR_ID] = csms_data_transfer

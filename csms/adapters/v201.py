@@ -21,7 +21,7 @@ from typing import Any
 
 from csms.adapters.common import format_time, parse_time
 from csms.adapters.shared import answer_boot, data_transfer, heartbeat
-from csms.domain.authorization import NO_AUTHORIZATION, authorize_id_token
+from csms.domain.authorization import KEY_CODE, NO_AUTHORIZATION, authorize_id_token
 from csms.domain.device_model import record_report_part
 from csms.domain.model import (
     AuthorizationStatus,
@@ -29,6 +29,7 @@ from csms.domain.model import (
     IdTokenInfo,
     MeterSample,
 )
+from csms.domain.pin_login import LOGIN_TOKEN_LIFETIME, pin_login, verify_pin_login
 from csms.domain.stations import record_charger_event, record_status
 from csms.domain.transaction_events import (
     ENERGY_REGISTER,
@@ -38,7 +39,13 @@ from csms.domain.transaction_events import (
 from csms.domain.transactions import record_meter_values
 from csms.gateway import CallContext, Handler
 
-__all__ = ["AUTHORIZATION_CACHE_LIFETIME", "HANDLERS", "id_token_info", "meter_samples"]
+__all__ = [
+    "AUTHORIZATION_CACHE_LIFETIME",
+    "HANDLERS",
+    "id_token_info",
+    "key_code_login",
+    "meter_samples",
+]
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +169,41 @@ async def notify_report(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
 # -- C: authorization -----------------------------------------------------------------
 
 
+#: additionalInfo type that carries the login (email or phone) of a KeyCode idToken.
+LOGIN_INFO_TYPE = "Login"
+
+
+def key_code_login(id_token: Mapping[str, Any]) -> str | None:
+    """The login of a touchscreen ``KeyCode`` idToken (SPEC "Authorization methods": the PIN
+    in ``idToken``, the email or phone in an additionalInfo of type ``Login``), or None."""
+    if id_token.get("type") != KEY_CODE:
+        return None
+    for info in id_token.get("additionalInfo") or ():
+        if info.get("type") == LOGIN_INFO_TYPE and info.get("additionalIdToken"):
+            return str(info["additionalIdToken"])
+    return None
+
+
 async def authorize(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
-    """C01–C06: the idToken checked like a 1.6 idTag, whatever its type."""
+    """C01–C06: the idToken checked like a 1.6 idTag, whatever its type. A KeyCode with a
+    Login (C04, touchscreen) is a PIN login: Accepted when login and PIN match (cacheable
+    only as long as a one-time login token lives), else Invalid, whatever the reason."""
     token = p["idToken"]
+    if token["type"] == KEY_CODE:
+        login = key_code_login(token)
+        info = IdTokenInfo(AuthorizationStatus.INVALID)
+        if login is not None:
+            outcome = await pin_login(
+                ctx.db,
+                login=login,
+                pin=token["idToken"],
+                charger_id=ctx.charger_id,
+                now=ctx.now,
+                issue_token=False,
+            )
+            if outcome.accepted:
+                info = IdTokenInfo(AuthorizationStatus.ACCEPTED, ctx.now + LOGIN_TOKEN_LIFETIME)
+        return {"idTokenInfo": id_token_info(info, token, now=ctx.now)}
     info = await ctx.db.read(
         lambda uow: authorize_id_token(uow, token["idToken"], token["type"], now=ctx.now)
     )
@@ -182,6 +221,20 @@ async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
     token = p.get("idToken")
     details = p.copy()
     meter_value = details.pop("meterValue", None)
+    if token is not None:
+        # The token itself (a card UID; a KeyCode's login) is personal data: it is stored
+        # encrypted in its own column, never in the plain-text details.
+        details["idToken"] = {"type": token["type"]}
+    id_token = token["idToken"] if token is not None else None
+    pin_check = None
+    if token is not None and token["type"] == KEY_CODE:
+        # A KeyCode is a PIN: never stored. With a Login it is a touchscreen login, verified
+        # here off the event loop and recorded with the event, which then carries the
+        # customer's one-time login token instead (SPEC "Authorization methods").
+        id_token = None
+        login = key_code_login(token)
+        if login is not None:
+            pin_check = await verify_pin_login(ctx.db, login=login, pin=token["idToken"])
     event = TransactionEvent(
         event_type=p["eventType"],
         station_transaction_id=info["transactionId"],
@@ -192,8 +245,9 @@ async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
         samples=meter_samples(meter_value) if meter_value else (),
         offline=p.get("offline", False),
         charging_state=info.get("chargingState"),
-        id_token=token["idToken"] if token is not None else None,
+        id_token=id_token,
         id_token_type=token["type"] if token is not None else None,
+        pin_check=pin_check,
     )
     outcome = await ctx.db.write(
         lambda uow: record_transaction_event(

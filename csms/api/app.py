@@ -9,7 +9,9 @@ from typing import Any
 from fastapi import FastAPI
 
 from csms.api.errors import install_error_handlers
-from csms.api.routes import cards, chargers, customers, owners, sessions
+from csms.api.routes import app_api, cards, chargers, customers, owners, sessions
+from csms.api.routes.privacy import router as privacy_router
+from csms.api.routes.reports import router as reports_router
 from csms.api.schemas import Health
 from csms.commands import CommandRouter
 from csms.config import Settings
@@ -42,6 +44,9 @@ def create_app(*, db: Database, router: CommandRouter, settings: Settings) -> Fa
     install_error_handlers(app)
     for module in (chargers, sessions, customers, cards, owners):
         app.include_router(module.router)
+    app.include_router(app_api.router)
+    app.include_router(reports_router)
+    app.include_router(privacy_router)
     api_version = _version()
 
     @app.get("/api/health", response_model=Health, tags=["health"])

@@ -107,7 +107,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         # The server (uvicorn) logs the traceback; the client only learns that it failed.
-        log.error("unexpected %s in %s %s", type(exc).__name__, request.method, request.url.path)
+        # The route's template, not the path: a path can hold a card UID or a token.
+        route = request.scope.get("route")
+        where = getattr(route, "path", None) or "(no route)"
+        log.error("unexpected %s in %s %s", type(exc).__name__, request.method, where)
         return _error(500, "internal server error: see the server log")
 
     app.add_exception_handler(ApiError, api_error)

@@ -17,15 +17,23 @@ __all__ = [
     "Cost",
     "CustomerCreate",
     "CustomerOut",
+    "DataKeyOut",
     "DeviceModelOut",
+    "DriverSessionDetail",
+    "DriverSessionOut",
     "ErrorOut",
     "Health",
+    "KeyRetiredOut",
+    "KeyRotationOut",
     "MeterValueOut",
     "OwnerCreate",
     "OwnerOut",
     "Removed",
+    "RetentionOut",
     "SessionDetail",
     "SessionOut",
+    "SessionReportRow",
+    "VehicleOut",
 ]
 
 
@@ -133,7 +141,9 @@ class MeterValueOut(BaseModel):
     )
 
 
-class SessionOut(BaseModel):
+class DriverSessionOut(BaseModel):
+    """A session as its driver sees it in the app (no idTags: those are credentials)."""
+
     id: int
     charger_id: str
     connector_id: int = Field(description="1.6 connector or 2.0.1 EVSE")
@@ -141,9 +151,7 @@ class SessionOut(BaseModel):
         description="the charger's id: CSMS-assigned integer (1.6), the station's string (2.0.1)"
     )
     customer_number: int | None = None
-    id_tag: str | None = Field(default=None, description="left out for owner tokens")
     auth_method: str | None = None
-    auth_status: str | None = None
     started_at: datetime
     stopped_at: datetime | None = None
     charging_done_at: datetime | None = None
@@ -153,6 +161,17 @@ class SessionOut(BaseModel):
     stop_reason: str | None = None
     status: Literal["active", "completed"]
     cost: Cost | None = None
+
+
+class DriverSessionDetail(DriverSessionOut):
+    meter_values: list[MeterValueOut]
+
+
+class SessionOut(DriverSessionOut):
+    """A session as operators (and, without ``id_tag``, owners) see it."""
+
+    id_tag: str | None = Field(default=None, description="left out for owner tokens")
+    auth_status: str | None = None
 
 
 class SessionDetail(SessionOut):
@@ -165,16 +184,38 @@ class SessionDetail(SessionOut):
 class CustomerCreate(_Request):
     name: str = Field(min_length=1, max_length=200)
     email: str = Field(min_length=3, max_length=320)
+    phone: str | None = Field(default=None, max_length=32, description="+4930123456")
+    address: str | None = Field(default=None, max_length=500)
+    vehicle: str | None = Field(default=None, max_length=200, description="MAKE/MODEL/YEAR")
+    pin: str | None = Field(default=None, max_length=8, description="touchscreen PIN, 4-8 digits")
+    notify: list[Literal["email", "sms"]] = Field(
+        default_factory=list, description="email and/or sms: how to tell the driver"
+    )
+
+
+class VehicleOut(BaseModel):
+    make: str
+    model: str | None = None
+    year: int | None = None
 
 
 class CustomerOut(BaseModel):
-    customer_number: int
-    name: str
-    email: str
+    """A customer as operators see them; identity fields are null once erased."""
+
+    customer_number: int = Field(description="the pseudonym owners see")
+    name: str | None = None
+    email: str | None = None
     phone: str | None = None
-    vehicle: str | None = None
-    notify: list[str] | None = None
+    address: str | None = None
+    vehicle: VehicleOut | None = None
+    notify: list[Literal["email", "sms"]]
+    marketing_opt_in: bool
+    pin_set: bool
+    pin_locked_until: datetime | None = None
     created_at: datetime
+    erased_at: datetime | None = Field(
+        default=None, description="when the identity was erased (sessions keep the number)"
+    )
 
 
 class CardCreate(_Request):
@@ -182,6 +223,10 @@ class CardCreate(_Request):
     customer_number: int | None = None
     expires: str | None = Field(
         default=None, description="YYYY-MM-DD (valid through that day, UTC) or ISO 8601"
+    )
+    group: str | None = Field(
+        default=None,
+        description="group id: 1.6 parentIdTag / 2.0.1 groupIdToken (e.g. a fleet), not a card",
     )
 
 
@@ -191,6 +236,7 @@ class CardOut(BaseModel):
     expires_at: datetime | None = None
     customer_number: int | None = None
     created_at: datetime
+    group: str | None = None
 
 
 class OwnerCreate(_Request):
@@ -201,3 +247,57 @@ class OwnerOut(BaseModel):
     name: str
     created_at: datetime
     chargers: int | None = None
+
+
+# -- owners' reports ----------------------------------------------------------------
+
+
+class SessionReportRow(BaseModel):
+    """One session in an owner's report: nothing that identifies the driver."""
+
+    session_id: int
+    charger_id: str
+    connector_id: int
+    started_at: datetime
+    stopped_at: datetime | None = None
+    status: Literal["active", "completed"]
+    energy_wh: int | None = None
+    amount: str | None = Field(default=None, description="collected; null until billing")
+    currency: str | None = None
+    customer_number: int | None = Field(default=None, description="the driver's pseudonym")
+    auth_method: str | None = None
+
+
+# -- personal data: retention and data keys -----------------------------------------
+
+
+class RetentionOut(BaseModel):
+    ran_at: datetime
+    connection_log_deleted: int = Field(description="charger connections older than 21 days")
+    login_addresses_cleared: int = Field(description="app login addresses older than 21 days")
+    app_logins_deleted: int = Field(description="expired app logins")
+    login_tokens_deleted: int = Field(description="touchscreen login tokens expired a day ago")
+    sessions_anonymized: int = Field(description="sessions past the retention period")
+    address_cutoff: datetime
+    session_cutoff: datetime
+
+
+class DataKeyOut(BaseModel):
+    key_id: str
+    newest: bool = Field(description="new values are encrypted under this key")
+    values: int = Field(description="stored values (encrypted fields, keyed hashes) under it")
+    source: Literal["data.keys", "CSMS_DATA_KEYS"]
+
+
+class KeyRotationOut(BaseModel):
+    key_source: Literal["data.keys", "CSMS_DATA_KEYS"]
+    new_key_id: str | None = Field(description="null: the newest key was in place already")
+    newest_key_id: str
+    key_ids: list[str] = Field(description="the key ring, newest first")
+    reencrypted: dict[str, int] = Field(description="rows re-encrypted per table")
+
+
+class KeyRetiredOut(BaseModel):
+    key_id: str
+    retired: bool
+    key_ids: list[str] = Field(description="the keys left, newest first")

@@ -14,9 +14,11 @@ from storage.ports import UnitOfWork
 from storage.records import CustomerRecord, IdTagRecord
 
 __all__ = [
+    "APP_TOKEN_PREFIX",
     "MAX_UID_LENGTH",
     "CardState",
     "add_card",
+    "app_token_for",
     "block_card",
     "card_state",
     "get_card",
@@ -91,10 +93,20 @@ def add_card(
     now: datetime,
     customer_number: int | None = None,
     expires_at: datetime | None = None,
+    group: str | None = None,
 ) -> IdTagRecord:
+    """Provision a card. ``group`` is answered as 1.6 parentIdTag / 2.0.1 groupIdToken (a
+    fleet or household the card belongs to; not a card UID itself)."""
     problem = validate_uid(uid)
     if problem:
         raise InvalidRequest(problem)
+    if group is not None:
+        problem = validate_uid(group.strip())
+        if problem:
+            raise InvalidRequest(problem.replace("card UID", "group id"))
+        if len(group.strip()) > 20:
+            raise InvalidRequest("group id is longer than 20 characters (1.6 parentIdTag)")
+        group = group.strip()
     if expires_at is not None:
         if expires_at.tzinfo is None:
             raise InvalidRequest("expiry needs a time zone (or give a date: YYYY-MM-DD)")
@@ -111,6 +123,7 @@ def add_card(
         created_at=now,
         customer_id=customer_id,
         expires_at=expires_at,
+        parent_id_tag=group,
     )
 
 
@@ -142,3 +155,28 @@ def block_card(uow: UnitOfWork, uid: str) -> IdTagRecord:
 
 def unblock_card(uow: UnitOfWork, uid: str) -> IdTagRecord:
     return _set_status(uow, uid, CardState.ACTIVE)
+
+
+#: App tokens (SPEC "Authorization methods": the idTag the CSMS sends in RemoteStart /
+#: RequestStart for an app start) look like ``APP`` + 17 random characters: 20 in all,
+#: the 1.6 idTag limit (CiString20).
+APP_TOKEN_PREFIX = "APP"
+_APP_TOKEN_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def app_token_for(uow: UnitOfWork, customer: CustomerRecord, *, now: datetime) -> str:
+    """The customer's app token, made on first use (kind ``app`` in id_tags).
+
+    A session started with it is recorded with auth_method ``app``. It is a credential
+    like a card UID: stored encrypted, never shown to anyone.
+    """
+    import secrets
+
+    for token in uow.id_tags.list(customer_id=customer.id, kind="app"):
+        if token.status == CardState.ACTIVE.value:
+            return token.uid
+    uid = APP_TOKEN_PREFIX + "".join(secrets.choice(_APP_TOKEN_ALPHABET) for _ in range(17))
+    uow.id_tags.add(
+        uid=uid, status=CardState.ACTIVE.value, created_at=now, customer_id=customer.id, kind="app"
+    )
+    return uid

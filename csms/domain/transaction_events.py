@@ -32,7 +32,13 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from csms.domain.authorization import NO_AUTHORIZATION, auth_method_for, authorize_id_token
+from csms.domain.authorization import (
+    TokenKind,
+    auth_method_for,
+    authorize_id_token,
+    mark_login_token_used,
+    token_record,
+)
 from csms.domain.model import (
     AuthorizationStatus,
     IdTokenInfo,
@@ -40,6 +46,7 @@ from csms.domain.model import (
     TransactionStatus,
     is_charging_done,
 )
+from csms.domain.pin_login import PinCheck, issue_login_token, record_pin_attempt
 from csms.domain.transactions import new_transaction_id
 from storage.ports import UnitOfWork
 from storage.records import MeterSampleRecord, TransactionEventRecord, TransactionRecord
@@ -81,8 +88,13 @@ class TransactionEvent:
     samples: Sequence[MeterSample] = ()
     offline: bool = False
     charging_state: str | None = None
+    #: The idToken's value as stored (encrypted) and looked up; None for a KeyCode, whose
+    #: value is a PIN: ``pin_check`` turns it into the customer's one-time login token.
     id_token: str | None = None
     id_token_type: str | None = None
+    #: A KeyCode idToken with a Login additionalInfo (2.0.1 C04, SPEC "Authorization
+    #: methods"), its PIN already verified off the event loop; recorded with the event.
+    pin_check: PinCheck | None = None
 
 
 @dataclass(slots=True)
@@ -123,7 +135,12 @@ def energy_wh(sample: MeterSample | MeterSampleRecord) -> int | None:
 
 
 def _is_fast(event: TransactionEvent) -> bool:
-    return event.event_type == UPDATED and event.id_token is None and event.charging_state is None
+    return (
+        event.event_type == UPDATED
+        and event.id_token_type is None
+        and event.id_token is None
+        and event.charging_state is None
+    )
 
 
 def record_transaction_event(
@@ -149,6 +166,8 @@ def record_transaction_event(
     tx = transactions.by_station_transaction_id(charger_id, stx)
     if tx is None:
         tx = _create(uow, charger_id=charger_id, event=event, now=now)
+    if event.pin_check is not None:
+        event.id_token = _key_code_login_token(uow, tx, event.pin_check, charger_id, now=now)
     recorded = uow.transaction_events.add(_event_record(charger_id, tx.id, event, now))
     info = _answer(uow, tx, event, now=now)
     if not recorded:
@@ -252,6 +271,30 @@ def _create(
     return uow.transactions.add(record)
 
 
+def _key_code_login_token(
+    uow: UnitOfWork, tx: TransactionRecord, check: PinCheck, charger_id: str, *, now: datetime
+) -> str | None:
+    """What a KeyCode + Login idToken stands for once its PIN login is recorded: the
+    customer's one-time login token, or None when the login was refused. Never the PIN.
+
+    The transaction's own token when this customer's PIN login started it (its stop, a
+    replayed event), else a new one-time token.
+    """
+    outcome = record_pin_attempt(uow, check, charger_id=charger_id, now=now, issue_token=False)
+    if not outcome.accepted or outcome.customer_id is None:
+        return None
+    if tx.id_tag is not None and tx.customer_id == outcome.customer_id:
+        own = uow.id_tags.by_uid(tx.id_tag)
+        if own is not None and own.kind == TokenKind.LOGIN.value:
+            return tx.id_tag
+    return issue_login_token(uow, outcome.customer_id, now=now).uid
+
+
+def _carries_token(event: TransactionEventRecord) -> bool:
+    """Whether the event had an idToken (a refused KeyCode's value is not kept)."""
+    return event.id_token is not None or "idToken" in (event.details or {})
+
+
 def _is_stop_token(event: TransactionEvent | TransactionEventRecord) -> bool:
     return event.event_type == ENDED or event.trigger_reason == STOP_AUTHORIZED
 
@@ -261,7 +304,7 @@ def _answer(
 ) -> IdTokenInfo | None:
     """idTokenInfo for the event's idToken, checked again like a 1.6 StartTransaction (the
     transaction is kept whatever the status; the station decides to stop it: E05)."""
-    if event.id_token is None or event.id_token_type is None:
+    if event.id_token_type is None:
         return None
     info = authorize_id_token(
         uow, event.id_token, event.id_token_type, now=now, exclude_transaction_pk=tx.id
@@ -393,29 +436,37 @@ def _project_authorization(
 ) -> None:
     """Who started and who stopped: the first idToken that is not a stop token starts it
     (E01–E03: in Started, or in an Updated with triggerReason Authorized when the cable came
-    first), the one of Ended or StopAuthorized stops it (E07)."""
-    start = next((e for e in events if e.id_token is not None and not _is_stop_token(e)), None)
-    stop = next((e for e in events if e.id_token is not None and _is_stop_token(e)), None)
+    first), the one of Ended or StopAuthorized stops it (E07).
+
+    The session belongs to the customer whose token started it, and records how they
+    identified: the token's kind (card, app, one-time touchscreen login), else the idToken
+    type. A one-time login token is used up by the session it starts.
+    """
+    start = next((e for e in events if _carries_token(e) and not _is_stop_token(e)), None)
+    stop = next((e for e in events if _carries_token(e) and _is_stop_token(e)), None)
     if stop is not None:
         changes["stop_id_tag"] = stop.id_token
-    if start is None or start.id_token is None or start.id_token == tx.id_tag:
+    if start is None:
         return
-    token = start.id_token
+    token = start.id_token or None  # NoAuthorization: an empty idToken
     token_type = ((start.details or {}).get("idToken") or {}).get("type")
+    if tx.auth_method is not None and token == tx.id_tag and token_type == tx.id_token_type:
+        return  # projected from this event before
     if start.seq_no == event.seq_no and answer is not None:
-        status = answer.status
+        info = answer
     else:
-        status = authorize_id_token(
-            uow, token, token_type or "", now=now, exclude_transaction_pk=tx.id
-        ).status
-    card = None if token_type == NO_AUTHORIZATION else uow.id_tags.by_uid(token)
+        info = authorize_id_token(
+            uow, start.id_token, token_type, now=now, exclude_transaction_pk=tx.id
+        )
+    tag = token_record(uow, token, token_type)
     changes.update(
-        id_tag=token or None,
+        id_tag=token,
         id_token_type=token_type,
-        customer_id=card.customer_id if card else None,
-        auth_method=auth_method_for(token_type).value,
-        auth_status=status.value,
+        customer_id=tag.customer_id if tag else None,
+        auth_method=auth_method_for(token_type, kind=tag.kind if tag else None).value,
+        auth_status=info.status.value,
     )
+    mark_login_token_used(uow, tag, info, now=now)
 
 
 def _missing_seq_nos(

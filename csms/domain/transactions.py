@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from csms.domain.authorization import authorize_id_tag
+from csms.domain.authorization import auth_method_for, authorize_id_tag, mark_login_token_used
 from csms.domain.model import (
     AuthMethod,
     AuthorizationStatus,
@@ -48,10 +48,10 @@ def new_transaction_id(uow: UnitOfWork) -> int:
             return candidate
 
 
-def _start_key(
-    charger_id: str, connector_id: int, id_tag: str, timestamp: datetime, meter_start: int
-) -> str:
-    return f"{charger_id}|{connector_id}|{id_tag}|{timestamp.isoformat()}|{meter_start}"
+def _start_key(charger_id: str, connector_id: int, timestamp: datetime, meter_start: int) -> str:
+    """What makes a StartTransaction the same one when replayed. (Not the idTag: a card UID
+    is personal data, and the key is stored in plain text for its unique index.)"""
+    return f"{charger_id}|{connector_id}|{timestamp.isoformat()}|{meter_start}"
 
 
 def start_transaction(
@@ -64,7 +64,7 @@ def start_transaction(
     timestamp: datetime,
     now: datetime,
     reservation_id: int | None = None,
-    auth_method: AuthMethod = AuthMethod.CARD,
+    auth_method: AuthMethod | None = None,
 ) -> StartResult:
     """Record a started transaction (1.6 §4.8 StartTransaction).
 
@@ -73,14 +73,20 @@ def start_transaction(
     (1.6 §5.11 StopTransactionOnInvalidId). A replay of the same StartTransaction (same
     charger, connector, idTag, timestamp and meterStart) returns the same transactionId
     and creates nothing.
+
+    The session belongs to the token's customer, and ``auth_method`` (unless given) is the
+    token's kind: a card, the app token of a remote start (SPEC "Authorization methods"),
+    or a one-time touchscreen login token, which this start uses up.
     """
-    key = _start_key(charger_id, connector_id, id_tag, timestamp, meter_start_wh)
+    key = _start_key(charger_id, connector_id, timestamp, meter_start_wh)
     existing = uow.transactions.by_start_key(key)
     if existing is not None:
         info = authorize_id_tag(uow, id_tag, now=now, exclude_transaction_pk=existing.id)
         return StartResult(existing.transaction_id, info, created=False)
     info = authorize_id_tag(uow, id_tag, now=now)
     tag = uow.id_tags.by_uid(id_tag)
+    if auth_method is None:
+        auth_method = auth_method_for(None, kind=tag.kind if tag else None)
     record = TransactionRecord(
         id=0,
         transaction_id=new_transaction_id(uow),
@@ -99,6 +105,7 @@ def start_transaction(
         updated_at=now,
     )
     uow.transactions.add(record)
+    mark_login_token_used(uow, tag, info, now=now)
     return StartResult(record.transaction_id, info, created=True)
 
 
@@ -161,13 +168,26 @@ def stop_transaction(
     - A repeated stop is acknowledged and counted once (the first one wins).
     - Energy is meterStop − meterStart; a negative difference (meter replaced or reset) is
       kept as null energy and logged rather than billed.
+    - The idTag is answered as part of the transaction it stops: the card is not "busy"
+      with it, and a one-time login token that started it still works for it.
     """
-    info = authorize_id_tag(uow, id_tag, now=now) if id_tag else None
-    if info is not None and info.status is AuthorizationStatus.CONCURRENT_TX:
-        # The card is "busy" with exactly the transaction it is stopping.
-        info = IdTokenInfo(AuthorizationStatus.ACCEPTED, info.expiry_date, info.parent_id_tag)
     transaction = uow.transactions.by_transaction_id(transaction_id)
-    if transaction is None or transaction.charger_id != charger_id:
+    if transaction is not None and transaction.charger_id != charger_id:
+        transaction = None
+    info = (
+        authorize_id_tag(
+            uow,
+            id_tag,
+            now=now,
+            exclude_transaction_pk=transaction.id if transaction is not None else None,
+        )
+        if id_tag
+        else None
+    )
+    if info is not None and info.status is AuthorizationStatus.CONCURRENT_TX:
+        # The card is "busy" with another transaction: it may still stop this one.
+        info = IdTokenInfo(AuthorizationStatus.ACCEPTED, info.expiry_date, info.parent_id_tag)
+    if transaction is None:
         uow.unreconciled.add(
             UnreconciledRecord(
                 charger_id=charger_id,

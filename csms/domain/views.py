@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from csms.domain.cards import card_state
+from storage.crypto import mask_uid
 from storage.records import (
     ApiTokenRecord,
     ChargerRecord,
@@ -208,22 +209,52 @@ def session_view(
     return view
 
 
+def vehicle_view(vehicle: str | None) -> dict[str, Any] | None:
+    """``make/model/year`` as stored, as an object."""
+    if not vehicle:
+        return None
+    parts = vehicle.split("/")
+    return {
+        "make": parts[0],
+        "model": parts[1] if len(parts) > 1 else None,
+        "year": int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None,
+    }
+
+
+def notify_view(customer: CustomerRecord) -> list[str]:
+    return [
+        channel
+        for channel, chosen in (("email", customer.notify_email), ("sms", customer.notify_sms))
+        if chosen
+    ]
+
+
 def customer_view(customer: CustomerRecord) -> dict[str, Any]:
+    """A customer as operators and the customer see them (never shown to owners)."""
     return {
         "customer_number": customer.customer_number,
         "name": customer.name,
         "email": customer.email,
-        "phone": None,
-        "vehicle": None,
-        "notify": None,
+        "phone": customer.phone,
+        "address": customer.address,
+        "vehicle": vehicle_view(customer.vehicle),
+        "notify": notify_view(customer),
+        "marketing_opt_in": customer.marketing_opt_in,
+        "pin_set": customer.pin_hash is not None,
+        "pin_locked_until": iso(customer.pin_locked_until),
         "created_at": iso(customer.created_at),
+        "erased_at": iso(customer.erased_at),
     }
 
 
-def card_view(card: IdTagRecord, *, customer_number: int | None, now: datetime) -> dict[str, Any]:
-    """A card; ``status`` is ``active``, ``blocked`` or ``expired`` (derived from the expiry)."""
+def card_view(
+    card: IdTagRecord, *, customer_number: int | None, now: datetime, masked: bool = False
+) -> dict[str, Any]:
+    """A card; ``status`` is ``active``, ``blocked`` or ``expired`` (derived from the expiry).
+    ``masked``: the UID shows only its last 4 characters (exports, the customer API)."""
     return {
-        "uid": card.uid,
+        "uid": mask_uid(card.uid) if masked else card.uid,
+        "group": card.parent_id_tag,
         "status": card_state(card, now=now).value,
         "expires_at": iso(card.expires_at),
         "customer_number": customer_number,

@@ -6,17 +6,21 @@ async driver's greenlet bridge for PostgreSQL). They never commit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import (
+    Column,
+    ColumnElement,
     Connection,
     CursorResult,
     Table,
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -25,18 +29,22 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from storage.crypto import BlindIndex, DecryptionError, FieldCipher, KeyRing
 from storage.records import (
     ApiTokenRecord,
     ChargerEventRecord,
     ChargerRecord,
+    ConnectionLogRecord,
     ConnectorRecord,
     CustomerRecord,
+    CustomerTokenRecord,
     DeviceReportRecord,
     DeviceVariableRecord,
     IdTagRecord,
     MeterSampleRecord,
     OwnerRecord,
     SampledValue,
+    SecurityEventRecord,
     StatusEventRecord,
     TransactionEventRecord,
     TransactionRecord,
@@ -44,7 +52,7 @@ from storage.records import (
 )
 from storage.sql import tables as t
 
-__all__ = ["SqlUnitOfWork", "StorageCache"]
+__all__ = ["SqlUnitOfWork", "StorageCache", "Vault"]
 
 R = TypeVar("R")
 
@@ -78,6 +86,31 @@ def _values(record: Any, *, drop_none_id: bool = True) -> dict[str, Any]:
     if drop_none_id and values.get("id", 0) is None:
         del values["id"]
     return values
+
+
+class Vault:
+    """Encryption and keyed hashes for personal data (SPEC "Personal data").
+
+    Repositories encrypt identity fields and card UIDs on the way in and decrypt them on the
+    way out, so the domain works with plain values and the database never holds them.
+    """
+
+    def __init__(self, ring: KeyRing) -> None:
+        self.ring = ring
+        self.cipher = FieldCipher(ring)
+        self.index = BlindIndex(ring)
+
+    def seal(self, value: str | None, field: str) -> str | None:
+        return None if value is None else self.cipher.encrypt(value, field=field)
+
+    def open(self, token: str | None, field: str) -> str | None:
+        return None if token is None else self.cipher.decrypt(token, field=field)
+
+    def digest(self, value: str | None, kind: str) -> str | None:
+        return None if value is None else self.index.digest(value, kind=kind)
+
+    def candidates(self, value: str, kind: str) -> list[str]:
+        return self.index.candidates(value, kind=kind)
 
 
 class StorageCache:
@@ -209,39 +242,162 @@ class SqlStatusEvents(_Repo):
         return [_record(StatusEventRecord, r) for r in self.conn.execute(query)]
 
 
+#: Customer identity fields: record attribute → (encrypted column, keyed-hash kind or None).
+_CUSTOMER_SEALED = {
+    "name": ("name_enc", None),
+    "email": ("email_enc", "email"),
+    "phone": ("phone_enc", "phone"),
+    "address": ("address_enc", None),
+    "vehicle": ("vehicle_enc", None),
+    "pin_hash": ("pin_hash_enc", None),
+}
+_CUSTOMER_PLAIN = (
+    "customer_number",
+    "created_at",
+    "password_hash",
+    "pin_failures",
+    "pin_locked_until",
+    "notify_email",
+    "notify_sms",
+    "marketing_opt_in",
+    "marketing_changed_at",
+    "updated_at",
+    "erased_at",
+)
+
+
 class SqlCustomers(_Repo):
-    def add(
-        self, *, customer_number: int, name: str, email: str, created_at: datetime
-    ) -> CustomerRecord:
-        result = self.conn.execute(
-            insert(t.customers).values(
-                customer_number=customer_number, name=name, email=email, created_at=created_at
-            )
-        )
-        pk = _inserted_pk(result)
-        return CustomerRecord(
-            id=pk,
-            customer_number=customer_number,
-            name=name,
-            email=email,
-            created_at=created_at,
-        )
+    def __init__(self, conn: Connection, vault: Vault) -> None:
+        super().__init__(conn)
+        self.vault = vault
+
+    def _columns(self, values: dict[str, Any]) -> dict[str, Any]:
+        columns: dict[str, Any] = {}
+        for name, value in values.items():
+            sealed = _CUSTOMER_SEALED.get(name)
+            if sealed is None:
+                columns[name] = value
+                continue
+            column, kind = sealed
+            columns[column] = self.vault.seal(value, f"customers.{name}")
+            if kind is not None:
+                columns[f"{name}_hash"] = self.vault.digest(value, kind)
+        return columns
+
+    def _record(self, row: Any) -> CustomerRecord:
+        m = row._mapping
+        record = CustomerRecord(id=m["id"], **{name: m[name] for name in _CUSTOMER_PLAIN})
+        for name, (column, _kind) in _CUSTOMER_SEALED.items():
+            setattr(record, name, self.vault.open(m[column], f"customers.{name}"))
+        return record
+
+    def add(self, customer: CustomerRecord) -> CustomerRecord:
+        values = _values(customer)
+        values.pop("id", None)
+        result = self.conn.execute(insert(t.customers).values(**self._columns(values)))
+        customer.id = _inserted_pk(result)
+        return customer
+
+    def _one(self, *conditions: Any) -> CustomerRecord | None:
+        row = self.conn.execute(select(t.customers).where(*conditions)).first()
+        return self._record(row) if row else None
 
     def get(self, customer_id: int) -> CustomerRecord | None:
-        row = self.conn.execute(select(t.customers).where(t.customers.c.id == customer_id)).first()
-        return _record(CustomerRecord, row) if row else None
+        return self._one(t.customers.c.id == customer_id)
 
     def by_number(self, customer_number: int) -> CustomerRecord | None:
-        query = select(t.customers).where(t.customers.c.customer_number == customer_number)
-        row = self.conn.execute(query).first()
-        return _record(CustomerRecord, row) if row else None
+        return self._one(t.customers.c.customer_number == customer_number)
 
-    def list(self) -> list[CustomerRecord]:
-        rows = self.conn.execute(select(t.customers).order_by(t.customers.c.customer_number))
-        return [_record(CustomerRecord, r) for r in rows]
+    def by_email(self, email: str) -> CustomerRecord | None:
+        return self._one(t.customers.c.email_hash.in_(self.vault.candidates(email, "email")))
+
+    def by_phone(self, phone: str) -> CustomerRecord | None:
+        return self._one(t.customers.c.phone_hash.in_(self.vault.candidates(phone, "phone")))
+
+    def by_unsubscribe_hash(self, token_hash: str) -> CustomerRecord | None:
+        return self._one(t.customers.c.unsubscribe_token_hash == token_hash)
+
+    def number_taken(self, customer_number: int) -> bool:
+        query = select(t.customers.c.id).where(t.customers.c.customer_number == customer_number)
+        return self.conn.execute(query).first() is not None
+
+    def update(self, customer_id: int, **values: Any) -> None:
+        """Change fields by record name (``email=...``); ``unsubscribe_token_hash`` too."""
+        self.conn.execute(
+            update(t.customers)
+            .where(t.customers.c.id == customer_id)
+            .values(**self._columns(values))
+        )
+
+    def list(self, *, marketing_opt_in: bool | None = None) -> list[CustomerRecord]:
+        query = select(t.customers).order_by(t.customers.c.customer_number)
+        if marketing_opt_in is not None:
+            query = query.where(
+                t.customers.c.marketing_opt_in == marketing_opt_in,
+                t.customers.c.erased_at.is_(None),
+            )
+        return [self._record(r) for r in self.conn.execute(query)]
+
+    def erase(self, customer_id: int, *, now: datetime) -> None:
+        """Remove identity for good: every personal column cleared, the number kept."""
+        cleared: dict[str, Any] = {column: None for column, _kind in _CUSTOMER_SEALED.values()}
+        cleared.update(email_hash=None, phone_hash=None, unsubscribe_token_hash=None)
+        cleared.update(
+            password_hash=None,
+            pin_failures=0,
+            pin_locked_until=None,
+            notify_email=False,
+            notify_sms=False,
+            marketing_opt_in=False,
+            marketing_changed_at=now,
+            updated_at=now,
+            erased_at=now,
+        )
+        self.conn.execute(
+            update(t.customers).where(t.customers.c.id == customer_id).values(**cleared)
+        )
+        self.conn.execute(
+            delete(t.customer_favorites).where(t.customer_favorites.c.customer_id == customer_id)
+        )
+        self.conn.execute(
+            delete(t.customer_tokens).where(t.customer_tokens.c.customer_id == customer_id)
+        )
+        self.conn.execute(delete(t.id_tags).where(t.id_tags.c.customer_id == customer_id))
+
+    def rotate(self) -> int:
+        """Re-encrypt and re-hash every row not under the newest key; the number changed."""
+        changed = 0
+        newest = self.vault.ring.newest.key_id
+        for row in self.conn.execute(select(t.customers)).all():
+            m = row._mapping
+            stale = any(
+                m[column] is not None and FieldCipher.key_id_of(m[column]) != newest
+                for column, _kind in _CUSTOMER_SEALED.values()
+            ) or any(
+                m[f"{name}_hash"] is not None and not m[f"{name}_hash"].startswith(newest + ".")
+                for name in ("email", "phone")
+            )
+            if stale:
+                record = self._record(row)
+                self.update(record.id, **{name: getattr(record, name) for name in _CUSTOMER_SEALED})
+                changed += 1
+        return changed
+
+
+_UID_FIELD = "id_tags.uid"
 
 
 class SqlIdTags(_Repo):
+    def __init__(self, conn: Connection, vault: Vault) -> None:
+        super().__init__(conn)
+        self.vault = vault
+
+    def _record(self, row: Any) -> IdTagRecord:
+        m = dict(row._mapping)
+        m.pop("uid_hash")
+        m["uid"] = self.vault.open(m.pop("uid_enc"), _UID_FIELD)
+        return IdTagRecord(**m)
+
     def add(
         self,
         *,
@@ -251,31 +407,85 @@ class SqlIdTags(_Repo):
         customer_id: int | None = None,
         expires_at: datetime | None = None,
         parent_id_tag: str | None = None,
+        kind: str = "card",
     ) -> IdTagRecord:
         values: dict[str, Any] = {
-            "uid": uid,
             "status": status,
             "created_at": created_at,
             "customer_id": customer_id,
             "expires_at": expires_at,
             "parent_id_tag": parent_id_tag,
+            "kind": kind,
         }
-        result = self.conn.execute(insert(t.id_tags).values(**values))
+        result = self.conn.execute(
+            insert(t.id_tags).values(
+                uid_hash=self.vault.digest(uid, "uid"),
+                uid_enc=self.vault.seal(uid, _UID_FIELD),
+                **values,
+            )
+        )
         pk = _inserted_pk(result)
-        return IdTagRecord(id=pk, **values)
+        return IdTagRecord(id=pk, uid=uid, **values)
+
+    def _matching(self, uid: str) -> Any:
+        return t.id_tags.c.uid_hash.in_(self.vault.candidates(uid, "uid"))
 
     def by_uid(self, uid: str) -> IdTagRecord | None:
-        row = self.conn.execute(select(t.id_tags).where(t.id_tags.c.uid == uid)).first()
-        return _record(IdTagRecord, row) if row else None
+        row = self.conn.execute(select(t.id_tags).where(self._matching(uid))).first()
+        return self._record(row) if row else None
 
     def update(self, uid: str, **values: Any) -> None:
-        self.conn.execute(update(t.id_tags).where(t.id_tags.c.uid == uid).values(**values))
+        self.conn.execute(update(t.id_tags).where(self._matching(uid)).values(**values))
 
-    def list(self, *, customer_id: int | None = None) -> list[IdTagRecord]:
-        query = select(t.id_tags).order_by(t.id_tags.c.uid)
+    def delete(self, tag_id: int) -> bool:
+        result = self.conn.execute(delete(t.id_tags).where(t.id_tags.c.id == tag_id))
+        return bool(result.rowcount)
+
+    def list(
+        self, *, customer_id: int | None = None, kind: str | None = "card"
+    ) -> list[IdTagRecord]:
+        query = select(t.id_tags)
         if customer_id is not None:
             query = query.where(t.id_tags.c.customer_id == customer_id)
-        return [_record(IdTagRecord, r) for r in self.conn.execute(query)]
+        if kind is not None:
+            query = query.where(t.id_tags.c.kind == kind)
+        return sorted((self._record(r) for r in self.conn.execute(query)), key=lambda r: r.uid)
+
+    def purge_expired_logins(self, before: datetime) -> int:
+        """Delete one-time login tokens that expired before ``before``; how many. A token
+        that started a session still running is kept: its StopTransaction names it."""
+        running = select(t.transactions.c.id_tag_hash).where(
+            t.transactions.c.status == "active", t.transactions.c.id_tag_hash.is_not(None)
+        )
+        result = self.conn.execute(
+            delete(t.id_tags).where(
+                t.id_tags.c.kind == "login",
+                t.id_tags.c.expires_at < before,
+                t.id_tags.c.uid_hash.not_in(running),
+            )
+        )
+        return int(result.rowcount or 0)
+
+    def rotate(self) -> int:
+        changed = 0
+        newest = self.vault.ring.newest.key_id
+        for row in self.conn.execute(select(t.id_tags)).all():
+            m = row._mapping
+            if FieldCipher.key_id_of(m["uid_enc"]) == newest and m["uid_hash"].startswith(
+                newest + "."
+            ):
+                continue
+            uid = self.vault.open(m["uid_enc"], _UID_FIELD)
+            assert uid is not None
+            self.conn.execute(
+                update(t.id_tags)
+                .where(t.id_tags.c.id == m["id"])
+                .values(
+                    uid_hash=self.vault.digest(uid, "uid"), uid_enc=self.vault.seal(uid, _UID_FIELD)
+                )
+            )
+            changed += 1
+        return changed
 
 
 _TRANSACTION_KEY = select(t.transactions.c.id, t.transactions.c.charger_id).where(
@@ -283,10 +493,36 @@ _TRANSACTION_KEY = select(t.transactions.c.id, t.transactions.c.charger_id).wher
 )
 
 
+_ID_TAG_FIELD = "transactions.id_tag"
+_STOP_ID_TAG_FIELD = "transactions.stop_id_tag"
+
+
 class SqlTransactions(_Repo):
+    """Transactions; the idTags in them are encrypted on the way in (a card UID is personal
+    data) and found through their keyed hash."""
+
     def __init__(self, conn: Connection, uow: SqlUnitOfWork) -> None:
         super().__init__(conn)
         self._uow = uow
+        self.vault = uow.vault
+
+    def _columns(self, values: dict[str, Any]) -> dict[str, Any]:
+        if "id_tag" in values:
+            id_tag = values.pop("id_tag")
+            values["id_tag_enc"] = self.vault.seal(id_tag, _ID_TAG_FIELD)
+            values["id_tag_hash"] = self.vault.digest(id_tag, "uid")
+        if "stop_id_tag" in values:
+            values["stop_id_tag_enc"] = self.vault.seal(
+                values.pop("stop_id_tag"), _STOP_ID_TAG_FIELD
+            )
+        return values
+
+    def _record(self, row: Any) -> TransactionRecord:
+        m = dict(row._mapping)
+        del m["id_tag_hash"]
+        m["id_tag"] = self.vault.open(m.pop("id_tag_enc"), _ID_TAG_FIELD)
+        m["stop_id_tag"] = self.vault.open(m.pop("stop_id_tag_enc"), _STOP_ID_TAG_FIELD)
+        return TransactionRecord(**m)
 
     def key_for(self, transaction_id: int) -> tuple[int, str] | None:
         """(row id, charger id) of a transaction, from the cache when it is known."""
@@ -305,14 +541,14 @@ class SqlTransactions(_Repo):
     def add(self, transaction: TransactionRecord) -> TransactionRecord:
         values = _values(transaction)
         values.pop("id", None)  # assigned by the database
-        result = self.conn.execute(insert(t.transactions).values(**values))
+        result = self.conn.execute(insert(t.transactions).values(**self._columns(values)))
         pk = _inserted_pk(result)
         transaction.id = pk
         return transaction
 
     def _one(self, *conditions: Any) -> TransactionRecord | None:
         row = self.conn.execute(select(t.transactions).where(*conditions)).first()
-        return _record(TransactionRecord, row) if row else None
+        return self._record(row) if row else None
 
     def by_transaction_id(self, transaction_id: int) -> TransactionRecord | None:
         return self._one(t.transactions.c.transaction_id == transaction_id)
@@ -354,9 +590,10 @@ class SqlTransactions(_Repo):
 
     def active_for_id_tag(self, id_tag: str) -> list[TransactionRecord]:
         query = select(t.transactions).where(
-            t.transactions.c.id_tag == id_tag, t.transactions.c.status == "active"
+            t.transactions.c.id_tag_hash.in_(self.vault.candidates(id_tag, "uid")),
+            t.transactions.c.status == "active",
         )
-        return [_record(TransactionRecord, r) for r in self.conn.execute(query)]
+        return [self._record(r) for r in self.conn.execute(query)]
 
     def active_for_connector(self, charger_id: str, connector_id: int) -> list[TransactionRecord]:
         query = select(t.transactions).where(
@@ -364,10 +601,12 @@ class SqlTransactions(_Repo):
             t.transactions.c.connector_id == connector_id,
             t.transactions.c.status == "active",
         )
-        return [_record(TransactionRecord, r) for r in self.conn.execute(query)]
+        return [self._record(r) for r in self.conn.execute(query)]
 
     def update(self, pk: int, **values: Any) -> None:
-        self.conn.execute(update(t.transactions).where(t.transactions.c.id == pk).values(**values))
+        self.conn.execute(
+            update(t.transactions).where(t.transactions.c.id == pk).values(**self._columns(values))
+        )
 
     def list(
         self,
@@ -376,9 +615,15 @@ class SqlTransactions(_Repo):
         active: bool | None = None,
         customer_id: int | None = None,
         owner_id: int | None = None,
+        started_from: datetime | None = None,
+        started_before: datetime | None = None,
         limit: int = 1000,
     ) -> list[TransactionRecord]:
         query = select(t.transactions).order_by(t.transactions.c.started_at.desc()).limit(limit)
+        if started_from is not None:
+            query = query.where(t.transactions.c.started_at >= started_from)
+        if started_before is not None:
+            query = query.where(t.transactions.c.started_at < started_before)
         if owner_id is not None:
             owned = select(t.chargers.c.id).where(t.chargers.c.owner_id == owner_id)
             query = query.where(t.transactions.c.charger_id.in_(owned))
@@ -388,7 +633,72 @@ class SqlTransactions(_Repo):
             query = query.where(t.transactions.c.status == ("active" if active else "completed"))
         if customer_id is not None:
             query = query.where(t.transactions.c.customer_id == customer_id)
-        return [_record(TransactionRecord, r) for r in self.conn.execute(query)]
+        return [self._record(r) for r in self.conn.execute(query)]
+
+    def forget_id_tags(self, pk: int, *, now: datetime) -> None:
+        """Erasure: the transaction and its events keep no idTag (energy and times stay)."""
+        self.conn.execute(
+            update(t.transactions)
+            .where(t.transactions.c.id == pk)
+            .values(id_tag_enc=None, id_tag_hash=None, stop_id_tag_enc=None, updated_at=now)
+        )
+        self.conn.execute(
+            update(t.transaction_events)
+            .where(t.transaction_events.c.transaction_pk == pk)
+            .values(id_token_enc=None)
+        )
+
+    def anonymize_before(self, cutoff: datetime, *, now: datetime) -> int:
+        """Retention: completed transactions that ended before ``cutoff`` lose everything that
+        links them to a person (customer, idTags); energy, times and amounts stay."""
+        tx = t.transactions.c
+        old = select(tx.id).where(
+            tx.status == "completed",
+            tx.stopped_at < cutoff,
+            (tx.customer_id.is_not(None)) | (tx.id_tag_enc.is_not(None)),
+        )
+        ids = [row[0] for row in self.conn.execute(old)]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            self.conn.execute(
+                update(t.transactions)
+                .where(tx.id.in_(chunk))
+                .values(
+                    customer_id=None,
+                    id_tag_enc=None,
+                    id_tag_hash=None,
+                    stop_id_tag_enc=None,
+                    updated_at=now,
+                )
+            )
+            self.conn.execute(
+                update(t.transaction_events)
+                .where(t.transaction_events.c.transaction_pk.in_(chunk))
+                .values(id_token_enc=None)
+            )
+        return len(ids)
+
+    def rotate(self) -> int:
+        """Re-encrypt idTags not under the newest key; how many rows changed."""
+        newest = self.vault.ring.newest.key_id
+        tx = t.transactions.c
+        changed = 0
+        query = select(tx.id, tx.id_tag_enc, tx.stop_id_tag_enc).where(
+            (tx.id_tag_enc.is_not(None)) | (tx.stop_id_tag_enc.is_not(None))
+        )
+        for pk, id_tag_enc, stop_enc in self.conn.execute(query).all():
+            if all(
+                token is None or FieldCipher.key_id_of(token) == newest
+                for token in (id_tag_enc, stop_enc)
+            ):
+                continue
+            self.update(
+                pk,
+                id_tag=self.vault.open(id_tag_enc, _ID_TAG_FIELD),
+                stop_id_tag=self.vault.open(stop_enc, _STOP_ID_TAG_FIELD),
+            )
+            changed += 1
+        return changed
 
 
 _SAMPLE_COLUMNS = (
@@ -493,6 +803,72 @@ def _sample_dicts(
     return rows
 
 
+def _encode_samples(samples: Sequence[SampledValue]) -> str | None:
+    """A TransactionEvent's meter values as stored in ``transaction_events.samples``."""
+    if not samples:
+        return None
+    return orjson.dumps(
+        [
+            [
+                s.timestamp,
+                s.value,
+                s.measurand,
+                s.phase,
+                s.unit,
+                s.context,
+                s.location,
+                s.format,
+                s.multiplier,
+                s.signed_meter_value,
+            ]
+            for s in samples
+        ]
+    ).decode()
+
+
+_EVENT_SAMPLES = (
+    select(t.transaction_events.c.received_at, t.transaction_events.c.samples)
+    .where(
+        t.transaction_events.c.charger_id == bindparam("charger_id"),
+        t.transaction_events.c.station_transaction_id == bindparam("station_transaction_id"),
+        t.transaction_events.c.samples.is_not(None),
+    )
+    .order_by(t.transaction_events.c.seq_no)
+)
+
+
+def _decode_samples(
+    text: str, *, charger_id: str, connector_id: int, transaction_pk: int, received_at: datetime
+) -> list[MeterSampleRecord]:
+    records = []
+    for ts, value, measurand, phase, unit, context, location, fmt, mult, signed in orjson.loads(
+        text
+    ):
+        moment = datetime.fromisoformat(ts)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        records.append(
+            MeterSampleRecord(
+                charger_id=charger_id,
+                connector_id=connector_id,
+                timestamp=moment,
+                value=value,
+                measurand=measurand,
+                source="TransactionEvent",
+                received_at=received_at,
+                transaction_pk=transaction_pk,
+                phase=phase,
+                unit=unit,
+                context=context,
+                location=location,
+                format=fmt,
+                multiplier=mult,
+                signed_meter_value=signed,
+            )
+        )
+    return records
+
+
 class SqlMeterSamples(_Repo):
     """Appends are buffered and written as one multi-row insert when the unit of work flushes."""
 
@@ -537,6 +913,41 @@ class SqlMeterSamples(_Repo):
         else:
             self.conn.execute(insert(t.meter_values), _sample_dicts(rows))
 
+    def _event_samples(self, transaction_pk: int) -> list[MeterSampleRecord]:
+        """The meter values a 2.0.1 transaction's TransactionEvents carried (stored with
+        each event), found through the station's transactionId."""
+        tx = t.transactions.c
+        row = self.conn.execute(
+            select(tx.charger_id, tx.station_transaction_id, tx.connector_id).where(
+                tx.id == transaction_pk
+            )
+        ).first()
+        if row is None or row[1] is None:
+            return []
+        charger_id, station_transaction_id, connector_id = row
+        samples: list[MeterSampleRecord] = []
+        params = {"charger_id": charger_id, "station_transaction_id": station_transaction_id}
+        for received_at, text in self.conn.execute(_EVENT_SAMPLES, params):
+            samples.extend(
+                _decode_samples(
+                    text,
+                    charger_id=charger_id,
+                    connector_id=connector_id,
+                    transaction_pk=transaction_pk,
+                    received_at=received_at,
+                )
+            )
+        return samples
+
+    def _merged(
+        self, rows: list[MeterSampleRecord], transaction_pk: int
+    ) -> list[MeterSampleRecord]:
+        from_events = self._event_samples(transaction_pk)
+        if not from_events:
+            return rows
+        # (stable: rows of one table keep their order among equal timestamps)
+        return sorted(rows + from_events, key=lambda r: r.timestamp)
+
     def for_transaction(self, transaction_pk: int) -> list[MeterSampleRecord]:
         self.flush()
         query = (
@@ -544,7 +955,8 @@ class SqlMeterSamples(_Repo):
             .where(t.meter_values.c.transaction_pk == transaction_pk)
             .order_by(t.meter_values.c.timestamp, t.meter_values.c.id)
         )
-        return [_record(MeterSampleRecord, r) for r in self.conn.execute(query)]
+        rows = [_record(MeterSampleRecord, r) for r in self.conn.execute(query)]
+        return self._merged(rows, transaction_pk)
 
     def energy_registers(self, transaction_pk: int) -> list[MeterSampleRecord]:
         self.flush()
@@ -558,11 +970,25 @@ class SqlMeterSamples(_Repo):
             )
             .order_by(mv.timestamp, mv.id)
         )
-        return [_record(MeterSampleRecord, r) for r in self.conn.execute(query)]
+        rows = [_record(MeterSampleRecord, r) for r in self.conn.execute(query)]
+        return [
+            r
+            for r in self._merged(rows, transaction_pk)
+            if r.measurand == "Energy.Active.Import.Register" and r.phase is None
+        ]
 
     def count(self) -> int:
         self.flush()
-        return int(self.conn.execute(select(func.count()).select_from(t.meter_values)).scalar_one())
+        in_table = self.conn.execute(select(func.count()).select_from(t.meter_values)).scalar_one()
+        in_events = sum(
+            len(orjson.loads(text))
+            for (text,) in self.conn.execute(
+                select(t.transaction_events.c.samples).where(
+                    t.transaction_events.c.samples.is_not(None)
+                )
+            )
+        )
+        return int(in_table) + in_events
 
 
 _EVENT_COLUMNS = (
@@ -575,8 +1001,9 @@ _EVENT_COLUMNS = (
     "timestamp",
     "offline",
     "charging_state",
-    "id_token",
+    "id_token_enc",
     "details",
+    "samples",
     "received_at",
 )
 _SQLITE_INSERT_EVENT = (
@@ -585,7 +1012,21 @@ _SQLITE_INSERT_EVENT = (
 )
 
 
+_ID_TOKEN_FIELD = "transaction_events.id_token"
+
+
 class SqlTransactionEvents(_Repo):
+    def __init__(self, conn: Connection, vault: Vault) -> None:
+        super().__init__(conn)
+        self.vault = vault
+
+    def _record(self, row: Any) -> TransactionEventRecord:
+        m = dict(row._mapping)
+        m["id_token"] = self.vault.open(m.pop("id_token_enc"), _ID_TOKEN_FIELD)
+        return TransactionEventRecord(**m)
+
+    _COLUMNS_WITHOUT_SAMPLES = tuple(c for c in t.transaction_events.c if c.name != "samples")
+
     def add(self, event: TransactionEventRecord) -> bool:
         # ON CONFLICT DO NOTHING: a repeated (charger, transactionId, seqNo) is no error and
         # changes nothing (nor does it abort a PostgreSQL transaction); the row count says
@@ -609,13 +1050,17 @@ class SqlTransactionEvents(_Repo):
                     _sqlite_time(event.timestamp),
                     int(event.offline),
                     event.charging_state,
-                    event.id_token,
+                    self.vault.seal(event.id_token, _ID_TOKEN_FIELD),
                     None if event.details is None else orjson.dumps(event.details).decode(),
+                    _encode_samples(event.samples),
                     _sqlite_time(event.received_at),
                 ),
             )
             return cursor.rowcount == 1
-        query = _upsert(self.conn, t.transaction_events).values(**_values(event))
+        values = _values(event)
+        values["id_token_enc"] = self.vault.seal(values.pop("id_token"), _ID_TOKEN_FIELD)
+        values["samples"] = _encode_samples(event.samples)
+        query = _upsert(self.conn, t.transaction_events).values(**values)
         result = self.conn.execute(query.on_conflict_do_nothing())
         return bool(result.rowcount)
 
@@ -624,11 +1069,28 @@ class SqlTransactionEvents(_Repo):
     ) -> list[TransactionEventRecord]:
         te = t.transaction_events.c
         query = (
-            select(t.transaction_events)
+            select(*self._COLUMNS_WITHOUT_SAMPLES)
             .where(te.charger_id == charger_id, te.station_transaction_id == station_transaction_id)
             .order_by(te.seq_no)
         )
-        return [_record(TransactionEventRecord, r) for r in self.conn.execute(query)]
+        return [self._record(r) for r in self.conn.execute(query)]
+
+    def rotate(self) -> int:
+        newest = self.vault.ring.newest.key_id
+        te = t.transaction_events.c
+        changed = 0
+        query = select(te.id, te.id_token_enc).where(te.id_token_enc.is_not(None))
+        for pk, token in self.conn.execute(query).all():
+            if FieldCipher.key_id_of(token) == newest:
+                continue
+            value = self.vault.open(token, _ID_TOKEN_FIELD)
+            self.conn.execute(
+                update(t.transaction_events)
+                .where(te.id == pk)
+                .values(id_token_enc=self.vault.seal(value, _ID_TOKEN_FIELD))
+            )
+            changed += 1
+        return changed
 
 
 _VARIABLE_UPDATE_COLUMNS = (
@@ -731,15 +1193,55 @@ class SqlDeviceModel(_Repo):
         return int(n_components), int(n_variables), int(n_evses)
 
 
+_PAYLOAD_FIELD = "unreconciled_messages.payload"
+
+
 class SqlUnreconciled(_Repo):
+    """Messages kept for an operator to reconcile: the payload (which can hold an idTag)
+    is stored encrypted, as ``{"encrypted": token}``."""
+
+    def __init__(self, conn: Connection, vault: Vault) -> None:
+        super().__init__(conn)
+        self.vault = vault
+
     def add(self, record: UnreconciledRecord) -> None:
-        self.conn.execute(insert(t.unreconciled_messages).values(**_values(record)))
+        values = _values(record)
+        values["payload"] = {
+            "encrypted": self.vault.seal(orjson.dumps(record.payload).decode(), _PAYLOAD_FIELD)
+        }
+        self.conn.execute(insert(t.unreconciled_messages).values(**values))
+
+    def _record(self, row: Any) -> UnreconciledRecord:
+        m = dict(row._mapping)
+        payload = m["payload"]
+        if isinstance(payload, dict) and set(payload) == {"encrypted"}:
+            m["payload"] = orjson.loads(
+                self.vault.open(payload["encrypted"], _PAYLOAD_FIELD) or "null"
+            )
+        return UnreconciledRecord(**m)
 
     def list(self, *, charger_id: str | None = None) -> list[UnreconciledRecord]:
         query = select(t.unreconciled_messages).order_by(t.unreconciled_messages.c.id)
         if charger_id is not None:
             query = query.where(t.unreconciled_messages.c.charger_id == charger_id)
-        return [_record(UnreconciledRecord, r) for r in self.conn.execute(query)]
+        return [self._record(r) for r in self.conn.execute(query)]
+
+    def rotate(self) -> int:
+        newest = self.vault.ring.newest.key_id
+        um = t.unreconciled_messages.c
+        changed = 0
+        for pk, payload in self.conn.execute(select(um.id, um.payload)).all():
+            if not (isinstance(payload, dict) and set(payload) == {"encrypted"}):
+                continue
+            if FieldCipher.key_id_of(payload["encrypted"]) == newest:
+                continue
+            text = self.vault.open(payload["encrypted"], _PAYLOAD_FIELD)
+            sealed = {"encrypted": self.vault.seal(text, _PAYLOAD_FIELD)}
+            self.conn.execute(
+                update(t.unreconciled_messages).where(um.id == pk).values(payload=sealed)
+            )
+            changed += 1
+        return changed
 
 
 class SqlChargerEvents(_Repo):
@@ -789,6 +1291,222 @@ class SqlApiTokens(_Repo):
         )
 
 
+class SqlCustomerTokens(_Repo):
+    def add(
+        self,
+        *,
+        customer_id: int,
+        token_hash: str,
+        created_at: datetime,
+        expires_at: datetime,
+        created_ip: str | None = None,
+    ) -> CustomerTokenRecord:
+        values: dict[str, Any] = {
+            "customer_id": customer_id,
+            "token_hash": token_hash,
+            "created_at": created_at,
+            "expires_at": expires_at,
+            "created_ip": created_ip,
+        }
+        result = self.conn.execute(insert(t.customer_tokens).values(**values))
+        return CustomerTokenRecord(id=_inserted_pk(result), **values)
+
+    def by_hash(self, token_hash: str) -> CustomerTokenRecord | None:
+        query = select(t.customer_tokens).where(t.customer_tokens.c.token_hash == token_hash)
+        row = self.conn.execute(query).first()
+        return _record(CustomerTokenRecord, row) if row else None
+
+    def touch(self, token_id: int, when: datetime) -> None:
+        self.conn.execute(
+            update(t.customer_tokens)
+            .where(t.customer_tokens.c.id == token_id)
+            .values(last_used_at=when)
+        )
+
+    def revoke(self, token_id: int, when: datetime) -> None:
+        self.conn.execute(
+            update(t.customer_tokens)
+            .where(t.customer_tokens.c.id == token_id)
+            .values(revoked_at=when)
+        )
+
+    def list(self, customer_id: int) -> list[CustomerTokenRecord]:
+        query = (
+            select(t.customer_tokens)
+            .where(t.customer_tokens.c.customer_id == customer_id)
+            .order_by(t.customer_tokens.c.id)
+        )
+        return [_record(CustomerTokenRecord, r) for r in self.conn.execute(query)]
+
+    def forget_addresses_before(self, cutoff: datetime) -> int:
+        """Retention: drop the login address of sessions created before ``cutoff``."""
+        ct = t.customer_tokens.c
+        result = self.conn.execute(
+            update(t.customer_tokens)
+            .where(ct.created_at < cutoff, ct.created_ip.is_not(None))
+            .values(created_ip=None)
+        )
+        return int(result.rowcount or 0)
+
+    def purge_expired_before(self, cutoff: datetime) -> int:
+        result = self.conn.execute(
+            delete(t.customer_tokens).where(t.customer_tokens.c.expires_at < cutoff)
+        )
+        return int(result.rowcount or 0)
+
+
+class SqlFavorites(_Repo):
+    def add(self, customer_id: int, charger_id: str, *, now: datetime) -> bool:
+        query = (
+            _upsert(self.conn, t.customer_favorites)
+            .values(customer_id=customer_id, charger_id=charger_id, created_at=now)
+            .on_conflict_do_nothing()
+        )
+        return bool(self.conn.execute(query).rowcount)
+
+    def remove(self, customer_id: int, charger_id: str) -> bool:
+        fav = t.customer_favorites.c
+        result = self.conn.execute(
+            delete(t.customer_favorites).where(
+                fav.customer_id == customer_id, fav.charger_id == charger_id
+            )
+        )
+        return bool(result.rowcount)
+
+    def list(self, customer_id: int) -> list[tuple[str, datetime]]:
+        fav = t.customer_favorites.c
+        query = (
+            select(fav.charger_id, fav.created_at)
+            .where(fav.customer_id == customer_id)
+            .order_by(fav.charger_id)
+        )
+        return [(row[0], row[1]) for row in self.conn.execute(query)]
+
+
+class SqlSecurityEvents(_Repo):
+    def add(
+        self,
+        *,
+        kind: str,
+        details: dict[str, Any],
+        created_at: datetime,
+        customer_id: int | None = None,
+        charger_id: str | None = None,
+    ) -> None:
+        self.conn.execute(
+            insert(t.security_events).values(
+                kind=kind,
+                details=details,
+                created_at=created_at,
+                customer_id=customer_id,
+                charger_id=charger_id,
+            )
+        )
+
+    def list(
+        self, *, kind: str | None = None, customer_id: int | None = None, limit: int = 1000
+    ) -> list[SecurityEventRecord]:
+        se = t.security_events.c
+        query = select(t.security_events).order_by(se.id.desc()).limit(limit)
+        if kind is not None:
+            query = query.where(se.kind == kind)
+        if customer_id is not None:
+            query = query.where(se.customer_id == customer_id)
+        return [_record(SecurityEventRecord, r) for r in self.conn.execute(query)]
+
+
+class SqlConnectionLog(_Repo):
+    def add(self, *, charger_id: str, remote_address: str | None, connected_at: datetime) -> None:
+        self.conn.execute(
+            insert(t.connection_log).values(
+                charger_id=charger_id, remote_address=remote_address, connected_at=connected_at
+            )
+        )
+
+    def list(
+        self, *, charger_id: str | None = None, limit: int = 1000
+    ) -> list[ConnectionLogRecord]:
+        cl = t.connection_log.c
+        query = select(t.connection_log).order_by(cl.id.desc()).limit(limit)
+        if charger_id is not None:
+            query = query.where(cl.charger_id == charger_id)
+        return [_record(ConnectionLogRecord, r) for r in self.conn.execute(query)]
+
+    def purge_before(self, cutoff: datetime) -> int:
+        result = self.conn.execute(
+            delete(t.connection_log).where(t.connection_log.c.connected_at < cutoff)
+        )
+        return int(result.rowcount or 0)
+
+
+#: Keyed hashes (storage.crypto.BlindIndex) next to the encrypted columns. Every column
+#: whose name ends in ``_enc`` holds FieldCipher tokens and is found by its name.
+_KEYED_HASH_COLUMNS = {
+    "customers": ("email_hash", "phone_hash"),
+    "id_tags": ("uid_hash",),
+    "transactions": ("id_tag_hash",),
+}
+#: Tables whose JSON ``payload`` is ``{"encrypted": token}`` (storage's SqlUnreconciled).
+_SEALED_PAYLOAD_TABLES = (t.unreconciled_messages,)
+
+
+def _sealed_columns(table: Table) -> list[Column[Any]]:
+    names = [c.name for c in table.columns if c.name.endswith("_enc")]
+    names += _KEYED_HASH_COLUMNS.get(table.name, ())
+    return [table.c[name] for name in names]
+
+
+def _count_values_by_key(conn: Connection, key_ids: Iterable[str]) -> tuple[Counter[str], int]:
+    """(values per key id, values under none of ``key_ids``) over every encrypted column,
+    keyed hash and sealed payload: one aggregate query per table."""
+    ids = list(key_ids)
+    usage: Counter[str] = Counter({key_id: 0 for key_id in ids})
+    unknown = 0
+    for table in t.metadata.sorted_tables:
+        columns = _sealed_columns(table)
+        if not columns:
+            continue
+        aggregates: list[ColumnElement[Any]] = []
+        for column in columns:
+            aggregates.append(func.count(column))
+            for key_id in ids:
+                prefix = key_id + "."
+                under = func.substr(column, 1, len(prefix)) == prefix
+                aggregates.append(func.coalesce(func.sum(case((under, 1), else_=0)), 0))
+        row = conn.execute(select(*aggregates).select_from(table)).one()
+        width = len(ids) + 1
+        for start in range(0, len(row), width):
+            present, *per_key = (int(v or 0) for v in row[start : start + width])
+            for key_id, count in zip(ids, per_key, strict=True):
+                usage[key_id] += count
+            unknown += present - sum(per_key)
+    for table in _SEALED_PAYLOAD_TABLES:
+        for (payload,) in conn.execute(select(table.c.payload)):
+            if not (isinstance(payload, dict) and set(payload) == {"encrypted"}):
+                continue
+            try:
+                key_id = FieldCipher.key_id_of(str(payload["encrypted"]))
+            except DecryptionError:
+                unknown += 1
+                continue
+            if key_id in usage:
+                usage[key_id] += 1
+            else:
+                unknown += 1
+    return usage, unknown
+
+
+class SqlDataKeys:
+    """What the personal-data keys protect: every encrypted column, keyed hash and sealed
+    payload, counted by the key id each value names (``csms keys list``, key retirement)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def usage(self, key_ids: Iterable[str]) -> tuple[Counter[str], int]:
+        return _count_values_by_key(self.conn, key_ids)
+
+
 class SqlUnitOfWork:
     """All repositories over one connection; ``flush`` writes buffered appends.
 
@@ -797,25 +1515,36 @@ class SqlUnitOfWork:
     """
 
     def __init__(
-        self, conn: Connection, cache: StorageCache | None = None, *, read_only: bool = False
+        self,
+        conn: Connection,
+        cache: StorageCache | None = None,
+        *,
+        vault: Vault,
+        read_only: bool = False,
     ) -> None:
         self.conn = conn
         self.cache = cache if cache is not None else StorageCache()
+        self.vault = vault
         self.read_only = read_only
         self._after_commit: list[Callable[[], None]] = []
         self.owners = SqlOwners(conn)
         self.chargers = SqlChargers(conn)
         self.connectors = SqlConnectors(conn)
         self.status_events = SqlStatusEvents(conn)
-        self.customers = SqlCustomers(conn)
-        self.id_tags = SqlIdTags(conn)
+        self.customers = SqlCustomers(conn, vault)
+        self.id_tags = SqlIdTags(conn, vault)
         self.transactions = SqlTransactions(conn, self)
         self.meter_samples = SqlMeterSamples(conn)
-        self.transaction_events = SqlTransactionEvents(conn)
+        self.transaction_events = SqlTransactionEvents(conn, vault)
         self.device_model = SqlDeviceModel(conn)
-        self.unreconciled = SqlUnreconciled(conn)
+        self.unreconciled = SqlUnreconciled(conn, vault)
         self.charger_events = SqlChargerEvents(conn)
         self.api_tokens = SqlApiTokens(conn)
+        self.customer_tokens = SqlCustomerTokens(conn)
+        self.favorites = SqlFavorites(conn)
+        self.security_events = SqlSecurityEvents(conn)
+        self.connection_log = SqlConnectionLog(conn)
+        self.data_keys = SqlDataKeys(conn)
 
     def flush(self) -> None:
         self.meter_samples.flush()

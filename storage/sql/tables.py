@@ -30,7 +30,10 @@ __all__ = [
     "api_tokens",
     "charger_events",
     "chargers",
+    "connection_log",
     "connectors",
+    "customer_favorites",
+    "customer_tokens",
     "customers",
     "device_reports",
     "device_variables",
@@ -38,6 +41,7 @@ __all__ = [
     "metadata",
     "meter_values",
     "owners",
+    "security_events",
     "status_events",
     "transaction_events",
     "transactions",
@@ -151,28 +155,117 @@ status_events = Table(
     Index("ix_status_events_charger", "charger_id", "connector_id", "id"),
 )
 
+# Personal data (SPEC "Personal data"): every identity field is AES-GCM ciphertext
+# (``*_enc``, storage.crypto.FieldCipher, the column name as associated data); lookups go
+# through keyed hashes (``*_hash``, storage.crypto.BlindIndex). Erasure clears them all and
+# keeps the row, so sessions and invoices stay under the customer number.
 customers = Table(
     "customers",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     # The pseudonym station owners see: random, unique, never sequential.
     Column("customer_number", BigInteger, nullable=False, unique=True),
-    Column("name", String(200), nullable=False),
-    Column("email", String(320), nullable=False),
+    Column("name_enc", Text),
+    Column("email_enc", Text),
+    Column("email_hash", String(80), unique=True),
+    Column("phone_enc", Text),
+    Column("phone_hash", String(80), unique=True),
+    Column("address_enc", Text),
+    # make/model/year as the customer gave them
+    Column("vehicle_enc", Text),
+    # scrypt (csms.security.hash_password); null: no customer API login (operator-made)
+    Column("password_hash", String(200)),
+    # the PIN's scrypt hash, itself encrypted: a copy of the database alone cannot be used
+    # to try the few possible PINs
+    Column("pin_hash_enc", Text),
+    Column("pin_failures", Integer, nullable=False, server_default="0"),
+    Column("pin_locked_until", UtcDateTime),
+    Column("notify_email", Boolean, nullable=False, server_default=false()),
+    Column("notify_sms", Boolean, nullable=False, server_default=false()),
+    Column("marketing_opt_in", Boolean, nullable=False, server_default=false()),
+    Column("marketing_changed_at", UtcDateTime),
+    # SHA-256 of the random token in the unsubscribe link
+    Column("unsubscribe_token_hash", String(64), unique=True),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime),
+    Column("erased_at", UtcDateTime),
 )
 
+# Everything a driver identifies with: RFID cards (``card``), the app token the CSMS sends
+# in RemoteStart/RequestStart (``app``) and the one-time idTag a touchscreen PIN login
+# hands out (``login``). The token itself is encrypted; ``uid_hash`` finds it.
 id_tags = Table(
     "id_tags",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("uid", String(64), nullable=False, unique=True),
-    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="SET NULL")),
+    Column("uid_hash", String(80), nullable=False, unique=True),
+    Column("uid_enc", Text, nullable=False),
+    # card | app | login
+    Column("kind", String(10), nullable=False, server_default="card"),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE")),
     # active | blocked (Expired is derived from expires_at, Invalid from absence).
     Column("status", String(20), nullable=False),
     Column("expires_at", UtcDateTime),
     Column("parent_id_tag", String(64)),
     Column("created_at", UtcDateTime, nullable=False),
+    # a login token starts one session: the moment it did
+    Column("used_at", UtcDateTime),
+    Index("ix_id_tags_customer", "customer_id"),
+)
+
+# The customer API's sessions (the app): bearer tokens stored as SHA-256 only.
+customer_tokens = Table(
+    "customer_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("last_used_at", UtcDateTime),
+    # the address the login came from: kept 21 days (retention)
+    Column("created_ip", String(64)),
+    Column("revoked_at", UtcDateTime),
+)
+
+customer_favorites = Table(
+    "customer_favorites",
+    metadata,
+    Column(
+        "customer_id",
+        Integer,
+        ForeignKey("customers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "charger_id", String(48), ForeignKey("chargers.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Security-relevant moments that are not a charger's (a PIN login locked, a key rotated).
+# ``details`` never holds personal data: the customer is referred to by id.
+security_events = Table(
+    "security_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(50), nullable=False),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="SET NULL")),
+    Column("charger_id", String(48)),
+    Column("details", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_security_events_kind", "kind", "id"),
+)
+
+# Charger WebSocket connections and the address each came from: kept 21 days (retention).
+connection_log = Table(
+    "connection_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("charger_id", String(48), nullable=False),
+    Column("remote_address", String(64)),
+    Column("connected_at", UtcDateTime, nullable=False),
+    Index("ix_connection_log_connected_at", "connected_at"),
 )
 
 transactions = Table(
@@ -186,7 +279,10 @@ transactions = Table(
     Column("charger_id", String(48), ForeignKey("chargers.id"), nullable=False),
     # The connector number an operator sees: the 1.6 connectorId, or the 2.0.1 EVSE id.
     Column("connector_id", Integer, nullable=False),
-    Column("id_tag", String(64)),
+    # The idTag/idToken that started it, encrypted (a card UID is personal data), and its
+    # keyed hash (ConcurrentTx: is this card in a running session?).
+    Column("id_tag_enc", Text),
+    Column("id_tag_hash", String(80)),
     Column("customer_id", Integer, ForeignKey("customers.id", ondelete="SET NULL")),
     Column("auth_method", String(20)),
     # The idTagInfo status the StartTransaction was answered with; the transaction is kept
@@ -203,7 +299,7 @@ transactions = Table(
     Column("meter_stop_wh", BigInteger),
     Column("energy_wh", BigInteger),
     Column("stop_reason", String(30)),
-    Column("stop_id_tag", String(64)),
+    Column("stop_id_tag_enc", Text),
     Column("status", String(20), nullable=False),
     Column("charging_done_at", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False),
@@ -225,6 +321,7 @@ transactions = Table(
     Column("seq_no_gaps", Integer),
     Index("ix_transactions_charger_status", "charger_id", "status"),
     Index("ix_transactions_customer", "customer_id"),
+    Index("ix_transactions_id_tag_hash", "id_tag_hash", "status"),
     Index(
         "uq_transactions_station_transaction",
         "charger_id",
@@ -257,10 +354,16 @@ transaction_events = Table(
     Column("timestamp", UtcDateTime, nullable=False),
     Column("offline", Boolean, nullable=False),
     Column("charging_state", String(20)),
-    Column("id_token", String(36)),
+    # encrypted, like transactions.id_tag_enc
+    Column("id_token_enc", Text),
     # The rest of the message (evse, idToken type, stoppedReason, remoteStartId, ...) as
     # sent, without its meter values (those are in meter_values).
     Column("details", JSON),
+    # The event's meter values as a JSON array of [timestamp, value, measurand, phase, unit,
+    # context, location, format, multiplier, signedMeterValue]: one row per event instead of
+    # one per sampled value plus an index entry each, which halves the pages a commit
+    # writes on the hot path (docs/adr/0007-transaction-event-samples-in-the-event-row.md).
+    Column("samples", Text),
     Column("received_at", UtcDateTime, nullable=False),
     Index(
         "uq_transaction_events_seq_no",

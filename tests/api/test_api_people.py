@@ -46,6 +46,7 @@ async def test_card_add_with_customer_and_expiry(api: Api) -> None:
         "expires_at": "2099-12-31T23:59:59Z",
         "customer_number": number,
         "created_at": response.json()["created_at"],
+        "group": None,
     }
     listed = (await api.operator.get("/api/cards")).json()
     assert [c["uid"] for c in listed] == ["04A1B2"]

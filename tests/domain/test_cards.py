@@ -133,3 +133,16 @@ def test_expiry_date_means_through_the_end_of_that_day_utc() -> None:
     assert parse_expiry("2030-12-31T08:00:00") == datetime(2030, 12, 31, 8, tzinfo=UTC)
     with pytest.raises(InvalidRequest, match="YYYY-MM-DD"):
         parse_expiry("next year")
+
+
+async def test_card_group_is_answered_as_parent_id_tag(db: Database) -> None:
+    """1.6 §7.14 IdTagInfo.parentIdTag / 2.0.1 groupIdToken: the group a card belongs to."""
+    await db.write(lambda uow: add_card(uow, uid="04FLEET1", group="FLEET-7", now=NOW))
+    info = await db.read(lambda uow: authorize_id_tag(uow, "04FLEET1", now=NOW))
+    assert (info.status, info.parent_id_tag) == (AuthorizationStatus.ACCEPTED, "FLEET-7")
+
+
+@pytest.mark.parametrize("group", ["", "has space", "G" * 21])
+async def test_unusable_group_id_is_refused(db: Database, group: str) -> None:
+    with pytest.raises(InvalidRequest, match="group id"):
+        await db.write(lambda uow: add_card(uow, uid="04FLEET2", group=group, now=NOW))

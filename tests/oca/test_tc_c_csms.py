@@ -83,7 +83,7 @@ async def test_tc_c_02_csms_start_button_no_authorization_is_accepted(
     [
         ("C01", "ISO14443", "card"),
         ("C01", "ISO15693", "card"),
-        ("C05", "Central", "app"),
+        ("C05", "Central", "card"),
     ],
 )
 async def test_tc_c_csms_provisioned_token_types_are_checked_and_recorded_with_their_method(

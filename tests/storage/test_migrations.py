@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
+from storage.crypto import KeyRing
 from storage.database import Database
-from storage.migrate import head_revision, revision_of
+from storage.migrate import head_revision, revision_of, upgrade
 from storage.sql.repositories import SqlUnitOfWork
 from storage.sql.tables import metadata
 
@@ -22,4 +27,103 @@ async def test_migrated_database_matches_the_table_definitions(db: Database) -> 
 
 
 async def test_migrated_database_is_at_the_head_revision(db: Database) -> None:
-    assert await db.read(lambda uow: revision_of(uow.conn)) == head_revision() == "0003"
+    assert await db.read(lambda uow: revision_of(uow.conn)) == head_revision() == "0004"
+
+
+async def test_every_migration_replayed_builds_the_declared_schema(database_url: str) -> None:
+    """A new database is built from the table definitions in one step; this replays the
+    migrations one by one instead, as an existing database goes through them."""
+    await asyncio.to_thread(upgrade, database_url, replay_migrations=True)
+    replayed = Database(database_url)
+    try:
+
+        def differences(uow: SqlUnitOfWork) -> list[object]:
+            context = MigrationContext.configure(uow.conn, opts={"compare_type": True})
+            return list(compare_metadata(context, metadata))
+
+        assert await replayed.read(differences) == []
+        assert await replayed.read(lambda uow: revision_of(uow.conn)) == head_revision()
+    finally:
+        await replayed.close()
+
+
+async def test_personal_data_of_an_earlier_version_is_encrypted_by_the_upgrade(
+    database_url: str,
+) -> None:
+    """0004: customers, cards and idTags stored in plain text before are encrypted (and
+    found by keyed hash) after `csms db upgrade`; the 1.6 start key loses its idTag."""
+    await asyncio.to_thread(upgrade, database_url, "0003")
+    old = Database(database_url)
+    when = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+
+    def seed(uow: SqlUnitOfWork) -> None:
+        conn = uow.conn
+        conn.execute(
+            text(
+                "INSERT INTO customers (customer_number, name, email, created_at) "
+                "VALUES (12345678, 'Greta Old', 'greta@example.com', :t)"
+            ),
+            {"t": when},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO id_tags (uid, customer_id, status, created_at) "
+                "SELECT '04OLDCARD', id, 'active', :t FROM customers"
+            ),
+            {"t": when},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO chargers (id, registration_status, security_profile, created_at) "
+                "VALUES ('CP-OLD', 'Accepted', 1, :t)"
+            ),
+            {"t": when},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO transactions (transaction_id, charger_id, connector_id, id_tag, "
+                "customer_id, start_key, started_at, status, created_at, updated_at, offline) "
+                "SELECT 77, 'CP-OLD', 1, '04OLDCARD', id, "
+                "'CP-OLD|1|04OLDCARD|2026-01-05T12:00:00+00:00|100', :t, 'active', :t, :t, "
+                ":f FROM customers"
+            ),
+            {"t": when, "f": False},
+        )
+
+    await old.write(seed)
+    await old.close()
+    keys = KeyRing([KeyRing.generate()])
+    await asyncio.to_thread(upgrade, database_url, keys=keys)
+    new = Database(database_url, keys=keys)
+    try:
+
+        def check(uow: SqlUnitOfWork) -> None:
+            customer = uow.customers.by_email("GRETA@example.com")
+            assert customer is not None and customer.name == "Greta Old"
+            card = uow.id_tags.by_uid("04OLDCARD")
+            assert card is not None and card.customer_id == customer.id
+            (tx,) = uow.transactions.active_for_id_tag("04OLDCARD")
+            assert tx.id_tag == "04OLDCARD"
+            assert tx.start_key == "CP-OLD|1|2026-01-05T12:00:00+00:00|100"
+
+        await new.read(check)
+    finally:
+        await new.close()
+
+
+async def test_upgrade_of_plain_text_personal_data_without_keys_is_refused(
+    sqlite_url: str,
+) -> None:
+    await asyncio.to_thread(upgrade, sqlite_url, "0003")
+    old = Database(sqlite_url)
+    await old.write(
+        lambda uow: uow.conn.execute(
+            text(
+                "INSERT INTO customers (customer_number, name, email, created_at) "
+                "VALUES (12345678, 'Greta Old', 'greta@example.com', '2026-01-05 12:00:00')"
+            )
+        )
+    )
+    await old.close()
+    with pytest.raises(RuntimeError, match="csms db upgrade"):
+        await asyncio.to_thread(upgrade, sqlite_url)

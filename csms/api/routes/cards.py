@@ -1,4 +1,5 @@
-"""``/api/cards``: RFID cards (id tags), operators only."""
+"""``/api/cards``: RFID cards (id tags), operators only (a card UID is personal data and a
+credential: owner tokens never see one)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,13 @@ async def _one(
 async def list_all(
     ctx: OperatorContext,
     customer: Annotated[int | None, Query(description="a customer number")] = None,
+    masked: Annotated[
+        bool, Query(description="show only the last 4 characters of each UID")
+    ] = False,
 ) -> list[dict[str, Any]]:
+    """Cards sorted by UID. Operators provision cards, so UIDs are shown in full unless
+    ``masked`` (for a screen others can see, or a list to pass on)."""
+
     def load(uow: UnitOfWork) -> tuple[list[IdTagRecord], dict[int, int]]:
         cards = list_cards(uow, customer_number=customer)
         numbers = {c.id: c.customer_number for c in uow.customers.list()}
@@ -54,6 +61,7 @@ async def list_all(
             c,
             customer_number=numbers.get(c.customer_id) if c.customer_id is not None else None,
             now=now,
+            masked=masked,
         )
         for c in cards
     ]
@@ -71,6 +79,7 @@ async def create(body: CardCreate, ctx: OperatorContext) -> dict[str, Any]:
             now=now,
             customer_number=body.customer_number,
             expires_at=expires_at,
+            group=body.group,
         ),
         write=True,
     )

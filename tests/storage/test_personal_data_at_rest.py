@@ -1,0 +1,184 @@
+"""Personal data never reaches the database in plain text (SPEC "Personal data").
+
+A customer with every identity field, a card, a transaction started and stopped with that
+card, a 2.0.1 TransactionEvent carrying it and an unreconciled message naming it are
+written; then the raw SQLite files (database, WAL) and a ``pg_dump`` of the PostgreSQL
+database are searched for each value. Each must be absent, while the same values read
+back through the repositories.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from csms.domain.customers import add_customer
+from storage.database import Database
+from storage.records import TransactionEventRecord, TransactionRecord, UnreconciledRecord
+from storage.sql.repositories import SqlUnitOfWork
+from tests.postgres import find_server_binaries
+
+NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+NAME = "Philippa Quartermaine-Zed"
+EMAIL = "philippa.quartermaine@example.org"
+PHONE = "+4915771234987"
+ADDRESS = "Quellenweg 17, 12345 Zwieselstadt"
+VEHICLE = "Zeekrmobil/Xylo/2024"
+CARD_UID = "04A1B2C3D4E5F6"
+PIN = "4826"
+PASSWORD = "correct horse battery"
+
+SECRETS = {
+    "name": NAME,
+    "email": EMAIL,
+    "phone": PHONE,
+    "address": ADDRESS,
+    "vehicle make": "Zeekrmobil",
+    "card UID": CARD_UID,
+    "password": PASSWORD,
+}
+
+
+def _write_everything(uow: SqlUnitOfWork) -> int:
+    customer = add_customer(
+        uow,
+        name=NAME,
+        email=EMAIL,
+        phone=PHONE,
+        address=ADDRESS,
+        vehicle=VEHICLE,
+        notify=["email", "sms"],
+        pin=PIN,
+        password=PASSWORD,
+        now=NOW,
+    )
+    uow.id_tags.add(uid=CARD_UID, status="active", created_at=NOW, customer_id=customer.id)
+    uow.chargers.add(_charger())
+    tx = uow.transactions.add(
+        TransactionRecord(
+            id=0,
+            transaction_id=4242,
+            charger_id="CP-AT-REST",
+            connector_id=1,
+            start_key="CP-AT-REST|1|x",
+            started_at=NOW,
+            meter_start_wh=0,
+            status="completed",
+            created_at=NOW,
+            updated_at=NOW,
+            id_tag=CARD_UID,
+            stop_id_tag=CARD_UID,
+            customer_id=customer.id,
+        )
+    )
+    uow.transaction_events.add(
+        TransactionEventRecord(
+            charger_id="CP-AT-REST",
+            station_transaction_id="tx-1",
+            seq_no=0,
+            transaction_pk=tx.id,
+            event_type="Started",
+            trigger_reason="Authorized",
+            timestamp=NOW,
+            offline=False,
+            received_at=NOW,
+            id_token=CARD_UID,
+        )
+    )
+    uow.unreconciled.add(
+        UnreconciledRecord(
+            charger_id="CP-AT-REST",
+            action="StopTransaction",
+            reason="unknown transaction",
+            payload={"transactionId": 99, "idTag": CARD_UID},
+            received_at=NOW,
+        )
+    )
+    return customer.customer_number
+
+
+def _charger() -> object:
+    from storage.records import ChargerRecord
+
+    return ChargerRecord(
+        id="CP-AT-REST", registration_status="Accepted", security_profile=1, created_at=NOW
+    )
+
+
+async def _written(db: Database) -> int:
+    number = await db.write(_write_everything)
+
+    def read_back(uow: SqlUnitOfWork) -> None:
+        customer = uow.customers.by_email(EMAIL.upper())
+        assert customer is not None and customer.customer_number == number
+        assert (customer.name, customer.phone, customer.address) == (NAME, PHONE, ADDRESS)
+        card = uow.id_tags.by_uid(CARD_UID)
+        assert card is not None and card.customer_id == customer.id
+        [tx] = uow.transactions.active_for_id_tag(CARD_UID) or uow.transactions.list()
+        assert tx.id_tag == CARD_UID
+        [event] = uow.transaction_events.for_transaction("CP-AT-REST", "tx-1")
+        assert event.id_token == CARD_UID
+        [message] = uow.unreconciled.list()
+        assert message.payload["idTag"] == CARD_UID
+
+    await db.read(read_back)
+    return number
+
+
+def _found_in(data: bytes) -> list[str]:
+    text = data.decode("latin-1")
+    return [what for what, value in SECRETS.items() if value in text or value.lower() in text]
+
+
+async def test_sqlite_file_holds_no_identity_card_uid_or_password(sqlite_url: str) -> None:
+    from storage.migrate import upgrade
+
+    await asyncio.to_thread(upgrade, sqlite_url)
+    db = Database(sqlite_url)
+    try:
+        await _written(db)
+        path = Path(make_url(sqlite_url).database or "")
+        raw = b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+        assert len(raw) > 10_000  # the data is there, in some form
+        assert _found_in(raw) == []
+    finally:
+        await db.close()
+
+
+def _pg_dump() -> str:
+    found = shutil.which("pg_dump")
+    if found:
+        return found
+    binaries = find_server_binaries()
+    if binaries is None or not (binaries.bindir / "pg_dump").exists():
+        pytest.fail("pg_dump not found: install PostgreSQL's client programs (postgresql-client)")
+    return str(binaries.bindir / "pg_dump")
+
+
+async def test_postgresql_dump_holds_no_identity_card_uid_or_password(postgres_url: str) -> None:
+    from storage.migrate import upgrade
+
+    await asyncio.to_thread(upgrade, postgres_url)
+    db = Database(postgres_url)
+    try:
+        await _written(db)
+    finally:
+        await db.close()
+    url = make_url(postgres_url).set(drivername="postgresql")
+    dump = (
+        await asyncio.to_thread(
+            subprocess.run,
+            [_pg_dump(), "--data-only", "--no-owner", url.render_as_string(hide_password=False)],
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+    ).stdout
+    assert b"COPY public.customers" in dump  # the dump has the data
+    assert _found_in(dump) == []
