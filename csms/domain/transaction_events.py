@@ -14,8 +14,8 @@ transaction.
 
 - Started, Ended, an idToken or a chargingState: the projection is recomputed (a read of the
   transaction's events and energy registers). Such events are few per transaction.
-- Updated with only meter values inside an active transaction is the hot path: one event
-  insert and one sample insert, no query (the row id comes from the storage cache). What it
+- Updated with only meter values inside an active transaction is the hot path: one insert
+  of the event with its meter values, no query (the row id comes from the storage cache). What it
   could change (the offline flag, numberOfPhasesUsed, the energy) is picked up by the next
   projection, at the latest by Ended.
 
@@ -68,7 +68,6 @@ UPDATED = "Updated"
 ENDED = "Ended"
 #: triggerReason of an event whose idToken ends the transaction (2.0.1 E07).
 STOP_AUTHORIZED = "StopAuthorized"
-SOURCE = "TransactionEvent"
 
 
 @dataclass(slots=True)
@@ -157,9 +156,8 @@ def record_transaction_event(
     if _is_fast(event):
         known = transactions.active_station_transaction(charger_id, stx)
         if known is not None:
-            pk, connector_id = known
+            pk, _connector_id = known
             if uow.transaction_events.add(_event_record(charger_id, pk, event, now)):
-                _add_samples(uow, charger_id, connector_id, pk, event, now)
                 return EventOutcome(None, recorded=True)
             return EventOutcome(None, recorded=False)
 
@@ -172,9 +170,6 @@ def record_transaction_event(
     info = _answer(uow, tx, event, now=now)
     if not recorded:
         return EventOutcome(info, recorded=False, transaction=tx)
-    evse = event.details.get("evse") or {}
-    connector_id = tx.connector_id or evse.get("id") or 0
-    _add_samples(uow, charger_id, connector_id, tx.id, event, now)
     charging_done = _project(uow, tx, event=event, answer=info, now=now)
     if tx.status == TransactionStatus.COMPLETED.value:
         transactions.forget_active(charger_id, stx)
@@ -211,25 +206,10 @@ def _event_record(
         charging_state=event.charging_state,
         id_token=event.id_token,
         details=event.details,
-    )
-
-
-def _add_samples(
-    uow: UnitOfWork,
-    charger_id: str,
-    connector_id: int,
-    pk: int,
-    event: TransactionEvent,
-    now: datetime,
-) -> None:
-    uow.meter_samples.add_many(
-        event.samples,
-        charger_id=charger_id,
-        connector_id=connector_id,
-        transaction_pk=pk,
-        reported_transaction_id=None,  # the station's id is a string: the row links by pk
-        source=SOURCE,
-        received_at=now,
+        # The meter values go with the event, one row for both: the storage reads them
+        # back as the transaction's samples (MeterSampleRepository), and the 2.0.1 hot
+        # path writes one row per event instead of one per sampled value (ADR 7).
+        samples=event.samples,
     )
 
 
