@@ -7,7 +7,7 @@ from typing import Any
 
 from csms.domain.device_model import device_model_summary
 from csms.domain.model import RegistrationStatus
-from csms.domain.stations import accept_charger, register_unknown_charger
+from csms.domain.stations import accept_charger, register_unknown_charger, remove_charger
 from csms.domain.views import charger_view
 from tests.oca.conftest import STATION, T0, Station, connect_station
 
@@ -50,6 +50,68 @@ async def test_tc_b_02_csms_cold_boot_pending_until_accepted(server: Any) -> Non
         assert (await station.call_raw("Heartbeat", {}))[0] == 3
     finally:
         await ws.close()
+
+
+_BEFORE_ACCEPTANCE = (
+    ("Heartbeat", {}),
+    (
+        "StatusNotification",
+        {
+            "timestamp": "2026-11-22T10:00:00Z",
+            "connectorStatus": "Available",
+            "evseId": 1,
+            "connectorId": 1,
+        },
+    ),
+    ("Authorize", {"idToken": {"idToken": "04A1B2C3", "type": "ISO14443"}}),
+    (
+        "TransactionEvent",
+        {
+            "eventType": "Started",
+            "timestamp": "2026-11-22T10:00:00Z",
+            "triggerReason": "Authorized",
+            "seqNo": 0,
+            "transactionInfo": {"transactionId": "tx-b30"},
+            "evse": {"id": 1, "connectorId": 1},
+        },
+    ),
+)
+
+
+async def test_tc_b_30_csms_pending_station_gets_security_error_for_anything_but_boot(
+    server: Any,
+) -> None:
+    """2.0.1 TC_B_30_CSMS (B02.FR.09): while its boot is Pending, every other message of
+    the station is answered SecurityError and changes nothing; the connection stays."""
+    await server.db.write(
+        lambda uow: register_unknown_charger(
+            uow, charger_id="CS-B30", status=RegistrationStatus.PENDING, now=T0
+        )
+    )
+    ws = await connect_station(server.ocpp_url, "CS-B30")
+    try:
+        station = Station(ws)
+        assert (await station.boot())["status"] == "Pending"
+        for action, payload in _BEFORE_ACCEPTANCE:
+            answer = await station.call_raw(action, payload)
+            assert (answer[0], answer[2]) == (4, "SecurityError"), (action, answer)
+        assert await server.db.read(lambda uow: uow.transactions.list()) == []
+        assert (await station.boot())["status"] == "Pending"  # still connected, still asked
+    finally:
+        await ws.close()
+
+
+async def test_tc_b_30_csms_rejected_station_gets_security_error_for_anything_but_boot(
+    station: Station, server: Any
+) -> None:
+    """2.0.1 TC_B_30_CSMS (B03.FR.07): a station removed by the operator while connected is
+    answered Rejected at its next boot, and SecurityError to anything else."""
+    assert (await station.boot())["status"] == "Accepted"
+    await server.db.write(lambda uow: remove_charger(uow, STATION))
+    assert (await station.boot())["status"] == "Rejected"
+    for action, payload in _BEFORE_ACCEPTANCE:
+        answer = await station.call_raw(action, payload)
+        assert (answer[0], answer[2]) == (4, "SecurityError"), (action, answer)
 
 
 async def test_b07_csms_device_model_report_in_parts_is_stored_and_summarised(
