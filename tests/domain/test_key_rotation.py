@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from csms.domain.customers import add_customer
 from csms.domain.errors import NotFound
 from csms.domain.key_rotation import (
     KeyChangeRefused,
@@ -20,13 +19,8 @@ from csms.domain.key_rotation import (
 )
 from storage.crypto import DataKey, KeyRing, load_key_ring, save_key_ring
 from storage.database import Database
-from storage.records import (
-    ChargerRecord,
-    TransactionEventRecord,
-    TransactionRecord,
-    UnreconciledRecord,
-)
 from storage.sql.repositories import SqlUnitOfWork
+from tests.personal_data import Person, write_person_everywhere
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 OLD = DataKey("old", bytes(range(32)))
@@ -51,59 +45,12 @@ TABLES = {
 }
 
 
+PERSON = Person(NAME, EMAIL, PHONE, ADDRESS, VEHICLE, CARD, PIN)
+
+
 def _write_everything(uow: SqlUnitOfWork) -> None:
-    customer = add_customer(
-        uow,
-        name=NAME,
-        email=EMAIL,
-        phone=PHONE,
-        address=ADDRESS,
-        vehicle=VEHICLE,
-        notify=["email", "sms"],
-        pin=PIN,
-        now=NOW,
-    )
-    uow.id_tags.add(uid=CARD, status="active", created_at=NOW, customer_id=customer.id)
-    uow.chargers.add(ChargerRecord(id="CP-ROT", registration_status="Accepted", created_at=NOW))
-    tx = uow.transactions.add(
-        TransactionRecord(
-            id=0,
-            transaction_id=7001,
-            charger_id="CP-ROT",
-            connector_id=1,
-            start_key="CP-ROT|1|rot",
-            started_at=NOW,
-            meter_start_wh=0,
-            status="active",
-            created_at=NOW,
-            updated_at=NOW,
-            id_tag=CARD,
-            stop_id_tag=CARD,
-            customer_id=customer.id,
-        )
-    )
-    uow.transaction_events.add(
-        TransactionEventRecord(
-            charger_id="CP-ROT",
-            station_transaction_id="rot-1",
-            seq_no=0,
-            transaction_pk=tx.id,
-            event_type="Started",
-            trigger_reason="Authorized",
-            timestamp=NOW,
-            offline=False,
-            received_at=NOW,
-            id_token=CARD,
-        )
-    )
-    uow.unreconciled.add(
-        UnreconciledRecord(
-            charger_id="CP-ROT",
-            action="StopTransaction",
-            reason="unknown transaction",
-            payload={"transactionId": 99, "idTag": CARD},
-            received_at=NOW,
-        )
+    write_person_everywhere(
+        uow, PERSON, charger_id="CP-ROT", station_transaction_id="rot-1", now=NOW
     )
 
 

@@ -18,10 +18,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from csms.domain.customers import add_customer
 from storage.database import Database
-from storage.records import TransactionEventRecord, TransactionRecord, UnreconciledRecord
 from storage.sql.repositories import SqlUnitOfWork
+from tests.personal_data import Person, write_person_everywhere
 from tests.postgres import find_server_binaries
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
@@ -46,69 +45,11 @@ SECRETS = {
 
 
 def _write_everything(uow: SqlUnitOfWork) -> int:
-    customer = add_customer(
-        uow,
-        name=NAME,
-        email=EMAIL,
-        phone=PHONE,
-        address=ADDRESS,
-        vehicle=VEHICLE,
-        notify=["email", "sms"],
-        pin=PIN,
-        password=PASSWORD,
-        now=NOW,
-    )
-    uow.id_tags.add(uid=CARD_UID, status="active", created_at=NOW, customer_id=customer.id)
-    uow.chargers.add(_charger())
-    tx = uow.transactions.add(
-        TransactionRecord(
-            id=0,
-            transaction_id=4242,
-            charger_id="CP-AT-REST",
-            connector_id=1,
-            start_key="CP-AT-REST|1|x",
-            started_at=NOW,
-            meter_start_wh=0,
-            status="completed",
-            created_at=NOW,
-            updated_at=NOW,
-            id_tag=CARD_UID,
-            stop_id_tag=CARD_UID,
-            customer_id=customer.id,
-        )
-    )
-    uow.transaction_events.add(
-        TransactionEventRecord(
-            charger_id="CP-AT-REST",
-            station_transaction_id="tx-1",
-            seq_no=0,
-            transaction_pk=tx.id,
-            event_type="Started",
-            trigger_reason="Authorized",
-            timestamp=NOW,
-            offline=False,
-            received_at=NOW,
-            id_token=CARD_UID,
-        )
-    )
-    uow.unreconciled.add(
-        UnreconciledRecord(
-            charger_id="CP-AT-REST",
-            action="StopTransaction",
-            reason="unknown transaction",
-            payload={"transactionId": 99, "idTag": CARD_UID},
-            received_at=NOW,
-        )
+    person = Person(NAME, EMAIL, PHONE, ADDRESS, VEHICLE, CARD_UID, PIN, PASSWORD)
+    customer = write_person_everywhere(
+        uow, person, charger_id="CP-AT-REST", station_transaction_id="tx-1", now=NOW
     )
     return customer.customer_number
-
-
-def _charger() -> object:
-    from storage.records import ChargerRecord
-
-    return ChargerRecord(
-        id="CP-AT-REST", registration_status="Accepted", security_profile=1, created_at=NOW
-    )
 
 
 async def _written(db: Database) -> int:

@@ -1,0 +1,93 @@
+"""One customer's personal data in every place csms stores such data, for the tests that
+check it is encrypted (at rest, through key rotation): the customer's identity and PIN,
+a card, a transaction started and stopped with the card, a 2.0.1 TransactionEvent
+carrying it, and an unreconciled message naming it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from csms.domain.customers import add_customer
+from storage.ports import UnitOfWork
+from storage.records import (
+    ChargerRecord,
+    CustomerRecord,
+    TransactionEventRecord,
+    TransactionRecord,
+    UnreconciledRecord,
+)
+
+__all__ = ["Person", "write_person_everywhere"]
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    name: str
+    email: str
+    phone: str
+    address: str
+    vehicle: str
+    card: str
+    pin: str
+    password: str | None = None
+
+
+def write_person_everywhere(
+    uow: UnitOfWork, person: Person, *, charger_id: str, station_transaction_id: str, now: datetime
+) -> CustomerRecord:
+    customer = add_customer(
+        uow,
+        name=person.name,
+        email=person.email,
+        phone=person.phone,
+        address=person.address,
+        vehicle=person.vehicle,
+        notify=["email", "sms"],
+        pin=person.pin,
+        password=person.password,
+        now=now,
+    )
+    uow.id_tags.add(uid=person.card, status="active", created_at=now, customer_id=customer.id)
+    uow.chargers.add(ChargerRecord(id=charger_id, registration_status="Accepted", created_at=now))
+    tx = uow.transactions.add(
+        TransactionRecord(
+            id=0,
+            transaction_id=7001,
+            charger_id=charger_id,
+            connector_id=1,
+            start_key=f"{charger_id}|1|start",
+            started_at=now,
+            meter_start_wh=0,
+            status="active",
+            created_at=now,
+            updated_at=now,
+            id_tag=person.card,
+            stop_id_tag=person.card,
+            customer_id=customer.id,
+        )
+    )
+    uow.transaction_events.add(
+        TransactionEventRecord(
+            charger_id=charger_id,
+            station_transaction_id=station_transaction_id,
+            seq_no=0,
+            transaction_pk=tx.id,
+            event_type="Started",
+            trigger_reason="Authorized",
+            timestamp=now,
+            offline=False,
+            received_at=now,
+            id_token=person.card,
+        )
+    )
+    uow.unreconciled.add(
+        UnreconciledRecord(
+            charger_id=charger_id,
+            action="StopTransaction",
+            reason="unknown transaction",
+            payload={"transactionId": 99, "idTag": person.card},
+            received_at=now,
+        )
+    )
+    return customer
