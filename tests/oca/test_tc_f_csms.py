@@ -393,10 +393,18 @@ async def test_tc_f_20_csms_trigger_message_heartbeat(
     assert abs((datetime.now(UTC) - sent).total_seconds()) < 60
 
 
-async def test_tc_f_23_csms_trigger_message_status_notification_specific_evse_available(
-    api: httpx.AsyncClient, station: Station201
+@pytest.mark.parametrize(
+    "status",
+    [
+        "Available",  # TC_F_23_CSMS
+        "Occupied",  # TC_F_24_CSMS
+    ],
+)
+async def test_tc_f_23_24_csms_trigger_message_status_notification_specific_evse(
+    api: httpx.AsyncClient, station: Station201, status: str
 ) -> None:
-    """TC_F_23_CSMS (F06.FR.01, F06.FR.02): StatusNotification for one connector."""
+    """TC_F_23_CSMS / TC_F_24_CSMS (F06.FR.01, F06.FR.02): StatusNotification for one
+    connector; what the station then reports (Available, Occupied) is the EVSE's status."""
     _, request = await _trigger(
         api,
         station,
@@ -407,8 +415,10 @@ async def test_tc_f_23_csms_trigger_message_status_notification_specific_evse_av
         "evse": {"id": EVSE_ID, "connectorId": CONNECTOR_ID},
     }
     await _accepted(
-        station, "StatusNotification", status_notification(EVSE_ID, CONNECTOR_ID, "Available")
+        station, "StatusNotification", status_notification(EVSE_ID, CONNECTOR_ID, status)
     )
+    charger = (await api.get(f"/api/chargers/{STATION}")).json()
+    assert [(c["id"], c["status"]) for c in charger["connectors"]] == [(EVSE_ID, status)]
 
 
 async def test_tc_f_27_csms_trigger_message_not_implemented(
