@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The interop tests drive an independent OCPP implementation (npm ocpp-rpc) under Node.js.
+INTEROP := tests/interop/node_modules/.package-lock.json
 
 .PHONY: run test lint types fmt bench install clean
 
@@ -14,11 +16,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# npm ci when npm is there; without it the interop tests fail and say how to install Node.js.
+$(INTEROP): tests/interop/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd tests/interop && npm ci --no-audit --no-fund --loglevel=error; \
+	else \
+		echo "npm not found: the interop tests need Node.js and npm (.ci/run installs them)"; \
+	fi
+
 run: $(STAMP)
 	$(BIN)/csms db upgrade
 	exec $(BIN)/csms serve
 
-test: $(STAMP)
+test: $(STAMP) $(INTEROP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
