@@ -292,9 +292,52 @@ _REPORT_COLUMNS: list[Column] = [
     ("STARTED", lambda r: _when(r.get("started_at"))),
     ("STOPPED", lambda r: _when(r.get("stopped_at"))),
     ("KWH", lambda r: _kwh(r.get("energy_wh"))),
-    ("AMOUNT", lambda r: f"{r['amount']} {r['currency']}" if r.get("amount") else None),
+    ("BILLED", lambda r: f"{r['billed']} {r['currency']}" if r.get("billed") else None),
+    ("COLLECTED", lambda r: f"{r['amount']} {r['currency']}" if r.get("amount") else None),
     ("CUSTOMER", _field("customer_number")),
     ("METHOD", _field("auth_method")),
+]
+
+_TARIFF_COLUMNS: list[Column] = [
+    ("NAME", _field("name")),
+    ("CURRENCY", _field("currency")),
+    ("PER KWH", _field("per_kwh")),
+    ("PER HOUR", _field("per_hour")),
+    ("SESSION", _field("session_fee")),
+    ("IDLE/MIN", _field("idle_fee_per_minute")),
+    ("GRACE MIN", _field("idle_grace_minutes")),
+    ("TAX %", _field("tax_rate")),
+    ("DEFAULT", _field("default")),
+    ("CHARGERS", lambda t: ", ".join(t.get("chargers") or []) or None),
+]
+
+
+def _money(invoice: dict[str, Any], name: str = "total") -> str | None:
+    value = invoice.get(name)
+    return None if value is None else f"{value} {invoice['currency']}"
+
+
+_INVOICE_COLUMNS: list[Column] = [
+    ("INVOICE", _field("id")),
+    ("SESSION", _field("session_id")),
+    ("CUSTOMER", _field("customer_number")),
+    ("TOTAL", _money),
+    ("PAYMENT", _field("payment_status")),
+    ("DECLINES", _field("declines")),
+    ("CREATED", lambda i: _when(i.get("created_at"))),
+]
+
+_OUTBOX_COLUMNS: list[Column] = [
+    ("ID", _field("id")),
+    ("TOPIC", _field("topic")),
+    ("KEY", _field("key")),
+    ("STATUS", _field("status")),
+    ("ATTEMPTS", _field("attempts")),
+    ("NEXT", lambda r: _when(r.get("next_attempt_at"))),
+    (
+        "RESULT / ERROR",
+        lambda r: r.get("last_error") if r.get("status") != "done" else r.get("result"),
+    ),
 ]
 
 _KEY_COLUMNS: list[Column] = [
@@ -399,12 +442,50 @@ def _show_session(out: Output, s: dict[str, Any]) -> None:
             ("meter stop (Wh)", s.get("meter_stop_wh")),
             ("energy (kWh)", _kwh(s.get("energy_wh"))),
             ("stop reason", s.get("stop_reason")),
+            ("charging done", _when(s.get("charging_done_at"))),
             ("cost", f"{cost['amount']} {cost['currency']}" if cost else None),
         ],
     )
+    invoice = s.get("invoice")
+    if invoice:
+        out.line()
+        _show_invoice_lines(out, invoice)
     if "meter_values" in s:
         out.line()
         _table(out, s["meter_values"], _METER_COLUMNS, "no meter values")
+
+
+def _show_invoice_lines(out: Output, invoice: dict[str, Any]) -> None:
+    currency = invoice["currency"]
+    rows = [
+        {
+            "item": line["description"],
+            "quantity": f"{line['quantity']} {line['unit']}",
+            "price": line["unit_price"],
+            "amount": f"{line['amount']} {currency}",
+        }
+        for line in invoice["lines"]
+    ]
+    rows.append({"item": "net", "amount": f"{invoice['net']} {currency}"})
+    rows.append(
+        {"item": f"tax ({invoice['tax_rate']} %)", "amount": f"{invoice['tax']} {currency}"}
+    )
+    rows.append({"item": "total", "amount": f"{invoice['total']} {currency}"})
+    _table(
+        out,
+        rows,
+        [
+            (f"INVOICE {invoice['id']}", _field("item")),
+            ("QUANTITY", _field("quantity")),
+            ("UNIT PRICE", _field("price")),
+            ("AMOUNT", _field("amount")),
+        ],
+        "no lines",
+    )
+    payment = invoice["payment_status"]
+    if invoice.get("decline_code"):
+        payment += f" (declined {invoice['declines']}x: {invoice['decline_code']})"
+    out.line(f"payment: {payment}")
 
 
 def _show_answer(out: Output, answer: dict[str, Any]) -> None:
@@ -1027,6 +1108,135 @@ def cmd_keys_retire(ctx: Context) -> int:
 # -- the parser ---------------------------------------------------------------------
 
 
+def cmd_tariffs_add(ctx: Context) -> int:
+    a = ctx.args
+    body = {
+        "name": a.name,
+        "currency": a.currency,
+        "per_kwh": a.per_kwh,
+        "per_hour": a.per_hour,
+        "session_fee": a.session_fee,
+        "idle_fee_per_minute": a.idle_fee,
+        "idle_grace_minutes": a.idle_grace,
+        "tax_rate": a.tax_rate,
+    }
+    with ctx.client() as api:
+        tariff = api.post("/api/tariffs", body)
+    if ctx.out.json:
+        ctx.out.data(tariff)
+    else:
+        ctx.out.line(
+            f"added tariff {tariff['name']}: {tariff['per_kwh']} {tariff['currency']}/kWh; "
+            f"assign it with `csms tariffs assign {tariff['name']} --charger ID` (or --default)"
+        )
+    return EXIT_OK
+
+
+def cmd_tariffs_list(ctx: Context) -> int:
+    with ctx.client() as api:
+        tariffs = api.get("/api/tariffs")
+    return _print_rows(
+        ctx, tariffs, _TARIFF_COLUMNS, "no tariffs: add one with `csms tariffs add NAME`"
+    )
+
+
+def cmd_tariffs_assign(ctx: Context) -> int:
+    a = ctx.args
+    if (a.charger is None) == (not a.default):
+        raise CliError(
+            "say where the tariff applies: --charger ID, or --default for every charger "
+            "without a tariff of its own",
+            exit_code=EXIT_USAGE,
+        )
+    with ctx.client() as api:
+        tariff = api.post(f"/api/tariffs/{_seg(a.name)}/assign", {"charger_id": a.charger})
+    if ctx.out.json:
+        ctx.out.data(tariff)
+    else:
+        where = f"charger {a.charger}" if a.charger else "every charger without its own tariff"
+        ctx.out.line(f"sessions starting from now on {where} are billed under {tariff['name']}")
+    return EXIT_OK
+
+
+def cmd_invoices_list(ctx: Context) -> int:
+    a = ctx.args
+    with ctx.client() as api:
+        invoices = api.get("/api/invoices", customer=a.customer, status=a.status, limit=a.limit)
+    return _print_rows(ctx, invoices, _INVOICE_COLUMNS, "no invoices")
+
+
+def cmd_invoices_show(ctx: Context) -> int:
+    with ctx.client() as api:
+        invoice = api.get(f"/api/invoices/{ctx.args.id}")
+    if ctx.out.json:
+        ctx.out.data(invoice)
+        return EXIT_OK
+    card = invoice.get("card")
+    _fields(
+        ctx.out,
+        [
+            ("invoice", invoice["id"]),
+            ("session", invoice["session_id"]),
+            ("customer", invoice.get("customer_number")),
+            ("created", _when(invoice.get("created_at"))),
+            ("paid", _when(invoice.get("paid_at"))),
+            ("card", f"{card['brand']} •••• {card['last4']}" if card else None),
+            ("processor reference", invoice.get("payment_reference")),
+        ],
+    )
+    ctx.out.line()
+    _show_invoice_lines(ctx.out, invoice)
+    attempts = invoice.get("payment_attempts") or []
+    if attempts:
+        ctx.out.line()
+        _table(
+            ctx.out,
+            attempts,
+            [
+                ("ATTEMPT AT", lambda r: _when(r.get("at"))),
+                ("STATUS", _field("status")),
+                ("AMOUNT", _field("amount")),
+                ("DECLINE", _field("decline_code")),
+                ("REFERENCE", _field("reference")),
+            ],
+            "",
+        )
+    return EXIT_OK
+
+
+def cmd_outbox_list(ctx: Context) -> int:
+    status = "failed" if ctx.args.failed else ctx.args.status
+    with ctx.client() as api:
+        rows = api.get("/api/outbox", status=status, limit=ctx.args.limit)
+    empty = "no failed deliveries" if status == "failed" else "the outbox is empty"
+    return _print_rows(ctx, rows, _OUTBOX_COLUMNS, empty)
+
+
+def cmd_outbox_retry(ctx: Context) -> int:
+    with ctx.client() as api:
+        row = api.post(f"/api/outbox/{ctx.args.id}/retry")
+    if ctx.out.json:
+        ctx.out.data(row)
+    else:
+        ctx.out.line(f"outbox {row['id']} ({row['topic']}) is queued again: due now")
+    return EXIT_OK
+
+
+def cmd_customers_marketing_export(ctx: Context) -> int:
+    if ctx.out.json:
+        raise CliError("the marketing export is CSV: leave out --json", exit_code=EXIT_USAGE)
+    with ctx.client() as api:
+        text = api.get_text("/api/marketing/export")
+    if ctx.args.output is None:
+        ctx.out.out.write(text)
+        return EXIT_OK
+    path = Path(ctx.args.output)
+    _write_private_file(path, text)
+    count = max(0, text.count("\r\n") - 1)
+    ctx.out.line(f"wrote {count} opted-in customer(s) to {path} (readable by you only)")
+    return EXIT_OK
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
@@ -1085,6 +1295,12 @@ variable and restart (a refused rotate prints a freshly generated one), then rot
 _RETIRE_HELP = """\
 A retired key cannot decrypt anything any more, including database backups made before
 the last rotation: keep it until no backup you may restore needs it."""
+
+_TARIFF_HELP = """\
+A session is billed under the tariff in force on its charger when it started. Each amount
+is rounded half-up to the currency's minor unit (cents) as it is computed: every line,
+then the tax on their sum. A tariff never changes: for a new price, add a new tariff and
+assign it."""
 
 _CRITERIA = ("active", "available", "enabled", "problem")
 
@@ -1324,6 +1540,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("number", type=_positive, help="customer number")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p = leaf(
+        customers,
+        "marketing-export",
+        cmd_customers_marketing_export,
+        "the customers who opted in to marketing, as CSV with their unsubscribe links",
+    )
+    p.add_argument(
+        "--output", metavar="FILE", help="write it to FILE, readable by you only (mode 0600)"
+    )
 
     cards = noun("cards", "RFID cards")
     p = leaf(cards, "add", cmd_cards_add, "add a card")
@@ -1364,6 +1589,65 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--format", choices=["csv", "json"], help="csv or json (default: a table for people)"
     )
+
+    tariffs = noun("tariffs", "prices: per kWh, per hour, per session, idle fee, tax")
+    p = leaf(tariffs, "add", cmd_tariffs_add, "add a tariff (prices net of tax; never changed)")
+    p.add_argument("name")
+    p.add_argument("--per-kwh", default="0", metavar="X", help="price per kWh, e.g. 0.39")
+    p.add_argument("--per-hour", default="0", metavar="X", help="price per hour plugged in")
+    p.add_argument("--session-fee", default="0", metavar="X", help="price per session")
+    p.add_argument(
+        "--idle-fee",
+        default="0",
+        metavar="X",
+        help="per full minute plugged in after charging is done (after --idle-grace)",
+    )
+    p.add_argument(
+        "--idle-grace", type=_int_in(0, 1440, "a number of minutes"), default=0, metavar="MIN"
+    )
+    p.add_argument("--tax-rate", default="0", metavar="PCT", help="percent added, e.g. 19")
+    p.add_argument("--currency", default="EUR", help="ISO 4217 code (default EUR)")
+    _epilog(p, _TARIFF_HELP)
+    leaf(tariffs, "list", cmd_tariffs_list, "list tariffs and where they are in force")
+    p = leaf(
+        tariffs,
+        "assign",
+        cmd_tariffs_assign,
+        "bill sessions that start from now on on a charger (or by default) under a tariff",
+    )
+    p.add_argument("name")
+    p.add_argument("--charger", metavar="ID", help="the charger")
+    p.add_argument(
+        "--default", action="store_true", help="every charger without a tariff of its own"
+    )
+
+    invoices = noun("invoices", "invoices of billed sessions and their payment")
+    p = leaf(invoices, "list", cmd_invoices_list, "list invoices, newest first")
+    p.add_argument("--customer", type=_positive, help="only this customer number's invoices")
+    p.add_argument(
+        "--status",
+        choices=[
+            "not_required",
+            "pending",
+            "no_payment_method",
+            "processing",
+            "paid",
+            "declined",
+            "failed",
+        ],
+        help="only invoices with this payment status",
+    )
+    p.add_argument("--limit", type=_positive, default=100, help="at most N (default 100)")
+    p = leaf(invoices, "show", cmd_invoices_show, "show an invoice and its payment attempts")
+    p.add_argument("id", type=_positive, help="invoice id")
+
+    outbox = noun("outbox", "deliveries after commits: billing, card charges, email, SMS")
+    p = leaf(outbox, "list", cmd_outbox_list, "list deliveries, newest first")
+    p.add_argument("--failed", action="store_true", help="only those that failed for good")
+    p.add_argument("--status", choices=["pending", "done", "failed"], help="only this status")
+    p.add_argument("--limit", type=_positive, default=100, help="at most N (default 100)")
+    p = leaf(outbox, "retry", cmd_outbox_retry, "queue a failed delivery again")
+    p.add_argument("id", type=_positive, help="outbox id (`csms outbox list --failed`)")
 
     retention = noun("retention", "personal data retention (the server also runs it daily)")
     leaf(

@@ -50,6 +50,27 @@ class Settings:
     data_keys: str | None = None
     #: Completed sessions are unlinked from their customer after this many years.
     retention_years: int = 7
+    #: Email (notify/email.py): None disables it (messages are logged as skipped).
+    smtp_url: str | None = None
+    mail_from: str | None = None
+    #: SMS (notify/sms.py, a Twilio-style gateway): None disables it.
+    sms_url: str | None = None
+    sms_from: str | None = None
+    #: The payment processor (notify/payments.py): None bills sessions and leaves payment
+    #: pending.
+    payment_url: str | None = None
+    payment_key: str | None = None
+    #: Where people reach the customer API (the links in the marketing export); None: the
+    #: address the export was asked for at.
+    public_url: str | None = None
+    #: Outbox deliveries (docs/adr/0008-outbox.md): attempts before ``failed``, and the
+    #: backoff between them (doubling from ``outbox_retry_base`` up to
+    #: ``outbox_retry_max`` seconds, with jitter).
+    outbox_max_attempts: int = 12
+    outbox_retry_base: float = 10.0
+    outbox_retry_max: float = 3600.0
+    #: Seconds after a declined charge before each new attempt (then the invoice fails).
+    payment_retry_delays: tuple[float, ...] = (3600.0, 86400.0, 259200.0)
 
     @property
     def admin_token_path(self) -> Path:
@@ -84,6 +105,17 @@ _KEYS = {
     "CSMS_EVENT_LOOP": "event_loop",
     "CSMS_DATA_KEYS": "data_keys",
     "CSMS_RETENTION_YEARS": "retention_years",
+    "CSMS_SMTP_URL": "smtp_url",
+    "CSMS_MAIL_FROM": "mail_from",
+    "CSMS_SMS_URL": "sms_url",
+    "CSMS_SMS_FROM": "sms_from",
+    "CSMS_PAYMENT_URL": "payment_url",
+    "CSMS_PAYMENT_KEY": "payment_key",
+    "CSMS_PUBLIC_URL": "public_url",
+    "CSMS_OUTBOX_MAX_ATTEMPTS": "outbox_max_attempts",
+    "CSMS_OUTBOX_RETRY_BASE": "outbox_retry_base",
+    "CSMS_OUTBOX_RETRY_MAX": "outbox_retry_max",
+    "CSMS_PAYMENT_RETRY_DELAYS": "payment_retry_delays",
 }
 
 
@@ -105,6 +137,69 @@ def _positive(key: str, raw: Any, kind: type[int] | type[float]) -> Any:
     if value <= 0:
         raise ConfigError(key, f"{raw!r} must be greater than 0")
     return value
+
+
+def _delays(key: str, raw: Any) -> tuple[float, ...]:
+    """Comma-separated seconds (``3600,86400``); empty: no retries."""
+    text = ",".join(str(v) for v in raw) if isinstance(raw, list | tuple) else str(raw)
+    delays: list[float] = []
+    for part in text.split(","):
+        if part.strip():
+            delays.append(_positive(key, part.strip(), float))
+    return tuple(delays)
+
+
+def _channels(raw: dict[str, Any]) -> dict[str, Any]:
+    """The email, SMS and payment settings, each checked by the adapter that will use it,
+    so that a bad value stops start-up naming its key (and never echoing a secret)."""
+    values: dict[str, Any] = {}
+    for name, key in (
+        ("smtp_url", "CSMS_SMTP_URL"),
+        ("mail_from", "CSMS_MAIL_FROM"),
+        ("sms_url", "CSMS_SMS_URL"),
+        ("sms_from", "CSMS_SMS_FROM"),
+        ("payment_url", "CSMS_PAYMENT_URL"),
+        ("payment_key", "CSMS_PAYMENT_KEY"),
+    ):
+        value = raw.get(key)
+        values[name] = None if value is None or str(value) == "" else str(value)
+    if values["smtp_url"] is not None:
+        if values["mail_from"] is None:
+            raise ConfigError("CSMS_MAIL_FROM", "is required with CSMS_SMTP_URL (noreply@...)")
+        from notify.email import SmtpSettings
+
+        try:
+            SmtpSettings.from_url(values["smtp_url"], sender=values["mail_from"])
+        except ValueError as exc:
+            raise _config_error(exc, "CSMS_SMTP_URL") from None
+    if values["sms_url"] is not None:
+        if values["sms_from"] is None:
+            raise ConfigError("CSMS_SMS_FROM", "is required with CSMS_SMS_URL (+4930...)")
+        from notify.sms import SmsSettings
+
+        try:
+            SmsSettings.from_url(values["sms_url"], sender=values["sms_from"])
+        except ValueError as exc:
+            raise _config_error(exc, "CSMS_SMS_URL") from None
+    if values["payment_url"] is not None or values["payment_key"] is not None:
+        from notify.payments import StripeGateway
+
+        try:
+            StripeGateway.from_settings(values["payment_url"], values["payment_key"])
+        except ValueError as exc:
+            raise _config_error(exc, "CSMS_PAYMENT_URL") from None
+    return values
+
+
+def _config_error(exc: ValueError, default: str) -> ConfigError:
+    """A ConfigError for an adapter's error, under the key its message names (the first
+    one it mentions), the key said once."""
+    text = str(exc)
+    named = [(text.find(key), key) for key in _KEYS if key in text]
+    key = min(named)[1] if named else default
+    if text.startswith(key):
+        text = text[len(key) :].lstrip(": ")
+    return ConfigError(key, text)
 
 
 def load_settings(
@@ -183,4 +278,18 @@ def load_settings(
         event_loop=event_loop,  # type: ignore[arg-type]
         data_keys=None if data_keys is None else str(data_keys),
         retention_years=_positive("CSMS_RETENTION_YEARS", raw.get("CSMS_RETENTION_YEARS", 7), int),
+        public_url=str(raw["CSMS_PUBLIC_URL"]).rstrip("/") if raw.get("CSMS_PUBLIC_URL") else None,
+        outbox_max_attempts=_positive(
+            "CSMS_OUTBOX_MAX_ATTEMPTS", raw.get("CSMS_OUTBOX_MAX_ATTEMPTS", 12), int
+        ),
+        outbox_retry_base=_positive(
+            "CSMS_OUTBOX_RETRY_BASE", raw.get("CSMS_OUTBOX_RETRY_BASE", 10), float
+        ),
+        outbox_retry_max=_positive(
+            "CSMS_OUTBOX_RETRY_MAX", raw.get("CSMS_OUTBOX_RETRY_MAX", 3600), float
+        ),
+        payment_retry_delays=_delays(
+            "CSMS_PAYMENT_RETRY_DELAYS", raw.get("CSMS_PAYMENT_RETRY_DELAYS", "3600,86400,259200")
+        ),
+        **_channels(raw),
     )

@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -23,6 +24,9 @@ from protocol import OCPPVersion
 from storage.database import Database
 from storage.errors import StorageUnavailable
 from storage.migrate import head_revision, revision_of, upgrade
+
+if TYPE_CHECKING:
+    from notify.service import Billing
 
 __all__ = ["CsmsServer", "configure_logging", "running_server", "serve"]
 
@@ -46,6 +50,7 @@ class CsmsServer:
         self.settings = settings
         self.db: Database | None = None
         self.gateway: Gateway | None = None
+        self.billing: Billing | None = None
         self._api: uvicorn.Server | None = None
         self._api_ticks: asyncio.Task[None] | None = None
         self._retention_first_delay = retention_first_delay
@@ -103,9 +108,19 @@ class CsmsServer:
             handlers={OCPPVersion.V201: v201.HANDLERS, OCPPVersion.V16: v16.HANDLERS},
         )
         await self.gateway.start()
+        from notify.service import Billing
+
+        # Billing and notification: the outbox worker (docs/adr/0008-outbox.md).
+        self.billing = Billing(self.db, settings)
+        await self.billing.start()
         from csms.api import create_app
 
-        app = create_app(db=self.db, router=self.gateway, settings=settings)
+        app = create_app(
+            db=self.db,
+            router=self.gateway,
+            settings=settings,
+            payments=self.billing.gateway,
+        )
         config = uvicorn.Config(
             app,
             host=settings.api_host,
@@ -125,6 +140,7 @@ class CsmsServer:
         if not self._api.should_exit:
             self._api_ticks = asyncio.create_task(self._api.main_loop(), name="api-ticks")
         if self._api.should_exit:
+            await self.billing.stop()
             await self.gateway.stop()
             raise OSError(
                 f"cannot listen on {settings.api_host}:{settings.api_port} "
@@ -181,6 +197,9 @@ class CsmsServer:
                 self._api_ticks = None
             await self._api.shutdown()
             self._api = None
+        if self.billing is not None:
+            await self.billing.stop()
+            self.billing = None
         if self.gateway is not None:
             await self.gateway.stop()
         if self.db is not None:

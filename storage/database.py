@@ -152,6 +152,8 @@ class Database:
         self._commit_seconds = 0.0
         self._last_commit = 0.0
         self.cache = StorageCache()
+        #: Called after every commit that enqueued outbox deliveries (the outbox workers).
+        self._outbox_listeners: list[Callable[[], None]] = []
         self._pending: list[_Pending] = []
         self._wakeup: asyncio.Event | None = None
         self._writer_task: asyncio.Task[None] | None = None
@@ -189,6 +191,19 @@ class Database:
         """Use ``keys`` from now on (key rotation: a new key first, the old ones still
         there to decrypt what they encrypted)."""
         self.vault = Vault(keys)
+
+    def add_outbox_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after each commit that enqueued an outbox delivery."""
+        self._outbox_listeners.append(listener)
+
+    def remove_outbox_listener(self, listener: Callable[[], None]) -> None:
+        if listener in self._outbox_listeners:
+            self._outbox_listeners.remove(listener)
+
+    def _unit_of_work(self, conn: Connection) -> SqlUnitOfWork:
+        uow = SqlUnitOfWork(conn, self.cache, vault=self.vault)
+        uow.outbox_listeners = self._outbox_listeners
+        return uow
 
     async def write(self, fn: UnitOfWorkFn[T]) -> T:
         """Run ``fn`` in a unit of work; return its result after the commit."""
@@ -314,7 +329,7 @@ class Database:
 
         def run_all(conn: Connection) -> list[Any]:
             nonlocal uow
-            uow = SqlUnitOfWork(conn, self.cache, vault=self.vault)
+            uow = self._unit_of_work(conn)
             results = [item.fn(uow) for item in batch]
             uow.flush()
             return results
@@ -342,7 +357,7 @@ class Database:
 
         def run(conn: Connection) -> Any:
             nonlocal uow
-            uow = SqlUnitOfWork(conn, self.cache, vault=self.vault)
+            uow = self._unit_of_work(conn)
             result = item.fn(uow)
             uow.flush()
             return result

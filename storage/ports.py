@@ -24,11 +24,17 @@ from storage.records import (
     DeviceReportRecord,
     DeviceVariableRecord,
     IdTagRecord,
+    InvoiceRecord,
     MeterSampleRecord,
+    OutboxRecord,
     OwnerRecord,
+    PaymentAttemptRecord,
+    PaymentMethodRecord,
     SampledValue,
     SecurityEventRecord,
     StatusEventRecord,
+    TariffAssignmentRecord,
+    TariffRecord,
     TransactionEventRecord,
     TransactionRecord,
     UnreconciledRecord,
@@ -46,10 +52,15 @@ __all__ = [
     "DeviceModelRepository",
     "FavoriteRepository",
     "IdTagRepository",
+    "InvoiceRepository",
     "MeterSampleRepository",
+    "OutboxRepository",
     "OwnerRepository",
+    "PaymentAttemptRepository",
+    "PaymentMethodRepository",
     "SecurityEventRepository",
     "StatusEventRepository",
+    "TariffRepository",
     "TransactionEventRepository",
     "TransactionRepository",
     "UnitOfWork",
@@ -288,6 +299,12 @@ class TransactionEventRepository(Protocol):
         """The transaction's events in seqNo order."""
         ...
 
+    def get(
+        self, charger_id: str, station_transaction_id: str, seq_no: int
+    ) -> TransactionEventRecord | None:
+        """The stored event (without its meter values), if this seqNo was stored."""
+        ...
+
     def rotate(self) -> int: ...
 
 
@@ -325,8 +342,11 @@ class UnreconciledRepository(Protocol):
 
 
 class ChargerEventRepository(Protocol):
+    """Charger-reported events; payloads are stored encrypted (they can hold personal data)."""
+
     def add(self, record: ChargerEventRecord) -> None: ...
     def list(self, charger_id: str, *, kind: str | None = None) -> list[ChargerEventRecord]: ...
+    def rotate(self) -> int: ...
 
 
 class ApiTokenRepository(Protocol):
@@ -336,6 +356,104 @@ class ApiTokenRepository(Protocol):
     def by_hash(self, token_hash: str) -> ApiTokenRecord | None: ...
     def count(self, *, role: str | None = None) -> int: ...
     def touch(self, token_id: int, when: datetime) -> None: ...
+
+
+class TariffRepository(Protocol):
+    def add(self, tariff: TariffRecord) -> TariffRecord: ...
+    def get(self, tariff_id: int) -> TariffRecord | None: ...
+    def by_name(self, name: str) -> TariffRecord | None: ...
+    def assign(self, *, tariff_id: int, charger_id: str | None, at: datetime) -> None:
+        """From ``at`` on, ``charger_id`` (None: every charger without one of its own)
+        charges from this tariff."""
+        ...
+
+    def in_force(self, charger_id: str, at: datetime) -> TariffRecord | None:
+        """The tariff the charger charged from at ``at``: its own latest assignment made
+        by then, else the default's; None when there was neither."""
+        ...
+
+    def assignments(self, *, charger_id: str | None = None) -> list[TariffAssignmentRecord]:
+        """Newest first; every charger's and the default's when ``charger_id`` is None."""
+        ...
+
+    def list(self) -> list[TariffRecord]: ...
+
+
+class PaymentMethodRepository(Protocol):
+    def add(self, method: PaymentMethodRecord) -> PaymentMethodRecord: ...
+    def get(self, method_id: int) -> PaymentMethodRecord | None: ...
+    def list(self, customer_id: int, *, active_only: bool = True) -> list[PaymentMethodRecord]:
+        """Newest first."""
+        ...
+
+    def mark_removed(self, method_id: int, *, now: datetime) -> None: ...
+    def delete(self, method_id: int) -> None: ...
+    def rotate(self) -> int: ...
+
+
+class InvoiceRepository(Protocol):
+    def add(self, invoice: InvoiceRecord) -> bool:
+        """Store the invoice; False (nothing stored) when its session has one already."""
+        ...
+
+    def get(self, invoice_id: int) -> InvoiceRecord | None: ...
+    def by_transaction(self, transaction_pk: int) -> InvoiceRecord | None: ...
+    def for_transactions(self, transaction_pks: Iterable[int]) -> dict[int, InvoiceRecord]: ...
+    def update(self, invoice_id: int, **fields: Any) -> None: ...
+    def list(
+        self,
+        *,
+        customer_id: int | None = None,
+        payment_status: str | None = None,
+        limit: int = 1000,
+    ) -> list[InvoiceRecord]:
+        """Newest first."""
+        ...
+
+
+class PaymentAttemptRepository(Protocol):
+    def add(self, attempt: PaymentAttemptRecord) -> None: ...
+    def for_invoice(self, invoice_id: int) -> list[PaymentAttemptRecord]:
+        """Oldest first."""
+        ...
+
+
+class OutboxRepository(Protocol):
+    def enqueue(self, *, topic: str, key: str, payload: dict[str, Any], now: datetime) -> bool:
+        """Add a delivery due now; False (nothing added) when ``key`` is there already."""
+        ...
+
+    def get(self, outbox_id: int) -> OutboxRecord | None: ...
+    def due(self, now: datetime, *, limit: int) -> list[OutboxRecord]:
+        """Pending deliveries due by ``now`` and claimed by nobody, oldest first."""
+        ...
+
+    def next_due_at(self) -> datetime | None:
+        """When the next pending delivery is due (None: nothing pending)."""
+        ...
+
+    def claim(self, outbox_id: int, *, now: datetime, until: datetime) -> bool:
+        """Take a due delivery for one attempt (counted), unless another worker holds it."""
+        ...
+
+    def complete(self, outbox_id: int, *, now: datetime, result: str | None) -> None: ...
+    def reschedule(self, outbox_id: int, *, at: datetime, error: str, now: datetime) -> None: ...
+    def fail(self, outbox_id: int, *, error: str, now: datetime) -> None: ...
+    def retry(self, outbox_id: int, *, now: datetime) -> bool:
+        """A failed delivery back to pending, due now, with its attempts counted from 0."""
+        ...
+
+    def release_claims(self, *, now: datetime) -> int:
+        """Free every claim (start-up of the only node: its earlier claims died with it)."""
+        ...
+
+    def list(self, *, status: str | None = None, limit: int = 100) -> list[OutboxRecord]:
+        """Newest first."""
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """Deliveries per status."""
+        ...
 
 
 class UnitOfWork(Protocol):
@@ -394,3 +512,18 @@ class UnitOfWork(Protocol):
 
     @property
     def data_keys(self) -> DataKeyRepository: ...
+
+    @property
+    def tariffs(self) -> TariffRepository: ...
+
+    @property
+    def payment_methods(self) -> PaymentMethodRepository: ...
+
+    @property
+    def invoices(self) -> InvoiceRepository: ...
+
+    @property
+    def payment_attempts(self) -> PaymentAttemptRepository: ...
+
+    @property
+    def outbox(self) -> OutboxRepository: ...

@@ -18,11 +18,17 @@ __all__ = [
     "DeviceReportRecord",
     "DeviceVariableRecord",
     "IdTagRecord",
+    "InvoiceRecord",
     "MeterSampleRecord",
+    "OutboxRecord",
     "OwnerRecord",
+    "PaymentAttemptRecord",
+    "PaymentMethodRecord",
     "SampledValue",
     "SecurityEventRecord",
     "StatusEventRecord",
+    "TariffAssignmentRecord",
+    "TariffRecord",
     "TransactionEventRecord",
     "TransactionRecord",
     "UnreconciledRecord",
@@ -117,6 +123,8 @@ class CustomerRecord:
     marketing_changed_at: datetime | None = None
     updated_at: datetime | None = None
     erased_at: datetime | None = None
+    #: The token of the customer's unsubscribe link (None: not opted in since it was kept).
+    unsubscribe_token: str | None = None
 
 
 @dataclass(slots=True)
@@ -330,3 +338,100 @@ class ApiTokenRecord:
     owner_id: int | None = None
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class TariffRecord:
+    """A tariff; amounts are decimal strings (``csms.domain.pricing`` reads them)."""
+
+    id: int
+    name: str
+    currency: str
+    per_kwh: str
+    per_hour: str
+    session_fee: str
+    idle_per_minute: str
+    idle_grace_minutes: int
+    tax_rate: str
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class TariffAssignmentRecord:
+    id: int
+    charger_id: str | None
+    tariff_id: int
+    assigned_at: datetime
+
+
+@dataclass(slots=True)
+class PaymentMethodRecord:
+    """A card at the payment processor: its token and customer reference in plain text
+    here (storage encrypts them); never the card number or CVC."""
+
+    id: int
+    customer_id: int
+    token: str
+    customer_ref: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    status: str
+    created_at: datetime
+    removed_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class InvoiceRecord:
+    id: int
+    transaction_pk: int
+    currency: str
+    lines: list[dict[str, Any]]
+    net_minor: int
+    tax_rate: str
+    tax_minor: int
+    total_minor: int
+    payment_status: str
+    created_at: datetime
+    updated_at: datetime
+    customer_id: int | None = None
+    tariff_id: int | None = None
+    payment_method_id: int | None = None
+    payment_reference: str | None = None
+    declines: int = 0
+    decline_code: str | None = None
+    paid_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class PaymentAttemptRecord:
+    id: int
+    invoice_id: int
+    idempotency_key: str
+    amount_minor: int
+    currency: str
+    status: str
+    created_at: datetime
+    reference: str | None = None
+    decline_code: str | None = None
+    message: str | None = None
+
+
+@dataclass(slots=True)
+class OutboxRecord:
+    """A delivery to make after a commit (``storage.sql.tables.outbox``)."""
+
+    id: int
+    topic: str
+    key: str
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    claimed_until: datetime | None = None
+    last_error: str | None = None
+    result: str | None = None
+    done_at: datetime | None = None

@@ -1,7 +1,8 @@
 """One customer's personal data in every place csms stores such data, for the tests that
 check it is encrypted (at rest, through key rotation): the customer's identity and PIN,
 a card, a transaction started and stopped with the card, a 2.0.1 TransactionEvent
-carrying it, and an unreconciled message naming it."""
+carrying it, an unreconciled message naming it, a station's report about the customer
+(a charger event), and a payment card at the processor."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from datetime import datetime
 from csms.domain.customers import add_customer
 from storage.ports import UnitOfWork
 from storage.records import (
+    ChargerEventRecord,
     ChargerRecord,
     CustomerRecord,
+    PaymentMethodRecord,
     TransactionEventRecord,
     TransactionRecord,
     UnreconciledRecord,
@@ -31,6 +34,8 @@ class Person:
     card: str
     pin: str
     password: str | None = None
+    payment_token: str = "pm_person_card_0001"
+    processor_customer: str = "cus_person_0001"
 
 
 def write_person_everywhere(
@@ -88,6 +93,32 @@ def write_person_everywhere(
             reason="unknown transaction",
             payload={"transactionId": 99, "idTag": person.card},
             received_at=now,
+        )
+    )
+    uow.charger_events.add(
+        ChargerEventRecord(
+            charger_id=charger_id,
+            kind="NotifyCustomerInformation",
+            payload={
+                "requestId": 1,
+                "seqNo": 0,
+                "data": f"customer {person.name} <{person.email}>, card {person.card}",
+            },
+            received_at=now,
+        )
+    )
+    uow.payment_methods.add(
+        PaymentMethodRecord(
+            id=0,
+            customer_id=customer.id,
+            token=person.payment_token,
+            customer_ref=person.processor_customer,
+            brand="visa",
+            last4="4242",
+            exp_month=12,
+            exp_year=2031,
+            status="active",
+            created_at=now,
         )
     )
     return customer

@@ -67,3 +67,50 @@ def test_server_runs_on_uvloop_unless_asyncio_is_asked_for() -> None:
     assert event_loop_factory(_load()) is uvloop.new_event_loop
     assert event_loop_factory(_load(CSMS_EVENT_LOOP="uvloop")) is uvloop.new_event_loop
     assert event_loop_factory(_load(CSMS_EVENT_LOOP="asyncio")) is None
+
+
+@pytest.mark.parametrize(
+    ("env", "key"),
+    [
+        ({"CSMS_SMTP_URL": "smtp://mail.example:587"}, "CSMS_MAIL_FROM"),
+        (
+            {"CSMS_SMTP_URL": "imap://mail.example", "CSMS_MAIL_FROM": "a@b.example"},
+            "CSMS_SMTP_URL",
+        ),
+        ({"CSMS_SMTP_URL": "smtp://mail.example", "CSMS_MAIL_FROM": "nobody"}, "CSMS_MAIL_FROM"),
+        ({"CSMS_SMS_URL": "https://AC1:secret@sms.example"}, "CSMS_SMS_FROM"),
+        ({"CSMS_SMS_URL": "https://sms.example", "CSMS_SMS_FROM": "+4930123"}, "CSMS_SMS_URL"),
+        ({"CSMS_PAYMENT_URL": "https://api.stripe.com"}, "CSMS_PAYMENT_KEY"),
+        ({"CSMS_PAYMENT_URL": "ftp://pay.example", "CSMS_PAYMENT_KEY": "sk_x"}, "CSMS_PAYMENT_URL"),
+        ({"CSMS_OUTBOX_MAX_ATTEMPTS": "0"}, "CSMS_OUTBOX_MAX_ATTEMPTS"),
+        ({"CSMS_PAYMENT_RETRY_DELAYS": "3600,soon"}, "CSMS_PAYMENT_RETRY_DELAYS"),
+    ],
+)
+def test_a_bad_notification_or_payment_setting_is_refused_naming_its_key(
+    env: dict[str, str], key: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _load(**env)
+    assert caught.value.key == key
+    assert not str(caught.value).startswith(f"{key}: {key}")  # not "KEY: KEY: ..."
+
+
+def test_secrets_in_channel_settings_never_appear_in_the_refusal() -> None:
+    with pytest.raises(ConfigError) as caught:
+        _load(
+            CSMS_SMTP_URL="smtp://user:hunter2-secret@mail.example:notaport",
+            CSMS_MAIL_FROM="a@b.example",
+        )
+    assert caught.value.key == "CSMS_SMTP_URL" and "hunter2-secret" not in str(caught.value)
+
+
+def test_email_sms_and_payments_are_off_unless_configured() -> None:
+    settings = _load()
+    assert (settings.smtp_url, settings.sms_url, settings.payment_url, settings.payment_key) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    assert settings.payment_retry_delays == (3600.0, 86400.0, 259200.0)
+    assert settings.outbox_max_attempts == 12

@@ -9,12 +9,13 @@ from typing import Any
 from fastapi import FastAPI
 
 from csms.api.errors import install_error_handlers
-from csms.api.routes import app_api, cards, chargers, customers, owners, sessions
+from csms.api.routes import app_api, billing, cards, chargers, customers, owners, sessions
 from csms.api.routes.privacy import router as privacy_router
 from csms.api.routes.reports import router as reports_router
 from csms.api.schemas import Health
 from csms.commands import CommandRouter
 from csms.config import Settings
+from notify.payments import PaymentGateway
 from storage.database import Database
 
 __all__ = ["create_app"]
@@ -27,8 +28,15 @@ def _version() -> str:
         return "0"
 
 
-def create_app(*, db: Database, router: CommandRouter, settings: Settings) -> FastAPI:
-    """The HTTP API over ``db``, sending charger commands through ``router``."""
+def create_app(
+    *,
+    db: Database,
+    router: CommandRouter,
+    settings: Settings,
+    payments: PaymentGateway | None = None,
+) -> FastAPI:
+    """The HTTP API over ``db``, sending charger commands through ``router``; cards go to
+    the payment processor ``payments`` (None: card payments are not configured)."""
     app = FastAPI(
         title="csms",
         version=_version(),
@@ -41,8 +49,9 @@ def create_app(*, db: Database, router: CommandRouter, settings: Settings) -> Fa
     app.state.db = db
     app.state.router = router
     app.state.settings = settings
+    app.state.payments = payments
     install_error_handlers(app)
-    for module in (chargers, sessions, customers, cards, owners):
+    for module in (chargers, sessions, customers, cards, owners, billing):
         app.include_router(module.router)
     app.include_router(app_api.router)
     app.include_router(reports_router)

@@ -18,6 +18,7 @@ from csms.api.errors import ApiError
 from csms.commands import CommandRouter
 from csms.config import Settings
 from csms.domain.accounts import authenticate_customer
+from notify.payments import PaymentGateway
 from storage.database import Database
 
 __all__ = ["CustomerApiContext", "CustomerCaller", "CustomerContext"]
@@ -44,6 +45,8 @@ class CustomerApiContext:
     router: CommandRouter
     settings: Settings
     caller: CustomerCaller
+    #: The payment processor (None: card payments are not configured).
+    payments: PaymentGateway | None = None
 
     @staticmethod
     def now() -> datetime:
@@ -87,7 +90,13 @@ async def _customer_context(
         customer_id=login.customer.id,
         customer_number=login.customer.customer_number,
     )
-    return CustomerApiContext(db=db, router=state.router, settings=state.settings, caller=caller)
+    return CustomerApiContext(
+        db=db,
+        router=state.router,
+        settings=state.settings,
+        caller=caller,
+        payments=getattr(state, "payments", None),
+    )
 
 
 #: Route parameter type: ``ctx: CustomerContext`` admits a valid customer token only.

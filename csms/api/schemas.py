@@ -23,16 +23,24 @@ __all__ = [
     "DriverSessionOut",
     "ErrorOut",
     "Health",
+    "InvoiceLineOut",
+    "InvoiceOut",
     "KeyRetiredOut",
     "KeyRotationOut",
     "MeterValueOut",
+    "OutboxOut",
     "OwnerCreate",
     "OwnerOut",
+    "PaymentAttemptOut",
+    "PaymentMethodOut",
     "Removed",
     "RetentionOut",
     "SessionDetail",
     "SessionOut",
     "SessionReportRow",
+    "TariffAssign",
+    "TariffCreate",
+    "TariffOut",
     "VehicleOut",
 ]
 
@@ -163,8 +171,64 @@ class DriverSessionOut(BaseModel):
     cost: Cost | None = None
 
 
+class InvoiceLineOut(BaseModel):
+    kind: Literal["energy", "time", "session", "idle"]
+    description: str
+    quantity: str
+    unit: str
+    unit_price: str
+    amount: str
+
+
+class PaymentAttemptOut(BaseModel):
+    at: datetime
+    status: str = Field(description="succeeded | declined")
+    amount: str
+    reference: str | None = None
+    decline_code: str | None = None
+    message: str | None = None
+
+
+class PaymentMethodOut(BaseModel):
+    """A card at the payment processor: brand, last 4 digits and expiry only."""
+
+    id: int
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    status: Literal["active", "removed"]
+    created_at: datetime
+
+
+class InvoiceOut(BaseModel):
+    """A billed session. Amounts are decimal strings in ``currency``; every amount is rounded
+    half-up to the currency's minor unit as it is computed (lines, then tax on their sum)."""
+
+    id: int
+    session_id: int
+    currency: str
+    lines: list[InvoiceLineOut]
+    net: str
+    tax_rate: str = Field(description="percent")
+    tax: str
+    total: str
+    payment_status: Literal[
+        "not_required", "pending", "no_payment_method", "processing", "paid", "declined", "failed"
+    ]
+    payment_reference: str | None = Field(default=None, description="the processor's charge id")
+    declines: int
+    decline_code: str | None = None
+    created_at: datetime
+    paid_at: datetime | None = None
+    customer_number: int | None = None
+    card: PaymentMethodOut | None = None
+    payment_attempts: list[PaymentAttemptOut] | None = None
+
+
 class DriverSessionDetail(DriverSessionOut):
     meter_values: list[MeterValueOut]
+    invoice: InvoiceOut | None = None
 
 
 class SessionOut(DriverSessionOut):
@@ -176,6 +240,59 @@ class SessionOut(DriverSessionOut):
 
 class SessionDetail(SessionOut):
     meter_values: list[MeterValueOut]
+    invoice: InvoiceOut | None = None
+
+
+# -- billing: tariffs, the outbox ---------------------------------------------------
+
+
+class TariffCreate(_Request):
+    name: str = Field(min_length=1, max_length=100)
+    currency: str = Field(default="EUR", min_length=3, max_length=3, description="ISO 4217")
+    per_kwh: str = Field(default="0", description="net price per kWh, e.g. 0.39")
+    per_hour: str = Field(default="0", description="net price per hour plugged in")
+    session_fee: str = Field(default="0", description="net price per session")
+    idle_fee_per_minute: str = Field(
+        default="0", description="per full minute plugged in after charging is done"
+    )
+    idle_grace_minutes: int = Field(default=0, ge=0, le=1440)
+    tax_rate: str = Field(default="0", description="percent added to the net amount")
+
+
+class TariffAssign(_Request):
+    charger_id: str | None = Field(
+        default=None, description="the charger; null: the default for every other charger"
+    )
+
+
+class TariffOut(BaseModel):
+    name: str
+    currency: str
+    per_kwh: str
+    per_hour: str
+    session_fee: str
+    idle_fee_per_minute: str
+    idle_grace_minutes: int
+    tax_rate: str
+    created_at: datetime
+    default: bool = Field(description="the tariff of chargers without one of their own")
+    chargers: list[str] | None = Field(default=None, description="chargers it is assigned to")
+
+
+class OutboxOut(BaseModel):
+    """A delivery after a commit: billing, a card charge, an email or an SMS."""
+
+    id: int
+    topic: str
+    key: str = Field(description="unique; also the idempotency key the receiver sees")
+    payload: dict[str, Any] = Field(description="ids only")
+    status: Literal["pending", "done", "failed"]
+    attempts: int
+    next_attempt_at: datetime | None = None
+    last_error: str | None = None
+    result: str | None = None
+    created_at: datetime
+    done_at: datetime | None = None
 
 
 # -- customers, cards, owners -------------------------------------------------------
@@ -262,8 +379,12 @@ class SessionReportRow(BaseModel):
     stopped_at: datetime | None = None
     status: Literal["active", "completed"]
     energy_wh: int | None = None
-    amount: str | None = Field(default=None, description="collected; null until billing")
+    billed: str | None = Field(default=None, description="the invoice total; null: not billed")
+    amount: str | None = Field(
+        default=None, description="collected: the total once paid, else 0; null: not billed"
+    )
     currency: str | None = None
+    payment_status: str | None = None
     customer_number: int | None = Field(default=None, description="the driver's pseudonym")
     auth_method: str | None = None
 

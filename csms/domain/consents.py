@@ -1,7 +1,8 @@
 """Marketing consent: opt in, opt out, and the unsubscribe link that needs no login.
 
-Every opted-in customer has a random unsubscribe token; only its SHA-256 is stored. The
-token goes into the link of each newsletter (the marketing export carries it); opening the
+Every opted-in customer has a random unsubscribe token. Its SHA-256 finds the customer when
+the link is opened; the token itself is kept encrypted, like identity, because the
+marketing export puts each customer's link into the newsletter tool's list. Opening the
 link opts the customer out at once, whoever follows it.
 """
 
@@ -24,7 +25,10 @@ def new_unsubscribe_token(uow: UnitOfWork, customer: CustomerRecord) -> str:
     import secrets
 
     token = _TOKEN_PREFIX + secrets.token_urlsafe(24)
-    uow.customers.update(customer.id, unsubscribe_token_hash=hash_token(token))
+    uow.customers.update(
+        customer.id, unsubscribe_token_hash=hash_token(token), unsubscribe_token=token
+    )
+    customer.unsubscribe_token = token
     return token
 
 

@@ -225,8 +225,12 @@ def add_customer(
     password: str | None = None,
     birth_date: date | None = None,
     marketing_opt_in: bool = False,
+    pin_hash: str | None = None,
 ) -> CustomerRecord:
     """Add a customer with a new random customer number.
+
+    ``pin_hash`` is a PIN hashed beforehand (``csms.security.hash_pin`` in a worker thread,
+    after ``validate_pin``): the slow hash then never runs inside a unit of work.
 
     ``birth_date`` (self-registration) must make the person at least 18 today; it is
     checked and not kept. Operators adding a customer vouch for it themselves.
@@ -253,6 +257,8 @@ def add_customer(
         if problem:
             raise InvalidRequest(problem)
         record.pin_hash = hash_pin(pin)
+    elif pin_hash is not None:
+        record.pin_hash = pin_hash
     if marketing_opt_in:
         record.marketing_opt_in = True
         record.marketing_changed_at = now

@@ -116,6 +116,8 @@ def reencrypt_all(uow: SqlUnitOfWork) -> dict[str, int]:
         "transactions": uow.transactions.rotate(),
         "transaction_events": uow.transaction_events.rotate(),
         "unreconciled_messages": uow.unreconciled.rotate(),
+        "charger_events": uow.charger_events.rotate(),
+        "payment_methods": uow.payment_methods.rotate(),
     }
 
 

@@ -14,9 +14,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from csms.domain.errors import InvalidRequest
+from csms.domain.pricing import format_money
 from csms.domain.views import iso
 from storage.ports import UnitOfWork
-from storage.records import TransactionRecord
+from storage.records import InvoiceRecord, TransactionRecord
 
 __all__ = [
     "SESSION_REPORT_COLUMNS",
@@ -25,8 +26,10 @@ __all__ = [
     "session_report_csv",
 ]
 
-#: The columns of a session report, in order (CSV header and JSON keys alike). ``amount``
-#: and ``currency`` stay empty until sessions are billed.
+#: The columns of a session report, in order (CSV header and JSON keys alike). ``billed``
+#: is the session's invoice total, ``amount`` what was collected (the total once the card
+#: charge succeeded, else 0), both in ``currency``; all three empty for a session that was
+#: not billed (running, or no tariff in force).
 SESSION_REPORT_COLUMNS = (
     "session_id",
     "charger_id",
@@ -35,8 +38,10 @@ SESSION_REPORT_COLUMNS = (
     "stopped_at",
     "status",
     "energy_wh",
+    "billed",
     "amount",
     "currency",
+    "payment_status",
     "customer_number",
     "auth_method",
 )
@@ -69,7 +74,16 @@ def parse_report_bound(text: str, *, end: bool) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _row(tx: TransactionRecord, customer_number: int | None) -> dict[str, Any]:
+def _row(
+    tx: TransactionRecord, customer_number: int | None, invoice: InvoiceRecord | None
+) -> dict[str, Any]:
+    billed = amount = currency = status = None
+    if invoice is not None:
+        currency = invoice.currency
+        billed = format_money(invoice.total_minor, currency)
+        collected = invoice.total_minor if invoice.payment_status == "paid" else 0
+        amount = format_money(collected, currency)
+        status = invoice.payment_status
     return {
         "session_id": tx.id,
         "charger_id": tx.charger_id,
@@ -78,8 +92,10 @@ def _row(tx: TransactionRecord, customer_number: int | None) -> dict[str, Any]:
         "stopped_at": iso(tx.stopped_at),
         "status": tx.status,
         "energy_wh": tx.energy_wh,
-        "amount": None,
-        "currency": None,
+        "billed": billed,
+        "amount": amount,
+        "currency": currency,
+        "payment_status": status,
         "customer_number": customer_number,
         "auth_method": tx.auth_method,
     }
@@ -104,8 +120,13 @@ def session_report(
         customer = uow.customers.get(customer_id)
         if customer is not None:
             numbers[customer_id] = customer.customer_number
+    invoices = uow.invoices.for_transactions(tx.id for tx in sessions)
     return [
-        _row(tx, numbers.get(tx.customer_id) if tx.customer_id is not None else None)
+        _row(
+            tx,
+            numbers.get(tx.customer_id) if tx.customer_id is not None else None,
+            invoices.get(tx.id),
+        )
         for tx in sessions
     ]
 

@@ -1,12 +1,14 @@
 """A person's rights over their data: see everything held (export) and erasure.
 
 Export gathers every record that concerns the customer: identity, preferences, consents,
-cards (UIDs masked: the full UID is a credential), favorites, every session with its meter
-values, invoices, app logins and security events about them.
+cards (UIDs masked: the full UID is a credential), payment cards (brand, last 4 digits),
+favorites, every session with its meter values and invoice, invoices with their payment
+attempts, app logins and security events about them.
 
 Erasure removes identity for good: the encrypted identity fields, their keyed hashes, the
 password and PIN hashes, cards and app/login tokens, favorites and app sessions are
-deleted. Sessions stay (energy, times, amounts: the operator's books and the owners'
+deleted; payment cards are detached at the processor and deleted (``payment.detach``).
+Sessions and invoices stay (energy, times, amounts: the operator's books and the owners'
 reports need them) under the customer number only; the idTags in them are cleared too.
 """
 
@@ -17,7 +19,15 @@ from typing import Any
 
 from csms.domain.customers import get_customer
 from csms.domain.errors import NotFound
-from csms.domain.views import card_view, customer_view, iso, session_view
+from csms.domain.payment_cards import remove_all_cards
+from csms.domain.views import (
+    card_view,
+    customer_view,
+    invoice_view,
+    iso,
+    payment_method_view,
+    session_view,
+)
 from storage.ports import UnitOfWork
 from storage.records import CustomerRecord
 
@@ -35,14 +45,29 @@ def export_customer(uow: UnitOfWork, customer: CustomerRecord, *, now: datetime)
         for card in uow.id_tags.list(customer_id=customer.id)
     ]
     sessions = []
-    for tx in uow.transactions.list(customer_id=customer.id, limit=1_000_000):
+    transactions = uow.transactions.list(customer_id=customer.id, limit=1_000_000)
+    invoices_of = uow.invoices.for_transactions(tx.id for tx in transactions)
+    for tx in transactions:
         view = session_view(
             tx,
             customer_number=number,
             include_id_tag=False,
             meter_values=uow.meter_samples.for_transaction(tx.id),
+            invoice=invoices_of.get(tx.id),
         )
         sessions.append(view)
+    invoices = [
+        invoice_view(
+            invoice,
+            customer_number=number,
+            include_customer=True,
+            attempts=uow.payment_attempts.for_invoice(invoice.id),
+        )
+        for invoice in uow.invoices.list(customer_id=customer.id, limit=1_000_000)
+    ]
+    payment_cards = [
+        payment_method_view(m) for m in uow.payment_methods.list(customer.id, active_only=False)
+    ]
     logins = [
         {
             "created_at": iso(t.created_at),
@@ -76,10 +101,9 @@ def export_customer(uow: UnitOfWork, customer: CustomerRecord, *, now: datetime)
             {"charger_id": charger_id, "added_at": iso(added)}
             for charger_id, added in uow.favorites.list(customer.id)
         ],
+        "payment_cards": payment_cards,
         "sessions": sessions,
-        # Billing (tariffs, invoices, payments) lands with the billing work; the key is here
-        # so that readers of this format need not change then.
-        "invoices": [],
+        "invoices": invoices,
         "app_logins": logins,
         "security_events": security,
     }
@@ -92,6 +116,7 @@ def erase_customer(uow: UnitOfWork, customer_number: int, *, now: datetime) -> C
         return customer
     for tx in uow.transactions.list(customer_id=customer.id, limit=1_000_000):
         uow.transactions.forget_id_tags(tx.id, now=now)
+    remove_all_cards(uow, customer.id, now=now)
     uow.customers.erase(customer.id, now=now)
     uow.security_events.add(
         kind="CustomerErased",

@@ -8,6 +8,7 @@ from typing import Any
 
 from csms.domain.errors import AlreadyExists, InvalidRequest, NotFound
 from csms.domain.model import BootInfo, RegistrationStatus, is_charging_done
+from csms.domain.outbox_events import enqueue_charging_done
 from csms.security import generate_password, hash_password
 from storage.ports import UnitOfWork
 from storage.records import (
@@ -236,6 +237,7 @@ def record_status(
                 moment = timestamp or now
                 uow.transactions.update(tx.id, charging_done_at=moment, updated_at=now)
                 tx.charging_done_at = moment
+                enqueue_charging_done(uow, tx, now=now)
                 return tx
     return None
 

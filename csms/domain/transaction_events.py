@@ -46,6 +46,7 @@ from csms.domain.model import (
     TransactionStatus,
     is_charging_done,
 )
+from csms.domain.outbox_events import enqueue_charging_done, enqueue_session_completed
 from csms.domain.pin_login import PinCheck, issue_login_token, record_pin_attempt
 from csms.domain.transactions import new_transaction_id
 from storage.ports import UnitOfWork
@@ -165,7 +166,13 @@ def record_transaction_event(
     if tx is None:
         tx = _create(uow, charger_id=charger_id, event=event, now=now)
     if event.pin_check is not None:
-        event.id_token = _key_code_login_token(uow, tx, event.pin_check, charger_id, now=now)
+        stored = uow.transaction_events.get(charger_id, stx, event.seq_no)
+        if stored is not None:
+            # The station sent this event again (it got no answer): answered as the first
+            # time, and its PIN not counted again (a wrong one would count twice).
+            event.id_token = stored.id_token
+        else:
+            event.id_token = _key_code_login_token(uow, tx, event.pin_check, charger_id, now=now)
     recorded = uow.transaction_events.add(_event_record(charger_id, tx.id, event, now))
     info = _answer(uow, tx, event, now=now)
     if not recorded:
@@ -396,11 +403,19 @@ def _project(
                 changes["seq_no_gaps"],
             )
     changes = {k: v for k, v in changes.items() if getattr(tx, k) != v}
+    was_active = tx.status == TransactionStatus.ACTIVE.value
     if changes:
         changes["updated_at"] = now
         uow.transactions.update(tx.id, **changes)
         for name, value in changes.items():
             setattr(tx, name, value)
+    # Handed to billing and notification in this commit (docs/adr/0008-outbox.md): the end
+    # once, whichever event completes the projection; "charging done" only while the
+    # session runs (an SuspendedEV replayed after the Ended tells nobody anything).
+    if was_active and tx.status == TransactionStatus.COMPLETED.value:
+        enqueue_session_completed(uow, tx, now=now)
+    elif charging_done and tx.status == TransactionStatus.ACTIVE.value:
+        enqueue_charging_done(uow, tx, now=now)
     return charging_done
 
 

@@ -22,6 +22,7 @@ from csms.domain.model import (
     StartResult,
     TransactionStatus,
 )
+from csms.domain.outbox_events import enqueue_session_completed
 from storage.ports import UnitOfWork
 from storage.records import TransactionRecord, UnreconciledRecord
 
@@ -247,4 +248,6 @@ def stop_transaction(
         source="StopTransaction",
         received_at=now,
     )
+    # Billing and the receipt, once this commit is durable (docs/adr/0008-outbox.md).
+    enqueue_session_completed(uow, transaction, now=now)
     return StopOutcome(info, transaction, recorded=True)

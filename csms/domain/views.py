@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from csms.domain.cards import card_state
+from csms.domain.pricing import format_money
 from storage.crypto import mask_uid
 from storage.records import (
     ApiTokenRecord,
@@ -32,8 +33,12 @@ from storage.records import (
     ConnectorRecord,
     CustomerRecord,
     IdTagRecord,
+    InvoiceRecord,
     MeterSampleRecord,
+    OutboxRecord,
     OwnerRecord,
+    PaymentAttemptRecord,
+    PaymentMethodRecord,
     TransactionRecord,
 )
 
@@ -44,10 +49,14 @@ __all__ = [
     "charger_view",
     "customer_view",
     "device_model_view",
+    "invoice_view",
     "iso",
     "meter_value_view",
+    "money_view",
     "normalize_ocpp_version",
+    "outbox_view",
     "owner_view",
+    "payment_method_view",
     "session_view",
     "token_view",
 ]
@@ -172,6 +181,8 @@ def session_view(
     customer_number: int | None,
     include_id_tag: bool = True,
     meter_values: Iterable[MeterSampleRecord] | None = None,
+    invoice: InvoiceRecord | None = None,
+    invoice_details: bool = False,
 ) -> dict[str, Any]:
     """A charging session, the same fields for 1.6 and 2.0.1. ``id`` is the session's id
     (``csms sessions show ID``); ``transaction_id`` the one the charger uses: the integer the
@@ -179,7 +190,8 @@ def session_view(
     transactionId, what an operator sees on the station and in its logs; the CSMS-assigned
     integer of a 2.0.1 row is internal). ``connector_id`` is the 1.6 connector or the 2.0.1
     EVSE. ``id_tag`` (a card UID: personal data) is left out for owner tokens. ``cost`` is
-    null until tariffs exist."""
+    the invoice's total once the completed session is billed (null before, and when no
+    tariff was in force); ``invoice_details`` adds the invoice itself."""
     view: dict[str, Any] = {
         "id": transaction.id,
         "charger_id": transaction.charger_id,
@@ -200,13 +212,93 @@ def session_view(
         "energy_wh": transaction.energy_wh,
         "stop_reason": transaction.stop_reason,
         "status": transaction.status,
-        "cost": None,
+        "cost": money_view(invoice.total_minor, invoice.currency) if invoice else None,
     }
+    if invoice_details:
+        view["invoice"] = invoice_view(invoice) if invoice is not None else None
     if include_id_tag:
         view["id_tag"] = transaction.id_tag
     if meter_values is not None:
         view["meter_values"] = [meter_value_view(s) for s in meter_values]
     return view
+
+
+def money_view(amount_minor: int, currency: str) -> dict[str, str]:
+    return {"amount": format_money(amount_minor, currency), "currency": currency}
+
+
+def invoice_view(
+    invoice: InvoiceRecord,
+    *,
+    customer_number: int | None = None,
+    attempts: Iterable[PaymentAttemptRecord] | None = None,
+    card: PaymentMethodRecord | None = None,
+    include_customer: bool = False,
+) -> dict[str, Any]:
+    """An invoice: its lines, net, tax and total, and where its payment stands."""
+    currency = invoice.currency
+    view: dict[str, Any] = {
+        "id": invoice.id,
+        "session_id": invoice.transaction_pk,
+        "currency": currency,
+        "lines": invoice.lines,
+        "net": format_money(invoice.net_minor, currency),
+        "tax_rate": invoice.tax_rate,
+        "tax": format_money(invoice.tax_minor, currency),
+        "total": format_money(invoice.total_minor, currency),
+        "payment_status": invoice.payment_status,
+        "payment_reference": invoice.payment_reference,
+        "declines": invoice.declines,
+        "decline_code": invoice.decline_code,
+        "created_at": iso(invoice.created_at),
+        "paid_at": iso(invoice.paid_at),
+    }
+    if include_customer:
+        view["customer_number"] = customer_number
+    if card is not None:
+        view["card"] = payment_method_view(card)
+    if attempts is not None:
+        view["payment_attempts"] = [
+            {
+                "at": iso(a.created_at),
+                "status": a.status,
+                "amount": format_money(a.amount_minor, a.currency),
+                "reference": a.reference,
+                "decline_code": a.decline_code,
+                "message": a.message,
+            }
+            for a in attempts
+        ]
+    return view
+
+
+def payment_method_view(method: PaymentMethodRecord) -> dict[str, Any]:
+    """A card as its owner sees it: brand, last 4 digits, expiry (never the token)."""
+    return {
+        "id": method.id,
+        "brand": method.brand,
+        "last4": method.last4,
+        "exp_month": method.exp_month,
+        "exp_year": method.exp_year,
+        "status": method.status,
+        "created_at": iso(method.created_at),
+    }
+
+
+def outbox_view(record: OutboxRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "topic": record.topic,
+        "key": record.key,
+        "payload": record.payload,
+        "status": record.status,
+        "attempts": record.attempts,
+        "next_attempt_at": iso(record.next_attempt_at) if record.status == "pending" else None,
+        "last_error": record.last_error,
+        "result": record.result,
+        "created_at": iso(record.created_at),
+        "done_at": iso(record.done_at),
+    }
 
 
 def vehicle_view(vehicle: str | None) -> dict[str, Any] | None:

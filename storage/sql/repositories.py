@@ -41,11 +41,17 @@ from storage.records import (
     DeviceReportRecord,
     DeviceVariableRecord,
     IdTagRecord,
+    InvoiceRecord,
     MeterSampleRecord,
+    OutboxRecord,
     OwnerRecord,
+    PaymentAttemptRecord,
+    PaymentMethodRecord,
     SampledValue,
     SecurityEventRecord,
     StatusEventRecord,
+    TariffAssignmentRecord,
+    TariffRecord,
     TransactionEventRecord,
     TransactionRecord,
     UnreconciledRecord,
@@ -250,6 +256,7 @@ _CUSTOMER_SEALED = {
     "address": ("address_enc", None),
     "vehicle": ("vehicle_enc", None),
     "pin_hash": ("pin_hash_enc", None),
+    "unsubscribe_token": ("unsubscribe_token_enc", None),
 }
 _CUSTOMER_PLAIN = (
     "customer_number",
@@ -1075,6 +1082,18 @@ class SqlTransactionEvents(_Repo):
         )
         return [self._record(r) for r in self.conn.execute(query)]
 
+    def get(
+        self, charger_id: str, station_transaction_id: str, seq_no: int
+    ) -> TransactionEventRecord | None:
+        te = t.transaction_events.c
+        query = select(*self._COLUMNS_WITHOUT_SAMPLES).where(
+            te.charger_id == charger_id,
+            te.station_transaction_id == station_transaction_id,
+            te.seq_no == seq_no,
+        )
+        row = self.conn.execute(query).first()
+        return self._record(row) if row else None
+
     def rotate(self) -> int:
         newest = self.vault.ring.newest.key_id
         te = t.transaction_events.c
@@ -1193,60 +1212,75 @@ class SqlDeviceModel(_Repo):
         return int(n_components), int(n_variables), int(n_evses)
 
 
-_PAYLOAD_FIELD = "unreconciled_messages.payload"
+class _SealedPayloads(_Repo):
+    """A table whose JSON ``payload`` is stored encrypted, as ``{"encrypted": token}``
+    (the column name is the associated data). Rows written before payloads were sealed
+    read back as they are."""
 
-
-class SqlUnreconciled(_Repo):
-    """Messages kept for an operator to reconcile: the payload (which can hold an idTag)
-    is stored encrypted, as ``{"encrypted": token}``."""
+    field: str
 
     def __init__(self, conn: Connection, vault: Vault) -> None:
         super().__init__(conn)
         self.vault = vault
 
-    def add(self, record: UnreconciledRecord) -> None:
-        values = _values(record)
-        values["payload"] = {
-            "encrypted": self.vault.seal(orjson.dumps(record.payload).decode(), _PAYLOAD_FIELD)
-        }
-        self.conn.execute(insert(t.unreconciled_messages).values(**values))
+    def _seal(self, payload: Any) -> dict[str, Any]:
+        return {"encrypted": self.vault.seal(orjson.dumps(payload).decode(), self.field)}
 
-    def _record(self, row: Any) -> UnreconciledRecord:
-        m = dict(row._mapping)
-        payload = m["payload"]
+    def _open(self, payload: Any) -> Any:
         if isinstance(payload, dict) and set(payload) == {"encrypted"}:
-            m["payload"] = orjson.loads(
-                self.vault.open(payload["encrypted"], _PAYLOAD_FIELD) or "null"
-            )
-        return UnreconciledRecord(**m)
+            return orjson.loads(self.vault.open(payload["encrypted"], self.field) or "null")
+        return payload
+
+    def _insert(self, record: Any) -> None:
+        values = _values(record)
+        values["payload"] = self._seal(values["payload"])
+        self.conn.execute(insert(self.table).values(**values))
+
+    def rotate(self) -> int:
+        """Re-encrypt the payloads not under the newest key; how many."""
+        newest = self.vault.ring.newest.key_id
+        c = self.table.c
+        changed = 0
+        for pk, payload in self.conn.execute(select(c.id, c.payload)).all():
+            if not (isinstance(payload, dict) and set(payload) == {"encrypted"}):
+                continue
+            if FieldCipher.key_id_of(payload["encrypted"]) == newest:
+                continue
+            sealed = self._seal(self._open(payload))
+            self.conn.execute(update(self.table).where(c.id == pk).values(payload=sealed))
+            changed += 1
+        return changed
+
+
+class SqlUnreconciled(_SealedPayloads):
+    """Messages kept for an operator to reconcile: the payload can hold an idTag."""
+
+    table = t.unreconciled_messages
+    field = "unreconciled_messages.payload"
+
+    def add(self, record: UnreconciledRecord) -> None:
+        self._insert(record)
 
     def list(self, *, charger_id: str | None = None) -> list[UnreconciledRecord]:
         query = select(t.unreconciled_messages).order_by(t.unreconciled_messages.c.id)
         if charger_id is not None:
             query = query.where(t.unreconciled_messages.c.charger_id == charger_id)
-        return [self._record(r) for r in self.conn.execute(query)]
-
-    def rotate(self) -> int:
-        newest = self.vault.ring.newest.key_id
-        um = t.unreconciled_messages.c
-        changed = 0
-        for pk, payload in self.conn.execute(select(um.id, um.payload)).all():
-            if not (isinstance(payload, dict) and set(payload) == {"encrypted"}):
-                continue
-            if FieldCipher.key_id_of(payload["encrypted"]) == newest:
-                continue
-            text = self.vault.open(payload["encrypted"], _PAYLOAD_FIELD)
-            sealed = {"encrypted": self.vault.seal(text, _PAYLOAD_FIELD)}
-            self.conn.execute(
-                update(t.unreconciled_messages).where(um.id == pk).values(payload=sealed)
-            )
-            changed += 1
-        return changed
+        return [
+            UnreconciledRecord(**{**r._mapping, "payload": self._open(r.payload)})
+            for r in self.conn.execute(query)
+        ]
 
 
-class SqlChargerEvents(_Repo):
+class SqlChargerEvents(_SealedPayloads):
+    """What chargers report besides transactions (DataTransfer, NotifyCustomerInformation,
+    ISO 15118 certificate requests, security events, ...). Any of them can carry personal
+    data (a contract id, a customer's data a station reports), so every payload is sealed."""
+
+    table = t.charger_events
+    field = "charger_events.payload"
+
     def add(self, record: ChargerEventRecord) -> None:
-        self.conn.execute(insert(t.charger_events).values(**_values(record)))
+        self._insert(record)
 
     def list(self, charger_id: str, *, kind: str | None = None) -> list[ChargerEventRecord]:
         query = (
@@ -1256,7 +1290,10 @@ class SqlChargerEvents(_Repo):
         )
         if kind is not None:
             query = query.where(t.charger_events.c.kind == kind)
-        return [_record(ChargerEventRecord, r) for r in self.conn.execute(query)]
+        return [
+            ChargerEventRecord(**{**r._mapping, "payload": self._open(r.payload)})
+            for r in self.conn.execute(query)
+        ]
 
 
 class SqlApiTokens(_Repo):
@@ -1439,6 +1476,326 @@ class SqlConnectionLog(_Repo):
         return int(result.rowcount or 0)
 
 
+class SqlTariffs(_Repo):
+    def add(self, tariff: TariffRecord) -> TariffRecord:
+        values = _values(tariff)
+        values.pop("id", None)
+        tariff.id = _inserted_pk(self.conn.execute(insert(t.tariffs).values(**values)))
+        return tariff
+
+    def get(self, tariff_id: int) -> TariffRecord | None:
+        row = self.conn.execute(select(t.tariffs).where(t.tariffs.c.id == tariff_id)).first()
+        return _record(TariffRecord, row) if row else None
+
+    def by_name(self, name: str) -> TariffRecord | None:
+        row = self.conn.execute(select(t.tariffs).where(t.tariffs.c.name == name)).first()
+        return _record(TariffRecord, row) if row else None
+
+    def assign(self, *, tariff_id: int, charger_id: str | None, at: datetime) -> None:
+        self.conn.execute(
+            insert(t.tariff_assignments).values(
+                tariff_id=tariff_id, charger_id=charger_id, assigned_at=at
+            )
+        )
+
+    def _assigned(self, charger: ColumnElement[bool], at: datetime) -> TariffRecord | None:
+        ta = t.tariff_assignments.c
+        query = (
+            select(t.tariffs)
+            .join(t.tariff_assignments, ta.tariff_id == t.tariffs.c.id)
+            .where(charger, ta.assigned_at <= at)
+            .order_by(ta.assigned_at.desc(), ta.id.desc())
+            .limit(1)
+        )
+        row = self.conn.execute(query).first()
+        return _record(TariffRecord, row) if row else None
+
+    def in_force(self, charger_id: str, at: datetime) -> TariffRecord | None:
+        ta = t.tariff_assignments.c
+        own = self._assigned(ta.charger_id == charger_id, at)
+        return own if own is not None else self._assigned(ta.charger_id.is_(None), at)
+
+    def assignments(self, *, charger_id: str | None = None) -> list[TariffAssignmentRecord]:
+        ta = t.tariff_assignments.c
+        query = select(t.tariff_assignments).order_by(ta.assigned_at.desc(), ta.id.desc())
+        if charger_id is not None:
+            query = query.where(ta.charger_id == charger_id)
+        return [_record(TariffAssignmentRecord, r) for r in self.conn.execute(query)]
+
+    def list(self) -> list[TariffRecord]:
+        query = select(t.tariffs).order_by(t.tariffs.c.name)
+        return [_record(TariffRecord, r) for r in self.conn.execute(query)]
+
+
+_PAYMENT_SEALED = {"token": "token_enc", "customer_ref": "customer_ref_enc"}
+
+
+class SqlPaymentMethods(_Repo):
+    """Cards at the payment processor; the processor's token and customer reference are
+    encrypted like identity (with them, a stolen database could charge the card)."""
+
+    def __init__(self, conn: Connection, vault: Vault) -> None:
+        super().__init__(conn)
+        self.vault = vault
+
+    def _record(self, row: Any) -> PaymentMethodRecord:
+        m = dict(row._mapping)
+        for name, column in _PAYMENT_SEALED.items():
+            m[name] = self.vault.open(m.pop(column), f"payment_methods.{name}")
+        return PaymentMethodRecord(**m)
+
+    def _sealed(self, values: dict[str, Any]) -> dict[str, Any]:
+        for name, column in _PAYMENT_SEALED.items():
+            if name in values:
+                values[column] = self.vault.seal(values.pop(name), f"payment_methods.{name}")
+        return values
+
+    def add(self, method: PaymentMethodRecord) -> PaymentMethodRecord:
+        values = _values(method)
+        values.pop("id", None)
+        result = self.conn.execute(insert(t.payment_methods).values(**self._sealed(values)))
+        method.id = _inserted_pk(result)
+        return method
+
+    def get(self, method_id: int) -> PaymentMethodRecord | None:
+        query = select(t.payment_methods).where(t.payment_methods.c.id == method_id)
+        row = self.conn.execute(query).first()
+        return self._record(row) if row else None
+
+    def list(self, customer_id: int, *, active_only: bool = True) -> list[PaymentMethodRecord]:
+        pm = t.payment_methods.c
+        query = (
+            select(t.payment_methods)
+            .where(pm.customer_id == customer_id)
+            .order_by(pm.created_at.desc(), pm.id.desc())
+        )
+        if active_only:
+            query = query.where(pm.status == "active")
+        return [self._record(r) for r in self.conn.execute(query)]
+
+    def mark_removed(self, method_id: int, *, now: datetime) -> None:
+        self.conn.execute(
+            update(t.payment_methods)
+            .where(t.payment_methods.c.id == method_id)
+            .values(status="removed", removed_at=now)
+        )
+
+    def delete(self, method_id: int) -> None:
+        self.conn.execute(delete(t.payment_methods).where(t.payment_methods.c.id == method_id))
+
+    def rotate(self) -> int:
+        newest = self.vault.ring.newest.key_id
+        changed = 0
+        for row in self.conn.execute(select(t.payment_methods)).all():
+            m = row._mapping
+            if all(FieldCipher.key_id_of(m[c]) == newest for c in _PAYMENT_SEALED.values()):
+                continue
+            record = self._record(row)
+            values = self._sealed({"token": record.token, "customer_ref": record.customer_ref})
+            self.conn.execute(
+                update(t.payment_methods)
+                .where(t.payment_methods.c.id == record.id)
+                .values(**values)
+            )
+            changed += 1
+        return changed
+
+
+class SqlInvoices(_Repo):
+    def add(self, invoice: InvoiceRecord) -> bool:
+        values = _values(invoice)
+        values.pop("id", None)
+        statement = (
+            _upsert(self.conn, t.invoices)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["transaction_pk"])
+        )
+        result = self.conn.execute(statement)
+        if not result.rowcount:
+            return False
+        invoice.id = _inserted_pk(result)
+        return True
+
+    def _one(self, *conditions: Any) -> InvoiceRecord | None:
+        row = self.conn.execute(select(t.invoices).where(*conditions)).first()
+        return _record(InvoiceRecord, row) if row else None
+
+    def get(self, invoice_id: int) -> InvoiceRecord | None:
+        return self._one(t.invoices.c.id == invoice_id)
+
+    def by_transaction(self, transaction_pk: int) -> InvoiceRecord | None:
+        return self._one(t.invoices.c.transaction_pk == transaction_pk)
+
+    def for_transactions(self, transaction_pks: Iterable[int]) -> dict[int, InvoiceRecord]:
+        pks = list(transaction_pks)
+        if not pks:
+            return {}
+        query = select(t.invoices).where(t.invoices.c.transaction_pk.in_(pks))
+        records = [_record(InvoiceRecord, r) for r in self.conn.execute(query)]
+        return {r.transaction_pk: r for r in records}
+
+    def update(self, invoice_id: int, **values: Any) -> None:
+        self.conn.execute(update(t.invoices).where(t.invoices.c.id == invoice_id).values(**values))
+
+    def list(
+        self,
+        *,
+        customer_id: int | None = None,
+        payment_status: str | None = None,
+        limit: int = 1000,
+    ) -> list[InvoiceRecord]:
+        inv = t.invoices.c
+        query = select(t.invoices).order_by(inv.id.desc()).limit(limit)
+        if customer_id is not None:
+            query = query.where(inv.customer_id == customer_id)
+        if payment_status is not None:
+            query = query.where(inv.payment_status == payment_status)
+        return [_record(InvoiceRecord, r) for r in self.conn.execute(query)]
+
+
+class SqlPaymentAttempts(_Repo):
+    def add(self, attempt: PaymentAttemptRecord) -> None:
+        values = _values(attempt)
+        values.pop("id", None)
+        attempt.id = _inserted_pk(self.conn.execute(insert(t.payment_attempts).values(**values)))
+
+    def for_invoice(self, invoice_id: int) -> list[PaymentAttemptRecord]:
+        pa = t.payment_attempts.c
+        query = select(t.payment_attempts).where(pa.invoice_id == invoice_id).order_by(pa.id)
+        return [_record(PaymentAttemptRecord, r) for r in self.conn.execute(query)]
+
+
+class SqlOutbox(_Repo):
+    """The outbox table. ``enqueue`` tells the unit of work, whose commit then wakes the
+    workers of this process (``SqlUnitOfWork.outbox_listeners``)."""
+
+    def __init__(self, conn: Connection, uow: SqlUnitOfWork) -> None:
+        super().__init__(conn)
+        self._uow = uow
+
+    def enqueue(self, *, topic: str, key: str, payload: dict[str, Any], now: datetime) -> bool:
+        statement = (
+            _upsert(self.conn, t.outbox)
+            .values(
+                topic=topic,
+                key=key,
+                payload=payload,
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        added = bool(self.conn.execute(statement).rowcount)
+        if added:
+            self._uow.outbox_added()
+        return added
+
+    def get(self, outbox_id: int) -> OutboxRecord | None:
+        row = self.conn.execute(select(t.outbox).where(t.outbox.c.id == outbox_id)).first()
+        return _record(OutboxRecord, row) if row else None
+
+    def due(self, now: datetime, *, limit: int) -> list[OutboxRecord]:
+        o = t.outbox.c
+        query = (
+            select(t.outbox)
+            .where(
+                o.status == "pending",
+                o.next_attempt_at <= now,
+                (o.claimed_until.is_(None)) | (o.claimed_until < now),
+            )
+            .order_by(o.next_attempt_at, o.id)
+            .limit(limit)
+        )
+        return [_record(OutboxRecord, r) for r in self.conn.execute(query)]
+
+    def next_due_at(self) -> datetime | None:
+        o = t.outbox.c
+        soonest = func.min(
+            case((o.claimed_until.is_(None), o.next_attempt_at), else_=o.claimed_until)
+        )
+        value = self.conn.execute(select(soonest).where(o.status == "pending")).scalar()
+        if value is None:
+            return None
+        if isinstance(value, str):  # SQLite returns the column's text for an expression
+            value = datetime.fromisoformat(value)
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+    def claim(self, outbox_id: int, *, now: datetime, until: datetime) -> bool:
+        o = t.outbox.c
+        result = self.conn.execute(
+            update(t.outbox)
+            .where(
+                o.id == outbox_id,
+                o.status == "pending",
+                (o.claimed_until.is_(None)) | (o.claimed_until < now),
+            )
+            .values(claimed_until=until, attempts=o.attempts + 1, updated_at=now)
+        )
+        return bool(result.rowcount)
+
+    def _set(self, outbox_id: int, **values: Any) -> None:
+        self.conn.execute(update(t.outbox).where(t.outbox.c.id == outbox_id).values(**values))
+
+    def complete(self, outbox_id: int, *, now: datetime, result: str | None) -> None:
+        self._set(
+            outbox_id,
+            status="done",
+            claimed_until=None,
+            result=result,
+            done_at=now,
+            updated_at=now,
+        )
+
+    def reschedule(self, outbox_id: int, *, at: datetime, error: str, now: datetime) -> None:
+        self._set(
+            outbox_id, claimed_until=None, next_attempt_at=at, last_error=error, updated_at=now
+        )
+
+    def fail(self, outbox_id: int, *, error: str, now: datetime) -> None:
+        self._set(outbox_id, status="failed", claimed_until=None, last_error=error, updated_at=now)
+
+    def retry(self, outbox_id: int, *, now: datetime) -> bool:
+        o = t.outbox.c
+        result = self.conn.execute(
+            update(t.outbox)
+            .where(o.id == outbox_id, o.status == "failed")
+            .values(
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                claimed_until=None,
+                updated_at=now,
+            )
+        )
+        if result.rowcount:
+            self._uow.outbox_added()
+        return bool(result.rowcount)
+
+    def release_claims(self, *, now: datetime) -> int:
+        o = t.outbox.c
+        result = self.conn.execute(
+            update(t.outbox)
+            .where(o.status == "pending", o.claimed_until.is_not(None))
+            .values(claimed_until=None, next_attempt_at=now, updated_at=now)
+        )
+        return int(result.rowcount or 0)
+
+    def list(self, *, status: str | None = None, limit: int = 100) -> list[OutboxRecord]:
+        o = t.outbox.c
+        query = select(t.outbox).order_by(o.id.desc()).limit(limit)
+        if status is not None:
+            query = query.where(o.status == status)
+        return [_record(OutboxRecord, r) for r in self.conn.execute(query)]
+
+    def counts(self) -> dict[str, int]:
+        o = t.outbox.c
+        query = select(o.status, func.count()).group_by(o.status)
+        return {status: int(n) for status, n in self.conn.execute(query)}
+
+
 #: Keyed hashes (storage.crypto.BlindIndex) next to the encrypted columns. Every column
 #: whose name ends in ``_enc`` holds FieldCipher tokens and is found by its name.
 _KEYED_HASH_COLUMNS = {
@@ -1446,8 +1803,8 @@ _KEYED_HASH_COLUMNS = {
     "id_tags": ("uid_hash",),
     "transactions": ("id_tag_hash",),
 }
-#: Tables whose JSON ``payload`` is ``{"encrypted": token}`` (storage's SqlUnreconciled).
-_SEALED_PAYLOAD_TABLES = (t.unreconciled_messages,)
+#: Tables whose JSON ``payload`` is ``{"encrypted": token}`` (``_SealedPayloads``).
+_SEALED_PAYLOAD_TABLES = (t.unreconciled_messages, t.charger_events)
 
 
 def _sealed_columns(table: Table) -> list[Column[Any]]:
@@ -1527,6 +1884,8 @@ class SqlUnitOfWork:
         self.vault = vault
         self.read_only = read_only
         self._after_commit: list[Callable[[], None]] = []
+        #: Called (no arguments) after a commit that added outbox deliveries.
+        self.outbox_listeners: list[Callable[[], None]] = []
         self.owners = SqlOwners(conn)
         self.chargers = SqlChargers(conn)
         self.connectors = SqlConnectors(conn)
@@ -1538,16 +1897,27 @@ class SqlUnitOfWork:
         self.transaction_events = SqlTransactionEvents(conn, vault)
         self.device_model = SqlDeviceModel(conn)
         self.unreconciled = SqlUnreconciled(conn, vault)
-        self.charger_events = SqlChargerEvents(conn)
+        self.charger_events = SqlChargerEvents(conn, vault)
         self.api_tokens = SqlApiTokens(conn)
         self.customer_tokens = SqlCustomerTokens(conn)
         self.favorites = SqlFavorites(conn)
         self.security_events = SqlSecurityEvents(conn)
         self.connection_log = SqlConnectionLog(conn)
         self.data_keys = SqlDataKeys(conn)
+        self.tariffs = SqlTariffs(conn)
+        self.payment_methods = SqlPaymentMethods(conn, vault)
+        self.invoices = SqlInvoices(conn)
+        self.payment_attempts = SqlPaymentAttempts(conn)
+        self.outbox = SqlOutbox(conn, self)
 
     def flush(self) -> None:
         self.meter_samples.flush()
+
+    def outbox_added(self) -> None:
+        """A delivery was enqueued: wake this process's outbox workers once committed."""
+        for listener in self.outbox_listeners:
+            if listener not in self._after_commit:
+                self.after_commit(listener)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         if self.read_only:

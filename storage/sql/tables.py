@@ -38,11 +38,17 @@ __all__ = [
     "device_reports",
     "device_variables",
     "id_tags",
+    "invoices",
     "metadata",
     "meter_values",
+    "outbox",
     "owners",
+    "payment_attempts",
+    "payment_methods",
     "security_events",
     "status_events",
+    "tariff_assignments",
+    "tariffs",
     "transaction_events",
     "transactions",
     "unreconciled_messages",
@@ -184,8 +190,11 @@ customers = Table(
     Column("notify_sms", Boolean, nullable=False, server_default=false()),
     Column("marketing_opt_in", Boolean, nullable=False, server_default=false()),
     Column("marketing_changed_at", UtcDateTime),
-    # SHA-256 of the random token in the unsubscribe link
+    # SHA-256 of the random token in the unsubscribe link (how the link finds the
+    # customer), and the token itself, encrypted: the marketing export puts each
+    # customer's working link into the newsletter tool's list.
     Column("unsubscribe_token_hash", String(64), unique=True),
+    Column("unsubscribe_token_enc", Text),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime),
     Column("erased_at", UtcDateTime),
@@ -484,4 +493,145 @@ api_tokens = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("last_used_at", UtcDateTime),
     Column("revoked_at", UtcDateTime),
+)
+
+
+# Prices. Money amounts are decimal strings ("0.39"): exact on every backend (SQLite has no
+# decimal type), read as Decimal (csms.domain.tariffs). A tariff never changes once made:
+# a new price is a new tariff, assigned from a moment on, so a session is always billed at
+# the prices in force when it started.
+tariffs = Table(
+    "tariffs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    # ISO 4217 code
+    Column("currency", String(3), nullable=False),
+    Column("per_kwh", String(32), nullable=False),
+    Column("per_hour", String(32), nullable=False),
+    Column("session_fee", String(32), nullable=False),
+    # the idle fee, per full minute plugged in after charging is done and the grace is over
+    Column("idle_per_minute", String(32), nullable=False),
+    Column("idle_grace_minutes", Integer, nullable=False),
+    # percent, added to the net amount ("19" for 19 %)
+    Column("tax_rate", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Which tariff a charger charges from when; charger_id null: the default for chargers with
+# no assignment of their own. Rows are only added, never changed.
+tariff_assignments = Table(
+    "tariff_assignments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("charger_id", String(48), ForeignKey("chargers.id", ondelete="CASCADE")),
+    Column("tariff_id", Integer, ForeignKey("tariffs.id"), nullable=False),
+    Column("assigned_at", UtcDateTime, nullable=False),
+    Index("ix_tariff_assignments_charger", "charger_id", "assigned_at"),
+)
+
+# A customer's cards at the payment processor. Card number and CVC never reach csms's
+# storage: they go to the processor, which answers a token; only that token (encrypted),
+# the processor's customer reference (encrypted), the brand, the last 4 digits and the
+# expiry are kept (SPEC "Personal data").
+payment_methods = Table(
+    "payment_methods",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("token_enc", Text, nullable=False),
+    Column("customer_ref_enc", Text, nullable=False),
+    Column("brand", String(20), nullable=False),
+    Column("last4", String(4), nullable=False),
+    Column("exp_month", Integer, nullable=False),
+    Column("exp_year", Integer, nullable=False),
+    # active | removed (detached at the processor by the outbox, then deleted)
+    Column("status", String(10), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("removed_at", UtcDateTime),
+    Index("ix_payment_methods_customer", "customer_id", "status"),
+)
+
+# One invoice per billed session, in integer minor units of its currency. It stays when
+# the customer is erased (under the customer number only: it holds no identity).
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "transaction_pk",
+        Integer,
+        ForeignKey("transactions.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="SET NULL")),
+    Column("tariff_id", Integer, ForeignKey("tariffs.id")),
+    Column("currency", String(3), nullable=False),
+    # [{"kind", "description", "quantity", "unit", "unit_price", "amount"}], decimal strings
+    Column("lines", JSON, nullable=False),
+    Column("net_minor", BigInteger, nullable=False),
+    Column("tax_rate", String(16), nullable=False),
+    Column("tax_minor", BigInteger, nullable=False),
+    Column("total_minor", BigInteger, nullable=False),
+    # not_required (nothing to pay) | pending (no payment processor configured) |
+    # no_payment_method | processing | paid | declined (retried) | failed (for good)
+    Column("payment_status", String(20), nullable=False),
+    Column("payment_method_id", Integer, ForeignKey("payment_methods.id", ondelete="SET NULL")),
+    # the processor's id of the successful charge (payment intent)
+    Column("payment_reference", String(100)),
+    Column("declines", Integer, nullable=False, server_default="0"),
+    Column("decline_code", String(50)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("paid_at", UtcDateTime),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_invoices_customer", "customer_id"),
+)
+
+# Every attempt to charge an invoice and how it ended: succeeded | declined | error.
+payment_attempts = Table(
+    "payment_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("invoice_id", Integer, ForeignKey("invoices.id", ondelete="CASCADE"), nullable=False),
+    Column("idempotency_key", String(100), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("reference", String(100)),
+    Column("decline_code", String(50)),
+    Column("message", String(300)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_payment_attempts_invoice", "invoice_id", "id"),
+)
+
+# The transactional outbox (docs/adr/0008-outbox.md): what has to happen outside the
+# database after a commit (bill a session, charge a card, send an email or a text) is
+# written in the same commit as its cause, then done by the outbox workers, at least once,
+# each under an idempotency key the receiver recognises. ``payload`` holds ids only, never
+# personal data: the worker reads what it needs when it delivers.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("topic", String(40), nullable=False),
+    # unique: the same fact enqueued twice (a replayed stop) is one delivery; it is also
+    # the idempotency key sent to the receiver
+    Column("key", String(200), nullable=False, unique=True),
+    Column("payload", JSON, nullable=False),
+    # pending | done | failed
+    Column("status", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    # set while a worker delivers it: another worker leaves it alone until then
+    Column("claimed_until", UtcDateTime),
+    Column("last_error", String(500)),
+    # what the delivery did (a message id, "skipped: email disabled")
+    Column("result", String(300)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("done_at", UtcDateTime),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
 )

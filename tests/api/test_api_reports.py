@@ -10,8 +10,8 @@ from csms.domain.reports import SESSION_REPORT_COLUMNS
 from tests.api.conftest import Api, add_charger_for, add_session
 
 CSV_HEADER = (
-    "session_id,charger_id,connector_id,started_at,stopped_at,status,energy_wh,amount,"
-    "currency,customer_number,auth_method"
+    "session_id,charger_id,connector_id,started_at,stopped_at,status,energy_wh,billed,amount,"
+    "currency,payment_status,customer_number,auth_method"
 )
 
 
@@ -47,8 +47,10 @@ async def test_owner_token_gets_its_own_sessions_with_customer_numbers_only(api:
         "stopped_at": "2026-11-22T11:00:00Z",
         "status": "completed",
         "energy_wh": 3000,
+        "billed": None,
         "amount": None,
         "currency": None,
+        "payment_status": None,
         "customer_number": number,
         "auth_method": "card",
     }
@@ -64,7 +66,7 @@ async def test_csv_has_a_header_row_and_rfc_4180_quoting(api: Api) -> None:
     lines = response.text.split("\r\n")
     assert lines[0] == CSV_HEADER and lines[-1] == ""
     assert lines[1] == (
-        f'{ids[0]},"CP,""7""",1,2026-11-22T10:00:00Z,2026-11-22T11:00:00Z,completed,3000,,,'
+        f'{ids[0]},"CP,""7""",1,2026-11-22T10:00:00Z,2026-11-22T11:00:00Z,completed,3000,,,,,'
         f"{number},card"
     )
     parsed = list(csv.DictReader(io.StringIO(response.text)))

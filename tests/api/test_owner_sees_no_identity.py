@@ -60,6 +60,12 @@ OPERATOR_ONLY = {
     ("POST", "/api/retention/run"),
     ("POST", "/api/keys/rotate"),
     ("GET", "/api/keys"),
+    ("GET", "/api/invoices"),
+    ("GET", "/api/invoices/{invoice_id}"),
+    ("GET", "/api/outbox"),
+    ("POST", "/api/outbox/{outbox_id}/retry"),
+    ("GET", "/api/marketing/export"),
+    ("GET", "/api/tariffs"),
 }
 
 
@@ -92,6 +98,11 @@ async def _run_sessions(server: Any, admin: httpx.AsyncClient) -> dict[str, Any]
     number = int(customer.json()["customer_number"])
     card = await admin.post("/api/cards", json={"uid": CARD, "customer_number": number})
     assert card.status_code == 201, card.text
+    # Billed sessions: an invoice and outbox deliveries exist for the owner to try.
+    tariff = await admin.post("/api/tariffs", json={"name": "site", "per_kwh": "0.40"})
+    assert tariff.status_code == 201, tariff.text
+    assigned = await admin.post("/api/tariffs/site/assign", json={"charger_id": None})
+    assert assigned.status_code == 200, assigned.text
     plan = ChargingPlan(energy_wh=2000, power_w=11_000)
     async with ChargePoint16(
         url=server.ocpp_url,
@@ -128,6 +139,9 @@ def _path_values(ids: dict[str, Any], key_id: str) -> dict[str, str]:
         "card_id": "1",
         "key_id": key_id,
         "token": "not-a-real-unsubscribe-token",
+        "name": "site",
+        "invoice_id": "1",
+        "outbox_id": "1",
     }
 
 

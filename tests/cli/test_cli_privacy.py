@@ -110,6 +110,8 @@ async def test_rotate_json_reports_counts_per_table(
         "transactions": 0,
         "transaction_events": 0,
         "unreconciled_messages": 0,
+        "charger_events": 0,
+        "payment_methods": 0,
     }
     events = await csms_server.db.read(lambda uow: uow.security_events.list(kind="DataKeyRotated"))
     assert len(events) == 1 and events[0].details["new_key_id"] == report["new_key_id"]
@@ -301,7 +303,8 @@ async def test_owner_report_as_table_csv_and_json(
         "STARTED",
         "STOPPED",
         "KWH",
-        "AMOUNT",
+        "BILLED",
+        "COLLECTED",
         "CUSTOMER",
         "METHOD",
     ]

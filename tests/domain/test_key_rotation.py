@@ -34,14 +34,17 @@ CARD = "04ROTATE0001"
 PIN = "4826"
 #: Values under one key after _write_everything: customers 6 encrypted fields + 2 keyed
 #: hashes, id_tags uid + hash, transactions id_tag + hash + stop id_tag, one
-#: TransactionEvent idToken, one unreconciled payload.
-STORED_VALUES = 8 + 2 + 3 + 1 + 1
+#: TransactionEvent idToken, one unreconciled payload, one charger event payload, a payment
+#: card's token and processor customer reference.
+STORED_VALUES = 8 + 2 + 3 + 1 + 1 + 1 + 2
 TABLES = {
     "customers": 1,
     "id_tags": 1,
     "transactions": 1,
     "transaction_events": 1,
     "unreconciled_messages": 1,
+    "charger_events": 1,
+    "payment_methods": 1,
 }
 
 
@@ -68,6 +71,13 @@ def _everything_reads_back(uow: SqlUnitOfWork) -> None:
     assert event.id_token == CARD
     [message] = uow.unreconciled.list()
     assert message.payload == {"transactionId": 99, "idTag": CARD}
+    [report] = uow.charger_events.list("CP-ROT")
+    assert NAME in report.payload["data"] and CARD in report.payload["data"]
+    [payment_card] = uow.payment_methods.list(customer.id)
+    assert (payment_card.token, payment_card.customer_ref) == (
+        PERSON.payment_token,
+        PERSON.processor_customer,
+    )
 
 
 async def _usage(db: Database) -> dict[str, int]:
@@ -139,7 +149,9 @@ async def test_retire_is_refused_while_data_uses_the_key(
     db = old_data
     db.set_keys(KeyRing([NEWER, OLD]))  # a newer key, but nothing moved to it yet
     save_key_ring(db.vault.ring, tmp_path)
-    with pytest.raises(KeyChangeRefused, match=r"15 stored values .*`csms keys rotate` first"):
+    with pytest.raises(
+        KeyChangeRefused, match=rf"{STORED_VALUES} stored values .*`csms keys rotate` first"
+    ):
         await retire_data_key(db, "old", home=tmp_path, keys_from_environment=False, now=NOW)
     assert load_key_ring(env_value=None, home=tmp_path).key_ids == ["newer", "old"]
     await db.read(_everything_reads_back)

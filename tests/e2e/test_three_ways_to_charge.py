@@ -148,6 +148,9 @@ async def test_a_customer_charges_by_card_pin_and_app_and_owners_see_only_the_nu
         assert len(exported["sessions"]) == 3
         assert all(s["meter_values"] for s in exported["sessions"])
 
+        # Before erasure too: the identity is stored, and must be stored encrypted.
+        assert _plaintext_in_database(home, secrets_seen) == []
+
         await _cli(env, "customers", "erase", str(number), "--yes")
         shown = (await _cli(env, "customers", "show", str(number), "--json")).json()
         assert (shown["name"], shown["email"], shown["phone"]) == (None, None, None)
@@ -158,7 +161,11 @@ async def test_a_customer_charges_by_card_pin_and_app_and_owners_see_only_the_nu
     assert " DEBUG " in log  # the run really logged at DEBUG
     assert "Traceback" not in log
     assert sorted(s for s in secrets_seen if s in log) == []
-    stored = b"".join(p.read_bytes() for p in home.glob("csms.sqlite3*") if p.is_file()).decode(
-        "latin-1"
-    )
-    assert sorted(s for s in secrets_seen if s in stored) == []
+    assert _plaintext_in_database(home, secrets_seen) == []
+
+
+def _plaintext_in_database(home: Path, secrets_seen: set[str]) -> list[str]:
+    """Which of ``secrets_seen`` the SQLite database file and its WAL hold in plain text."""
+    stored = b"".join(p.read_bytes() for p in home.glob("csms.sqlite3*") if p.is_file())
+    text = stored.decode("latin-1")
+    return sorted(s for s in secrets_seen if s in text)

@@ -130,6 +130,25 @@ async def test_tc_c_keycode_with_a_wrong_pin_is_kept_as_an_invalid_session_of_no
     )
 
 
+async def test_tc_c_keycode_event_sent_again_is_answered_alike_and_counts_its_pin_once(
+    station: Station, server: Any
+) -> None:
+    """E01.FR: a station repeats a TransactionEvent it got no answer to. A wrong PIN in it
+    must not count twice (five repeats would lock the customer out), and a right one must
+    not use up a second one-time token."""
+    customer = await _customer(server)
+    bad = event("Started", "tx-rep", 0, "Authorized", idToken=_key_code(WRONG))
+    answers = [await station.transaction(bad) for _ in range(5)]
+    assert {a["idTokenInfo"]["status"] for a in answers} == {"Invalid"}
+    stored = await server.db.read(lambda uow: uow.customers.get(customer.id))
+    assert stored is not None and stored.pin_failures == 1 and stored.pin_locked_until is None
+    good = event("Updated", "tx-rep", 1, "Authorized", idToken=_key_code())
+    first = await station.transaction(good)
+    again = await station.transaction(good)
+    assert first["idTokenInfo"]["status"] == again["idTokenInfo"]["status"] == "Accepted"
+    assert len(await server.db.read(lambda uow: uow.id_tags.list(kind="login"))) == 1
+
+
 async def test_tc_c_keycode_pin_and_login_never_reach_the_database(
     station: Station, server: Any
 ) -> None:

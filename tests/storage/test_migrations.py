@@ -27,7 +27,7 @@ async def test_migrated_database_matches_the_table_definitions(db: Database) -> 
 
 
 async def test_migrated_database_is_at_the_head_revision(db: Database) -> None:
-    assert await db.read(lambda uow: revision_of(uow.conn)) == head_revision() == "0004"
+    assert await db.read(lambda uow: revision_of(uow.conn)) == head_revision() == "0005"
 
 
 async def test_every_migration_replayed_builds_the_declared_schema(database_url: str) -> None:
@@ -127,3 +127,34 @@ async def test_upgrade_of_plain_text_personal_data_without_keys_is_refused(
     await old.close()
     with pytest.raises(RuntimeError, match="csms db upgrade"):
         await asyncio.to_thread(upgrade, sqlite_url)
+
+
+async def test_charger_events_of_an_earlier_version_are_encrypted_by_the_upgrade(
+    database_url: str,
+) -> None:
+    """0005: what stations reported (a NotifyCustomerInformation naming a customer) was kept
+    in plain text before; after `csms db upgrade` it is encrypted and still reads back."""
+    await asyncio.to_thread(upgrade, database_url, "0004", keys=KeyRing([KeyRing.generate()]))
+    old = Database(database_url)
+    await old.write(
+        lambda uow: uow.conn.execute(
+            text(
+                "INSERT INTO charger_events (charger_id, kind, payload, received_at) "
+                "VALUES ('CP-OLD', 'NotifyCustomerInformation', :p, :t)"
+            ),
+            {"p": '{"data": "Greta Old, card 04OLDCARD"}', "t": datetime(2026, 1, 5, tzinfo=UTC)},
+        )
+    )
+    await old.close()
+    keys = KeyRing([KeyRing.generate()])
+    await asyncio.to_thread(upgrade, database_url, keys=keys)
+    new = Database(database_url, keys=keys)
+    try:
+        raw = await new.read(
+            lambda uow: uow.conn.execute(text("SELECT payload FROM charger_events")).scalar()
+        )
+        assert "Greta" not in str(raw) and "encrypted" in str(raw)
+        [event] = await new.read(lambda uow: uow.charger_events.list("CP-OLD"))
+        assert event.payload == {"data": "Greta Old, card 04OLDCARD"}
+    finally:
+        await new.close()

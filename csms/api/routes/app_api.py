@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_core import PydanticCustomError
 
 from csms.api.commands import RemoteStart, RemoteStop, send_command
@@ -27,6 +28,7 @@ from csms.api.customer_context import CustomerApiContext, CustomerContext
 from csms.api.errors import ApiError
 from csms.api.schemas import DriverSessionDetail as SessionDetail
 from csms.api.schemas import DriverSessionOut as SessionOut
+from csms.api.schemas import InvoiceOut, PaymentMethodOut
 from csms.domain import accounts
 from csms.domain.consents import set_marketing, unsubscribe
 from csms.domain.customers import (
@@ -39,10 +41,20 @@ from csms.domain.customers import (
     get_customer,
 )
 from csms.domain.errors import InvalidRequest, NotFound
+from csms.domain.payment_cards import processor_customer, remove_card, store_card
 from csms.domain.rights import export_customer
-from csms.domain.views import card_view, customer_view, iso, session_view
+from csms.domain.views import (
+    card_view,
+    customer_view,
+    invoice_view,
+    iso,
+    payment_method_view,
+    session_view,
+)
+from notify.errors import DeliveryError
+from notify.payments import CardDetails, CardRejected, PaymentGateway
 from storage.ports import UnitOfWork
-from storage.records import CustomerRecord, TransactionRecord
+from storage.records import CustomerRecord, InvoiceRecord, TransactionRecord
 
 __all__ = ["router"]
 
@@ -265,10 +277,20 @@ def _card_answer(card: Any, *, now: datetime) -> dict[str, Any]:
 
 
 def _session_answer(
-    tx: TransactionRecord, customer_number: int, meter_values: Any = None
+    tx: TransactionRecord,
+    customer_number: int,
+    meter_values: Any = None,
+    *,
+    invoice: InvoiceRecord | None = None,
+    invoice_details: bool = False,
 ) -> dict[str, Any]:
     return session_view(
-        tx, customer_number=customer_number, include_id_tag=False, meter_values=meter_values
+        tx,
+        customer_number=customer_number,
+        include_id_tag=False,
+        meter_values=meter_values,
+        invoice=invoice,
+        invoice_details=invoice_details,
     )
 
 
@@ -580,10 +602,15 @@ async def list_sessions(
 ) -> list[dict[str, Any]]:
     """Your charging sessions, newest first."""
     caller = ctx.caller
-    sessions = await ctx.db.read(
-        lambda uow: accounts.own_sessions(uow, caller.customer_id, active=active, limit=limit)
-    )
-    return [_session_answer(tx, caller.customer_number) for tx in sessions]
+
+    def load(uow: UnitOfWork) -> tuple[list[TransactionRecord], dict[int, InvoiceRecord]]:
+        sessions = accounts.own_sessions(uow, caller.customer_id, active=active, limit=limit)
+        return sessions, uow.invoices.for_transactions(tx.id for tx in sessions)
+
+    sessions, invoices = await ctx.db.read(load)
+    return [
+        _session_answer(tx, caller.customer_number, invoice=invoices.get(tx.id)) for tx in sessions
+    ]
 
 
 @router.get("/me/sessions/{session_id}", response_model=SessionDetail)
@@ -594,7 +621,10 @@ async def show_session(session_id: int, ctx: CustomerContext) -> dict[str, Any]:
     def load(uow: UnitOfWork) -> dict[str, Any]:
         tx = accounts.own_session(uow, caller.customer_id, session_id)
         samples = uow.meter_samples.for_transaction(tx.id)
-        return _session_answer(tx, caller.customer_number, samples)
+        invoice = uow.invoices.by_transaction(tx.id)
+        return _session_answer(
+            tx, caller.customer_number, samples, invoice=invoice, invoice_details=True
+        )
 
     return await ctx.db.read(load)
 
@@ -651,6 +681,128 @@ async def stop_session(session_id: int, ctx: CustomerContext) -> dict[str, Any]:
             str(charger_status), f"the charger answered {charger_status}"
         ),
     }
+
+
+# -- paying: cards at the payment processor, invoices ---------------------------------
+
+
+class PaymentCardRegistration(_Request):
+    """A card to pay with. Number and CVC are sent on to the payment processor and never
+    stored or logged: only its token, the brand and the last 4 digits are kept."""
+
+    number: SecretStr = Field(description="the card number (12-19 digits)")
+    exp_month: int = Field(ge=1, le=12)
+    exp_year: int = Field(ge=0, le=9999, description="YYYY (or YY)")
+    cvc: SecretStr = Field(description="3 or 4 digits")
+
+
+def _payments(ctx: CustomerApiContext) -> PaymentGateway:
+    gateway = ctx.payments
+    if gateway is None:
+        raise ApiError(
+            503,
+            "card payments are not available on this server yet: charge with a card "
+            "or PIN and pay as the operator tells you",
+        )
+    return gateway
+
+
+@router.get("/me/payment-cards", response_model=list[PaymentMethodOut])
+async def list_payment_cards(ctx: CustomerContext) -> list[dict[str, Any]]:
+    """Your cards for paying: brand, last 4 digits, expiry. The newest is charged."""
+    customer_id = ctx.caller.customer_id
+    methods = await ctx.db.read(lambda uow: uow.payment_methods.list(customer_id))
+    return [payment_method_view(m) for m in methods]
+
+
+@router.post(
+    "/me/payment-cards", response_model=PaymentMethodOut, status_code=status.HTTP_201_CREATED
+)
+async def add_payment_card(
+    body: PaymentCardRegistration,
+    ctx: CustomerContext,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=100,
+            description="send the same key when retrying a request whose answer got lost",
+        ),
+    ] = None,
+) -> dict[str, Any]:
+    """Add a card to pay for your sessions with. It is charged at the end of each session."""
+    gateway = _payments(ctx)
+    caller, now = ctx.caller, ctx.now()
+    try:
+        card = CardDetails.parse(
+            body.number.get_secret_value(),
+            body.exp_month,
+            body.exp_year,
+            body.cvc.get_secret_value(),
+            today=now.date(),
+        )
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from None
+    customer_ref = await ctx.db.read(lambda uow: processor_customer(uow, caller.customer_id))
+    key = f"card-{caller.customer_number}-{idempotency_key or secrets.token_hex(12)}"
+    try:
+        stored = await gateway.add_card(
+            card,
+            customer_ref=customer_ref,
+            description=f"csms customer {caller.customer_number}",
+            idempotency_key=key,
+            customer_number=str(caller.customer_number),
+        )
+    except CardRejected as exc:
+        raise ApiError(402, f"the card was declined: {exc.message}") from None
+    except DeliveryError:
+        raise ApiError(
+            503, "the payment processor cannot be reached right now: try again in a moment"
+        ) from None
+    method = await ctx.db.write(
+        lambda uow: store_card(
+            uow,
+            caller.customer_id,
+            token=stored.token,
+            customer_ref=stored.customer_ref,
+            brand=stored.brand,
+            last4=stored.last4,
+            exp_month=stored.exp_month,
+            exp_year=stored.exp_year,
+            now=now,
+        )
+    )
+    return payment_method_view(method)
+
+
+@router.delete("/me/payment-cards/{card_id}", response_model=PaymentMethodOut)
+async def remove_payment_card(card_id: int, ctx: CustomerContext) -> dict[str, Any]:
+    """Remove a card: it is no longer charged, and is deleted at the payment processor."""
+    customer_id, now = ctx.caller.customer_id, ctx.now()
+    method = await ctx.db.write(lambda uow: remove_card(uow, customer_id, card_id, now=now))
+    return payment_method_view(method)
+
+
+@router.get("/me/invoices", response_model=list[InvoiceOut])
+async def list_invoices(
+    ctx: CustomerContext, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[dict[str, Any]]:
+    """Your invoices, newest first, with every attempt to charge them."""
+    customer_id = ctx.caller.customer_id
+
+    def load(uow: UnitOfWork) -> list[dict[str, Any]]:
+        return [
+            invoice_view(
+                invoice,
+                attempts=uow.payment_attempts.for_invoice(invoice.id),
+                card=uow.payment_methods.get(invoice.payment_method_id)
+                if invoice.payment_method_id is not None
+                else None,
+            )
+            for invoice in uow.invoices.list(customer_id=customer_id, limit=limit)
+        ]
+
+    return await ctx.db.read(load)
 
 
 # -- your data ------------------------------------------------------------------------

@@ -8,6 +8,7 @@ sessions stay under the customer number. Both are recorded as security events.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, status
@@ -15,9 +16,12 @@ from fastapi import APIRouter, status
 from csms.api.context import OperatorContext
 from csms.api.schemas import CustomerCreate, CustomerOut
 from csms.domain.customers import add_customer, get_customer, list_customers
+from csms.domain.errors import AlreadyExists, InvalidRequest
 from csms.domain.rights import erase_customer, export_customer
 from csms.domain.views import customer_view
+from csms.security import hash_pin, validate_pin
 from storage.ports import UnitOfWork
+from storage.records import CustomerRecord
 
 __all__ = ["router"]
 
@@ -34,6 +38,14 @@ async def create(body: CustomerCreate, ctx: OperatorContext) -> dict[str, Any]:
     """Add a customer (the operator vouches for their age). The PIN, if given, is kept as
     a slow salted hash only."""
     now = ctx.now()
+    pin_hash = None
+    if body.pin is not None:
+        problem = validate_pin(body.pin)
+        if problem:
+            raise InvalidRequest(problem)
+        # (scrypt in a worker thread: never inside the unit of work, which would hold up
+        # every charger's commit and run again if the batch were retried)
+        pin_hash = await asyncio.to_thread(hash_pin, body.pin)
     customer = await ctx.db.write(
         lambda uow: add_customer(
             uow,
@@ -44,7 +56,7 @@ async def create(body: CustomerCreate, ctx: OperatorContext) -> dict[str, Any]:
             address=body.address,
             vehicle=body.vehicle,
             notify=body.notify,
-            pin=body.pin,
+            pin_hash=pin_hash,
         )
     )
     return customer_view(customer)
@@ -80,7 +92,17 @@ async def export(customer_number: int, ctx: OperatorContext) -> dict[str, Any]:
 async def erase(customer_number: int, ctx: OperatorContext) -> dict[str, Any]:
     """Erase the customer's identity for good: name, contact, address, vehicle, password,
     PIN, cards and logins. Sessions stay under the customer number. Erasing again changes
-    nothing."""
+    nothing. Refused while a session of theirs is running (stop it first)."""
     now = ctx.now()
-    customer = await ctx.db.write(lambda uow: erase_customer(uow, customer_number, now=now))
-    return customer_view(customer)
+
+    def run(uow: UnitOfWork) -> CustomerRecord:
+        customer = get_customer(uow, customer_number)
+        running = uow.transactions.list(customer_id=customer.id, active=True, limit=1)
+        if running and customer.erased_at is None:
+            raise AlreadyExists(
+                f"session {running[0].id} of customer {customer_number} is still running: "
+                f"stop it (`csms sessions stop {running[0].id}`), then erase"
+            )
+        return erase_customer(uow, customer_number, now=now)
+
+    return customer_view(await ctx.db.write(run))

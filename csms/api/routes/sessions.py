@@ -17,7 +17,7 @@ from csms.domain.errors import NotFound
 from csms.domain.model import TransactionStatus
 from csms.domain.views import normalize_ocpp_version, session_view
 from storage.ports import UnitOfWork
-from storage.records import MeterSampleRecord, TransactionRecord
+from storage.records import InvoiceRecord, MeterSampleRecord, TransactionRecord
 
 __all__ = ["router"]
 
@@ -51,8 +51,19 @@ async def list_sessions(
     """The most recent sessions first."""
     caller = ctx.caller
 
-    def load(uow: UnitOfWork) -> tuple[list[TransactionRecord], dict[int, int]]:
-        customer_id = get_customer(uow, customer).id if customer is not None else None
+    def load(
+        uow: UnitOfWork,
+    ) -> tuple[list[TransactionRecord], dict[int, int], dict[int, InvoiceRecord]]:
+        if customer is not None:
+            found = uow.customers.by_number(customer)
+            if found is None:
+                if caller.is_owner:
+                    # (no 404: an owner could otherwise probe which numbers exist)
+                    return [], {}, {}
+                get_customer(uow, customer)  # raises NotFound, saying what to do
+            customer_id = found.id if found is not None else None
+        else:
+            customer_id = None
         transactions = uow.transactions.list(
             charger_id=charger,
             active=active,
@@ -60,11 +71,17 @@ async def list_sessions(
             owner_id=caller.owner_id if caller.is_owner else None,
             limit=limit,
         )
-        return transactions, _customer_numbers(uow, transactions)
+        invoices = uow.invoices.for_transactions(tx.id for tx in transactions)
+        return transactions, _customer_numbers(uow, transactions), invoices
 
-    transactions, numbers = await ctx.db.read(load)
+    transactions, numbers, invoices = await ctx.db.read(load)
     return [
-        session_view(tx, customer_number=_number(numbers, tx), include_id_tag=not caller.is_owner)
+        session_view(
+            tx,
+            customer_number=_number(numbers, tx),
+            include_id_tag=not caller.is_owner,
+            invoice=invoices.get(tx.id),
+        )
         for tx in transactions
     ]
 
@@ -90,15 +107,23 @@ async def show_session(session_id: int, ctx: AnyRoleContext) -> dict[str, Any]:
     """A session with all its meter values."""
     tx = await _load_session(ctx, session_id)
 
-    def load(uow: UnitOfWork) -> tuple[list[MeterSampleRecord], dict[int, int]]:
-        return uow.meter_samples.for_transaction(tx.id), _customer_numbers(uow, [tx])
+    def load(
+        uow: UnitOfWork,
+    ) -> tuple[list[MeterSampleRecord], dict[int, int], InvoiceRecord | None]:
+        return (
+            uow.meter_samples.for_transaction(tx.id),
+            _customer_numbers(uow, [tx]),
+            uow.invoices.by_transaction(tx.id),
+        )
 
-    samples, numbers = await ctx.db.read(load)
+    samples, numbers, invoice = await ctx.db.read(load)
     return session_view(
         tx,
         customer_number=_number(numbers, tx),
         include_id_tag=not ctx.caller.is_owner,
         meter_values=samples,
+        invoice=invoice,
+        invoice_details=True,
     )
 
 

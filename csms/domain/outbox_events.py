@@ -1,0 +1,64 @@
+"""The facts the OCPP side hands to billing and notification, written in the commit that
+records them (the transactional outbox, docs/adr/0008-outbox.md).
+
+- ``session.completed``: a session ended (1.6 StopTransaction, 2.0.1 TransactionEvent
+  Ended, whatever order its events came in). Billing prices it, invoices it, charges the
+  card and sends the receipt.
+- ``charging.done``: the EV stopped drawing energy while still plugged in (the session's
+  "charging done" moment); the customer hears "your EV is done charging".
+- ``payment.detach``: a card was removed (by its customer, or with an erased customer): it
+  is detached at the payment processor, then its token is deleted.
+
+Each fact is enqueued under a key of its own (``session.completed:42``), so recording the
+same fact again (a replayed StopTransaction, a recomputed projection) adds nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from storage.ports import UnitOfWork
+from storage.records import TransactionRecord
+
+__all__ = [
+    "CHARGING_DONE",
+    "PAYMENT_DETACH",
+    "SESSION_COMPLETED",
+    "enqueue_card_detach",
+    "enqueue_charging_done",
+    "enqueue_session_completed",
+]
+
+SESSION_COMPLETED = "session.completed"
+CHARGING_DONE = "charging.done"
+PAYMENT_DETACH = "payment.detach"
+
+
+def enqueue_session_completed(uow: UnitOfWork, tx: TransactionRecord, *, now: datetime) -> None:
+    uow.outbox.enqueue(
+        topic=SESSION_COMPLETED,
+        key=f"{SESSION_COMPLETED}:{tx.id}",
+        payload={"transaction_pk": tx.id},
+        now=now,
+    )
+
+
+def enqueue_charging_done(uow: UnitOfWork, tx: TransactionRecord, *, now: datetime) -> None:
+    """Only for a session of a customer (nobody to tell otherwise)."""
+    if tx.customer_id is None:
+        return
+    uow.outbox.enqueue(
+        topic=CHARGING_DONE,
+        key=f"{CHARGING_DONE}:{tx.id}",
+        payload={"transaction_pk": tx.id},
+        now=now,
+    )
+
+
+def enqueue_card_detach(uow: UnitOfWork, payment_method_id: int, *, now: datetime) -> None:
+    uow.outbox.enqueue(
+        topic=PAYMENT_DETACH,
+        key=f"{PAYMENT_DETACH}:{payment_method_id}",
+        payload={"payment_method_id": payment_method_id},
+        now=now,
+    )

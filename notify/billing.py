@@ -1,0 +1,287 @@
+"""Billing: a completed session is priced, invoiced and charged to the customer's card.
+
+``bill_session`` (the internal ``session.completed`` delivery) runs in one unit of work:
+it prices the session under the tariff in force when it started (csms.domain.pricing),
+stores the invoice (one per session: a second run finds it and adds nothing), and enqueues
+what follows in the same commit: the card charge (``payment.charge``) and the receipts the
+customer chose (``email.receipt``, ``sms.receipt``).
+
+``PaymentCharger`` (the external ``payment.charge`` delivery) charges the invoice's total
+through the payment processor, with the idempotency key ``invoice-ID-attempt-N``: a retry
+after a timeout or a crash reuses the key, so the processor charges at most once; a retry
+after a *decline* (a new attempt the customer may have fixed their card for) takes the next
+N. Declines are recorded on the invoice and as payment attempts, retried after the
+configured delays when the processor says a retry may succeed (insufficient funds), and
+the invoice fails for good otherwise (a stolen card) or after the last retry.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from csms.domain.pricing import Price, TariffTerms, price_session, to_decimal
+from notify.outbox import Outcome
+from notify.payments import PaymentGateway
+from storage.database import Database
+from storage.ports import UnitOfWork
+from storage.records import (
+    InvoiceRecord,
+    OutboxRecord,
+    PaymentAttemptRecord,
+    PaymentMethodRecord,
+    TariffRecord,
+    TransactionRecord,
+)
+
+__all__ = [
+    "PAYMENT_CHARGE",
+    "PaymentCharger",
+    "PaymentStatus",
+    "bill_session",
+    "terms_of",
+]
+
+log = logging.getLogger(__name__)
+
+PAYMENT_CHARGE = "payment.charge"
+RECEIPT_TOPICS = {"email": "email.receipt", "sms": "sms.receipt"}
+
+
+class PaymentStatus:
+    """``invoices.payment_status``."""
+
+    NOT_REQUIRED = "not_required"
+    PENDING = "pending"
+    NO_PAYMENT_METHOD = "no_payment_method"
+    PROCESSING = "processing"
+    PAID = "paid"
+    DECLINED = "declined"
+    FAILED = "failed"
+
+
+def terms_of(tariff: TariffRecord) -> TariffTerms:
+    return TariffTerms(
+        currency=tariff.currency,
+        per_kwh=to_decimal(tariff.per_kwh),
+        per_hour=to_decimal(tariff.per_hour),
+        session_fee=to_decimal(tariff.session_fee),
+        idle_per_minute=to_decimal(tariff.idle_per_minute),
+        idle_grace_minutes=tariff.idle_grace_minutes,
+        tax_rate=to_decimal(tariff.tax_rate),
+    )
+
+
+def price_of(tx: TransactionRecord, tariff: TariffRecord) -> Price:
+    assert tx.stopped_at is not None
+    return price_session(
+        terms_of(tariff),
+        energy_wh=tx.energy_wh,
+        started_at=tx.started_at,
+        stopped_at=tx.stopped_at,
+        charging_done_at=tx.charging_done_at,
+    )
+
+
+def bill_session(
+    uow: UnitOfWork, record: OutboxRecord, now: datetime, *, payments_enabled: bool
+) -> str:
+    """Invoice a completed session and enqueue its charge and receipts (idempotent)."""
+    tx = uow.transactions.by_pk(int(record.payload["transaction_pk"]))
+    if tx is None or tx.stopped_at is None:
+        return "skipped: no completed session"
+    invoice = uow.invoices.by_transaction(tx.id)
+    outcome = "invoice exists"
+    if invoice is None:
+        tariff = uow.tariffs.in_force(tx.charger_id, tx.started_at)
+        if tariff is None:
+            outcome = "not billed: no tariff in force"
+        else:
+            invoice = _new_invoice(uow, tx, tariff, now=now, payments_enabled=payments_enabled)
+            outcome = f"invoice {invoice.id}: {invoice.total_minor} {invoice.currency} minor units"
+    customer = uow.customers.get(tx.customer_id) if tx.customer_id is not None else None
+    if customer is not None and customer.erased_at is None:
+        for channel, chosen in (("email", customer.notify_email), ("sms", customer.notify_sms)):
+            if chosen:
+                topic = RECEIPT_TOPICS[channel]
+                uow.outbox.enqueue(
+                    topic=topic,
+                    key=f"{topic}:{tx.id}",
+                    payload={"transaction_pk": tx.id},
+                    now=now,
+                )
+    return outcome
+
+
+def _new_invoice(
+    uow: UnitOfWork,
+    tx: TransactionRecord,
+    tariff: TariffRecord,
+    *,
+    now: datetime,
+    payments_enabled: bool,
+) -> InvoiceRecord:
+    price = price_of(tx, tariff)
+    method = _card_of(uow, tx.customer_id)
+    if price.total_minor == 0:
+        status = PaymentStatus.NOT_REQUIRED
+    elif method is None:
+        status = PaymentStatus.NO_PAYMENT_METHOD
+    elif not payments_enabled:
+        status = PaymentStatus.PENDING
+    else:
+        status = PaymentStatus.PROCESSING
+    invoice = InvoiceRecord(
+        id=0,
+        transaction_pk=tx.id,
+        customer_id=tx.customer_id,
+        tariff_id=tariff.id,
+        currency=price.currency,
+        lines=[line.as_dict() for line in price.lines],
+        net_minor=price.net_minor,
+        tax_rate=str(price.tax_rate),
+        tax_minor=price.tax_minor,
+        total_minor=price.total_minor,
+        payment_status=status,
+        payment_method_id=method.id if method is not None else None,
+        created_at=now,
+        updated_at=now,
+    )
+    uow.invoices.add(invoice)
+    if status == PaymentStatus.PROCESSING:
+        uow.outbox.enqueue(
+            topic=PAYMENT_CHARGE,
+            key=f"{PAYMENT_CHARGE}:{invoice.id}",
+            payload={"invoice_id": invoice.id},
+            now=now,
+        )
+    return invoice
+
+
+def _card_of(uow: UnitOfWork, customer_id: int | None) -> PaymentMethodRecord | None:
+    """The customer's card to charge: the one added last."""
+    if customer_id is None:
+        return None
+    cards = uow.payment_methods.list(customer_id)
+    return cards[0] if cards else None
+
+
+@dataclass(frozen=True, slots=True)
+class _ChargeJob:
+    invoice: InvoiceRecord
+    card: PaymentMethodRecord | None
+    customer_number: int | None
+
+
+class PaymentCharger:
+    """The ``payment.charge`` delivery: charge an invoice through ``gateway``."""
+
+    def __init__(
+        self, db: Database, gateway: PaymentGateway, *, retry_delays: Sequence[float]
+    ) -> None:
+        self.db = db
+        self.gateway = gateway
+        self.retry_delays = tuple(retry_delays)
+
+    async def __call__(self, record: OutboxRecord, now: datetime) -> Outcome:
+        invoice_id = int(record.payload["invoice_id"])
+
+        def load(uow: UnitOfWork) -> _ChargeJob | None:
+            invoice = uow.invoices.get(invoice_id)
+            if invoice is None:
+                return None
+            customer = (
+                uow.customers.get(invoice.customer_id) if invoice.customer_id is not None else None
+            )
+            return _ChargeJob(
+                invoice,
+                _card_of(uow, invoice.customer_id),
+                customer.customer_number if customer is not None else None,
+            )
+
+        job = await self.db.read(load)
+        if job is None:
+            return Outcome("done", result="skipped: no such invoice")
+        invoice = job.invoice
+        if invoice.payment_status in (PaymentStatus.PAID, PaymentStatus.NOT_REQUIRED):
+            return Outcome("done", result=f"skipped: invoice {invoice.payment_status}")
+        if job.card is None:
+            return Outcome(
+                "done",
+                result="not charged: no card on file",
+                write=lambda uow: uow.invoices.update(
+                    invoice.id,
+                    payment_status=PaymentStatus.NO_PAYMENT_METHOD,
+                    payment_method_id=None,
+                    updated_at=now,
+                ),
+            )
+        card = job.card
+        key = f"invoice-{invoice.id}-attempt-{invoice.declines + 1}"
+        metadata = {"invoice": str(invoice.id), "session": str(invoice.transaction_pk)}
+        if job.customer_number is not None:
+            metadata["customer_number"] = str(job.customer_number)
+        result = await self.gateway.charge(
+            amount_minor=invoice.total_minor,
+            currency=invoice.currency,
+            card=card,
+            idempotency_key=key,
+            description=f"Charging session {invoice.transaction_pk}",
+            metadata=metadata,
+        )
+        attempt = PaymentAttemptRecord(
+            id=0,
+            invoice_id=invoice.id,
+            idempotency_key=key,
+            amount_minor=invoice.total_minor,
+            currency=invoice.currency,
+            status=result.status,
+            reference=result.reference,
+            decline_code=result.decline_code,
+            message=(result.message or "")[:300] or None,
+            created_at=now,
+        )
+        if result.status == "succeeded":
+
+            def paid(uow: UnitOfWork) -> None:
+                uow.payment_attempts.add(attempt)
+                uow.invoices.update(
+                    invoice.id,
+                    payment_status=PaymentStatus.PAID,
+                    payment_method_id=card.id,
+                    payment_reference=result.reference,
+                    paid_at=now,
+                    updated_at=now,
+                )
+
+            return Outcome("done", result=f"paid: {result.reference}", write=paid)
+
+        declines = invoice.declines + 1
+        retry = result.retryable and declines <= len(self.retry_delays)
+        status = PaymentStatus.DECLINED if retry else PaymentStatus.FAILED
+
+        def declined(uow: UnitOfWork) -> None:
+            uow.payment_attempts.add(attempt)
+            uow.invoices.update(
+                invoice.id,
+                payment_status=status,
+                payment_method_id=card.id,
+                declines=declines,
+                decline_code=result.decline_code,
+                updated_at=now,
+            )
+
+        error = f"card declined ({result.decline_code or 'no reason given'})"
+        log.warning(
+            "invoice %d: %s, decline %d%s",
+            invoice.id,
+            error,
+            declines,
+            "; retried later" if retry else "; not retried",
+        )
+        if retry:
+            at = now + timedelta(seconds=self.retry_delays[declines - 1])
+            return Outcome("retry", error=error, retry_at=at, write=declined)
+        return Outcome("failed", error=error, write=declined)

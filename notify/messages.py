@@ -1,0 +1,194 @@
+"""The texts drivers get: "your EV is done charging" and the receipt, as email (plain text
+and HTML) and as SMS. Pure functions of the session's facts; no I/O.
+
+Times are shown in UTC with the zone named (csms keeps no time zone per customer).
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from csms.domain.pricing import format_money
+
+__all__ = [
+    "EmailText",
+    "SessionFacts",
+    "charging_done_email",
+    "charging_done_sms",
+    "receipt_email",
+    "receipt_sms",
+]
+
+PRODUCT = "csms"
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceFacts:
+    currency: str
+    lines: list[dict[str, str]]
+    net_minor: int
+    tax_rate: str
+    tax_minor: int
+    total_minor: int
+    payment_status: str
+    card: str | None = None  # "visa •••• 4242"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFacts:
+    """What a message about one session says."""
+
+    session_id: int
+    customer_number: int
+    name: str | None
+    charger: str
+    connector_id: int
+    started_at: datetime
+    stopped_at: datetime | None
+    charging_done_at: datetime | None
+    energy_wh: int | None
+    invoice: InvoiceFacts | None = None
+    #: From the tariff, for "done charging": idle fee per minute and its grace period.
+    idle_fee: str | None = None
+    idle_grace_minutes: int = 0
+    unsubscribe_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EmailText:
+    subject: str
+    text: str
+    html: str
+
+
+def _time(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _kwh(energy_wh: int | None) -> str:
+    return "unknown" if energy_wh is None else f"{energy_wh / 1000:.3f} kWh"
+
+
+def _duration(start: datetime, stop: datetime | None) -> str:
+    if stop is None or stop < start:
+        return "-"
+    minutes = int((stop - start) / timedelta(minutes=1))
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+
+
+def _greeting(facts: SessionFacts) -> str:
+    return f"Hello {facts.name}," if facts.name else "Hello,"
+
+
+def _html(paragraphs: list[str], table: list[tuple[str, str]] | None = None) -> str:
+    body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+    if table:
+        rows = "".join(
+            f"<tr><td>{html.escape(k)}</td><td style='text-align:right'>{html.escape(v)}</td></tr>"
+            for k, v in table
+        )
+        body += f"<table cellpadding='4'>{rows}</table>"
+    return f"<!DOCTYPE html><html><body>{body}</body></html>"
+
+
+def charging_done_email(facts: SessionFacts) -> EmailText:
+    where = f"{facts.charger}, connector {facts.connector_id}"
+    lines = [
+        _greeting(facts),
+        f"your EV at {where} is done charging ({_time(facts.charging_done_at)}). "
+        f"It has taken {_kwh(facts.energy_wh)} so far.",
+    ]
+    if facts.idle_fee:
+        lines.append(
+            f"Please unplug and move your car: after {facts.idle_grace_minutes} minutes an "
+            f"idle fee of {facts.idle_fee} per minute applies."
+        )
+    else:
+        lines.append("Please unplug and move your car to free the charger for the next driver.")
+    lines.append(f"Session {facts.session_id}, customer number {facts.customer_number}.")
+    return EmailText(
+        subject="Your EV is done charging",
+        text="\n\n".join(lines) + "\n",
+        html=_html(lines),
+    )
+
+
+def charging_done_sms(facts: SessionFacts) -> str:
+    text = (
+        f"{PRODUCT}: your EV at {facts.charger} is done charging "
+        f"({_kwh(facts.energy_wh)}). Please unplug to free the charger."
+    )
+    if facts.idle_fee:
+        text += f" Idle fee {facts.idle_fee}/min after {facts.idle_grace_minutes} min."
+    return text
+
+
+def _money(minor: int, currency: str) -> str:
+    return f"{format_money(minor, currency)} {currency}"
+
+
+def _payment_line(invoice: InvoiceFacts) -> str:
+    """How the invoice is paid: what stays true while the payment goes through (a receipt
+    delivered again says the same)."""
+    status = invoice.payment_status
+    if status == "not_required":
+        return "Nothing to pay."
+    if status == "pending":
+        return "You will be asked to pay for this session separately."
+    if invoice.card is not None:
+        return f"The total is charged to your card {invoice.card}."
+    return "Please add a card in the app to pay for this session."
+
+
+def receipt_email(facts: SessionFacts) -> EmailText:
+    table: list[tuple[str, str]] = [
+        ("Charger", f"{facts.charger}, connector {facts.connector_id}"),
+        ("Started", _time(facts.started_at)),
+        ("Stopped", _time(facts.stopped_at)),
+        ("Duration", _duration(facts.started_at, facts.stopped_at)),
+        ("Energy", _kwh(facts.energy_wh)),
+    ]
+    paragraphs = [_greeting(facts), "thank you for charging with us. Your receipt:"]
+    invoice = facts.invoice
+    if invoice is None:
+        table.append(("Cost", "not billed"))
+    else:
+        for line in invoice.lines:
+            table.append(
+                (
+                    f"{line['description']} ({line['quantity']} {line['unit']} × "
+                    f"{line['unit_price']})",
+                    f"{line['amount']} {invoice.currency}",
+                )
+            )
+        table.append(("Net", _money(invoice.net_minor, invoice.currency)))
+        table.append((f"Tax ({invoice.tax_rate} %)", _money(invoice.tax_minor, invoice.currency)))
+        table.append(("Total", _money(invoice.total_minor, invoice.currency)))
+    closing = [f"Session {facts.session_id}, customer number {facts.customer_number}."]
+    if invoice is not None:
+        closing.insert(0, _payment_line(invoice))
+    width = max(len(k) for k, _ in table)
+    text = "\n\n".join(paragraphs) + "\n\n"
+    text += "\n".join(f"{k.ljust(width)}  {v}" for k, v in table)
+    text += "\n\n" + "\n".join(closing) + "\n"
+    return EmailText(
+        subject=f"Your charging receipt, session {facts.session_id}",
+        text=text,
+        html=_html(paragraphs, table) + "".join(f"<p>{html.escape(c)}</p>" for c in closing),
+    )
+
+
+def receipt_sms(facts: SessionFacts) -> str:
+    cost = (
+        "not billed"
+        if facts.invoice is None
+        else _money(facts.invoice.total_minor, facts.invoice.currency)
+    )
+    return (
+        f"{PRODUCT} receipt: {facts.charger}, {_kwh(facts.energy_wh)}, "
+        f"{_duration(facts.started_at, facts.stopped_at)}, total {cost}. "
+        f"Session {facts.session_id}. Thank you!"
+    )

@@ -1,0 +1,687 @@
+"""Card payments: the ``PaymentGateway`` port and its Stripe adapter (``StripeGateway``).
+
+What is kept
+    A card number and its CVC go to the payment processor once, when a card is added, and
+    are never stored or logged by csms (SPEC "Personal data"). The processor answers with a
+    payment method id (``pm_...``), the customer it belongs to (``cus_...``) and the card's
+    brand, last four digits and expiry: that ``StoredCard`` is all csms keeps. The token alone
+    cannot be charged by anyone without the secret API key, last4 and brand let a driver
+    recognise the card in the app, and the expiry lets csms ask for a new card in time.
+    ``CardDetails`` hides the number and the CVC from ``repr``/``str``, and nothing this module
+    raises or logs contains them, the API key, or a request body.
+
+Idempotency
+    Every POST carries an ``Idempotency-Key``. The processor stores its first answer to a key
+    and returns that same answer for any later request with the same key, without acting
+    again. So a charge retried after a timeout, a dropped connection or a crash (when it is
+    unknown whether the first request arrived) never charges twice: retry with the *same*
+    key. A retry after a *decline* needs a *new* key, otherwise it replays the decline; the
+    caller derives keys such as ``invoice-{id}-attempt-{n}`` and moves to ``n + 1`` only after a
+    ``ChargeResult`` with ``status="declined"`` and ``retryable=True``, never after a
+    ``DeliveryError``. A key reused with different parameters is refused by the processor
+    (``DeliveryError(permanent=True)``). ``add_card`` makes up to three requests; it derives
+    one key per step from the caller's key, so a retried ``add_card`` with the same key finds
+    the same customer and payment method instead of creating new ones.
+
+Failures
+    * a card the processor or issuer refuses: ``CardRejected`` from ``add_card``, a
+      ``ChargeResult(status="declined")`` from ``charge``;
+    * the processor is unreachable, slow, rate limiting or failing (timeouts, connection
+      errors, 409 ``idempotency_key_in_use``, 429, 5xx): ``DeliveryError(permanent=False)``;
+      retry with the same key;
+    * the processor refuses the request itself (a wrong API key, an unknown id, a reused key
+      with other parameters: 400, 401, 403, 404): ``DeliveryError(permanent=True)``.
+
+Which declines may be retried later
+    ``retryable`` is False for the decline codes in ``HARD_DECLINE_CODES``: the card is
+    reported lost or stolen, fraud is suspected, the number, account or expiry is wrong, the
+    issuer forbids this kind of charge, or the customer has to authenticate (3-D Secure) —
+    charging the same card again cannot succeed and card networks penalise such retries; the
+    customer has to act. ``do_not_honor`` is treated as retryable: issuers use it for
+    temporary reasons too and Visa files it among the declines that may be retried later;
+    the outbox worker's bounded number of attempts keeps retries within the networks' limits.
+    Every other code (``insufficient_funds``, ``generic_decline``, ``processing_error``, ...)
+    and a decline without a code are retryable.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal, Protocol
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+
+from notify.errors import DeliveryError
+
+__all__ = [
+    "DEFAULT_STRIPE_URL",
+    "HARD_DECLINE_CODES",
+    "STRIPE_API_VERSION",
+    "CardDetails",
+    "CardOnFile",
+    "CardRejected",
+    "ChargeResult",
+    "PaymentGateway",
+    "StoredCard",
+    "StripeGateway",
+    "is_retryable_decline",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STRIPE_URL = "https://api.stripe.com"
+#: The Stripe API version every request pins (``Stripe-Version``), so a change of the account's
+#: default version in the dashboard cannot change the answers this module parses.
+STRIPE_API_VERSION = "2024-06-20"
+DEFAULT_TIMEOUT_S = 20.0
+
+#: Decline codes after which charging the same card again is pointless (see module docstring).
+HARD_DECLINE_CODES = frozenset(
+    {
+        "authentication_required",
+        "card_not_supported",
+        "currency_not_supported",
+        "expired_card",
+        "fraudulent",
+        "incorrect_cvc",
+        "incorrect_number",
+        "invalid_account",
+        "invalid_cvc",
+        "invalid_expiry_month",
+        "invalid_expiry_year",
+        "invalid_number",
+        "lost_card",
+        "merchant_blacklist",
+        "new_account_information_available",
+        "pickup_card",
+        "restricted_card",
+        "revocation_of_all_authorizations",
+        "revocation_of_authorization",
+        "security_violation",
+        "stolen_card",
+        "stop_payment_order",
+        "transaction_not_allowed",
+    }
+)
+
+_IDEMPOTENCY_KEY_MAX = 200  # Stripe allows 255; add_card appends a step suffix
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_]{1,255}")
+_CURRENCY_RE = re.compile(r"[A-Za-z]{3}")
+_DIGIT_RUN_RE = re.compile(r"\d(?:[ -]?\d){11,18}")  # anything that may be a card number
+_REDACTED = "[redacted]"
+
+
+def is_retryable_decline(code: str | None) -> bool:
+    """Whether a charge declined with ``code`` may succeed on the same card later."""
+    return code not in HARD_DECLINE_CODES
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def _as_int(value: int | str, what: str) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"{what} must be a number")
+    if isinstance(value, int):
+        return value
+    text = value.strip()
+    if not re.fullmatch(r"[0-9]{1,4}", text):
+        raise ValueError(f"{what} must be a number")
+    return int(text)
+
+
+@dataclass(frozen=True, repr=False)
+class CardDetails:
+    """A card as the driver typed it: only ever passed on to the processor, never kept.
+
+    Build it with ``CardDetails.parse`` (which normalises and checks it); ``repr`` and ``str``
+    show the last four digits and the expiry only.
+    """
+
+    number: str
+    exp_month: int
+    exp_year: int
+    cvc: str
+
+    @classmethod
+    def parse(
+        cls,
+        number: str,
+        exp_month: int | str,
+        exp_year: int | str,
+        cvc: str,
+        *,
+        today: date,
+    ) -> CardDetails:
+        """Normalise (spaces and dashes out, a 2-digit year to 4) and check a card.
+
+        Raises ``ValueError`` saying which field is wrong, never echoing the number or CVC.
+        """
+        if not isinstance(number, str):
+            raise ValueError("card number must be a string of digits")
+        digits = re.sub(r"[ \-]", "", number)
+        if not re.fullmatch(r"[0-9]+", digits):
+            raise ValueError("card number must contain only digits, spaces and dashes")
+        month = _as_int(exp_month, "expiry month")
+        year = _as_int(exp_year, "expiry year")
+        if isinstance(exp_year, str) and len(exp_year.strip()) not in (2, 4):
+            raise ValueError("expiry year must have 2 or 4 digits")
+        if year < 100:
+            year += 2000
+        if not isinstance(cvc, str):
+            raise ValueError("CVC must be a string of 3 or 4 digits")
+        card = cls(number=digits, exp_month=month, exp_year=year, cvc=cvc.strip())
+        card.validate(today=today)
+        return card
+
+    def validate(self, *, today: date) -> None:
+        """Check the card as it is (already normalised); ``ValueError`` if it is not usable."""
+        if not re.fullmatch(r"[0-9]{12,19}", self.number):
+            raise ValueError("card number must have 12 to 19 digits")
+        if not _luhn_ok(self.number):
+            raise ValueError("card number is not valid (check digit mismatch): check for typos")
+        if not 1 <= self.exp_month <= 12:
+            raise ValueError("expiry month must be between 1 and 12")
+        if not 2000 <= self.exp_year <= 2099:
+            raise ValueError("expiry year must be a year such as 2030 (or 30)")
+        # A card is valid through the last day of its expiry month.
+        if (self.exp_year, self.exp_month) < (today.year, today.month):
+            raise ValueError("card has expired")
+        if not re.fullmatch(r"[0-9]{3,4}", self.cvc):
+            raise ValueError("CVC must have 3 or 4 digits")
+
+    @property
+    def last4(self) -> str:
+        return self.number[-4:]
+
+    def __repr__(self) -> str:
+        return f"CardDetails(****{self.last4}, {self.exp_month:02d}/{self.exp_year})"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class StoredCard:
+    """What csms keeps of a card: the processor's token and what a driver needs to see."""
+
+    token: str  # processor payment method id, pm_...
+    customer_ref: str  # processor customer id, cus_...
+    brand: str  # visa, mastercard, amex, ... as the processor names it
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
+class CardOnFile(Protocol):
+    """Anything that names a card at the processor: a ``StoredCard``, a storage row."""
+
+    @property
+    def token(self) -> str: ...
+
+    @property
+    def customer_ref(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    """The processor's final answer to a charge (a failure to get one is a ``DeliveryError``)."""
+
+    status: Literal["succeeded", "declined"]
+    reference: str | None  # payment intent id (pi_...), also on most declines
+    decline_code: str | None = None
+    message: str | None = None  # the processor's text, safe to show the customer
+    retryable: bool = False  # declined, and a charge with a *new* key may succeed later
+
+
+class CardRejected(ValueError):
+    """The processor or the issuer refused the card when it was added (an API answers 400)."""
+
+    def __init__(self, message: str, code: str | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class PaymentGateway(Protocol):
+    """The payment processor, as notify and the API use it."""
+
+    async def add_card(
+        self,
+        card: CardDetails,
+        *,
+        customer_ref: str | None,
+        description: str,
+        idempotency_key: str,
+        customer_number: str | None = None,
+    ) -> StoredCard:
+        """Store ``card`` at the processor, under ``customer_ref`` or a new processor customer.
+
+        ``description`` (and ``customer_number``) name the customer by csms customer number
+        only ("csms customer 123456789"), never by name or email. Raises ``CardRejected``
+        or ``DeliveryError``.
+        """
+        ...
+
+    async def charge(
+        self,
+        *,
+        amount_minor: int,
+        currency: str,
+        card: CardOnFile,
+        idempotency_key: str,
+        description: str,
+        metadata: Mapping[str, str],
+    ) -> ChargeResult:
+        """Charge a stored card off-session; ``DeliveryError`` when the outcome is unknown."""
+        ...
+
+    async def detach_card(self, token: str, *, idempotency_key: str) -> None:
+        """Remove a stored card at the processor (card removal, erasure); done if already gone."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def _check_idempotency_key(key: str) -> None:
+    if not isinstance(key, str) or not key.strip():
+        raise ValueError("idempotency_key must be a non-empty string")
+    if len(key) > _IDEMPOTENCY_KEY_MAX or not key.isprintable() or not key.isascii():
+        raise ValueError(
+            f"idempotency_key must be printable ASCII of at most {_IDEMPOTENCY_KEY_MAX} characters"
+        )
+
+
+def _check_token(value: str, what: str) -> None:
+    if not isinstance(value, str) or not _TOKEN_RE.fullmatch(value):
+        raise ValueError(f"{what} must be a processor id such as pm_123 or cus_123")
+
+
+def _metadata_fields(metadata: Mapping[str, str]) -> list[tuple[str, str]]:
+    fields = []
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not key or len(key) > 40 or "[" in key or "]" in key:
+            raise ValueError("metadata keys must be 1-40 characters without square brackets")
+        if not isinstance(value, str) or len(value) > 500:
+            raise ValueError(f"metadata value for {key!r} must be a string of at most 500 chars")
+        fields.append((f"metadata[{key}]", value))
+    return fields
+
+
+class _Redactor:
+    """Takes secrets (card number, CVC, API key) out of any text that may end up in a log."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def __call__(self, text: object) -> str:
+        result = str(text)
+        for secret in self._secrets:
+            if len(secret) <= 4:  # a CVC: only where it stands alone
+                result = re.sub(rf"(?<![0-9]){re.escape(secret)}(?![0-9])", _REDACTED, result)
+            else:
+                result = result.replace(secret, _REDACTED)
+        return _DIGIT_RUN_RE.sub(_REDACTED, result)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    body: dict[str, Any]
+    request_id: str | None
+
+    @property
+    def error(self) -> dict[str, Any]:
+        error = self.body.get("error")
+        return error if isinstance(error, dict) else {}
+
+    def error_str(self, field: str) -> str | None:
+        value = self.error.get(field)
+        return value if isinstance(value, str) and value else None
+
+
+class StripeGateway:
+    """``PaymentGateway`` over Stripe's REST API (form-encoded POSTs, Bearer secret key)."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str = DEFAULT_STRIPE_URL,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        api_version: str = STRIPE_API_VERSION,
+    ) -> None:
+        _check_api_key(api_key)
+        self._base_url = _check_base_url(base_url)
+        self._api_key = api_key
+        self._client = httpx.AsyncClient(
+            base_url=self._base_url,
+            timeout=httpx.Timeout(timeout),
+            headers={
+                "Authorization": f"Bearer {api_key}",
+                "Stripe-Version": api_version,
+                "User-Agent": "csms",
+                "Accept": "application/json",
+            },
+            follow_redirects=False,
+        )
+
+    @classmethod
+    def from_settings(
+        cls, url: str | None, key: str | None, *, timeout: float = DEFAULT_TIMEOUT_S
+    ) -> StripeGateway | None:
+        """The gateway configured by ``CSMS_PAYMENT_URL`` and ``CSMS_PAYMENT_KEY``.
+
+        Neither set: ``None`` (payments disabled: sessions are billed, payment stays pending).
+        A key without a URL talks to Stripe itself. ``ValueError`` naming the variable on a
+        bad URL or a URL without a key; messages never contain the key.
+        """
+        url = (url or "").strip() or None
+        key = (key or "").strip() or None
+        if url is None and key is None:
+            return None
+        if key is None:
+            raise ValueError(
+                "CSMS_PAYMENT_KEY is not set: CSMS_PAYMENT_URL needs the processor's secret API "
+                "key in CSMS_PAYMENT_KEY (or unset CSMS_PAYMENT_URL to disable payments)"
+            )
+        return cls(api_key=key, base_url=url or DEFAULT_STRIPE_URL, timeout=timeout)
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> StripeGateway:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # --- PaymentGateway ---------------------------------------------------------------
+
+    async def add_card(
+        self,
+        card: CardDetails,
+        *,
+        customer_ref: str | None,
+        description: str,
+        idempotency_key: str,
+        customer_number: str | None = None,
+    ) -> StoredCard:
+        _check_idempotency_key(idempotency_key)
+        if customer_ref is not None:
+            _check_token(customer_ref, "customer_ref")
+        redact = _Redactor([card.number, card.cvc, self._api_key])
+        if customer_ref is None:
+            fields = [("description", description)]
+            if customer_number is not None:
+                fields.append(("metadata[csms_customer]", customer_number))
+            created = await self._post(
+                "/v1/customers", fields, key=f"{idempotency_key}:customer", redact=redact
+            )
+            self._raise_unless_ok(created, "creating the customer", redact)
+            customer_ref = self._id_of(created, "customer", redact)
+
+        method = await self._post(
+            "/v1/payment_methods",
+            [
+                ("type", "card"),
+                ("card[number]", card.number),
+                ("card[exp_month]", str(card.exp_month)),
+                ("card[exp_year]", str(card.exp_year)),
+                ("card[cvc]", card.cvc),
+            ],
+            key=f"{idempotency_key}:payment_method",
+            redact=redact,
+        )
+        self._raise_if_card_rejected(method, redact)
+        self._raise_unless_ok(method, "creating the payment method", redact)
+        token = self._id_of(method, "payment method", redact)
+
+        attached = await self._post(
+            f"/v1/payment_methods/{token}/attach",
+            [("customer", customer_ref)],
+            key=f"{idempotency_key}:attach",
+            redact=redact,
+        )
+        self._raise_if_card_rejected(attached, redact)
+        self._raise_unless_ok(attached, "attaching the payment method", redact)
+        details = _card_object(attached) or _card_object(method)
+        last4 = details.get("last4")
+        log.info("card stored at the processor as payment method %s", token)
+        return StoredCard(
+            token=token,
+            customer_ref=customer_ref,
+            brand=str(details.get("brand") or "unknown"),
+            last4=last4 if isinstance(last4, str) and len(last4) == 4 else card.last4,
+            exp_month=_int_or(details.get("exp_month"), card.exp_month),
+            exp_year=_int_or(details.get("exp_year"), card.exp_year),
+        )
+
+    async def charge(
+        self,
+        *,
+        amount_minor: int,
+        currency: str,
+        card: CardOnFile,
+        idempotency_key: str,
+        description: str,
+        metadata: Mapping[str, str],
+    ) -> ChargeResult:
+        if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
+            raise ValueError("amount_minor must be a positive integer (minor units, e.g. cents)")
+        if not isinstance(currency, str) or not _CURRENCY_RE.fullmatch(currency):
+            raise ValueError("currency must be a 3-letter ISO 4217 code such as EUR")
+        _check_idempotency_key(idempotency_key)
+        _check_token(card.token, "card token")
+        _check_token(card.customer_ref, "customer_ref")
+        redact = _Redactor([self._api_key])
+        answer = await self._post(
+            "/v1/payment_intents",
+            [
+                ("amount", str(amount_minor)),
+                ("currency", currency.lower()),
+                ("customer", card.customer_ref),
+                ("payment_method", card.token),
+                ("confirm", "true"),
+                ("off_session", "true"),
+                ("description", description),
+                *_metadata_fields(metadata),
+            ],
+            key=idempotency_key,
+            redact=redact,
+        )
+        if answer.status == 402 and answer.error_str("type") == "card_error":
+            intent = answer.error.get("payment_intent")
+            reference = intent.get("id") if isinstance(intent, dict) else None
+            code = answer.error_str("decline_code") or answer.error_str("code")
+            message = answer.error_str("message")
+            log.info("charge %s declined: %s", idempotency_key, code)
+            return ChargeResult(
+                status="declined",
+                reference=reference if isinstance(reference, str) else None,
+                decline_code=code,
+                message=redact(message) if message else None,
+                retryable=is_retryable_decline(code),
+            )
+        self._raise_unless_ok(answer, "creating the payment intent", redact)
+        reference = self._id_of(answer, "payment intent", redact)
+        status = answer.body.get("status")
+        if status == "succeeded":
+            log.info("charge %s succeeded as %s", idempotency_key, reference)
+            return ChargeResult(status="succeeded", reference=reference, retryable=False)
+        if status == "processing":
+            # Neither paid nor declined yet; a retry with this key would only replay this, and
+            # one with a new key could charge twice. Someone has to look.
+            raise DeliveryError(
+                f"payment intent {reference} is still processing at the payment processor; "
+                "check its outcome there before retrying",
+                permanent=True,
+            )
+        log.info("charge %s needs customer action (%s)", idempotency_key, status)
+        return ChargeResult(
+            status="declined",
+            reference=reference,
+            decline_code="authentication_required",
+            message=f"the payment needs the customer's action (payment intent status {status})",
+            retryable=False,
+        )
+
+    async def detach_card(self, token: str, *, idempotency_key: str) -> None:
+        _check_idempotency_key(idempotency_key)
+        _check_token(token, "token")
+        redact = _Redactor([self._api_key])
+        answer = await self._post(
+            f"/v1/payment_methods/{token}/detach", [], key=idempotency_key, redact=redact
+        )
+        code = answer.error_str("code")
+        if answer.status == 404 and code == "resource_missing":
+            log.info("payment method %s is unknown to the processor: nothing to detach", token)
+            return
+        if answer.status == 400 and code == "payment_method_unexpected_state":
+            log.info("payment method %s was not attached: nothing to detach", token)
+            return
+        self._raise_unless_ok(answer, "detaching the payment method", redact)
+
+    # --- HTTP ---------------------------------------------------------------------------
+
+    async def _post(
+        self, path: str, fields: list[tuple[str, str]], *, key: str, redact: _Redactor
+    ) -> _Answer:
+        endpoint = _endpoint_name(path)
+        try:
+            response = await self._client.post(
+                path,
+                content=urlencode(fields).encode("ascii"),
+                headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "Idempotency-Key": key,
+                },
+            )
+        except httpx.TimeoutException as exc:
+            raise DeliveryError(
+                f"payment processor did not answer {endpoint} in time ({type(exc).__name__}); "
+                "the outcome is unknown: retry with the same idempotency key"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise DeliveryError(
+                f"payment processor unreachable for {endpoint}: "
+                f"{type(exc).__name__}: {redact(exc) or 'no detail'}"
+            ) from None
+        request_id = response.headers.get("Request-Id")
+        log.debug("POST %s -> %s (%s)", endpoint, response.status_code, request_id)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            if 200 <= response.status_code < 300:
+                raise DeliveryError(
+                    f"payment processor answered {endpoint} with HTTP {response.status_code} "
+                    "but no JSON object; retry with the same idempotency key"
+                )
+            body = {}
+        return _Answer(status=response.status_code, body=body, request_id=request_id)
+
+    @staticmethod
+    def _raise_if_card_rejected(answer: _Answer, redact: _Redactor) -> None:
+        if answer.status == 402 and answer.error_str("type") == "card_error":
+            code = answer.error_str("decline_code") or answer.error_str("code")
+            message = answer.error_str("message") or "the card was declined"
+            raise CardRejected(redact(message), code)
+
+    @staticmethod
+    def _raise_unless_ok(answer: _Answer, action: str, redact: _Redactor) -> None:
+        if 200 <= answer.status < 300:
+            return
+        parts = [f"payment processor refused {action}: HTTP {answer.status}"]
+        for field in ("type", "code", "decline_code"):
+            value = answer.error_str(field)
+            if value:
+                parts.append(f"{field}={value}")
+        message = answer.error_str("message")
+        text = " ".join(parts)
+        if message:
+            text += f": {message}"
+        if answer.request_id:
+            text += f" (request {answer.request_id})"
+        transient = answer.status in (409, 429) or answer.status >= 500
+        if answer.status == 401:
+            text += "; check CSMS_PAYMENT_KEY"
+        raise DeliveryError(redact(text), permanent=not transient)
+
+    @staticmethod
+    def _id_of(answer: _Answer, what: str, redact: _Redactor) -> str:
+        value = answer.body.get("id")
+        if not isinstance(value, str) or not _TOKEN_RE.fullmatch(value):
+            raise DeliveryError(
+                f"payment processor answered without a valid {what} id"
+                + (f" (request {answer.request_id})" if answer.request_id else ""),
+                permanent=True,
+            )
+        return value
+
+
+def _card_object(answer: _Answer) -> dict[str, Any]:
+    card = answer.body.get("card")
+    return card if isinstance(card, dict) else {}
+
+
+def _int_or(value: object, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _endpoint_name(path: str) -> str:
+    # "/v1/payment_methods/pm_123/attach" -> "/v1/payment_methods/{id}/attach": short and stable
+    return re.sub(r"/(?:pm|cus|pi)_[A-Za-z0-9_]+", "/{id}", path)
+
+
+def _check_api_key(key: str) -> None:
+    if not isinstance(key, str) or not key:
+        raise ValueError("CSMS_PAYMENT_KEY must be set to the processor's secret API key")
+    if not key.isascii() or not key.isprintable() or " " in key:
+        raise ValueError("CSMS_PAYMENT_KEY must be a single word of printable ASCII characters")
+    if key.startswith("pk_"):
+        raise ValueError(
+            "CSMS_PAYMENT_KEY holds a publishable key (pk_...): "
+            "use the secret key (sk_... or rk_...)"
+        )
+
+
+def _check_base_url(url: str) -> str:
+    hint = "such as https://api.stripe.com"
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a port that is not a number
+    except ValueError:
+        raise ValueError(f"CSMS_PAYMENT_URL is not a valid URL; use one {hint}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"CSMS_PAYMENT_URL must be an http:// or https:// URL {hint}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            "CSMS_PAYMENT_URL must not contain credentials: put the secret key in CSMS_PAYMENT_KEY"
+        )
+    if parts.query or parts.fragment:
+        raise ValueError(f"CSMS_PAYMENT_URL must not have a query or fragment; use one {hint}")
+    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(
+            "CSMS_PAYMENT_URL must use https:// (the secret key travels with every request); "
+            "plain http:// is allowed only for a processor on this machine (127.0.0.1)"
+        )
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"

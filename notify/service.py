@@ -1,0 +1,112 @@
+"""Billing and notification inside a csms server: the outbox worker and its deliveries,
+built from the settings (SPEC "Configuration": CSMS_SMTP_URL, CSMS_SMS_URL,
+CSMS_PAYMENT_URL/KEY; unset channels are logged and skipped).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from datetime import datetime
+from email.utils import parseaddr
+
+from csms.config import Settings
+from csms.domain.outbox_events import CHARGING_DONE, PAYMENT_DETACH, SESSION_COMPLETED
+from notify.billing import PAYMENT_CHARGE, PaymentCharger, bill_session
+from notify.email import EmailSender, SmtpSettings
+from notify.notifications import NOTIFICATION_TOPICS, Notifier, fan_out_charging_done
+from notify.outbox import ExternalHandler, OutboxWorker, Outcome, RetryPolicy
+from notify.payments import PaymentGateway, StripeGateway
+from notify.sms import SmsSender, SmsSettings
+from storage.database import Database
+from storage.records import OutboxRecord
+
+__all__ = ["Billing", "CardDetacher", "payment_gateway"]
+
+log = logging.getLogger(__name__)
+
+
+def payment_gateway(settings: Settings) -> PaymentGateway | None:
+    """The configured payment processor (None: payments are off)."""
+    return StripeGateway.from_settings(settings.payment_url, settings.payment_key)
+
+
+class CardDetacher:
+    """The ``payment.detach`` delivery: a removed card (the customer removed it, or was
+    erased) is detached at the processor, then its row, token included, is deleted."""
+
+    def __init__(self, db: Database, gateway: PaymentGateway | None) -> None:
+        self.db = db
+        self.gateway = gateway
+
+    async def __call__(self, record: OutboxRecord, now: datetime) -> Outcome:
+        method_id = int(record.payload["payment_method_id"])
+        method = await self.db.read(lambda uow: uow.payment_methods.get(method_id))
+        if method is None:
+            return Outcome("done", result="already removed")
+        if self.gateway is None:
+            # Nothing can reach the processor: keep the token until it can be detached.
+            return Outcome("retry", error="no payment processor configured (CSMS_PAYMENT_KEY)")
+        await self.gateway.detach_card(method.token, idempotency_key=record.key)
+        return Outcome(
+            "done",
+            result="detached",
+            write=lambda uow: uow.payment_methods.delete(method_id),
+        )
+
+
+class Billing:
+    """The outbox worker with every delivery csms makes, and the clients they use."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+        self.gateway = payment_gateway(settings)
+        self.email: EmailSender | None = None
+        self.sms: SmsSender | None = None
+        if settings.smtp_url and settings.mail_from:
+            self.email = EmailSender(
+                SmtpSettings.from_url(settings.smtp_url, sender=settings.mail_from)
+            )
+        if settings.sms_url and settings.sms_from:
+            self.sms = SmsSender(SmsSettings.from_url(settings.sms_url, sender=settings.sms_from))
+        domain = parseaddr(settings.mail_from or "")[1].rpartition("@")[2] or "csms.invalid"
+        notifier = Notifier(db, email=self.email, sms=self.sms, message_domain=domain)
+        external: dict[str, ExternalHandler] = dict.fromkeys(NOTIFICATION_TOPICS, notifier)
+        external[PAYMENT_DETACH] = CardDetacher(db, self.gateway)
+        if self.gateway is not None:
+            external[PAYMENT_CHARGE] = PaymentCharger(
+                db, self.gateway, retry_delays=settings.payment_retry_delays
+            )
+        self.worker = OutboxWorker(
+            db,
+            internal={
+                SESSION_COMPLETED: functools.partial(
+                    bill_session, payments_enabled=self.gateway is not None
+                ),
+                CHARGING_DONE: fan_out_charging_done,
+            },
+            external=external,
+            policy=RetryPolicy(
+                max_attempts=settings.outbox_max_attempts,
+                base=settings.outbox_retry_base,
+                cap=settings.outbox_retry_max,
+            ),
+        )
+        for name, on in (
+            ("email", self.email is not None),
+            ("SMS", self.sms is not None),
+            ("card payments", self.gateway is not None),
+        ):
+            if not on:
+                log.info("%s disabled (not configured)", name)
+
+    async def start(self) -> None:
+        await self.worker.start()
+
+    async def stop(self) -> None:
+        await self.worker.stop()
+        if self.sms is not None:
+            await self.sms.aclose()
+        if self.gateway is not None:
+            await self.gateway.aclose()

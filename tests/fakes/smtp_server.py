@@ -1,0 +1,480 @@
+"""A real SMTP server (aiosmtpd) on 127.0.0.1, for the email tests and for a csms process
+under test.
+
+It speaks plain SMTP, STARTTLS (required by default) or implicit TLS, with an optional
+AUTH PLAIN/LOGIN login, using a throwaway CA and server certificate (``ca.pem`` is the
+``cafile`` for ``CSMS_SMTP_URL``). It records every accepted message, dedupes redeliveries by
+Message-ID (accepted again, recorded once; ``data_commands`` counts every DATA) and fails on
+request::
+
+    with FakeSmtpServer(tls="starttls", credentials=("csms", "pw"), directory=tmp_path) as smtp:
+        settings = SmtpSettings.from_url(smtp.url(timeout=0.5), sender="noreply@example.com")
+        smtp.reject_next(550)              # the next RCPT gets 550 (stage="data" for DATA)
+        smtp.defer_next(451, stage="data")
+        smtp.hold()                        # the next DATA is recorded, then not answered ...
+        smtp.wait_held()                   # ... (it has arrived) ...
+        smtp.release()                     # ... until now
+        smtp.stop(); smtp.start()          # down, and back on the same port
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import email
+import email.policy
+import ipaddress
+import itertools
+import shutil
+import socket
+import ssl
+import tempfile
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote, urlencode
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+__all__ = [
+    "FakeSmtpServer",
+    "ReceivedEmail",
+    "SmtpTls",
+    "TestCertificates",
+    "make_test_certificates",
+    "silent_listener",
+]
+
+SmtpTls = Literal["none", "starttls", "implicit"]
+Stage = Literal["mail", "rcpt", "data"]
+
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class TestCertificates:
+    """A throwaway CA (``ca_file``) and a server certificate for localhost / 127.0.0.1 / ::1
+    signed by it (``cert_file`` with its ``key_file``), all PEM."""
+
+    __test__ = False  # not a pytest test class
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+
+def make_test_certificates(directory: Path) -> TestCertificates:
+    """Write ``ca.pem``, ``server.pem`` and ``server.key`` into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+    not_before, not_after = now - datetime.timedelta(hours=1), now + datetime.timedelta(days=2)
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "csms test CA")])
+    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(ca_ski, critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName("localhost"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    x509.IPAddress(ipaddress.ip_address("::1")),
+                ]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+
+    certificates = TestCertificates(
+        ca_file=directory / "ca.pem",
+        cert_file=directory / "server.pem",
+        key_file=directory / "server.key",
+    )
+    certificates.ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    certificates.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    certificates.key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return certificates
+
+
+@dataclass(frozen=True)
+class ReceivedEmail:
+    """One accepted message with its envelope and how it arrived."""
+
+    message: EmailMessage
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    #: The connection was encrypted (STARTTLS or implicit TLS).
+    tls: bool
+    #: The AUTH login used, if any.
+    login: str | None
+
+
+class _Controller(Controller):
+    """aiosmtpd's Controller, but able to listen on port 0 (a free port)."""
+
+    def _trigger_server(self) -> None:
+        assert isinstance(self.server, asyncio.Server)
+        self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()
+
+
+class FakeSmtpServer:
+    """An SMTP server on 127.0.0.1 in a thread of its own; see the module docs."""
+
+    def __init__(
+        self,
+        *,
+        tls: SmtpTls = "none",
+        require_starttls: bool = True,
+        credentials: tuple[str, str] | None = None,
+        directory: Path | None = None,
+        port: int = 0,
+    ) -> None:
+        self.tls = tls
+        self.require_starttls = require_starttls
+        self.credentials = credentials
+        self.host = HOST
+        self.port = port
+        self._lock = threading.Lock()
+        self._received: list[ReceivedEmail] = []
+        self._seen_ids: set[str] = set()
+        self._data_commands = 0
+        self._auth_failures = 0
+        self._failures: dict[str, deque[int]] = {"mail": deque(), "rcpt": deque(), "data": deque()}
+        self._hold_armed = False
+        self._held = threading.Event()
+        self._release = threading.Event()
+        self._release.set()
+        self._queue_ids = itertools.count(1)
+        self._controller: _Controller | None = None
+        self._own_directory: Path | None = None
+        self.certificates: TestCertificates | None = None
+        if tls != "none":
+            if directory is None:
+                directory = self._own_directory = Path(tempfile.mkdtemp(prefix="fake-smtp-"))
+            self.certificates = make_test_certificates(directory)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def __enter__(self) -> FakeSmtpServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Listen (again, on the same port once it has one)."""
+        if self._controller is not None:
+            return
+        server_context = self.certificates.server_context() if self.certificates else None
+        kwargs: dict[str, Any] = {
+            "server_hostname": "fake-smtp.test",
+            "ready_timeout": 10.0,
+            # AUTH only after STARTTLS (aiosmtpd's check). Implicit TLS is TLS from the first
+            # byte, which that check does not see; a plain server with credentials is a local
+            # relay that allows it. Without credentials, AUTH is not offered over plain SMTP.
+            "auth_require_tls": self.tls == "starttls" or self.credentials is None,
+        }
+        if self.tls == "starttls":
+            kwargs["tls_context"] = server_context
+            kwargs["require_starttls"] = self.require_starttls
+        elif self.tls == "implicit":
+            kwargs["ssl_context"] = server_context
+        if self.credentials is not None:
+            kwargs["authenticator"] = self._authenticate
+        controller = _Controller(_Handler(self), hostname=HOST, port=self.port, **kwargs)
+        controller.start()
+        self.port = controller.port
+        self._controller = controller
+
+    def stop(self) -> None:
+        """Stop listening; connections are refused ("the server is down")."""
+        self._release.set()  # a held DATA must not keep the thread alive
+        controller, self._controller = self._controller, None
+        if controller is not None:
+            controller.stop()
+
+    def close(self) -> None:
+        self.stop()
+        if self._own_directory is not None:
+            shutil.rmtree(self._own_directory, ignore_errors=True)
+            self._own_directory = None
+
+    @property
+    def running(self) -> bool:
+        return self._controller is not None
+
+    # -- what a test reads -------------------------------------------------------------
+
+    @property
+    def cafile(self) -> Path | None:
+        return self.certificates.ca_file if self.certificates else None
+
+    @property
+    def received(self) -> list[ReceivedEmail]:
+        with self._lock:
+            return list(self._received)
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        with self._lock:
+            return [r.message for r in self._received]
+
+    @property
+    def data_commands(self) -> int:
+        """Every DATA command, duplicates and refused ones included."""
+        with self._lock:
+            return self._data_commands
+
+    @property
+    def auth_failures(self) -> int:
+        with self._lock:
+            return self._auth_failures
+
+    def url(
+        self,
+        *,
+        login: tuple[str, str] | bool = True,
+        timeout: float | None = None,
+        cafile: bool = True,
+        starttls: bool | None = None,
+    ) -> str:
+        """A ``CSMS_SMTP_URL`` for this server.
+
+        ``login``: True for the server's credentials (if it has any), False for none, or a
+        ``(user, password)`` pair. ``starttls``: None for what the server speaks
+        (``?starttls=off`` for a plain one), True to ask for STARTTLS regardless, False for
+        ``?starttls=off``. ``cafile``: trust the test CA.
+        """
+        scheme = "smtps" if self.tls == "implicit" else "smtp"
+        userinfo = ""
+        pair = self.credentials if login is True else (login or None)
+        if pair:
+            userinfo = f"{quote(pair[0], safe='')}:{quote(pair[1], safe='')}@"
+        query: list[tuple[str, str]] = []
+        if starttls is False or (starttls is None and self.tls == "none"):
+            query.append(("starttls", "off"))
+        elif cafile and self.cafile is not None:
+            query.append(("cafile", str(self.cafile)))
+        if timeout is not None:
+            query.append(("timeout", str(timeout)))
+        suffix = f"?{urlencode(query)}" if query else ""
+        return f"{scheme}://{userinfo}{self.host}:{self.port}{suffix}"
+
+    # -- failure injection -------------------------------------------------------------
+
+    def reject_next(self, code: int = 550, *, stage: Stage = "rcpt", times: int = 1) -> None:
+        """Answer the next ``times`` MAIL, RCPT or DATA commands with a 5xx reply."""
+        if not 500 <= code < 600:
+            raise ValueError("reject_next takes a 5xx code")
+        self._inject(code, stage, times)
+
+    def defer_next(self, code: int = 451, *, stage: Stage = "rcpt", times: int = 1) -> None:
+        """Answer the next ``times`` MAIL, RCPT or DATA commands with a 4xx reply."""
+        if not 400 <= code < 500:
+            raise ValueError("defer_next takes a 4xx code")
+        self._inject(code, stage, times)
+
+    def _inject(self, code: int, stage: Stage, times: int) -> None:
+        if stage not in self._failures:
+            raise ValueError("stage is 'mail', 'rcpt' or 'data'")
+        with self._lock:
+            self._failures[stage].extend([code] * times)
+
+    def _take_failure(self, stage: Stage) -> int | None:
+        with self._lock:
+            queue = self._failures[stage]
+            return queue.popleft() if queue else None
+
+    def hold(self) -> None:
+        """The next DATA is recorded, then not answered until ``release()``: the server has
+        the message but the sender does not know it yet."""
+        with self._lock:
+            self._hold_armed = True
+            self._held.clear()
+            self._release.clear()
+
+    def wait_held(self, timeout: float = 10.0) -> bool:
+        """Block until a held DATA has arrived (and been recorded)."""
+        return self._held.wait(timeout)
+
+    def release(self) -> None:
+        self._release.set()
+
+    # -- called by the handler in the server thread -----------------------------------
+
+    def _authenticate(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        mechanism: str,
+        auth_data: Any,
+    ) -> AuthResult:
+        assert self.credentials is not None
+        if isinstance(auth_data, LoginPassword):
+            login = auth_data.login.decode("utf-8", "replace")
+            password = auth_data.password.decode("utf-8", "replace")
+            if (login, password) == self.credentials:
+                return AuthResult(success=True, auth_data=login)
+        with self._lock:
+            self._auth_failures += 1
+        return AuthResult(success=False, handled=False)
+
+    def _record(self, received: ReceivedEmail) -> None:
+        message_id = (received.message.get("Message-ID") or "").strip()
+        with self._lock:
+            if message_id and message_id in self._seen_ids:
+                return  # a redelivery: accepted, recorded once
+            if message_id:
+                self._seen_ids.add(message_id)
+            self._received.append(received)
+
+    def _count_data(self) -> None:
+        with self._lock:
+            self._data_commands += 1
+
+    def _take_hold(self) -> bool:
+        with self._lock:
+            armed, self._hold_armed = self._hold_armed, False
+            return armed
+
+    async def _held_until_released(self) -> None:
+        self._held.set()
+        await asyncio.to_thread(self._release.wait)
+
+
+def _reply(code: int, stage: str, address: str = "") -> str:
+    # Like real servers, the texts quote the address: csms must not copy them into its logs.
+    permanent = code >= 500
+    if stage == "rcpt":
+        detail = "User unknown" if permanent else "Greylisted, try again later"
+        return f"{code} {'5.1.1' if permanent else '4.7.1'} <{address}>: Recipient {detail}"
+    if stage == "mail":
+        return f"{code} {'5.7.1' if permanent else '4.3.0'} <{address}>: Sender rejected"
+    return f"{code} {'5.7.1 Message rejected' if permanent else '4.3.0 Try again later'}"
+
+
+class _Handler:
+    def __init__(self, owner: FakeSmtpServer) -> None:
+        self.owner = owner
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self.owner.credentials is not None and not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        code = self.owner._take_failure("mail")
+        if code is not None:
+            return _reply(code, "mail", address)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        code = self.owner._take_failure("rcpt")
+        if code is not None:
+            return _reply(code, "rcpt", address)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        owner = self.owner
+        owner._count_data()
+        code = owner._take_failure("data")
+        if code is not None:
+            return _reply(code, "data")
+        raw = envelope.original_content or b""
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        transport = server.transport
+        tls = transport is not None and transport.get_extra_info("sslcontext") is not None
+        owner._record(
+            ReceivedEmail(
+                message=message,
+                mail_from=envelope.mail_from or "",
+                rcpt_tos=tuple(envelope.rcpt_tos),
+                tls=tls,
+                login=session.auth_data if isinstance(session.auth_data, str) else None,
+            )
+        )
+        if owner._take_hold():
+            await owner._held_until_released()
+        return f"250 2.0.0 Ok: queued as Q{next(owner._queue_ids)}"
+
+
+@contextlib.contextmanager
+def silent_listener() -> Iterator[int]:
+    """A port on 127.0.0.1 that accepts TCP connections (the kernel does) but never says a
+    word: a server that hangs before its greeting."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind((HOST, 0))
+        listener.listen(16)
+        yield listener.getsockname()[1]
