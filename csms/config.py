@@ -69,6 +69,9 @@ class Settings:
     outbox_max_attempts: int = 12
     outbox_retry_base: float = 10.0
     outbox_retry_max: float = 3600.0
+    #: Seconds a worker holds a delivery it is making; one whose process died is made
+    #: again once this has run out (longer than any receiver's timeout).
+    outbox_lease: float = 120.0
     #: Seconds after a declined charge before each new attempt (then the invoice fails).
     payment_retry_delays: tuple[float, ...] = (3600.0, 86400.0, 259200.0)
 
@@ -115,6 +118,7 @@ _KEYS = {
     "CSMS_OUTBOX_MAX_ATTEMPTS": "outbox_max_attempts",
     "CSMS_OUTBOX_RETRY_BASE": "outbox_retry_base",
     "CSMS_OUTBOX_RETRY_MAX": "outbox_retry_max",
+    "CSMS_OUTBOX_LEASE": "outbox_lease",
     "CSMS_PAYMENT_RETRY_DELAYS": "payment_retry_delays",
 }
 
@@ -149,6 +153,18 @@ def _delays(key: str, raw: Any) -> tuple[float, ...]:
     return tuple(delays)
 
 
+def _check_smtp(url: str, sender: str) -> None:
+    from notify.email import SmtpSettings
+
+    SmtpSettings.from_url(url, sender=sender)
+
+
+def _check_sms(url: str, sender: str) -> None:
+    from notify.sms import SmsSettings
+
+    SmsSettings.from_url(url, sender=sender)
+
+
 def _channels(raw: dict[str, Any]) -> dict[str, Any]:
     """The email, SMS and payment settings, each checked by the adapter that will use it,
     so that a bad value stops start-up naming its key (and never echoing a secret)."""
@@ -163,24 +179,20 @@ def _channels(raw: dict[str, Any]) -> dict[str, Any]:
     ):
         value = raw.get(key)
         values[name] = None if value is None or str(value) == "" else str(value)
-    if values["smtp_url"] is not None:
-        if values["mail_from"] is None:
-            raise ConfigError("CSMS_MAIL_FROM", "is required with CSMS_SMTP_URL (noreply@...)")
-        from notify.email import SmtpSettings
-
+    # Email and SMS: the URL, the sender it requires (an example for the error), the check.
+    for url_key, from_key, example, check in (
+        ("CSMS_SMTP_URL", "CSMS_MAIL_FROM", "noreply@...", _check_smtp),
+        ("CSMS_SMS_URL", "CSMS_SMS_FROM", "+4930...", _check_sms),
+    ):
+        url, sender = values[_KEYS[url_key]], values[_KEYS[from_key]]
+        if url is None:
+            continue
+        if sender is None:
+            raise ConfigError(from_key, f"is required with {url_key} ({example})")
         try:
-            SmtpSettings.from_url(values["smtp_url"], sender=values["mail_from"])
+            check(url, sender)
         except ValueError as exc:
-            raise _config_error(exc, "CSMS_SMTP_URL") from None
-    if values["sms_url"] is not None:
-        if values["sms_from"] is None:
-            raise ConfigError("CSMS_SMS_FROM", "is required with CSMS_SMS_URL (+4930...)")
-        from notify.sms import SmsSettings
-
-        try:
-            SmsSettings.from_url(values["sms_url"], sender=values["sms_from"])
-        except ValueError as exc:
-            raise _config_error(exc, "CSMS_SMS_URL") from None
+            raise _config_error(exc, url_key) from None
     if values["payment_url"] is not None or values["payment_key"] is not None:
         from notify.payments import StripeGateway
 
@@ -288,6 +300,7 @@ def load_settings(
         outbox_retry_max=_positive(
             "CSMS_OUTBOX_RETRY_MAX", raw.get("CSMS_OUTBOX_RETRY_MAX", 3600), float
         ),
+        outbox_lease=_positive("CSMS_OUTBOX_LEASE", raw.get("CSMS_OUTBOX_LEASE", 120), float),
         payment_retry_delays=_delays(
             "CSMS_PAYMENT_RETRY_DELAYS", raw.get("CSMS_PAYMENT_RETRY_DELAYS", "3600,86400,259200")
         ),

@@ -8,11 +8,15 @@ customer chose (``email.receipt``, ``sms.receipt``).
 
 ``PaymentCharger`` (the external ``payment.charge`` delivery) charges the invoice's total
 through the payment processor, with the idempotency key ``invoice-ID-attempt-N``: a retry
-after a timeout or a crash reuses the key, so the processor charges at most once; a retry
-after a *decline* (a new attempt the customer may have fixed their card for) takes the next
-N. Declines are recorded on the invoice and as payment attempts, retried after the
-configured delays when the processor says a retry may succeed (insufficient funds), and
-the invoice fails for good otherwise (a stolen card) or after the last retry.
+after a timeout or a crash reuses the key *and the request* (the same card, the same
+metadata), so the processor charges at most once; a retry after a recorded attempt (a
+*decline*, a new attempt the customer may have fixed their card for, or a refusal an
+operator retries) takes the next N and the customer's newest card. Declines are recorded
+on the invoice and as payment attempts, retried after the configured delays when the
+processor says a retry may succeed (insufficient funds), and the invoice fails for good
+otherwise (a stolen card) or after the last retry. A request the processor refuses itself
+(an amount below its minimum, a wrong API key) is recorded as an attempt with status
+``error`` and fails the invoice.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from csms.domain.pricing import Price, TariffTerms, price_session, to_decimal
+from notify.errors import DeliveryError
 from notify.outbox import Outcome
-from notify.payments import PaymentGateway
+from notify.payments import ChargeUnresolved, PaymentGateway, mask_id
 from storage.database import Database
 from storage.ports import UnitOfWork
 from storage.records import (
@@ -103,15 +108,16 @@ def bill_session(
             outcome = f"invoice {invoice.id}: {invoice.total_minor} {invoice.currency} minor units"
     customer = uow.customers.get(tx.customer_id) if tx.customer_id is not None else None
     if customer is not None and customer.erased_at is None:
+        # The card chosen now goes with the receipt: it says how the invoice is paid even
+        # if a later attempt moves to another card.
+        payload = {
+            "transaction_pk": tx.id,
+            "payment_method_id": invoice.payment_method_id if invoice is not None else None,
+        }
         for channel, chosen in (("email", customer.notify_email), ("sms", customer.notify_sms)):
             if chosen:
                 topic = RECEIPT_TOPICS[channel]
-                uow.outbox.enqueue(
-                    topic=topic,
-                    key=f"{topic}:{tx.id}",
-                    payload={"transaction_pk": tx.id},
-                    now=now,
-                )
+                uow.outbox.enqueue(topic=topic, key=f"{topic}:{tx.id}", payload=payload, now=now)
     return outcome
 
 
@@ -171,12 +177,33 @@ def _card_of(uow: UnitOfWork, customer_id: int | None) -> PaymentMethodRecord | 
 @dataclass(frozen=True, slots=True)
 class _ChargeJob:
     invoice: InvoiceRecord
+    #: The attempt this delivery makes: the payment attempts recorded so far, plus one.
+    attempt: int
+    #: Whether the attempt may have reached the processor already (the invoice is
+    #: ``processing``): then its request must be the one sent before, card included.
+    started: bool
     card: PaymentMethodRecord | None
     customer_number: int | None
 
 
+def _next_card_id(uow: UnitOfWork, customer_id: int | None, current: int) -> int:
+    """The card the next attempt charges, stored with the outcome of this one: the
+    customer's newest card (``current`` when they have none left)."""
+    newest = _card_of(uow, customer_id)
+    return newest.id if newest is not None else current
+
+
 class PaymentCharger:
-    """The ``payment.charge`` delivery: charge an invoice through ``gateway``."""
+    """The ``payment.charge`` delivery: charge an invoice through ``gateway``.
+
+    Attempt N is sent under ``invoice-ID-attempt-N`` (N: the payment attempts recorded for
+    the invoice, plus one) with the same request every time it is delivered: the amount,
+    the invoice's card (``invoice.payment_method_id``) and metadata that cannot change
+    (invoice, session, customer number). A new attempt starts only after one was recorded
+    (a decline, a refusal): only then does the charge move to the customer's newest card,
+    stored on the invoice before anything is sent, with the invoice ``processing`` while
+    the attempt is under way (``CardDetacher`` keeps that card meanwhile).
+    """
 
     def __init__(
         self, db: Database, gateway: PaymentGateway, *, retry_delays: Sequence[float]
@@ -195,10 +222,18 @@ class PaymentCharger:
             customer = (
                 uow.customers.get(invoice.customer_id) if invoice.customer_id is not None else None
             )
+            started = invoice.payment_status == PaymentStatus.PROCESSING
+            if started:
+                method_id = invoice.payment_method_id
+                card = uow.payment_methods.get(method_id) if method_id is not None else None
+            else:
+                card = _card_of(uow, invoice.customer_id)
             return _ChargeJob(
                 invoice,
-                _card_of(uow, invoice.customer_id),
-                customer.customer_number if customer is not None else None,
+                attempt=len(uow.payment_attempts.for_invoice(invoice.id)) + 1,
+                started=started,
+                card=card,
+                customer_number=customer.customer_number if customer is not None else None,
             )
 
         job = await self.db.read(load)
@@ -219,18 +254,33 @@ class PaymentCharger:
                 ),
             )
         card = job.card
-        key = f"invoice-{invoice.id}-attempt-{invoice.declines + 1}"
+        if not job.started:
+            # A new attempt: its card is on the invoice before the processor hears of it.
+            await self.db.write(
+                lambda uow: uow.invoices.update(
+                    invoice.id,
+                    payment_status=PaymentStatus.PROCESSING,
+                    payment_method_id=card.id,
+                    updated_at=now,
+                )
+            )
+        key = f"invoice-{invoice.id}-attempt-{job.attempt}"
         metadata = {"invoice": str(invoice.id), "session": str(invoice.transaction_pk)}
         if job.customer_number is not None:
             metadata["customer_number"] = str(job.customer_number)
-        result = await self.gateway.charge(
-            amount_minor=invoice.total_minor,
-            currency=invoice.currency,
-            card=card,
-            idempotency_key=key,
-            description=f"Charging session {invoice.transaction_pk}",
-            metadata=metadata,
-        )
+        try:
+            result = await self.gateway.charge(
+                amount_minor=invoice.total_minor,
+                currency=invoice.currency,
+                card=card,
+                idempotency_key=key,
+                description=f"Charging session {invoice.transaction_pk}",
+                metadata=metadata,
+            )
+        except DeliveryError as exc:
+            if not exc.permanent:
+                raise  # the outcome is unknown: delivered again under the same key
+            return self._refused(invoice, card, key, exc, now)
         attempt = PaymentAttemptRecord(
             id=0,
             invoice_id=invoice.id,
@@ -256,7 +306,7 @@ class PaymentCharger:
                     updated_at=now,
                 )
 
-            return Outcome("done", result=f"paid: {result.reference}", write=paid)
+            return Outcome("done", result=f"paid: {mask_id(result.reference)}", write=paid)
 
         declines = invoice.declines + 1
         retry = result.retryable and declines <= len(self.retry_delays)
@@ -267,7 +317,7 @@ class PaymentCharger:
             uow.invoices.update(
                 invoice.id,
                 payment_status=status,
-                payment_method_id=card.id,
+                payment_method_id=_next_card_id(uow, invoice.customer_id, card.id),
                 declines=declines,
                 decline_code=result.decline_code,
                 updated_at=now,
@@ -285,3 +335,38 @@ class PaymentCharger:
             at = now + timedelta(seconds=self.retry_delays[declines - 1])
             return Outcome("retry", error=error, retry_at=at, write=declined)
         return Outcome("failed", error=error, write=declined)
+
+    @staticmethod
+    def _refused(
+        invoice: InvoiceRecord,
+        card: PaymentMethodRecord,
+        key: str,
+        exc: DeliveryError,
+        now: datetime,
+    ) -> Outcome:
+        """The processor refused the charge itself (an amount below its minimum, a wrong
+        API key, a payment intent left processing): the attempt is recorded as an error and
+        the invoice fails; ``csms outbox retry`` starts a new attempt (a new key)."""
+        error = str(exc)  # the adapter's text: no card number, key or unmasked processor id
+        attempt = PaymentAttemptRecord(
+            id=0,
+            invoice_id=invoice.id,
+            idempotency_key=key,
+            amount_minor=invoice.total_minor,
+            currency=invoice.currency,
+            status="error",
+            reference=exc.reference if isinstance(exc, ChargeUnresolved) else None,
+            message=error[:300] or None,
+            created_at=now,
+        )
+
+        def failed(uow: UnitOfWork) -> None:
+            uow.payment_attempts.add(attempt)
+            uow.invoices.update(
+                invoice.id,
+                payment_status=PaymentStatus.FAILED,
+                payment_method_id=_next_card_id(uow, invoice.customer_id, card.id),
+                updated_at=now,
+            )
+
+        return Outcome("failed", error=error, write=failed)

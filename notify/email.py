@@ -41,11 +41,12 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Literal
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote
 
 import aiosmtplib
 
 from notify.errors import DeliveryError
+from notify.urls import UrlRules
 
 __all__ = ["EmailSender", "OutgoingEmail", "SmtpSecurity", "SmtpSettings"]
 
@@ -62,6 +63,7 @@ _URL_FORMS = (
     "query options: cafile=PATH, timeout=SECONDS; percent-encode special characters "
     "in USER and PASSWORD"
 )
+_URL = UrlRules(_URL_KEY, _URL_FORMS, schemes=("smtp", "smtps"))
 _DEFAULT_TIMEOUT = 30.0
 
 
@@ -150,26 +152,9 @@ class SmtpSettings:
         Raises ``ValueError`` naming the key and what is allowed; the message never repeats
         the password (nor the URL, which holds it).
         """
-
-        def invalid(problem: str) -> ValueError:
-            return ValueError(f"{_URL_KEY}: {problem}; expected {_URL_FORMS}")
-
-        try:
-            parts = urlsplit(url.strip())
-        except ValueError:
-            raise invalid("not a valid URL") from None
-        scheme = parts.scheme.lower()
-        if scheme not in ("smtp", "smtps"):
-            shown = f"{scheme}://" if scheme.isalnum() else "it"
-            raise invalid(f"the scheme must be smtp:// or smtps://, not {shown}")
-        if not parts.hostname:
-            raise invalid("the URL has no host")
-        try:
-            explicit_port = parts.port
-        except ValueError:
-            raise invalid("the port must be a number from 1 to 65535") from None
-        if explicit_port == 0:
-            raise invalid("the port must be a number from 1 to 65535")
+        invalid = _URL.invalid
+        checked = _URL.split(url)
+        parts, scheme, explicit_port = checked.parts, checked.scheme, checked.port
         if parts.path not in ("", "/"):
             raise invalid("the URL takes no path")
         if parts.fragment:
@@ -187,17 +172,7 @@ class SmtpSettings:
         security: SmtpSecurity = "tls" if scheme == "smtps" else "starttls"
         cafile: str | None = None
         timeout = _DEFAULT_TIMEOUT
-        seen: set[str] = set()
-        query: list[tuple[str, str]] = []
-        if parts.query:
-            try:
-                query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=True)
-            except ValueError:
-                raise invalid("the query is not KEY=VALUE&...") from None
-        for key, value in query:
-            if key in seen:
-                raise invalid(f"the query option {key!r} is given twice")
-            seen.add(key)
+        for key, value in _URL.query_options(parts.query):
             if key == "starttls":
                 if scheme != "smtp":
                     raise invalid("starttls= applies to smtp:// only (smtps:// is always TLS)")
@@ -212,12 +187,7 @@ class SmtpSettings:
                     raise invalid(f"cafile {value!r} is not a readable file")
                 cafile = value
             elif key == "timeout":
-                try:
-                    timeout = float(value)
-                except ValueError:
-                    timeout = -1.0
-                if not 0 < timeout <= 3600:
-                    raise invalid("timeout must be a number of seconds, more than 0")
+                timeout = _URL.timeout(value)
             else:
                 raise invalid(f"unknown query option {key[:40]!r}")
         if security == "none" and cafile is not None:
@@ -233,7 +203,7 @@ class SmtpSettings:
             )
         header, envelope_sender = mailbox
         return cls(
-            host=parts.hostname,
+            host=checked.host,
             port=port,
             security=security,
             username=username,

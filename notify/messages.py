@@ -33,7 +33,9 @@ class InvoiceFacts:
     tax_minor: int
     total_minor: int
     payment_status: str
-    card: str | None = None  # "visa •••• 4242"
+    #: The card chosen at billing: "visa •••• 4242"; "" when csms no longer holds it; None
+    #: when there was none.
+    card: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,14 +85,24 @@ def _greeting(facts: SessionFacts) -> str:
     return f"Hello {facts.name}," if facts.name else "Hello,"
 
 
-def _html(paragraphs: list[str], table: list[tuple[str, str]] | None = None) -> str:
-    body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+def _paragraphs(paragraphs: list[str]) -> str:
+    return "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+
+
+def _html(
+    paragraphs: list[str],
+    table: list[tuple[str, str]] | None = None,
+    closing: list[str] | None = None,
+) -> str:
+    """An HTML body: ``paragraphs``, then ``table``, then the ``closing`` paragraphs."""
+    body = _paragraphs(paragraphs)
     if table:
         rows = "".join(
             f"<tr><td>{html.escape(k)}</td><td style='text-align:right'>{html.escape(v)}</td></tr>"
             for k, v in table
         )
         body += f"<table cellpadding='4'>{rows}</table>"
+    body += _paragraphs(closing or [])
     return f"<!DOCTYPE html><html><body>{body}</body></html>"
 
 
@@ -138,8 +150,10 @@ def _payment_line(invoice: InvoiceFacts) -> str:
         return "Nothing to pay."
     if status == "pending":
         return "You will be asked to pay for this session separately."
-    if invoice.card is not None:
+    if invoice.card:
         return f"The total is charged to your card {invoice.card}."
+    if invoice.card is not None:
+        return "The total is charged to your card."
     return "Please add a card in the app to pay for this session."
 
 
@@ -177,7 +191,7 @@ def receipt_email(facts: SessionFacts) -> EmailText:
     return EmailText(
         subject=f"Your charging receipt, session {facts.session_id}",
         text=text,
-        html=_html(paragraphs, table) + "".join(f"<p>{html.escape(c)}</p>" for c in closing),
+        html=_html(paragraphs, table, closing),
     )
 
 

@@ -14,15 +14,19 @@ Idempotency-Key come from the outbox row's key, so a receiver that has the messa
 recognises the copy a crash made csms send again. A redelivery also says the same thing
 (a gateway may refuse a known key with another body): "done charging" tells the energy at
 the charging-done moment, not what the meter says by the time of a retry, and the receipt
-says how the invoice is paid, not how far the payment has got.
+says how the invoice is paid, not how far the payment has got, naming the card chosen at
+billing (its id is in the receipt's payload), not the one a later attempt may charge.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
+from typing import Any
 
 from csms.domain.transaction_events import energy_wh
 from notify.email import EmailSender, OutgoingEmail
@@ -76,6 +80,27 @@ def fan_out_charging_done(uow: UnitOfWork, record: OutboxRecord, now: datetime) 
     return f"notify by {', '.join(channels)}" if channels else "customer chose no notifications"
 
 
+#: Sends one notification (record, kind, the customer's address, the facts); returns the
+#: message's identity at the receiver (the Message-ID, the gateway's message sid).
+_Send = Callable[[OutboxRecord, str, str, SessionFacts], Awaitable[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Channel:
+    """How a channel is named in results and logs, the setting that turns it on, and where
+    the customer gets it (None, or empty, when they did not choose it)."""
+
+    label: str
+    setting: str
+    address: Callable[[CustomerRecord], str | None]
+
+
+_CHANNELS = {
+    "email": _Channel("email", "CSMS_SMTP_URL", lambda c: c.email if c.notify_email else None),
+    "sms": _Channel("SMS", "CSMS_SMS_URL", lambda c: c.phone if c.notify_sms else None),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class _Recipient:
     customer: CustomerRecord
@@ -101,49 +126,60 @@ class Notifier:
     async def __call__(self, record: OutboxRecord, now: datetime) -> Outcome:
         channel, _, kind = record.topic.partition(".")
         pk = int(record.payload["transaction_pk"])
-        recipient = await self.db.read(lambda uow: _load(uow, pk, receipt=kind == "receipt"))
+        receipt = kind == "receipt"
+        recipient = await self.db.read(
+            lambda uow: _load(uow, pk, receipt=receipt, billed=record.payload)
+        )
         if recipient is None:
             return Outcome("done", result="skipped: no customer to notify")
-        customer, facts = recipient.customer, recipient.facts
-        if channel == "email":
-            if not customer.notify_email or not customer.email:
-                return Outcome("done", result="skipped: customer does not want email")
-            if self.email is None:
-                log.info(
-                    "email %s for session %d not sent: email is disabled (set CSMS_SMTP_URL)",
-                    kind,
-                    facts.session_id,
-                )
-                return Outcome("done", result="skipped: email disabled")
-            text = charging_done_email(facts) if kind == "charging_done" else receipt_email(facts)
-            message_id = f"<{record.key.replace(':', '.')}@{self.message_domain}>"
-            await self.email.send(
-                OutgoingEmail(
-                    to=customer.email,
-                    subject=text.subject,
-                    text=text.text,
-                    html=text.html,
-                    message_id=message_id,
-                )
+        spec = _CHANNELS.get(channel)
+        if spec is None:
+            return Outcome("failed", error=f"unknown notification topic {record.topic!r}")
+        to = spec.address(recipient.customer)
+        if not to:
+            return Outcome("done", result=f"skipped: customer does not want {spec.label}")
+        send = self._sender(channel)
+        if send is None:
+            log.info(
+                "%s %s for session %d not sent: %s is disabled (set %s)",
+                spec.label,
+                kind,
+                recipient.facts.session_id,
+                spec.label,
+                spec.setting,
             )
-            return Outcome("done", result=f"sent {message_id}")
-        if channel == "sms":
-            if not customer.notify_sms or not customer.phone:
-                return Outcome("done", result="skipped: customer does not want SMS")
-            if self.sms is None:
-                log.info(
-                    "SMS %s for session %d not sent: SMS is disabled (set CSMS_SMS_URL)",
-                    kind,
-                    facts.session_id,
-                )
-                return Outcome("done", result="skipped: SMS disabled")
-            body = charging_done_sms(facts) if kind == "charging_done" else receipt_sms(facts)
-            sid = await self.sms.send(to=customer.phone, body=body, idempotency_key=record.key)
-            return Outcome("done", result=f"sent {sid}")
-        return Outcome("failed", error=f"unknown notification topic {record.topic!r}")
+            return Outcome("done", result=f"skipped: {spec.label} disabled")
+        sent = await send(record, kind, to, recipient.facts)
+        return Outcome("done", result=f"sent {sent}")
+
+    def _sender(self, channel: str) -> _Send | None:
+        """How ``channel`` sends; None while it is disabled."""
+        if channel == "email":
+            return None if self.email is None else partial(self._send_email, self.email)
+        return None if self.sms is None else partial(self._send_sms, self.sms)
+
+    async def _send_email(
+        self, email: EmailSender, record: OutboxRecord, kind: str, to: str, facts: SessionFacts
+    ) -> str:
+        text = charging_done_email(facts) if kind == "charging_done" else receipt_email(facts)
+        message_id = f"<{record.key.replace(':', '.')}@{self.message_domain}>"
+        await email.send(
+            OutgoingEmail(
+                to=to, subject=text.subject, text=text.text, html=text.html, message_id=message_id
+            )
+        )
+        return message_id
+
+    async def _send_sms(
+        self, sms: SmsSender, record: OutboxRecord, kind: str, to: str, facts: SessionFacts
+    ) -> str:
+        body = charging_done_sms(facts) if kind == "charging_done" else receipt_sms(facts)
+        return await sms.send(to=to, body=body, idempotency_key=record.key)
 
 
-def _load(uow: UnitOfWork, transaction_pk: int, *, receipt: bool) -> _Recipient | None:
+def _load(
+    uow: UnitOfWork, transaction_pk: int, *, receipt: bool, billed: Mapping[str, Any]
+) -> _Recipient | None:
     tx = uow.transactions.by_pk(transaction_pk)
     if tx is None or tx.customer_id is None:
         return None
@@ -154,11 +190,6 @@ def _load(uow: UnitOfWork, transaction_pk: int, *, receipt: bool) -> _Recipient 
     invoice = uow.invoices.by_transaction(tx.id)
     invoice_facts = None
     if invoice is not None:
-        card = (
-            uow.payment_methods.get(invoice.payment_method_id)
-            if invoice.payment_method_id is not None
-            else None
-        )
         invoice_facts = InvoiceFacts(
             currency=invoice.currency,
             lines=invoice.lines,
@@ -167,7 +198,7 @@ def _load(uow: UnitOfWork, transaction_pk: int, *, receipt: bool) -> _Recipient 
             tax_minor=invoice.tax_minor,
             total_minor=invoice.total_minor,
             payment_status=invoice.payment_status,
-            card=f"{card.brand} •••• {card.last4}" if card is not None else None,
+            card=_card_line(uow, billed, invoice.payment_method_id),
         )
     tariff = uow.tariffs.in_force(tx.charger_id, tx.started_at)
     idle_fee = None
@@ -188,6 +219,19 @@ def _load(uow: UnitOfWork, transaction_pk: int, *, receipt: bool) -> _Recipient 
         idle_grace_minutes=tariff.idle_grace_minutes if tariff is not None else 0,
     )
     return _Recipient(customer, facts)
+
+
+def _card_line(uow: UnitOfWork, billed: Mapping[str, Any], current: int | None) -> str | None:
+    """The card a receipt names: the one chosen at billing (in the receipt's payload), so
+    that a receipt delivered again says the same even after a later attempt moved the
+    invoice to another card. "" when that card's row is gone (detached and deleted): the
+    receipt then says "your card". A payload from before it carried the card: the
+    invoice's."""
+    method_id = billed.get("payment_method_id", current)
+    if method_id is None:
+        return None
+    card = uow.payment_methods.get(int(method_id))
+    return f"{card.brand} •••• {card.last4}" if card is not None else ""
 
 
 def _energy_at_done(uow: UnitOfWork, tx: TransactionRecord) -> int | None:

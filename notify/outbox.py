@@ -6,12 +6,12 @@ Every row is a delivery with a topic and a unique key (docs/adr/0008-outbox.md):
   who hears about it) change only the database. Their handler runs in the same unit of work
   that marks the row done, so they happen exactly once.
 - **External** topics (an email, a text message, a card charge) reach another system. The
-  row is *claimed* first (committed: attempt counted, a lease so no other worker takes it),
-  then delivered under the row's idempotency key, then marked done with whatever the
-  handler records (an invoice paid) in one commit. A crash between the delivery and that
-  commit leaves the claim, which expires; the delivery is then made again under the same
-  key, and the receiver recognises it (Stripe's Idempotency-Key, the SMS gateway's
-  Idempotency-Key header, the email's Message-ID).
+  row is *claimed* first (committed: attempt counted, a lease so no other worker, in this
+  process or another, takes it), then delivered under the row's idempotency key, then
+  marked done with whatever the handler records (an invoice paid) in one commit. A crash
+  between the delivery and that commit leaves the claim; once its lease has run out the
+  delivery is made again under the same key, and the receiver recognises it (Stripe's
+  Idempotency-Key, the SMS gateway's Idempotency-Key header, the email's Message-ID).
 
 Failures are retried with exponential backoff and jitter (``RetryPolicy``); a permanent
 failure (the receiver refused the request itself) or the last attempt leaves the row
@@ -101,7 +101,7 @@ class OutboxWorker:
         external: Mapping[str, ExternalHandler],
         policy: RetryPolicy | None = None,
         concurrency: int = 8,
-        lease: float = 300.0,
+        lease: float = 120.0,
         idle_poll: float = 30.0,
         batch: int = 50,
         clock: Callable[[], datetime] = _utcnow,
@@ -124,18 +124,17 @@ class OutboxWorker:
     # -- lifecycle --------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Release claims an earlier run of this process left (it died delivering them),
-        listen for new deliveries, and start draining."""
-        released = await self.db.write(lambda uow: uow.outbox.release_claims(now=self.clock()))
-        if released:
-            log.info("outbox: %d delivery(ies) interrupted by the last stop, due again", released)
+        """Listen for new deliveries and start draining. A delivery an earlier process died
+        making keeps its claim until the lease runs out, then it is made again: another
+        csms process on the same database may hold a claim too, and only the lease tells
+        a dead claim from a live one."""
         self.db.add_outbox_listener(self.wake)
         self._task = asyncio.create_task(self._run(), name="outbox-worker")
 
     def wake(self) -> None:
         self._wakeup.set()
 
-    async def stop(self, *, grace: float = 5.0) -> None:
+    async def stop(self, *, grace: float = 15.0) -> None:
         """Stop taking deliveries; give those under way ``grace`` seconds to finish (an
         unfinished one keeps its claim and is made again after the next start)."""
         self._stopping = True
@@ -243,6 +242,8 @@ class OutboxWorker:
             )
         except Exception as exc:
             log.error("outbox %d: cannot claim (%s)", record.id, _describe(exc))
+            # (holding the slot a moment: the loop would otherwise pick it again at once)
+            await asyncio.sleep(1.0)
             return
         if not claimed:
             return

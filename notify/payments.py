@@ -23,6 +23,25 @@ Idempotency
     one key per step from the caller's key, so a retried ``add_card`` with the same key finds
     the same customer and payment method instead of creating new ones.
 
+Amounts
+    ``charge`` takes integer ISO 4217 minor units, as invoices store them
+    (``csms.domain.pricing.CURRENCY_EXPONENTS``), and sends Stripe's ``amount``, which is in
+    Stripe's own minor unit of the currency (``stripe_amount``). They differ for ISK: csms
+    bills whole krónur (ISO exponent 0), Stripe still takes ISK as a two-decimal currency
+    (``500`` charges 5 ISK, and only multiples of 100 are accepted). HUF is two-decimal at
+    both (fillér; Stripe's whole-forint rule is for payouts), JPY and KRW are zero-decimal at
+    both, every other currency csms bills in is two-decimal at both. Stripe takes the
+    three-decimal currencies (BHD, JOD, KWD, OMR, TND) only in multiples of 10; csms does
+    not bill in them, and ``stripe_amount`` refuses an amount that is not such a multiple.
+
+Processor ids
+    Payment method, customer, payment intent, card, source and setup intent ids (``pm_...``,
+    ``cus_...``, ``pi_...``, ``card_...``, ``src_...``, ``seti_...``) are logged masked, their
+    last four characters only (``mask_id``), and masked in every message this module raises
+    or returns (the processor's error texts name them: "No such PaymentMethod: 'pm_...'"),
+    also in the request lines httpx logs (their paths name payment methods). Such messages
+    end up in ``outbox.last_error``, the logs and ``csms outbox list``.
+
 Failures
     * a card the processor or issuer refuses: ``CardRejected`` from ``add_card``, a
       ``ChargeResult(status="declined")`` from ``charge``;
@@ -30,7 +49,10 @@ Failures
       errors, 409 ``idempotency_key_in_use``, 429, 5xx): ``DeliveryError(permanent=False)``;
       retry with the same key;
     * the processor refuses the request itself (a wrong API key, an unknown id, a reused key
-      with other parameters: 400, 401, 403, 404): ``DeliveryError(permanent=True)``.
+      with other parameters, an amount below the processor's minimum: 400, 401, 403, 404):
+      ``DeliveryError(permanent=True)``;
+    * a payment intent the processor left ``processing`` (neither paid nor declined yet):
+      ``ChargeUnresolved``, a permanent ``DeliveryError`` naming the payment intent.
 
 Which declines may be retried later
     ``retryable`` is False for the decline codes in ``HARD_DECLINE_CODES``: the card is
@@ -56,6 +78,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
+from csms.domain.pricing import CURRENCY_EXPONENTS
 from notify.errors import DeliveryError
 
 __all__ = [
@@ -66,10 +89,14 @@ __all__ = [
     "CardOnFile",
     "CardRejected",
     "ChargeResult",
+    "ChargeUnresolved",
     "PaymentGateway",
     "StoredCard",
     "StripeGateway",
     "is_retryable_decline",
+    "mask_id",
+    "redact_ids",
+    "stripe_amount",
 ]
 
 log = logging.getLogger(__name__)
@@ -114,6 +141,73 @@ _TOKEN_RE = re.compile(r"[A-Za-z0-9_]{1,255}")
 _CURRENCY_RE = re.compile(r"[A-Za-z]{3}")
 _DIGIT_RUN_RE = re.compile(r"\d(?:[ -]?\d){11,18}")  # anything that may be a card number
 _REDACTED = "[redacted]"
+#: A processor object id: a known prefix, then letters and digits with at least one digit
+#: (so that codes such as ``card_declined`` or types such as ``card_error`` stay readable).
+_PROCESSOR_ID_RE = re.compile(
+    r"\b(pm|cus|pi|card|src|seti)_(?=[A-Za-z0-9_]*[0-9])([A-Za-z0-9_]{4,})\b"
+)
+
+#: Stripe's minor unit where it is not the ISO 4217 one (see "Amounts" above).
+_STRIPE_EXPONENTS = {"ISK": 2}
+#: Currencies whose Stripe amounts must end in 0.
+_STRIPE_TENS_ONLY = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
+
+
+def mask_id(value: str | None) -> str:
+    """A processor id as it may be logged: its prefix and last four characters
+    (``pm_****4242``)."""
+    if not value:
+        return "-"
+    prefix, sep, rest = value.partition("_")
+    if not sep or not rest:
+        return "****"
+    return f"{prefix}_****{rest[-4:]}" if len(rest) > 8 else f"{prefix}_****"
+
+
+def redact_ids(text: str) -> str:
+    """``text`` with every processor id in it masked (``mask_id``)."""
+    return _PROCESSOR_ID_RE.sub(lambda m: mask_id(m.group(0)), text)
+
+
+class _MaskProcessorIds(logging.Filter):
+    """Masks processor ids in the lines httpx logs itself ("HTTP Request: POST
+    https://api.stripe.com/v1/payment_methods/pm_.../attach ...")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = redact_ids(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+def _mask_ids_in_http_client_logs() -> None:
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _MaskProcessorIds) for f in logger.filters):
+        logger.addFilter(_MaskProcessorIds())
+
+
+def stripe_amount(amount_minor: int, currency: str) -> int:
+    """Stripe's ``amount`` for ``amount_minor`` ISO 4217 minor units of ``currency``.
+
+    ``DeliveryError(permanent=True)`` for a currency csms does not know the minor unit of,
+    or an amount Stripe does not take in it (a three-decimal currency's amount not ending
+    in 0): the processor would refuse it.
+    """
+    code = currency.upper()
+    iso = CURRENCY_EXPONENTS.get(code)
+    if iso is None:
+        raise DeliveryError(
+            f"cannot charge in {code}: csms does not know its minor unit", permanent=True
+        )
+    amount = amount_minor * 10 ** (_STRIPE_EXPONENTS.get(code, iso) - iso)
+    if code in _STRIPE_TENS_ONLY and amount % 10:
+        raise DeliveryError(
+            f"cannot charge {amount_minor} minor units of {code}: the payment processor takes "
+            f"{code} amounts in multiples of 10 only",
+            permanent=True,
+        )
+    return amount
 
 
 def is_retryable_decline(code: str | None) -> bool:
@@ -247,6 +341,16 @@ class ChargeResult:
     retryable: bool = False  # declined, and a charge with a *new* key may succeed later
 
 
+class ChargeUnresolved(DeliveryError):
+    """The processor has neither paid nor declined the charge (a payment intent left
+    ``processing``): someone has to look at it there. Permanent; ``reference`` names the
+    payment intent (unmasked: for the record, not for logs)."""
+
+    def __init__(self, message: str, *, reference: str) -> None:
+        super().__init__(message, permanent=True)
+        self.reference = reference
+
+
 class CardRejected(ValueError):
     """The processor or the issuer refused the card when it was added (an API answers 400)."""
 
@@ -322,7 +426,8 @@ def _metadata_fields(metadata: Mapping[str, str]) -> list[tuple[str, str]]:
 
 
 class _Redactor:
-    """Takes secrets (card number, CVC, API key) out of any text that may end up in a log."""
+    """Takes secrets (card number, CVC, API key) out of any text that may end up in a log,
+    and masks processor ids (``redact_ids``)."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
@@ -334,7 +439,7 @@ class _Redactor:
                 result = re.sub(rf"(?<![0-9]){re.escape(secret)}(?![0-9])", _REDACTED, result)
             else:
                 result = result.replace(secret, _REDACTED)
-        return _DIGIT_RUN_RE.sub(_REDACTED, result)
+        return redact_ids(_DIGIT_RUN_RE.sub(_REDACTED, result))
 
 
 @dataclass(frozen=True)
@@ -366,6 +471,7 @@ class StripeGateway:
     ) -> None:
         _check_api_key(api_key)
         self._base_url = _check_base_url(base_url)
+        _mask_ids_in_http_client_logs()
         self._api_key = api_key
         self._client = httpx.AsyncClient(
             base_url=self._base_url,
@@ -464,7 +570,7 @@ class StripeGateway:
         self._raise_unless_ok(attached, "attaching the payment method", redact)
         details = _card_object(attached) or _card_object(method)
         last4 = details.get("last4")
-        log.info("card stored at the processor as payment method %s", token)
+        log.info("card stored at the processor as payment method %s", mask_id(token))
         return StoredCard(
             token=token,
             customer_ref=customer_ref,
@@ -491,11 +597,12 @@ class StripeGateway:
         _check_idempotency_key(idempotency_key)
         _check_token(card.token, "card token")
         _check_token(card.customer_ref, "customer_ref")
+        amount = stripe_amount(amount_minor, currency)
         redact = _Redactor([self._api_key])
         answer = await self._post(
             "/v1/payment_intents",
             [
-                ("amount", str(amount_minor)),
+                ("amount", str(amount)),
                 ("currency", currency.lower()),
                 ("customer", card.customer_ref),
                 ("payment_method", card.token),
@@ -524,15 +631,16 @@ class StripeGateway:
         reference = self._id_of(answer, "payment intent", redact)
         status = answer.body.get("status")
         if status == "succeeded":
-            log.info("charge %s succeeded as %s", idempotency_key, reference)
+            log.info("charge %s succeeded as %s", idempotency_key, mask_id(reference))
             return ChargeResult(status="succeeded", reference=reference, retryable=False)
         if status == "processing":
             # Neither paid nor declined yet; a retry with this key would only replay this, and
             # one with a new key could charge twice. Someone has to look.
-            raise DeliveryError(
-                f"payment intent {reference} is still processing at the payment processor; "
-                "check its outcome there before retrying",
-                permanent=True,
+            raise ChargeUnresolved(
+                f"payment intent {mask_id(reference)} (idempotency key {idempotency_key}) is "
+                "still processing at the payment processor; check its outcome there before "
+                "retrying",
+                reference=reference,
             )
         log.info("charge %s needs customer action (%s)", idempotency_key, status)
         return ChargeResult(
@@ -552,10 +660,12 @@ class StripeGateway:
         )
         code = answer.error_str("code")
         if answer.status == 404 and code == "resource_missing":
-            log.info("payment method %s is unknown to the processor: nothing to detach", token)
+            log.info(
+                "payment method %s is unknown to the processor: nothing to detach", mask_id(token)
+            )
             return
         if answer.status == 400 and code == "payment_method_unexpected_state":
-            log.info("payment method %s was not attached: nothing to detach", token)
+            log.info("payment method %s was not attached: nothing to detach", mask_id(token))
             return
         self._raise_unless_ok(answer, "detaching the payment method", redact)
 
@@ -649,7 +759,7 @@ def _int_or(value: object, default: int) -> int:
 
 def _endpoint_name(path: str) -> str:
     # "/v1/payment_methods/pm_123/attach" -> "/v1/payment_methods/{id}/attach": short and stable
-    return re.sub(r"/(?:pm|cus|pi)_[A-Za-z0-9_]+", "/{id}", path)
+    return re.sub(r"/(?:pm|cus|pi|card|src|seti)_[A-Za-z0-9_]+", "/{id}", path)
 
 
 def _check_api_key(key: str) -> None:

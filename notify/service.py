@@ -12,14 +12,15 @@ from email.utils import parseaddr
 
 from csms.config import Settings
 from csms.domain.outbox_events import CHARGING_DONE, PAYMENT_DETACH, SESSION_COMPLETED
-from notify.billing import PAYMENT_CHARGE, PaymentCharger, bill_session
+from notify.billing import PAYMENT_CHARGE, PaymentCharger, PaymentStatus, bill_session
 from notify.email import EmailSender, SmtpSettings
 from notify.notifications import NOTIFICATION_TOPICS, Notifier, fan_out_charging_done
 from notify.outbox import ExternalHandler, OutboxWorker, Outcome, RetryPolicy
 from notify.payments import PaymentGateway, StripeGateway
 from notify.sms import SmsSender, SmsSettings
 from storage.database import Database
-from storage.records import OutboxRecord
+from storage.ports import UnitOfWork
+from storage.records import OutboxRecord, PaymentMethodRecord
 
 __all__ = ["Billing", "CardDetacher", "payment_gateway"]
 
@@ -33,7 +34,12 @@ def payment_gateway(settings: Settings) -> PaymentGateway | None:
 
 class CardDetacher:
     """The ``payment.detach`` delivery: a removed card (the customer removed it, or was
-    erased) is detached at the processor, then its row, token included, is deleted."""
+    erased) is detached at the processor, then its row, token included, is deleted.
+
+    Not while an invoice is being charged to it (``processing``): that charge may have
+    reached the processor with its answer lost, and it is delivered again with the very
+    same request (``PaymentCharger``), which needs the card's token. The detach waits
+    until the charge has an outcome."""
 
     def __init__(self, db: Database, gateway: PaymentGateway | None) -> None:
         self.db = db
@@ -41,9 +47,26 @@ class CardDetacher:
 
     async def __call__(self, record: OutboxRecord, now: datetime) -> Outcome:
         method_id = int(record.payload["payment_method_id"])
-        method = await self.db.read(lambda uow: uow.payment_methods.get(method_id))
+
+        def load(uow: UnitOfWork) -> tuple[PaymentMethodRecord | None, int | None]:
+            method = uow.payment_methods.get(method_id)
+            if method is None:
+                return None, None
+            charging = uow.invoices.list(
+                customer_id=method.customer_id, payment_status=PaymentStatus.PROCESSING
+            )
+            busy = next((i.id for i in charging if i.payment_method_id == method_id), None)
+            return method, busy
+
+        method, busy = await self.db.read(load)
         if method is None:
             return Outcome("done", result="already removed")
+        if busy is not None:
+            return Outcome(
+                "retry",
+                error=f"card {method_id} is being charged for invoice {busy}: "
+                "detached once that charge has an outcome",
+            )
         if self.gateway is None:
             # Nothing can reach the processor: keep the token until it can be detached.
             return Outcome("retry", error="no payment processor configured (CSMS_PAYMENT_KEY)")
@@ -92,6 +115,7 @@ class Billing:
                 base=settings.outbox_retry_base,
                 cap=settings.outbox_retry_max,
             ),
+            lease=settings.outbox_lease,
         )
         for name, on in (
             ("email", self.email is not None),

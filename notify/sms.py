@@ -27,11 +27,12 @@ import re
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
 from notify.errors import DeliveryError
+from notify.urls import UrlRules
 
 __all__ = ["SmsSender", "SmsSettings"]
 
@@ -42,6 +43,7 @@ _URL_FORM = (
     "https://AC123:secret@api.twilio.com); query option: timeout=SECONDS; percent-encode "
     "special characters in the credentials"
 )
+_URL = UrlRules(_URL_KEY, _URL_FORM, schemes=("https", "http"))
 _DEFAULT_TIMEOUT = 15.0
 #: ITU-T E.164: a plus, a country code not starting with 0, at most 15 digits in all.
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
@@ -84,26 +86,9 @@ class SmsSettings:
         Raises ``ValueError`` naming the key and what is allowed; the message never repeats
         the token (nor the URL, which holds it).
         """
-
-        def invalid(problem: str) -> ValueError:
-            return ValueError(f"{_URL_KEY}: {problem}; expected {_URL_FORM}")
-
-        try:
-            parts = urlsplit(url.strip())
-        except ValueError:
-            raise invalid("not a valid URL") from None
-        scheme = parts.scheme.lower()
-        if scheme not in ("http", "https"):
-            shown = f"{scheme}://" if scheme.isalnum() else "it"
-            raise invalid(f"the scheme must be https:// or http://, not {shown}")
-        if not parts.hostname:
-            raise invalid("the URL has no host")
-        try:
-            port = parts.port
-        except ValueError:
-            raise invalid("the port must be a number from 1 to 65535") from None
-        if port == 0:
-            raise invalid("the port must be a number from 1 to 65535")
+        invalid = _URL.invalid
+        checked = _URL.split(url)
+        parts, port = checked.parts, checked.port
         account_sid = unquote(parts.username or "")
         auth_token = unquote(parts.password or "")
         if not account_sid or not auth_token:
@@ -114,24 +99,10 @@ class SmsSettings:
             raise invalid("the URL takes no #fragment")
 
         timeout = _DEFAULT_TIMEOUT
-        if parts.query:
-            try:
-                query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=True)
-            except ValueError:
-                raise invalid("the query is not KEY=VALUE&...") from None
-            seen: set[str] = set()
-            for key, value in query:
-                if key in seen:
-                    raise invalid(f"the query option {key!r} is given twice")
-                seen.add(key)
-                if key != "timeout":
-                    raise invalid(f"unknown query option {key[:40]!r}")
-                try:
-                    timeout = float(value)
-                except ValueError:
-                    timeout = -1.0
-                if not 0 < timeout <= 3600:
-                    raise invalid("timeout must be a number of seconds, more than 0")
+        for key, value in _URL.query_options(parts.query):
+            if key != "timeout":
+                raise invalid(f"unknown query option {key[:40]!r}")
+            timeout = _URL.timeout(value)
 
         sender = sender.strip()
         if not _E164.fullmatch(sender):
@@ -139,13 +110,13 @@ class SmsSettings:
                 f"{_FROM_KEY}: must be a phone number in E.164 form, like +14155550100"
             )
 
-        host = parts.hostname
+        host = checked.host
         if ":" in host:
             host = f"[{host}]"
         netloc = host if port is None else f"{host}:{port}"
         base = parts.path.rstrip("/")
         return cls(
-            base_url=f"{scheme}://{netloc}{base}",
+            base_url=f"{checked.scheme}://{netloc}{base}",
             account_sid=account_sid,
             auth_token=auth_token,
             sender=sender,

@@ -111,6 +111,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # FULL: a commit is on disk before the charger hears about it (the WAL is fsynced).
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Erased personal data (ciphertext too) is overwritten with zeros, not left in free
+    # pages of the file (many builds have it on already; this makes it so everywhere).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute(f"PRAGMA wal_autocheckpoint={_WAL_AUTOCHECKPOINT_PAGES}")
     cursor.close()
 

@@ -285,6 +285,9 @@ class MeterSampleRepository(Protocol):
         ...
 
     def count(self) -> int: ...
+    def rotate(self) -> int:
+        """Re-encrypt signed values not under the newest key; how many."""
+        ...
 
 
 class TransactionEventRepository(Protocol):
@@ -441,10 +444,6 @@ class OutboxRepository(Protocol):
     def fail(self, outbox_id: int, *, error: str, now: datetime) -> None: ...
     def retry(self, outbox_id: int, *, now: datetime) -> bool:
         """A failed delivery back to pending, due now, with its attempts counted from 0."""
-        ...
-
-    def release_claims(self, *, now: datetime) -> int:
-        """Free every claim (start-up of the only node: its earlier claims died with it)."""
         ...
 
     def list(self, *, status: str | None = None, limit: int = 100) -> list[OutboxRecord]:

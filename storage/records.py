@@ -117,6 +117,8 @@ class CustomerRecord:
     pin_hash: str | None = None
     pin_failures: int = 0
     pin_locked_until: datetime | None = None
+    login_failures: int = 0
+    login_locked_until: datetime | None = None
     notify_email: bool = False
     notify_sms: bool = False
     marketing_opt_in: bool = False

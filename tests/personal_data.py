@@ -1,8 +1,9 @@
 """One customer's personal data in every place csms stores such data, for the tests that
 check it is encrypted (at rest, through key rotation): the customer's identity and PIN,
 a card, a transaction started and stopped with the card, a 2.0.1 TransactionEvent
-carrying it, an unreconciled message naming it, a station's report about the customer
-(a charger event), and a payment card at the processor."""
+carrying it (with a signed meter value naming it, as OCMF records do), a 1.6 signed meter
+value naming it, an unreconciled message naming it, a station's report about the
+customer (a charger event), and a payment card at the processor."""
 
 from __future__ import annotations
 
@@ -16,12 +17,22 @@ from storage.records import (
     ChargerRecord,
     CustomerRecord,
     PaymentMethodRecord,
+    SampledValue,
     TransactionEventRecord,
     TransactionRecord,
     UnreconciledRecord,
 )
 
 __all__ = ["Person", "write_person_everywhere"]
+
+
+def _ocmf(card: str) -> str:
+    """A signed meter value as a station sends it (2.0.1 signedMeterValue, JSON text): an
+    OCMF record, whose identification data is the card UID."""
+    return (
+        '{"signedMeterData": "OCMF|{\\"ID\\":\\"' + card + '\\",\\"RD\\":[{\\"RV\\":0}]}'
+        '|{\\"SD\\":\\"3045\\"}", "signingMethod": "", "encodingMethod": "OCMF"}'
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +81,8 @@ def write_person_everywhere(
             id_tag=person.card,
             stop_id_tag=person.card,
             customer_id=customer.id,
+            # (so that the TransactionEvent's meter values read back with the transaction)
+            station_transaction_id=station_transaction_id,
         )
     )
     uow.transaction_events.add(
@@ -84,7 +97,17 @@ def write_person_everywhere(
             offline=False,
             received_at=now,
             id_token=person.card,
+            samples=[SampledValue(now, "0", signed_meter_value=_ocmf(person.card))],
         )
+    )
+    uow.meter_samples.add_many(
+        [SampledValue(now, "1000", signed_meter_value=_ocmf(person.card))],
+        charger_id=charger_id,
+        connector_id=1,
+        transaction_pk=tx.id,
+        reported_transaction_id=7001,
+        source="MeterValues",
+        received_at=now,
     )
     uow.unreconciled.add(
         UnreconciledRecord(

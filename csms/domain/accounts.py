@@ -14,6 +14,7 @@ commit fails (``storage.database``). Callers hash in a worker thread first
 from __future__ import annotations
 
 import functools
+import logging
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -48,6 +49,9 @@ from storage.records import (
 __all__ = [
     "CUSTOMER_TOKEN_LIFETIME",
     "CUSTOMER_TOKEN_PREFIX",
+    "LOGIN_LOCKED_EVENT",
+    "LOGIN_LOCK_DURATION",
+    "MAX_LOGIN_FAILURES",
     "CustomerLogin",
     "Favorite",
     "Registration",
@@ -69,6 +73,7 @@ __all__ = [
     "own_cards",
     "own_session",
     "own_sessions",
+    "record_login_attempt",
     "register_card",
     "register_customer",
     "remove_favorite",
@@ -77,6 +82,8 @@ __all__ = [
     "set_pin_hash",
     "update_profile",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Customer tokens are told apart from operator API tokens (``csms_``) at a glance.
 CUSTOMER_TOKEN_PREFIX = "csmsc_"
@@ -125,6 +132,52 @@ def check_login_password(password: str, stored_hash: str | None) -> bool:
     long to refuse as a wrong password. Slow: run it in a worker thread."""
     matches = verify_password(password, stored_hash or _decoy_password_hash())
     return matches and stored_hash is not None
+
+
+#: Wrong passwords in a row that pause an account's app login, and for how long.
+MAX_LOGIN_FAILURES = 10
+LOGIN_LOCK_DURATION = timedelta(minutes=15)
+LOGIN_LOCKED_EVENT = "AppLoginLocked"
+
+
+def record_login_attempt(
+    uow: UnitOfWork, customer_id: int, *, matches: bool, now: datetime
+) -> bool:
+    """Record a checked app login of ``customer_id``; whether it may log in.
+
+    :data:`MAX_LOGIN_FAILURES` wrong passwords in a row pause the account's login for
+    :data:`LOGIN_LOCK_DURATION` (security event ``AppLoginLocked``): password guessing gets
+    ten tries a quarter of an hour. While paused every attempt is refused, the right
+    password too, and none counts. A successful login starts the count again.
+    """
+    customer = uow.customers.get(customer_id)
+    if customer is None or customer.erased_at is not None:
+        return False
+    if customer.login_locked_until is not None and customer.login_locked_until > now:
+        return False
+    if matches:
+        if customer.login_failures or customer.login_locked_until is not None:
+            uow.customers.update(customer_id, login_failures=0, login_locked_until=None)
+        return True
+    failures = customer.login_failures + 1
+    if failures >= MAX_LOGIN_FAILURES:
+        until = now + LOGIN_LOCK_DURATION
+        uow.customers.update(customer_id, login_failures=0, login_locked_until=until)
+        uow.security_events.add(
+            kind=LOGIN_LOCKED_EVENT,
+            details={"failures": failures, "locked_until": until.isoformat()},
+            created_at=now,
+            customer_id=customer_id,
+        )
+        log.warning(
+            "app login of customer %s paused until %s after %d wrong passwords",
+            customer.customer_number,
+            until.isoformat(),
+            failures,
+        )
+    else:
+        uow.customers.update(customer_id, login_failures=failures)
+    return False
 
 
 # -- tokens ---------------------------------------------------------------------------

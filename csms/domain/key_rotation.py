@@ -115,6 +115,7 @@ def reencrypt_all(uow: SqlUnitOfWork) -> dict[str, int]:
         "id_tags": uow.id_tags.rotate(),
         "transactions": uow.transactions.rotate(),
         "transaction_events": uow.transaction_events.rotate(),
+        "meter_values": uow.meter_samples.rotate(),
         "unreconciled_messages": uow.unreconciled.rotate(),
         "charger_events": uow.charger_events.rotate(),
         "payment_methods": uow.payment_methods.rotate(),

@@ -44,10 +44,25 @@ def marketing_list(
     return rows
 
 
+#: What a spreadsheet takes a cell starting with for a formula (or a field break).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell that a spreadsheet shows as text: a text starting like a formula (a name
+    such as ``=HYPERLINK(...)``) gets a leading single quote."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def marketing_csv(rows: list[dict[str, Any]]) -> str:
+    """The export as CSV; no cell can be taken for a formula (CSV injection)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(MARKETING_COLUMNS)
     for row in rows:
-        writer.writerow(["" if row[c] is None else row[c] for c in MARKETING_COLUMNS])
+        writer.writerow([_cell(row[c]) for c in MARKETING_COLUMNS])
     return buffer.getvalue()

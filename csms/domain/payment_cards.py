@@ -38,7 +38,15 @@ def store_card(
     exp_year: int,
     now: datetime,
 ) -> PaymentMethodRecord:
-    """Keep a card the processor stored; it becomes the one charged (the newest)."""
+    """Keep a card the processor stored; it becomes the one charged (the newest).
+
+    A card the customer has already (the same processor token: a request retried with the
+    same Idempotency-Key after its answer got lost, which the processor answers with the
+    card it stored the first time) is returned as it is, not added again.
+    """
+    for method in uow.payment_methods.list(customer_id):
+        if method.token == token:
+            return method
     return uow.payment_methods.add(
         PaymentMethodRecord(
             id=0,

@@ -11,8 +11,10 @@ Money is ``Decimal``, never float. A tariff's prices are net of tax, in its curr
 **Rounding** (the one rule): every amount is rounded half-up to the currency's minor unit
 (cents for EUR) as soon as it is computed: each line, then the tax on the sum of the
 rounded lines. The total is the rounded net plus the rounded tax, so the lines of a
-receipt always add up to its total. Quantities are shown as measured (kWh to the Wh,
-hours to the second, whole idle minutes).
+receipt always add up to its total. A line's amount is computed from the exact quantity
+(the time line from the seconds plugged in: seconds × price per hour / 3600) and rounded
+once; the quantity a line shows is for reading only (kWh to the Wh, hours to 4 decimal
+places, whole idle minutes) and is never what the amount is computed from.
 """
 
 from __future__ import annotations
@@ -34,11 +36,12 @@ __all__ = [
     "to_decimal",
 ]
 
-#: ISO 4217 minor-unit exponents of the currencies csms bills in.
+#: ISO 4217 minor-unit exponents of the currencies csms bills in. Three-decimal currencies
+#: (BHD, KWD, ...) are not offered: the payment processor takes their amounts only in
+#: multiples of 10 fils, which the one rounding rule (to the minor unit) does not give.
 CURRENCY_EXPONENTS: dict[str, int] = {
     "AUD": 2,
     "BGN": 2,
-    "BHD": 3,
     "CAD": 2,
     "CHF": 2,
     "CZK": 2,
@@ -49,7 +52,6 @@ CURRENCY_EXPONENTS: dict[str, int] = {
     "ISK": 0,
     "JPY": 0,
     "KRW": 0,
-    "KWD": 3,
     "NOK": 2,
     "NZD": 2,
     "PLN": 2,
@@ -195,10 +197,20 @@ def price_session(
     currency = terms.currency
     lines: list[PriceLine] = []
 
-    def add(kind: str, description: str, quantity: Decimal, unit: str, price: Decimal) -> None:
+    def add(
+        kind: str,
+        description: str,
+        quantity: Decimal,
+        unit: str,
+        price: Decimal,
+        *,
+        exact: Decimal | None = None,
+    ) -> None:
+        """A line showing ``quantity``; its amount is ``exact`` (else ``quantity × price``),
+        rounded once."""
         if price == 0:
             return
-        amount = round_money(quantity * price, currency)
+        amount = round_money(quantity * price if exact is None else exact, currency)
         lines.append(PriceLine(kind, description, quantity, unit, price, amount))
 
     if energy_wh is not None and energy_wh > 0:
@@ -206,8 +218,9 @@ def price_session(
         add("energy", "Energy", kwh, "kWh", terms.per_kwh)
     seconds = max(0, int((stopped_at - started_at).total_seconds()))
     if seconds:
-        hours = Decimal(seconds) / 3600
-        add("time", "Charging time", hours.quantize(Decimal("0.0001")), "h", terms.per_hour)
+        shown = (Decimal(seconds) / 3600).quantize(Decimal("0.0001"))
+        exact = Decimal(seconds) * terms.per_hour / 3600
+        add("time", "Charging time", shown, "h", terms.per_hour, exact=exact)
     add("session", "Session fee", Decimal(1), "session", terms.session_fee)
     minutes = idle_minutes(
         charging_done_at=charging_done_at,

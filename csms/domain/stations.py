@@ -237,8 +237,17 @@ def record_status(
                 moment = timestamp or now
                 uow.transactions.update(tx.id, charging_done_at=moment, updated_at=now)
                 tx.charging_done_at = moment
+                # (once per session: a second "done" after a resume adds nothing)
                 enqueue_charging_done(uow, tx, now=now)
                 return tx
+    elif status == "Charging" and previous is not None and previous.status != "Charging":
+        # The EV draws energy again (it paused to balance cells, precondition, ...): it was
+        # not done after all. The moment is set again when it stops for good, so the idle
+        # fee counts only time after the last charge.
+        for tx in uow.transactions.active_for_connector(charger_id, connector_id):
+            if tx.charging_done_at is not None:
+                uow.transactions.update(tx.id, charging_done_at=None, updated_at=now)
+                tx.charging_done_at = None
     return None
 
 

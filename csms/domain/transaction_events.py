@@ -338,22 +338,25 @@ def _project(
     if any(r is not None for r in remote):
         changes["remote_start_id"] = _int32(next(r for r in remote if r is not None))
 
-    # Charging state: the latest by the station's time; charging done once, at the first
-    # Charging → SuspendedEV/EVConnected in seqNo order (2.0.1 chargingState, issue point 5).
+    # Charging state: the latest by the station's time. Charging done: the last
+    # Charging → SuspendedEV/EVConnected in seqNo order that no Charging followed (an EV
+    # that draws energy again was not done; 2.0.1 chargingState, issue point 5).
     states = [e for e in events if e.charging_state is not None]
     charging_done = False
     if states:
         latest_state = max(states, key=lambda e: (e.timestamp, e.seq_no))
         changes["charging_state"] = latest_state.charging_state
         changes["charging_state_at"] = latest_state.timestamp
-        if tx.charging_done_at is None:
-            previous: str | None = None
-            for e in states:
-                if _ev_stopped_drawing(e) and is_charging_done(previous, e.charging_state):
-                    changes["charging_done_at"] = e.timestamp
-                    charging_done = True
-                    break
-                previous = e.charging_state
+        done_at: datetime | None = None
+        previous: str | None = None
+        for e in states:
+            if _ev_stopped_drawing(e) and is_charging_done(previous, e.charging_state):
+                done_at = e.timestamp
+            elif e.charging_state == "Charging":
+                done_at = None
+            previous = e.charging_state
+        changes["charging_done_at"] = done_at
+        charging_done = done_at is not None and tx.charging_done_at is None
 
     _project_authorization(uow, tx, events, event=event, answer=answer, changes=changes, now=now)
 

@@ -264,6 +264,8 @@ _CUSTOMER_PLAIN = (
     "password_hash",
     "pin_failures",
     "pin_locked_until",
+    "login_failures",
+    "login_locked_until",
     "notify_email",
     "notify_sms",
     "marketing_opt_in",
@@ -353,6 +355,8 @@ class SqlCustomers(_Repo):
             password_hash=None,
             pin_failures=0,
             pin_locked_until=None,
+            login_failures=0,
+            login_locked_until=None,
             notify_email=False,
             notify_sms=False,
             marketing_opt_in=False,
@@ -743,8 +747,37 @@ def _sqlite_time(value: datetime) -> str:
 _SampleContext = tuple[str, int, int | None, int | None, str, datetime]
 
 
+#: Signed meter values are sealed: an OCMF or EDL record names the identification the
+#: session started with (a card UID). Plain JSON text (``{...}``) is a value stored before
+#: they were, read as it is.
+_SIGNED_FIELD = "meter_values.signed_meter_value"
+_SAMPLES_FIELD = "transaction_events.samples"
+
+
+def _is_plain_json(text: str) -> bool:
+    return text[:1] in ("{", "[", '"')
+
+
+def _reseal(
+    conn: Connection, vault: Vault, column: Column[Any], field: str, *, plain_json: bool = False
+) -> set[int]:
+    """Re-encrypt the values of ``column`` not under the vault's newest key (key rotation);
+    the ids of the rows changed. ``plain_json``: plain JSON text in the column (not sealed,
+    from before it was) is left as it is."""
+    newest = vault.ring.newest.key_id
+    table = column.table
+    changed: set[int] = set()
+    for pk, value in conn.execute(select(table.c.id, column).where(column.is_not(None))).all():
+        if (plain_json and _is_plain_json(value)) or FieldCipher.key_id_of(value) == newest:
+            continue
+        sealed = vault.seal(vault.open(value, field), field)
+        conn.execute(update(table).where(table.c.id == pk).values({column.name: sealed}))
+        changed.add(pk)
+    return changed
+
+
 def _sqlite_sample_rows(
-    pending: Sequence[tuple[_SampleContext, Sequence[SampledValue]]],
+    pending: Sequence[tuple[_SampleContext, Sequence[SampledValue]]], vault: Vault
 ) -> list[tuple[Any, ...]]:
     times: dict[datetime, str] = {}  # samples of a batch share a handful of timestamps
 
@@ -773,7 +806,9 @@ def _sqlite_sample_rows(
                     s.location,
                     s.format,
                     s.multiplier,
-                    s.signed_meter_value,
+                    None
+                    if s.signed_meter_value is None
+                    else vault.seal(s.signed_meter_value, _SIGNED_FIELD),
                     source,
                     received_text,
                 )
@@ -782,7 +817,7 @@ def _sqlite_sample_rows(
 
 
 def _sample_dicts(
-    pending: Sequence[tuple[_SampleContext, Sequence[SampledValue]]],
+    pending: Sequence[tuple[_SampleContext, Sequence[SampledValue]]], vault: Vault
 ) -> list[dict[str, Any]]:
     rows = []
     for (charger, connector, pk, reported, source, received), samples in pending:
@@ -802,7 +837,9 @@ def _sample_dicts(
                     "location": s.location,
                     "format": s.format,
                     "multiplier": s.multiplier,
-                    "signed_meter_value": s.signed_meter_value,
+                    "signed_meter_value": None
+                    if s.signed_meter_value is None
+                    else vault.seal(s.signed_meter_value, _SIGNED_FIELD),
                     "source": source,
                     "received_at": received,
                 }
@@ -810,11 +847,12 @@ def _sample_dicts(
     return rows
 
 
-def _encode_samples(samples: Sequence[SampledValue]) -> str | None:
-    """A TransactionEvent's meter values as stored in ``transaction_events.samples``."""
+def _encode_samples(samples: Sequence[SampledValue], vault: Vault) -> str | None:
+    """A TransactionEvent's meter values as stored in ``transaction_events.samples``: JSON,
+    sealed as a whole when a value is signed (see ``_SIGNED_FIELD``)."""
     if not samples:
         return None
-    return orjson.dumps(
+    text = orjson.dumps(
         [
             [
                 s.timestamp,
@@ -831,6 +869,11 @@ def _encode_samples(samples: Sequence[SampledValue]) -> str | None:
             for s in samples
         ]
     ).decode()
+    if any(s.signed_meter_value is not None for s in samples):
+        sealed = vault.seal(text, _SAMPLES_FIELD)
+        assert sealed is not None
+        return sealed
+    return text
 
 
 _EVENT_SAMPLES = (
@@ -845,8 +888,16 @@ _EVENT_SAMPLES = (
 
 
 def _decode_samples(
-    text: str, *, charger_id: str, connector_id: int, transaction_pk: int, received_at: datetime
+    text: str,
+    vault: Vault,
+    *,
+    charger_id: str,
+    connector_id: int,
+    transaction_pk: int,
+    received_at: datetime,
 ) -> list[MeterSampleRecord]:
+    if not _is_plain_json(text):
+        text = vault.open(text, _SAMPLES_FIELD) or "[]"
     records = []
     for ts, value, measurand, phase, unit, context, location, fmt, mult, signed in orjson.loads(
         text
@@ -879,8 +930,9 @@ def _decode_samples(
 class SqlMeterSamples(_Repo):
     """Appends are buffered and written as one multi-row insert when the unit of work flushes."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, vault: Vault) -> None:
         super().__init__(conn)
+        self.vault = vault
         self._pending: list[tuple[_SampleContext, Sequence[SampledValue]]] = []
 
     def add_many(
@@ -916,9 +968,21 @@ class SqlMeterSamples(_Repo):
             # DateTime reads back.
             raw = self.conn.connection.driver_connection
             assert raw is not None
-            raw.executemany(_SQLITE_INSERT_SAMPLE, _sqlite_sample_rows(rows))
+            raw.executemany(_SQLITE_INSERT_SAMPLE, _sqlite_sample_rows(rows, self.vault))
         else:
-            self.conn.execute(insert(t.meter_values), _sample_dicts(rows))
+            self.conn.execute(insert(t.meter_values), _sample_dicts(rows, self.vault))
+
+    def _row(self, row: Any) -> MeterSampleRecord:
+        record = _record(MeterSampleRecord, row)
+        signed = record.signed_meter_value
+        if signed is not None and not _is_plain_json(signed):
+            record.signed_meter_value = self.vault.open(signed, _SIGNED_FIELD)
+        return record
+
+    def rotate(self) -> int:
+        """Re-encrypt the signed values not under the newest key; how many."""
+        column = t.meter_values.c.signed_meter_value
+        return len(_reseal(self.conn, self.vault, column, _SIGNED_FIELD, plain_json=True))
 
     def _event_samples(self, transaction_pk: int) -> list[MeterSampleRecord]:
         """The meter values a 2.0.1 transaction's TransactionEvents carried (stored with
@@ -938,6 +1002,7 @@ class SqlMeterSamples(_Repo):
             samples.extend(
                 _decode_samples(
                     text,
+                    self.vault,
                     charger_id=charger_id,
                     connector_id=connector_id,
                     transaction_pk=transaction_pk,
@@ -962,7 +1027,7 @@ class SqlMeterSamples(_Repo):
             .where(t.meter_values.c.transaction_pk == transaction_pk)
             .order_by(t.meter_values.c.timestamp, t.meter_values.c.id)
         )
-        rows = [_record(MeterSampleRecord, r) for r in self.conn.execute(query)]
+        rows = [self._row(r) for r in self.conn.execute(query)]
         return self._merged(rows, transaction_pk)
 
     def energy_registers(self, transaction_pk: int) -> list[MeterSampleRecord]:
@@ -977,7 +1042,7 @@ class SqlMeterSamples(_Repo):
             )
             .order_by(mv.timestamp, mv.id)
         )
-        rows = [_record(MeterSampleRecord, r) for r in self.conn.execute(query)]
+        rows = [self._row(r) for r in self.conn.execute(query)]
         return [
             r
             for r in self._merged(rows, transaction_pk)
@@ -988,7 +1053,11 @@ class SqlMeterSamples(_Repo):
         self.flush()
         in_table = self.conn.execute(select(func.count()).select_from(t.meter_values)).scalar_one()
         in_events = sum(
-            len(orjson.loads(text))
+            len(
+                orjson.loads(
+                    text if _is_plain_json(text) else self.vault.open(text, _SAMPLES_FIELD) or "[]"
+                )
+            )
             for (text,) in self.conn.execute(
                 select(t.transaction_events.c.samples).where(
                     t.transaction_events.c.samples.is_not(None)
@@ -1059,14 +1128,14 @@ class SqlTransactionEvents(_Repo):
                     event.charging_state,
                     self.vault.seal(event.id_token, _ID_TOKEN_FIELD),
                     None if event.details is None else orjson.dumps(event.details).decode(),
-                    _encode_samples(event.samples),
+                    _encode_samples(event.samples, self.vault),
                     _sqlite_time(event.received_at),
                 ),
             )
             return cursor.rowcount == 1
         values = _values(event)
         values["id_token_enc"] = self.vault.seal(values.pop("id_token"), _ID_TOKEN_FIELD)
-        values["samples"] = _encode_samples(event.samples)
+        values["samples"] = _encode_samples(event.samples, self.vault)
         query = _upsert(self.conn, t.transaction_events).values(**values)
         result = self.conn.execute(query.on_conflict_do_nothing())
         return bool(result.rowcount)
@@ -1095,21 +1164,11 @@ class SqlTransactionEvents(_Repo):
         return self._record(row) if row else None
 
     def rotate(self) -> int:
-        newest = self.vault.ring.newest.key_id
+        """Re-encrypt idTokens and sealed samples not under the newest key; rows changed."""
         te = t.transaction_events.c
-        changed = 0
-        query = select(te.id, te.id_token_enc).where(te.id_token_enc.is_not(None))
-        for pk, token in self.conn.execute(query).all():
-            if FieldCipher.key_id_of(token) == newest:
-                continue
-            value = self.vault.open(token, _ID_TOKEN_FIELD)
-            self.conn.execute(
-                update(t.transaction_events)
-                .where(te.id == pk)
-                .values(id_token_enc=self.vault.seal(value, _ID_TOKEN_FIELD))
-            )
-            changed += 1
-        return changed
+        tokens = _reseal(self.conn, self.vault, te.id_token_enc, _ID_TOKEN_FIELD)
+        samples = _reseal(self.conn, self.vault, te.samples, _SAMPLES_FIELD, plain_json=True)
+        return len(tokens | samples)
 
 
 _VARIABLE_UPDATE_COLUMNS = (
@@ -1665,6 +1724,18 @@ class SqlPaymentAttempts(_Repo):
         return [_record(PaymentAttemptRecord, r) for r in self.conn.execute(query)]
 
 
+#: The outbox's text columns (PostgreSQL refuses longer values; SQLite would keep them).
+_ERROR_LENGTH = t.outbox.c.last_error.type.length or 500  # type: ignore[attr-defined]
+_RESULT_LENGTH = t.outbox.c.result.type.length or 300  # type: ignore[attr-defined]
+
+
+def _clip(text: str | None, length: int) -> str | None:
+    """``text`` cut to ``length`` characters (an ellipsis says it was)."""
+    if text is None or len(text) <= length:
+        return text
+    return text[: length - 1] + "…"
+
+
 class SqlOutbox(_Repo):
     """The outbox table. ``enqueue`` tells the unit of work, whose commit then wakes the
     workers of this process (``SqlUnitOfWork.outbox_listeners``)."""
@@ -1744,18 +1815,28 @@ class SqlOutbox(_Repo):
             outbox_id,
             status="done",
             claimed_until=None,
-            result=result,
+            result=_clip(result, _RESULT_LENGTH),
             done_at=now,
             updated_at=now,
         )
 
     def reschedule(self, outbox_id: int, *, at: datetime, error: str, now: datetime) -> None:
         self._set(
-            outbox_id, claimed_until=None, next_attempt_at=at, last_error=error, updated_at=now
+            outbox_id,
+            claimed_until=None,
+            next_attempt_at=at,
+            last_error=_clip(error, _ERROR_LENGTH),
+            updated_at=now,
         )
 
     def fail(self, outbox_id: int, *, error: str, now: datetime) -> None:
-        self._set(outbox_id, status="failed", claimed_until=None, last_error=error, updated_at=now)
+        self._set(
+            outbox_id,
+            status="failed",
+            claimed_until=None,
+            last_error=_clip(error, _ERROR_LENGTH),
+            updated_at=now,
+        )
 
     def retry(self, outbox_id: int, *, now: datetime) -> bool:
         o = t.outbox.c
@@ -1773,15 +1854,6 @@ class SqlOutbox(_Repo):
         if result.rowcount:
             self._uow.outbox_added()
         return bool(result.rowcount)
-
-    def release_claims(self, *, now: datetime) -> int:
-        o = t.outbox.c
-        result = self.conn.execute(
-            update(t.outbox)
-            .where(o.status == "pending", o.claimed_until.is_not(None))
-            .values(claimed_until=None, next_attempt_at=now, updated_at=now)
-        )
-        return int(result.rowcount or 0)
 
     def list(self, *, status: str | None = None, limit: int = 100) -> list[OutboxRecord]:
         o = t.outbox.c
@@ -1807,9 +1879,17 @@ _KEYED_HASH_COLUMNS = {
 _SEALED_PAYLOAD_TABLES = (t.unreconciled_messages, t.charger_events)
 
 
+#: Columns that hold either a FieldCipher token or (not personal, or from before) plain JSON.
+_OPTIONALLY_SEALED_COLUMNS = {
+    "meter_values": ("signed_meter_value",),
+    "transaction_events": ("samples",),
+}
+
+
 def _sealed_columns(table: Table) -> list[Column[Any]]:
     names = [c.name for c in table.columns if c.name.endswith("_enc")]
     names += _KEYED_HASH_COLUMNS.get(table.name, ())
+    names += _OPTIONALLY_SEALED_COLUMNS.get(table.name, ())
     return [table.c[name] for name in names]
 
 
@@ -1825,7 +1905,12 @@ def _count_values_by_key(conn: Connection, key_ids: Iterable[str]) -> tuple[Coun
             continue
         aggregates: list[ColumnElement[Any]] = []
         for column in columns:
-            aggregates.append(func.count(column))
+            if column.name in _OPTIONALLY_SEALED_COLUMNS.get(table.name, ()):
+                plain = func.substr(column, 1, 1).in_(["{", "[", '"'])
+                sealed = case((column.is_(None), 0), (plain, 0), else_=1)
+                aggregates.append(func.coalesce(func.sum(sealed), 0))
+            else:
+                aggregates.append(func.count(column))
             for key_id in ids:
                 prefix = key_id + "."
                 under = func.substr(column, 1, len(prefix)) == prefix
@@ -1893,7 +1978,7 @@ class SqlUnitOfWork:
         self.customers = SqlCustomers(conn, vault)
         self.id_tags = SqlIdTags(conn, vault)
         self.transactions = SqlTransactions(conn, self)
-        self.meter_samples = SqlMeterSamples(conn)
+        self.meter_samples = SqlMeterSamples(conn, vault)
         self.transaction_events = SqlTransactionEvents(conn, vault)
         self.device_model = SqlDeviceModel(conn)
         self.unreconciled = SqlUnreconciled(conn, vault)

@@ -186,6 +186,9 @@ customers = Table(
     Column("pin_hash_enc", Text),
     Column("pin_failures", Integer, nullable=False, server_default="0"),
     Column("pin_locked_until", UtcDateTime),
+    # wrong app passwords in a row, and the pause they earned (password guessing)
+    Column("login_failures", Integer, nullable=False, server_default="0"),
+    Column("login_locked_until", UtcDateTime),
     Column("notify_email", Boolean, nullable=False, server_default=false()),
     Column("notify_sms", Boolean, nullable=False, server_default=false()),
     Column("marketing_opt_in", Boolean, nullable=False, server_default=false()),

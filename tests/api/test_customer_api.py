@@ -255,6 +255,39 @@ async def test_wrong_password_and_unknown_login_get_the_same_401(users: AppUsers
     assert "email, phone number or password" in unknown.json()["error"]
 
 
+async def test_ten_wrong_passwords_pause_the_login_without_telling_who_is_a_customer(
+    users: AppUsers,
+) -> None:
+    ann = await users.register()
+
+    async def log_in(password: str, login: str = "ann@example.com") -> httpx.Response:
+        return await users.anonymous.post(
+            "/api/app/login", json={"login": login, "password": password}
+        )
+
+    wrong = [await log_in(f"guess number {n}") for n in range(accounts.MAX_LOGIN_FAILURES)]
+    paused = await log_in(PASSWORD)  # the right password, while paused
+    unknown = await log_in(PASSWORD, "nobody@example.com")
+    assert {r.status_code for r in [*wrong, paused, unknown]} == {401}
+    assert len({r.text for r in [*wrong, paused, unknown]}) == 1  # one answer for all
+    assert "paused for 15 minutes" in paused.json()["error"]
+    db = users.server.db
+    customer = await db.read(lambda uow: uow.customers.by_number(ann.number))
+    assert customer.login_locked_until is not None
+    [event] = await db.read(lambda uow: uow.security_events.list(kind="AppLoginLocked"))
+    assert event.customer_id == customer.id and event.details["failures"] == 10
+    # The pause is over: the right password works again, and the count starts from zero.
+    await db.write(
+        lambda uow: uow.customers.update(
+            customer.id, login_locked_until=datetime.now(UTC) - timedelta(seconds=1)
+        )
+    )
+    assert (await log_in("one more guess")).status_code == 401
+    assert (await log_in(PASSWORD)).status_code == 200
+    after = await db.read(lambda uow: uow.customers.by_number(ann.number))
+    assert (after.login_failures, after.login_locked_until) == (0, None)
+
+
 async def test_logout_ends_that_login_only(users: AppUsers) -> None:
     ann = await users.register()
     second = await users.anonymous.post(

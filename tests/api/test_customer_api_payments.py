@@ -5,7 +5,6 @@ the card at the processor; one customer never touches another's card."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,11 @@ from csms.config import Settings
 from csms.server import running_server
 from tests.api.test_customer_api import PASSWORD, AppUsers
 from tests.fakes.payment_processor import FakeStripe
+from tests.waiting import eventually
 
 NUMBER = "4242424242424242"
+#: The thread the fake processor serves from (tests.fakes.http_server).
+FAKE_SERVER_THREAD = "fake-http"
 CARD = {"number": NUMBER, "exp_month": 9, "exp_year": 2032, "cvc": "123"}
 
 
@@ -40,17 +42,6 @@ def _stored_bytes(home: Path) -> str:
     return b"".join(p.read_bytes() for p in home.glob("csms.sqlite3*") if p.is_file()).decode(
         "latin-1"
     )
-
-
-async def _eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    async with asyncio.timeout(timeout):
-        while True:
-            value = check()
-            if asyncio.iscoroutine(value):
-                value = await value
-            if value:
-                return value
-            await asyncio.sleep(0.05)
 
 
 async def test_a_card_goes_to_the_processor_and_only_token_brand_and_last4_are_kept(
@@ -82,7 +73,33 @@ async def test_a_card_goes_to_the_processor_and_only_token_brand_and_last4_are_k
         assert secret not in stored_text, secret
     assert "cvc" not in stored_text.lower()
     assert NUMBER not in caplog.text and "cvc" not in caplog.text.lower()
+    # nor the processor's ids (with the secret key, a token can be charged): in what csms
+    # logged, that is, not counting the fake processor's own access log
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.threadName != FAKE_SERVER_THREAD)
+    assert "payment method pm_****" in logged
+    for secret in (token, method["customer"]):
+        assert secret not in logged, secret
     assert not paying.saw(NUMBER) and not paying.saw(token)
+
+
+async def test_a_card_added_again_with_the_same_idempotency_key_is_kept_once(
+    paying: AppUsers, stripe: FakeStripe
+) -> None:
+    """The answer to the first request got lost; the app sends it again with its key."""
+    ann = await paying.register()
+    headers = {"Idempotency-Key": "add-card-7f3a"}
+    first = await ann.app.post("/api/app/me/payment-cards", json=CARD, headers=headers)
+    again = await ann.app.post("/api/app/me/payment-cards", json=CARD, headers=headers)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json() == first.json()
+    assert len(stripe.payment_methods) == 1  # the processor replayed its answer
+    listed = (await ann.app.get("/api/app/me/payment-cards")).json()
+    assert [c["id"] for c in listed] == [first.json()["id"]]
+    customer = await paying.server.db.read(lambda uow: uow.customers.by_number(ann.number))
+    methods = await paying.server.db.read(
+        lambda uow: uow.payment_methods.list(customer.id, active_only=False)
+    )
+    assert len(methods) == 1
 
 
 async def test_the_processor_s_customer_is_reused_for_a_second_card(
@@ -156,7 +173,7 @@ async def test_a_removed_card_is_detached_at_the_processor_then_its_token_delete
     assert removed.status_code == 200 and removed.json()["status"] == "removed"
     assert (await ann.app.get("/api/app/me/payment-cards")).json() == []
     db = paying.server.db
-    await _eventually(lambda: db.read(lambda uow: uow.payment_methods.get(card["id"]) is None))
+    await eventually(lambda: db.read(lambda uow: uow.payment_methods.get(card["id"]) is None))
     detached = [r for r in stripe.requests_seen if r.path.endswith("/detach")]
     assert len(detached) == 1
     [(_, method)] = stripe.payment_methods.items()
@@ -199,5 +216,5 @@ async def test_erasure_detaches_every_card_and_the_export_showed_them_masked(
         )
         return methods == []
 
-    await _eventually(gone)
+    await eventually(gone)
     assert len([r for r in stripe.requests_seen if r.path.endswith("/detach")]) == 1

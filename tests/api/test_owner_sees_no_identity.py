@@ -19,6 +19,7 @@ import httpx
 from csms.api import create_app
 from csms.domain.tokens import create_token
 from simulators import ChargePoint16, ChargePoint201, ChargingPlan
+from tests.waiting import eventually
 
 OWNER = "Sunny Site GmbH"
 NAME = "Quirinus Eberhardt-Lindqvist"
@@ -204,4 +205,13 @@ async def test_no_endpoint_shows_an_owner_who_the_drivers_are(csms_server: Any) 
         report = (await owner.get("/api/reports/sessions", params={"format": "csv"})).text
     assert {s["customer_number"] for s in sessions} == {ids["number"]}
     assert all("id_tag" not in s for s in sessions)
+    # what a session cost, but not how its driver paid (declines, card, references)
+    async with httpx.AsyncClient(base_url=server.api_url, headers=headers, timeout=30) as owner:
+
+        async def billed() -> dict[str, Any] | None:
+            detail = (await owner.get(f"/api/sessions/{sessions[0]['id']}")).json()
+            return detail if detail["cost"] is not None else None
+
+        detail = await eventually(billed)
+    assert "invoice" not in detail
     assert report.count(str(ids["number"])) == 2

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from csms.domain.customers import add_customer
+from csms.domain.marketing import marketing_csv
 from tests.api.conftest import NOW, add_charger_for, add_session
 from tests.cli.conftest import Result, run_cli
 
@@ -172,3 +173,26 @@ async def test_the_marketing_export_lists_only_customers_whose_consent_stands(
     assert mia["unsubscribe_url"].startswith(f"{csms_server.api_url}/api/app/unsubscribe/")
     as_json = await run_cli(cli_env, "customers", "marketing-export", "--json")
     assert as_json.code == 2 and "leave out --json" in as_json.err
+
+
+def test_the_marketing_csv_keeps_formulas_from_running_in_a_spreadsheet() -> None:
+    names = ['=HYPERLINK("http://x.test","click")', "+1", "-2+3", "@SUM(A1)", "\tTab", "\rCR"]
+    rows = [
+        {
+            "customer_number": 100 + n,
+            "name": name,
+            "email": "=1+1@example.com" if n == 0 else f"c{n}@example.com",
+            "opted_in_at": "2026-12-01T08:00:00Z",
+            "unsubscribe_url": f"https://csms.test/api/app/unsubscribe/t{n}",
+        }
+        for n, name in enumerate(names)
+    ]
+    rows.append({**rows[1], "name": "Mia Mailable", "email": "mia@example.com"})
+    rows.append({**rows[1], "name": None})
+
+    parsed = list(csv.DictReader(io.StringIO(marketing_csv(rows), newline="")))
+
+    assert [r["name"] for r in parsed] == [f"'{name}" for name in names] + ["Mia Mailable", ""]
+    assert parsed[0]["email"] == "'=1+1@example.com" and parsed[1]["email"] == "c1@example.com"
+    assert parsed[0]["customer_number"] == "100"
+    assert parsed[0]["unsubscribe_url"] == "https://csms.test/api/app/unsubscribe/t0"

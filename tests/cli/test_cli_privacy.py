@@ -109,6 +109,7 @@ async def test_rotate_json_reports_counts_per_table(
         "id_tags": 1,
         "transactions": 0,
         "transaction_events": 0,
+        "meter_values": 0,
         "unreconciled_messages": 0,
         "charger_events": 0,
         "payment_methods": 0,

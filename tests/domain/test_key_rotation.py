@@ -34,14 +34,16 @@ CARD = "04ROTATE0001"
 PIN = "4826"
 #: Values under one key after _write_everything: customers 6 encrypted fields + 2 keyed
 #: hashes, id_tags uid + hash, transactions id_tag + hash + stop id_tag, one
-#: TransactionEvent idToken, one unreconciled payload, one charger event payload, a payment
-#: card's token and processor customer reference.
-STORED_VALUES = 8 + 2 + 3 + 1 + 1 + 1 + 2
+#: TransactionEvent idToken and its sealed samples (a signed value), a signed 1.6 meter
+#: value, one unreconciled payload, one charger event payload, a payment card's token and
+#: processor customer reference.
+STORED_VALUES = 8 + 2 + 3 + 2 + 1 + 1 + 1 + 2
 TABLES = {
     "customers": 1,
     "id_tags": 1,
     "transactions": 1,
     "transaction_events": 1,
+    "meter_values": 1,
     "unreconciled_messages": 1,
     "charger_events": 1,
     "payment_methods": 1,
@@ -71,6 +73,8 @@ def _everything_reads_back(uow: SqlUnitOfWork) -> None:
     assert event.id_token == CARD
     [message] = uow.unreconciled.list()
     assert message.payload == {"transactionId": 99, "idTag": CARD}
+    signed = [s.signed_meter_value for s in uow.meter_samples.for_transaction(tx.id)]
+    assert len(signed) == 2 and all(v is not None and CARD in v for v in signed)
     [report] = uow.charger_events.list("CP-ROT")
     assert NAME in report.payload["data"] and CARD in report.payload["data"]
     [payment_card] = uow.payment_methods.list(customer.id)

@@ -39,7 +39,9 @@ def _status(uow: UnitOfWork, status: str, minute: int) -> None:
     )
 
 
-async def test_a_1_6_session_s_stop_and_charging_done_are_each_enqueued_once(db: Database) -> None:
+async def test_a_1_6_session_s_stop_and_charging_done_are_each_enqueued_once_after_a_resume(
+    db: Database,
+) -> None:
     await _setup(db)
     await _link_card_to_a_customer(db)
 
@@ -78,6 +80,8 @@ async def test_a_1_6_session_s_stop_and_charging_done_are_each_enqueued_once(db:
     assert await db.write(stop) is False  # the charger sent it again
     [tx] = await db.read(lambda uow: uow.transactions.list())
     assert await _keys(db) == [f"charging.done:{tx.id}", f"session.completed:{tx.id}"]
+    # it charged again at 45: done for good at 50, where the idle time starts
+    assert tx.charging_done_at == T0 + timedelta(minutes=50)
 
 
 async def test_a_session_without_a_customer_is_billed_but_nobody_is_told_it_is_done(
@@ -119,4 +123,29 @@ async def test_a_2_0_1_suspended_ev_while_charging_enqueues_charging_done(db: Da
         )
     [tx] = await db.read(lambda uow: uow.transactions.list())
     assert tx.status == "active"
+    assert await _keys(db) == [f"charging.done:{tx.id}"]
+
+
+async def test_a_2_0_1_ev_that_resumes_is_done_at_its_last_stop_and_announced_once(
+    db: Database,
+) -> None:
+    await _setup(db)
+    await _link_card_to_a_customer(db)
+    started, updated, suspended, _ended = _session()  # SuspendedEV at minute 20
+    resumed = _event(
+        "Updated", 3, minutes=24, charging_state="Charging", trigger_reason="ChargingStateChanged"
+    )
+    stopped = _event(
+        "Updated",
+        4,
+        minutes=28,
+        charging_state="EVConnected",
+        trigger_reason="ChargingStateChanged",
+    )
+    for event in (started, updated, suspended, resumed, stopped):
+        await db.write(
+            lambda uow, e=event: record_transaction_event(uow, charger_id="CS1", event=e, now=T0)
+        )
+    [tx] = await db.read(lambda uow: uow.transactions.list())
+    assert tx.charging_done_at == T0 + timedelta(minutes=28)
     assert await _keys(db) == [f"charging.done:{tx.id}"]

@@ -142,3 +142,40 @@ def test_currencies_are_iso_codes_csms_knows_the_minor_unit_of() -> None:
     assert parse_currency(" eur ") == "EUR"
     with pytest.raises(ValueError, match="unknown currency 'EURO'"):
         parse_currency("EURO")
+
+
+@pytest.mark.parametrize(
+    ("per_hour", "seconds", "shown", "amount"),
+    [
+        # 3719 s × 4.99 / 3600 = 5.15495…: 5.15 (not 1.0331 h × 4.99 = 5.155… → 5.16)
+        ("4.99", 3719, "1.0331", "5.15"),
+        # 3 s × 6.00 / 3600 = 0.005: half-up 0.01 (not 0.0008 h × 6.00 = 0.0048 → 0.00)
+        ("6.00", 3, "0.0008", "0.01"),
+        ("1.20", 7200, "2.0000", "2.40"),
+    ],
+)
+def test_time_is_billed_from_the_exact_seconds_and_shown_in_hours(
+    per_hour: str, seconds: int, shown: str, amount: str
+) -> None:
+    price = price_session(
+        TariffTerms("EUR", per_hour=Decimal(per_hour)),
+        energy_wh=None,
+        started_at=START,
+        stopped_at=START + timedelta(seconds=seconds),
+        charging_done_at=None,
+    )
+    [line] = price.lines
+    assert (line.kind, line.quantity, line.unit, line.amount) == (
+        "time",
+        Decimal(shown),
+        "h",
+        Decimal(amount),
+    )
+    assert line.as_dict()["quantity"] == shown and price.total == Decimal(amount)
+
+
+@pytest.mark.parametrize("code", ["BHD", "KWD", "bhd"])
+def test_three_decimal_currencies_are_not_offered(code: str) -> None:
+    # the processor takes them only in multiples of 10 fils (docs/adr/0009)
+    with pytest.raises(ValueError, match="unknown currency"):
+        parse_currency(code)

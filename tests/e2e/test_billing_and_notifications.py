@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -36,6 +36,7 @@ from tests.cli.conftest import Result, run_csms_process
 from tests.fakes.payment_processor import FakeStripe
 from tests.fakes.sms_gateway import FakeSmsGateway
 from tests.fakes.smtp_server import FakeSmtpServer
+from tests.waiting import eventually
 
 CSMS = str(Path(sys.executable).with_name("csms"))
 EMAIL = "dora.delivery@example.net"
@@ -45,6 +46,8 @@ CARD_NUMBER = "4242424242424242"
 CVC = "314"
 PER_KWH = Decimal("0.40")
 TAX_RATE = Decimal("19")
+#: How often a test asks ``csms outbox list`` (a process each time) while it waits.
+POLL_S = 0.1
 
 
 @dataclass
@@ -89,6 +92,8 @@ class Csms:
             "CSMS_OUTBOX_MAX_ATTEMPTS": "3",
             "CSMS_OUTBOX_RETRY_BASE": "0.2",
             "CSMS_OUTBOX_RETRY_MAX": "0.4",
+            # a delivery the kill interrupted is made again 2 s after its claim
+            "CSMS_OUTBOX_LEASE": "2",
         }
         self.env.pop("CSMS_API_TOKEN", None)
         self.runs = 0
@@ -117,18 +122,6 @@ async def _kill(server: ServerProcess) -> None:
     """SIGKILL: no clean stop, nothing flushed, nothing handed over."""
     server.process.kill()
     await server.process.wait()
-
-
-async def _eventually(check: Callable[[], Any], *, timeout: float = 30.0) -> Any:
-    """Poll ``check`` (sync or async) until it returns something truthy."""
-    async with asyncio.timeout(timeout):
-        while True:
-            value = check()
-            if asyncio.iscoroutine(value):
-                value = await value
-            if value:
-                return value
-            await asyncio.sleep(0.1)
 
 
 async def _provision(csms: Csms) -> tuple[int, str]:
@@ -268,7 +261,7 @@ async def test_a_kill_at_the_worst_moment_still_delivers_each_message_and_charge
 
     async with csms.serving():
         try:
-            rows = await _eventually(lambda: _outbox_done(csms), timeout=40)
+            rows = await eventually(lambda: _outbox_done(csms), timeout=40, interval=POLL_S)
         except TimeoutError:
             for r in await csms.outbox():
                 print(
@@ -315,7 +308,7 @@ async def test_deliveries_outlive_a_kill_while_receivers_are_down_and_a_failed_o
                 for topic in ("email.charging_done", "payment.charge", "email.receipt")
             )
 
-        await _eventually(tried_everything)
+        await eventually(tried_everything, timeout=30, interval=POLL_S)
         await _kill(server)
     assert receivers.stripe.charges == [] and receivers.smtp.messages == []
 
@@ -331,7 +324,7 @@ async def test_deliveries_outlive_a_kill_while_receivers_are_down_and_a_failed_o
                 rows if {r["topic"] for r in rows} == {"sms.charging_done", "sms.receipt"} else []
             )
 
-        failed = await _eventually(sms_failed, timeout=40)
+        failed = await eventually(sms_failed, timeout=40, interval=POLL_S)
         assert all(r["status"] == "failed" and r["attempts"] >= 3 for r in failed)
         assert all("SMS gateway" in (r["last_error"] or "") for r in failed)
         table = (await csms.cli("outbox", "list", "--failed")).out
@@ -341,7 +334,7 @@ async def test_deliveries_outlive_a_kill_while_receivers_are_down_and_a_failed_o
         for row in failed:
             retried = await csms.cli("outbox", "retry", str(row["id"]))
             assert "queued again" in retried.out
-        await _eventually(lambda: _outbox_done(csms), timeout=40)
+        await eventually(lambda: _outbox_done(csms), timeout=40, interval=POLL_S)
         await _assert_delivered_exactly_once(csms, receivers, number)
         refused = await run_csms_process(csms.env, "outbox", "retry", str(failed[0]["id"]))
         assert refused.code != 0 and "only failed deliveries are retried" in refused.err

@@ -54,7 +54,6 @@ import re
 import secrets
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
@@ -63,6 +62,7 @@ from urllib.parse import parse_qsl
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from tests.fakes.gates import Hold, Upcoming
 from tests.fakes.http_server import ThreadedHttpServer
 
 __all__ = [
@@ -305,12 +305,9 @@ class PaymentProcessorState:
         self._seen: list[SeenRequest] = []
         self._idempotent: dict[str, _Stored] = {}
         self._in_flight: set[str] = set()
-        self._failures: deque[_Injected] = deque()
-        self._delays: deque[float] = deque()
-        self._hold_armed = False
-        self._held = threading.Event()
-        self._released = threading.Event()
-        self._hold_done = threading.Event()
+        self._failures: Upcoming[_Injected] = Upcoming()
+        self._delays: Upcoming[float] = Upcoming()
+        self._hold = Hold(max_hold=HOLD_MAX_S)
 
     # --- what a test reads ------------------------------------------------------------
 
@@ -357,35 +354,26 @@ class PaymentProcessorState:
         type: str | None = None,
     ) -> None:
         """Answer the next ``times`` requests with ``status`` (nothing happens, nothing stored)."""
-        with self._lock:
-            for _ in range(times):
-                self._failures.append(_Injected(status, code, message, type))
+        self._failures.add(_Injected(status, code, message, type), times=times)
 
     def delay_next(self, seconds: float, *, times: int = 1) -> None:
         """The next ``times`` requests reach the processor ``seconds`` late (then take effect)."""
-        with self._lock:
-            self._delays.extend([seconds] * times)
+        self._delays.add(seconds, times=times)
 
     def hold(self) -> None:
         """The next payment intent is created and recorded, then its answer waits for release."""
-        with self._lock:
-            self._hold_armed = True
-            self._held.clear()
-            self._released.clear()
-            self._hold_done.clear()
+        self._hold.arm()
 
     def wait_held(self, timeout: float = 5.0) -> bool:
         """Block until a payment intent is being held (the charge has happened)."""
-        return self._held.wait(timeout)
+        return self._hold.wait_held(timeout)
 
     def release(self, *, wait: float = 5.0) -> None:
         """Let a held answer go; wait until it has been sent (and remembered for replays)."""
-        with self._lock:
-            self._hold_armed = False
-            held = self._held.is_set()
-        self._released.set()
+        held = self._hold.disarm()
+        self._hold.release()
         if held and wait > 0:
-            self._hold_done.wait(wait)
+            self._hold.wait_answered(wait)
 
     # --- request handling (called on the server's thread) -----------------------------
 
@@ -402,7 +390,7 @@ class PaymentProcessorState:
         )
         with self._lock:
             self._seen.append(seen)
-            delay = self._delays.popleft() if self._delays else 0.0
+        delay = self._delays.take()
         if delay:
             await asyncio.sleep(delay)
         status, payload, replayed = await self._answer(seen)
@@ -416,11 +404,10 @@ class PaymentProcessorState:
 
     async def _answer(self, seen: SeenRequest) -> tuple[int, dict[str, Any], bool]:
         method, path, headers, body = seen.method, seen.path, seen.headers, seen.body
-        with self._lock:
-            injected = self._failures.popleft() if self._failures else None
-            if injected is not None:
-                seen.injected = True
+        injected = self._failures.take()
         if injected is not None:
+            with self._lock:
+                seen.injected = True
             return injected.status, self._injected_body(injected), False
         if headers.get("authorization") != f"Bearer {self.key}":
             return 401, self._unauthorized(headers.get("authorization")), False
@@ -471,7 +458,7 @@ class PaymentProcessorState:
             except _Answer as answer:
                 status, payload = answer.status, answer.body
             if path == "/v1/payment_intents" and status in (200, 402):
-                held = await self._maybe_hold()
+                held = await self._hold.pause()
             if key is not None and status in (200, 402):
                 with self._lock:
                     self._idempotent[key] = _Stored(method, path, params, status, payload)
@@ -480,17 +467,8 @@ class PaymentProcessorState:
                 with self._lock:
                     self._in_flight.discard(key)
             if held:
-                self._hold_done.set()
+                self._hold.answered()
         return status, payload, False
-
-    async def _maybe_hold(self) -> bool:
-        with self._lock:
-            if not self._hold_armed:
-                return False
-            self._hold_armed = False
-            self._held.set()
-        await asyncio.to_thread(self._released.wait, HOLD_MAX_S)
-        return True
 
     @staticmethod
     def _injected_body(injected: _Injected) -> dict[str, Any]:

@@ -26,7 +26,6 @@ import binascii
 import re
 import threading
 import uuid
-from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -36,6 +35,7 @@ from urllib.parse import parse_qs, quote, urlencode
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from tests.fakes.gates import Hold, Upcoming
 from tests.fakes.http_server import ThreadedHttpServer
 
 __all__ = ["DEFAULT_ACCOUNT_SID", "DEFAULT_AUTH_TOKEN", "FakeSmsGateway", "SentSms"]
@@ -57,11 +57,10 @@ class SentSms:
     idempotency_key: str | None
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Failure:
     status: int
     code: int | None
-    times: int
 
 
 class FakeSmsGateway:
@@ -81,12 +80,9 @@ class FakeSmsGateway:
         self._messages: list[SentSms] = []
         self._requests_seen = 0
         self._answers: dict[str, tuple[tuple[str, str, str], int, dict[str, Any]]] = {}
-        self._failures: deque[_Failure] = deque()
-        self._delays: deque[float] = deque()
-        self._hold_armed = False
-        self._held = threading.Event()
-        self._release = threading.Event()
-        self._release.set()
+        self._failures: Upcoming[_Failure] = Upcoming()
+        self._delays: Upcoming[float] = Upcoming()
+        self._hold = Hold()
         self._shutdown = threading.Event()
         self.app = self._make_app()
         self.server = ThreadedHttpServer(self.app, port=port)
@@ -107,7 +103,7 @@ class FakeSmsGateway:
     def stop(self) -> None:
         """Stop listening ("the gateway is down"); held or delayed requests end first."""
         self._shutdown.set()
-        self._release.set()
+        self._hold.release()
         self.server.stop()
 
     def restart(self) -> None:
@@ -151,26 +147,23 @@ class FakeSmsGateway:
         """Answer the next ``times`` requests with ``status`` (and a Twilio error body)."""
         if not 400 <= status < 600:
             raise ValueError("fail_next takes a 4xx or 5xx status")
-        with self._lock:
-            self._failures.append(_Failure(status, code or _DEFAULT_CODES.get(status), times))
+        failure = _Failure(status, code or _DEFAULT_CODES.get(status))
+        # (``times`` below 1 still fails the next request)
+        self._failures.add(failure, times=max(times, 1))
 
     def delay_next(self, seconds: float, *, times: int = 1) -> None:
         """Answer the next ``times`` requests ``seconds`` late (before anything else)."""
-        with self._lock:
-            self._delays.extend([seconds] * times)
+        self._delays.add(seconds, times=times)
 
     def hold(self) -> None:
         """The next message is recorded, then not answered until ``release()``."""
-        with self._lock:
-            self._hold_armed = True
-            self._held.clear()
-            self._release.clear()
+        self._hold.arm()
 
     def wait_held(self, timeout: float = 10.0) -> bool:
-        return self._held.wait(timeout)
+        return self._hold.wait_held(timeout)
 
     def release(self) -> None:
-        self._release.set()
+        self._hold.release()
 
     # -- the app -----------------------------------------------------------------------
 
@@ -184,20 +177,10 @@ class FakeSmsGateway:
 
         return app
 
-    def _take(self) -> tuple[float | None, _Failure | None]:
+    async def _create_message(self, account_sid: str, request: Request) -> tuple[int, Any]:
         with self._lock:
             self._requests_seen += 1
-            delay = self._delays.popleft() if self._delays else None
-            failure = None
-            if self._failures:
-                failure = self._failures[0]
-                failure.times -= 1
-                if failure.times <= 0:
-                    self._failures.popleft()
-            return delay, failure
-
-    async def _create_message(self, account_sid: str, request: Request) -> tuple[int, Any]:
-        delay, failure = self._take()
+        delay, failure = self._delays.take(), self._failures.take()
         if delay:
             await asyncio.to_thread(self._shutdown.wait, delay)
         if failure is not None:
@@ -236,10 +219,7 @@ class FakeSmsGateway:
             self._messages.append(SentSms(sid, account_sid, to, from_, body, key))
             if key is not None:
                 self._answers[key] = ((to, from_, body), 201, payload)
-            hold, self._hold_armed = self._hold_armed, False
-        if hold:
-            self._held.set()
-            await asyncio.to_thread(self._release.wait)
+        await self._hold.pause()
         return 201, payload
 
     def _authorized(self, account_sid: str, header: str) -> bool:

@@ -31,7 +31,6 @@ import socket
 import ssl
 import tempfile
 import threading
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -45,6 +44,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests.fakes.gates import Hold, Upcoming
 
 __all__ = [
     "FakeSmtpServer",
@@ -203,11 +204,12 @@ class FakeSmtpServer:
         self._seen_ids: set[str] = set()
         self._data_commands = 0
         self._auth_failures = 0
-        self._failures: dict[str, deque[int]] = {"mail": deque(), "rcpt": deque(), "data": deque()}
-        self._hold_armed = False
-        self._held = threading.Event()
-        self._release = threading.Event()
-        self._release.set()
+        self._failures: dict[str, Upcoming[int]] = {
+            "mail": Upcoming(),
+            "rcpt": Upcoming(),
+            "data": Upcoming(),
+        }
+        self._hold = Hold()
         self._queue_ids = itertools.count(1)
         self._controller: _Controller | None = None
         self._own_directory: Path | None = None
@@ -253,7 +255,7 @@ class FakeSmtpServer:
 
     def stop(self) -> None:
         """Stop listening; connections are refused ("the server is down")."""
-        self._release.set()  # a held DATA must not keep the thread alive
+        self._hold.release()  # a held DATA must not keep the thread alive
         controller, self._controller = self._controller, None
         if controller is not None:
             controller.stop()
@@ -342,28 +344,22 @@ class FakeSmtpServer:
     def _inject(self, code: int, stage: Stage, times: int) -> None:
         if stage not in self._failures:
             raise ValueError("stage is 'mail', 'rcpt' or 'data'")
-        with self._lock:
-            self._failures[stage].extend([code] * times)
+        self._failures[stage].add(code, times=times)
 
     def _take_failure(self, stage: Stage) -> int | None:
-        with self._lock:
-            queue = self._failures[stage]
-            return queue.popleft() if queue else None
+        return self._failures[stage].take()
 
     def hold(self) -> None:
         """The next DATA is recorded, then not answered until ``release()``: the server has
         the message but the sender does not know it yet."""
-        with self._lock:
-            self._hold_armed = True
-            self._held.clear()
-            self._release.clear()
+        self._hold.arm()
 
     def wait_held(self, timeout: float = 10.0) -> bool:
         """Block until a held DATA has arrived (and been recorded)."""
-        return self._held.wait(timeout)
+        return self._hold.wait_held(timeout)
 
     def release(self) -> None:
-        self._release.set()
+        self._hold.release()
 
     # -- called by the handler in the server thread -----------------------------------
 
@@ -397,15 +393,6 @@ class FakeSmtpServer:
     def _count_data(self) -> None:
         with self._lock:
             self._data_commands += 1
-
-    def _take_hold(self) -> bool:
-        with self._lock:
-            armed, self._hold_armed = self._hold_armed, False
-            return armed
-
-    async def _held_until_released(self) -> None:
-        self._held.set()
-        await asyncio.to_thread(self._release.wait)
 
 
 def _reply(code: int, stage: str, address: str = "") -> str:
@@ -465,8 +452,7 @@ class _Handler:
                 login=session.auth_data if isinstance(session.auth_data, str) else None,
             )
         )
-        if owner._take_hold():
-            await owner._held_until_released()
+        await owner._hold.pause()
         return f"250 2.0.0 Ok: queued as Q{next(owner._queue_ids)}"
 
 

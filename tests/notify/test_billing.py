@@ -1,6 +1,7 @@
 """Billing a completed session: the tariff in force when it started, one invoice per
 session, the card charge under idempotency keys (against a Stripe-shaped processor on
-127.0.0.1), declines recorded and retried per policy."""
+127.0.0.1), the same request on every redelivery of an attempt, declines and refusals
+recorded, declines retried per policy."""
 
 from __future__ import annotations
 
@@ -12,15 +13,18 @@ import pytest
 
 from csms.domain.customers import add_customer
 from csms.domain.outbox_events import enqueue_session_completed
-from csms.domain.payment_cards import store_card
+from csms.domain.payment_cards import processor_customer, remove_card, store_card
+from csms.domain.rights import erase_customer
 from csms.domain.tariffs import add_tariff, assign_tariff
 from notify.billing import PaymentCharger, PaymentStatus, bill_session
 from notify.errors import DeliveryError
-from notify.payments import CardDetails, StripeGateway
+from notify.outbox import Outcome
+from notify.payments import CardDetails, ChargeResult, ChargeUnresolved, StripeGateway
+from notify.service import CardDetacher
 from storage.database import Database
 from storage.ports import UnitOfWork
 from storage.records import ChargerRecord, OutboxRecord, TransactionRecord
-from tests.fakes.payment_processor import FakeStripe
+from tests.fakes.payment_processor import FakeStripe, parse_form
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 START = T0 + timedelta(hours=2)
@@ -330,5 +334,221 @@ async def test_a_hard_decline_fails_the_invoice_at_once(db: Database, stripe: Fa
     invoice_id, outbox_id = await _invoice_with_card(db, stripe, "4000000000009979")
     outcome = await _charge(db, stripe, outbox_id)
     assert outcome.status == "failed" and "stolen_card" in (outcome.error or "")
+    invoice = await db.read(lambda uow: uow.invoices.get(invoice_id))
+    assert invoice is not None and invoice.payment_status == PaymentStatus.FAILED
+
+
+# -- the same request on every redelivery of an attempt ---------------------------------
+
+
+async def _add_card(db: Database, stripe: FakeStripe, customer_id: int, number: str) -> int:
+    """The customer adds another card (at the processor, under their processor customer,
+    then in csms); its payment method id."""
+    customer_ref = await db.read(lambda uow: processor_customer(uow, customer_id))
+    gateway = StripeGateway(api_key=stripe.key, base_url=stripe.url, timeout=2)
+    try:
+        card = await gateway.add_card(
+            CardDetails.parse(number, 11, 2032, "321", today=T0.date()),
+            customer_ref=customer_ref,
+            description="csms customer test",
+            idempotency_key=f"add-{number}-{customer_id}",
+        )
+    finally:
+        await gateway.aclose()
+
+    def run(uow: UnitOfWork) -> int:
+        return store_card(
+            uow,
+            customer_id,
+            token=card.token,
+            customer_ref=card.customer_ref,
+            brand=card.brand,
+            last4=card.last4,
+            exp_month=card.exp_month,
+            exp_year=card.exp_year,
+            now=T0 + timedelta(hours=5),
+        ).id
+
+    return await db.write(run)
+
+
+async def _detach(db: Database, stripe: FakeStripe) -> Outcome:
+    """Deliver the ``payment.detach`` row (and record what it writes)."""
+    gateway = StripeGateway(api_key=stripe.key, base_url=stripe.url, timeout=2)
+    try:
+        [record] = await db.read(
+            lambda uow: [r for r in uow.outbox.list() if r.topic == "payment.detach"]
+        )
+        outcome = await CardDetacher(db, gateway)(record, T0)
+        if outcome.write is not None:
+            await db.write(outcome.write)
+        return outcome
+    finally:
+        await gateway.aclose()
+
+
+def _intent_requests(stripe: FakeStripe) -> list[tuple[str | None, str]]:
+    """(idempotency key, payment method) of every payment intent request the fake saw."""
+    return [
+        (seen.idempotency_key, parse_form(seen.body)["payment_method"])
+        for seen in stripe.requests_seen
+        if seen.path == "/v1/payment_intents"
+    ]
+
+
+async def _lose_the_answer(db: Database, stripe: FakeStripe, outbox_id: int) -> None:
+    """The processor charges; csms times out before the answer (nothing recorded)."""
+    stripe.delay_next(1.5)
+    with pytest.raises(DeliveryError) as lost:
+        await _charge(db, stripe, outbox_id, timeout=0.5)
+    assert not lost.value.permanent
+    await _wait_until(lambda: len(stripe.charges) == 1)
+
+
+async def test_a_card_added_after_a_lost_answer_does_not_change_the_redelivered_charge(
+    db: Database, stripe: FakeStripe
+) -> None:
+    invoice_id, outbox_id = await _invoice_with_card(db, stripe, "4242424242424242")
+    invoice = await db.read(lambda uow: uow.invoices.get(invoice_id))
+    assert invoice is not None and invoice.customer_id is not None
+    first_card = await db.read(lambda uow: uow.payment_methods.list(invoice.customer_id or 0))
+    await _lose_the_answer(db, stripe, outbox_id)
+    await _add_card(db, stripe, invoice.customer_id, "5555555555554444")  # now the newest
+
+    outcome = await _charge(db, stripe, outbox_id)
+
+    assert outcome.status == "done", outcome.error
+    [charge] = stripe.charges
+    key = f"invoice-{invoice_id}-attempt-1"
+    # the same request again, the first card included: the processor replayed its answer
+    assert _intent_requests(stripe) == [(key, first_card[0].token)] * 2
+    assert stripe.requests_seen[-1].replayed
+    paid = await db.read(lambda uow: uow.invoices.get(invoice_id))
+    assert paid is not None and paid.payment_status == PaymentStatus.PAID
+    assert (paid.payment_reference, paid.payment_method_id) == (charge.id, first_card[0].id)
+    assert charge.id not in (outcome.result or "")  # shown masked (outbox list, logs)
+
+
+@pytest.mark.parametrize("how", ["card removed", "customer erased"])
+async def test_a_card_removed_after_a_lost_answer_is_kept_until_the_charge_is_settled(
+    db: Database, stripe: FakeStripe, how: str
+) -> None:
+    invoice_id, outbox_id = await _invoice_with_card(db, stripe, "4242424242424242")
+    invoice = await db.read(lambda uow: uow.invoices.get(invoice_id))
+    assert invoice is not None and invoice.customer_id is not None
+    customer_id = invoice.customer_id
+    [card] = await db.read(lambda uow: uow.payment_methods.list(customer_id))
+    await _lose_the_answer(db, stripe, outbox_id)
+
+    def remove(uow: UnitOfWork) -> None:
+        if how == "card removed":
+            remove_card(uow, customer_id, card.id, now=T0)
+        else:
+            customer = uow.customers.get(customer_id)
+            assert customer is not None
+            erase_customer(uow, customer.customer_number, now=T0)
+
+    await db.write(remove)
+    # the charge may have gone through with this card: its token stays until it is settled
+    waiting = await _detach(db, stripe)
+    assert waiting.status == "retry" and f"invoice {invoice_id}" in (waiting.error or "")
+    assert stripe.payment_methods[card.token]["customer"] == card.customer_ref
+
+    outcome = await _charge(db, stripe, outbox_id)
+
+    assert outcome.status == "done", outcome.error
+    assert len(stripe.charges) == 1
+    assert _intent_requests(stripe) == [(f"invoice-{invoice_id}-attempt-1", card.token)] * 2
+    paid = await db.read(lambda uow: uow.invoices.get(invoice_id))
+    assert paid is not None and paid.payment_status == PaymentStatus.PAID
+    # settled: now the card is detached and its token deleted
+    assert (await _detach(db, stripe)).status == "done"
+    assert stripe.payment_methods[card.token]["customer"] is None
+    assert await db.read(lambda uow: uow.payment_methods.get(card.id)) is None
+
+
+async def test_after_a_decline_the_next_attempt_charges_the_customer_s_newest_card(
+    db: Database, stripe: FakeStripe
+) -> None:
+    invoice_id, outbox_id = await _invoice_with_card(db, stripe, "4000000000009995")
+    assert (await _charge(db, stripe, outbox_id)).status == "retry"  # insufficient funds
+    invoice = await db.read(lambda uow: uow.invoices.get(invoice_id))
+    assert invoice is not None and invoice.customer_id is not None
+    new_card = await _add_card(db, stripe, invoice.customer_id, "4242424242424242")
+    new_token = (await db.read(lambda uow: uow.payment_methods.get(new_card))).token
+
+    outcome = await _charge(db, stripe, outbox_id)
+
+    assert outcome.status == "done", outcome.error
+    [charge] = stripe.charges
+    assert (charge.payment_method, charge.idempotency_key) == (
+        new_token,
+        f"invoice-{invoice_id}-attempt-2",
+    )
+    paid = await db.read(lambda uow: uow.invoices.get(invoice_id))
+    assert paid is not None and paid.payment_method_id == new_card
+
+
+# -- requests the processor refuses ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(400, "amount_too_small"), (401, None), (400, "resource_missing")]
+)
+async def test_a_charge_the_processor_refuses_is_recorded_and_fails_the_invoice(
+    db: Database, stripe: FakeStripe, status: int, code: str | None
+) -> None:
+    invoice_id, outbox_id = await _invoice_with_card(db, stripe, "4242424242424242")
+    [card] = await db.read(
+        lambda uow: [m for c in uow.customers.list() for m in uow.payment_methods.list(c.id)]
+    )
+    stripe.fail_next(status, code=code, message=f"No such PaymentMethod: '{card.token}'")
+
+    outcome = await _charge(db, stripe, outbox_id)
+
+    assert outcome.status == "failed"
+    assert f"HTTP {status}" in (outcome.error or "")
+    assert card.token not in (outcome.error or "")
+    invoice = await db.read(lambda uow: uow.invoices.get(invoice_id))
+    attempts = await db.read(lambda uow: uow.payment_attempts.for_invoice(invoice_id))
+    assert invoice is not None and invoice.payment_status == PaymentStatus.FAILED
+    [attempt] = attempts
+    assert (attempt.status, attempt.idempotency_key) == ("error", f"invoice-{invoice_id}-attempt-1")
+    assert attempt.message == outcome.error and card.token not in (attempt.message or "")
+    assert stripe.charges == []
+    # `csms outbox retry` once the cause is fixed: a new attempt, under a new key
+    again = await _charge(db, stripe, outbox_id)
+    assert again.status == "done", again.error
+    [charge] = stripe.charges
+    assert charge.idempotency_key == f"invoice-{invoice_id}-attempt-2"
+    paid = await db.read(lambda uow: uow.invoices.get(invoice_id))
+    assert paid is not None and paid.payment_status == PaymentStatus.PAID
+
+
+class _Unresolved:
+    """A processor that leaves every payment intent ``processing``."""
+
+    async def charge(self, **_: object) -> ChargeResult:
+        raise ChargeUnresolved("payment intent pi_****9zzz is still processing", reference="pi_1")
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_payment_left_processing_is_recorded_with_its_payment_intent(
+    db: Database, stripe: FakeStripe
+) -> None:
+    invoice_id, outbox_id = await _invoice_with_card(db, stripe, "4242424242424242")
+    charger = PaymentCharger(db, _Unresolved(), retry_delays=())  # type: ignore[arg-type]
+    record = await db.read(lambda uow: uow.outbox.get(outbox_id))
+    assert record is not None
+
+    outcome = await charger(record, T0)
+
+    assert outcome.status == "failed" and outcome.write is not None
+    await db.write(outcome.write)
+    [attempt] = await db.read(lambda uow: uow.payment_attempts.for_invoice(invoice_id))
+    assert (attempt.status, attempt.reference) == ("error", "pi_1")
+    assert "still processing" in (attempt.message or "")
     invoice = await db.read(lambda uow: uow.invoices.get(invoice_id))
     assert invoice is not None and invoice.payment_status == PaymentStatus.FAILED

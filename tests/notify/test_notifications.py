@@ -10,10 +10,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from csms.domain.customers import add_customer
+from csms.domain.payment_cards import store_card
 from csms.domain.tariffs import add_tariff, assign_tariff
 from notify.billing import bill_session
-from notify.email import EmailSender, SmtpSettings
+from notify.email import EmailSender, OutgoingEmail, SmtpSettings
 from notify.errors import DeliveryError
+from notify.messages import InvoiceFacts, SessionFacts, receipt_email
 from notify.notifications import Notifier, fan_out_charging_done
 from notify.outbox import Outcome
 from notify.sms import SmsSender, SmsSettings
@@ -252,3 +254,101 @@ async def test_done_charging_delivered_again_after_the_session_ended_says_the_sa
     assert sms_gateway.requests_seen == 2
     [sent] = sms_gateway.messages
     assert "(5.000 kWh)" in sent.body
+
+
+def test_the_receipt_s_closing_paragraphs_are_inside_the_html_body() -> None:
+    facts = SessionFacts(
+        session_id=7,
+        customer_number=123456789,
+        name="Nadia Notify",
+        charger="Marktplatz 1",
+        connector_id=2,
+        started_at=START,
+        stopped_at=START + timedelta(minutes=75),
+        charging_done_at=None,
+        energy_wh=11_000,
+        invoice=InvoiceFacts(
+            currency="EUR",
+            lines=[],
+            net_minor=550,
+            tax_rate="0",
+            tax_minor=0,
+            total_minor=550,
+            payment_status="processing",
+            card="visa •••• 4242",
+        ),
+    )
+
+    page = receipt_email(facts).html
+
+    assert page.startswith("<!DOCTYPE html><html><body>")
+    assert page.endswith("</body></html>") and page.count("</html>") == 1
+    body = page.removeprefix("<!DOCTYPE html><html><body>").removesuffix("</body></html>")
+    assert body.index("</table>") < body.index("charged to your card visa •••• 4242")
+    assert body.endswith("<p>Session 7, customer number 123456789.</p>")
+
+
+class _RecordingEmail:
+    """An email sender that keeps what it was asked to send."""
+
+    def __init__(self) -> None:
+        self.sent: list[OutgoingEmail] = []
+
+    async def send(self, message: OutgoingEmail) -> None:
+        self.sent.append(message)
+
+
+async def test_a_redelivered_receipt_names_the_card_chosen_at_billing(
+    sqlite_db: Database,
+) -> None:
+    def card(uow: UnitOfWork, customer_id: int, token: str, brand: str, last4: str) -> int:
+        return store_card(
+            uow,
+            customer_id,
+            token=token,
+            customer_ref="cus_n",
+            brand=brand,
+            last4=last4,
+            exp_month=12,
+            exp_year=2031,
+            now=T0,
+        ).id
+
+    def billed(uow: UnitOfWork) -> tuple[int, int]:
+        tx = _session(uow, notify=("email",), completed=True)
+        assert tx.customer_id is not None
+        chosen = card(uow, tx.customer_id, "pm_n1", "visa", "4242")
+        uow.outbox.enqueue(
+            topic="session.completed",
+            key=f"session.completed:{tx.id}",
+            payload={"transaction_pk": tx.id},
+            now=T0,
+        )
+        bill_session(uow, _enqueued(uow, "session.completed"), T0, payments_enabled=True)
+        return tx.customer_id, chosen
+
+    customer_id, chosen = await sqlite_db.write(billed)
+    email = _RecordingEmail()
+    notifier = Notifier(sqlite_db, email=email, sms=None)  # type: ignore[arg-type]
+    assert (await _deliver(notifier, sqlite_db, "email.receipt")).status == "done"
+
+    # a declined attempt moved the invoice to the customer's newest card
+    def moved(uow: UnitOfWork) -> None:
+        newer = card(uow, customer_id, "pm_n2", "mastercard", "4444")
+        invoice = uow.invoices.by_transaction(1)
+        assert invoice is not None and invoice.payment_method_id == chosen
+        uow.invoices.update(invoice.id, payment_method_id=newer, payment_status="declined")
+
+    await sqlite_db.write(moved)
+    assert (await _deliver(notifier, sqlite_db, "email.receipt")).status == "done"
+    # the first card was detached and its row deleted
+    await sqlite_db.write(lambda uow: uow.payment_methods.delete(chosen))
+    assert (await _deliver(notifier, sqlite_db, "email.receipt")).status == "done"
+
+    first, again, gone = (message.text for message in email.sent)
+    assert "The total is charged to your card visa •••• 4242." in first
+    assert again == first
+    assert "The total is charged to your card." in gone and "4242" not in gone
+    assert gone.replace("charged to your card.", "") == first.replace(
+        "charged to your card visa •••• 4242.", ""
+    )

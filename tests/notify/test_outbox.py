@@ -142,21 +142,23 @@ async def test_after_the_last_attempt_the_delivery_is_failed_and_retry_delivers_
     assert not await db.write(lambda uow: uow.outbox.retry(done.id, now=_now()))
 
 
-async def test_a_delivery_a_crash_interrupted_is_made_again_under_its_key_after_restart(
+async def test_a_delivery_a_crash_interrupted_is_made_again_under_its_key_once_its_lease_ends(
     db: Database,
 ) -> None:
     await _enqueue(db, "interrupted")
     [record] = await db.read(lambda uow: uow.outbox.list())
     now = _now()
-    # A worker claimed it (attempt counted, lease an hour long) and then the process died.
+    # A worker claimed it (attempt counted, lease 0.5 s) and then its process died.
     assert await db.write(
-        lambda uow: uow.outbox.claim(record.id, now=now, until=now + timedelta(hours=1))
+        lambda uow: uow.outbox.claim(record.id, now=now, until=now + timedelta(seconds=0.5))
     )
     assert await db.read(lambda uow: uow.outbox.due(_now(), limit=10)) == []
     receiver = Receiver()
     worker = OutboxWorker(db, internal={}, external={"test.send": receiver})
-    await worker.start()  # the next start of the (only) node frees its old claims
+    await worker.start()
     try:
+        await asyncio.sleep(0.2)
+        assert receiver.keys == []  # a live claim, as far as anyone can tell: left alone
         done = await _wait_for(db, "interrupted", "done")
     finally:
         await worker.stop()
@@ -240,3 +242,21 @@ def test_backoff_doubles_up_to_the_cap_with_jitter_in_its_upper_half(attempt: in
     delays = [policy.delay(attempt, rng=random.Random(seed)) for seed in range(200)]
     assert all(ceiling / 2 <= d <= ceiling for d in delays)
     assert len({round(d, 6) for d in delays}) > 100  # jittered, not one fixed value
+
+
+async def test_a_long_error_is_kept_cut_to_its_column_on_every_database(db: Database) -> None:
+    """PostgreSQL refuses a text longer than its column (SQLite would keep it): the error
+    is cut, so recording the failure never fails and the delivery reaches ``failed``."""
+
+    async def verbose(record: OutboxRecord, now: datetime) -> Outcome:
+        raise DeliveryError("the receiver said: " + "x" * 2000, permanent=True)
+
+    await _enqueue(db, "verbose")
+    worker = OutboxWorker(db, internal={}, external={"test.send": verbose}, policy=FAST)
+    await worker.start()
+    try:
+        failed = await _wait_for(db, "verbose", "failed")
+    finally:
+        await worker.stop()
+    assert failed.last_error is not None and len(failed.last_error) == 500
+    assert failed.last_error.startswith("the receiver said: ") and failed.last_error[-1] == "…"

@@ -1,6 +1,7 @@
 """Card payments through the Stripe adapter, over real HTTP to the local fake processor:
-cards are stored as tokens, charges are idempotent, declines and outages are classified, and
-no card number, CVC or API key leaks into anything csms could log."""
+cards are stored as tokens, charges are idempotent and sent in the processor's unit of the
+currency, declines and outages are classified, and no card number, CVC, API key or unmasked
+processor id leaks into anything csms could log."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from csms.domain.pricing import CURRENCY_EXPONENTS
 from notify.errors import DeliveryError
 from notify.payments import (
     DEFAULT_STRIPE_URL,
@@ -21,6 +23,8 @@ from notify.payments import (
     ChargeResult,
     StoredCard,
     StripeGateway,
+    mask_id,
+    redact_ids,
 )
 from tests.fakes.payment_processor import FakeStripe
 
@@ -602,3 +606,144 @@ def test_from_settings_with_a_bad_key_names_csms_payment_key_and_does_not_echo_i
         StripeGateway.from_settings("https://api.stripe.com", key)
 
     assert key not in str(raised.value)
+
+
+# --- amounts in the processor's unit ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("currency", "amount_minor", "sent"),
+    [
+        ("EUR", 1234, 1234),  # cents at both
+        ("ISK", 5, 500),  # csms bills whole krónur; Stripe takes ISK with two decimals
+        ("ISK", 1999, 199_900),
+        ("HUF", 12_345, 12_345),  # fillér at both: Stripe charges HUF with two decimals
+        ("JPY", 137, 137),  # zero-decimal at both
+        ("KRW", 1500, 1500),
+    ],
+)
+async def test_the_processor_gets_the_amount_in_its_own_minor_unit(
+    stripe: FakeStripe, gateway: StripeGateway, currency: str, amount_minor: int, sent: int
+) -> None:
+    on = await stored(gateway)
+
+    result = await gateway.charge(
+        amount_minor=amount_minor,
+        currency=currency,
+        card=on,
+        idempotency_key=f"invoice-1-{currency}-{amount_minor}",
+        description="d",
+        metadata={},
+    )
+
+    assert result.status == "succeeded"
+    [charged] = stripe.charges
+    assert (charged.amount, charged.currency) == (sent, currency.lower())
+
+
+async def test_a_three_decimal_amount_not_ending_in_zero_is_refused_before_it_is_sent(
+    stripe: FakeStripe, gateway: StripeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # csms does not bill in KWD (CURRENCY_EXPONENTS leaves it out); were it added, Stripe
+    # would take only amounts ending in 0
+    monkeypatch.setitem(CURRENCY_EXPONENTS, "KWD", 3)
+    on = await stored(gateway)
+    before = len(stripe.requests_seen)
+
+    with pytest.raises(DeliveryError, match="multiples of 10") as refused:
+        await gateway.charge(
+            amount_minor=5125,
+            currency="KWD",
+            card=on,
+            idempotency_key="invoice-1-attempt-1",
+            description="d",
+            metadata={},
+        )
+
+    assert refused.value.permanent
+    assert len(stripe.requests_seen) == before
+    await gateway.charge(
+        amount_minor=5120,
+        currency="KWD",
+        card=on,
+        idempotency_key="invoice-1-attempt-2",
+        description="d",
+        metadata={},
+    )
+    assert [(c.amount, c.currency) for c in stripe.charges] == [(5120, "kwd")]
+
+
+async def test_a_currency_csms_knows_no_minor_unit_of_is_not_charged(
+    stripe: FakeStripe, gateway: StripeGateway
+) -> None:
+    on = await stored(gateway)
+    with pytest.raises(DeliveryError, match="BHD") as refused:
+        await gateway.charge(
+            amount_minor=5120,
+            currency="BHD",
+            card=on,
+            idempotency_key="invoice-1-attempt-1",
+            description="d",
+            metadata={},
+        )
+    assert refused.value.permanent
+    assert stripe.charges == []
+
+
+# --- processor ids ---------------------------------------------------------------------
+
+
+def test_processor_ids_are_masked_to_their_last_four_characters() -> None:
+    text = (
+        "No such PaymentMethod: 'pm_1PqRsT2uVwXyZ3aB'; customer cus_9QxYzA1b2C3d4E, "
+        "pi_3MtwBwLkdIwHu7ix28a3tqPa_secret_YrKJUKribcBjcG8HVhfZluoGH, card_1MvoiELkdIwH, "
+        "src_1AbCdEfGhIjK, seti_1Mm8s8LkdIwHu7ixrCnQq5Wz (type=card_error code=card_declined)"
+    )
+
+    redacted = redact_ids(text)
+
+    for secret in ("pm_1PqRsT2uVwXyZ3aB", "cus_9QxYzA1b2C3d4E", "card_1MvoiELkdIwH", "seti_1Mm8"):
+        assert secret not in redacted
+    assert "Ghfz" not in redacted and "_secret_" not in redacted
+    assert "'pm_****Z3aB'" in redacted and "cus_****d4E" not in redacted
+    assert "cus_****3d4E" in redacted
+    assert "type=card_error code=card_declined" in redacted  # codes are not ids
+    assert mask_id("pm_1PqRsT2uVwXyZ3aB") == "pm_****Z3aB"
+    assert mask_id("pm_short") == "pm_****" and mask_id(None) == "-"
+
+
+async def test_processor_ids_in_the_processor_s_error_texts_are_masked(
+    stripe: FakeStripe, gateway: StripeGateway
+) -> None:
+    on = await stored(gateway)
+    gone = StoredCard("pm_1PqRsT2uVwXyZ3aB", on.customer_ref, "visa", "4242", 12, EXP_YEAR)
+
+    with pytest.raises(DeliveryError) as unknown:  # "No such PaymentMethod: 'pm_...'"
+        await charge(gateway, gone, "invoice-12-attempt-1")
+    stripe.fail_next(500, message=f"trouble with {on.token} of {on.customer_ref}")
+    with pytest.raises(DeliveryError) as failed:
+        await charge(gateway, on, "invoice-13-attempt-1")
+    stripe.fail_next(402, type="card_error", code="card_declined", message=f"no {on.token}")
+    declined = await charge(gateway, on, "invoice-14-attempt-1")
+
+    assert "pm_****Z3aB" in str(unknown.value)
+    for text in (str(unknown.value), str(failed.value), declined.message or ""):
+        for secret in (gone.token, on.token, on.customer_ref):
+            assert secret not in text, text
+
+
+async def test_nothing_logged_contains_a_processor_id_unmasked(
+    stripe: FakeStripe, gateway: StripeGateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+
+    on = await stored(gateway)
+    result = await charge(gateway, on, "invoice-15-attempt-1")
+    await gateway.detach_card(on.token, idempotency_key="detach-15")
+    await gateway.detach_card(on.token, idempotency_key="detach-16")  # not attached any more
+    await gateway.detach_card("pm_1PqRsT2uVwXyZ3aB", idempotency_key="detach-17")  # unknown
+
+    assert caplog.records
+    for secret in (on.token, on.customer_ref, result.reference or "?", "pm_1PqRsT2uVwXyZ3aB"):
+        assert secret not in caplog.text, secret
+    assert mask_id(on.token) in caplog.text

@@ -378,12 +378,13 @@ async def test_tc_e_13_csms_retried_transaction_event_is_stored_once_and_answere
     ]
 
 
-async def test_tc_e_15_csms_end_of_charging_records_charging_done_once(
+async def test_tc_e_15_csms_end_of_charging_is_the_last_stop_and_is_announced_once(
     station: Station, server: Any
 ) -> None:
     """2.0.1 E15 / issue point 5: the EV stops drawing energy while plugged in
-    (chargingState Charging → SuspendedEV): "charging done" is recorded once, at the
-    station's time of the change."""
+    (chargingState Charging → SuspendedEV). When it draws again and stops again, "charging
+    done" is the station's time of the last stop (the idle fee counts from there); the
+    driver is told once, at the first (tests/domain/test_outbox_events.py)."""
     await station.transaction(
         event("Started", "tx-e15", 0, "CablePluggedIn", charging_state="Charging")
     )
@@ -392,9 +393,13 @@ async def test_tc_e_15_csms_end_of_charging_records_charging_done_once(
             "Updated", "tx-e15", 1, "ChargingStateChanged", minutes=50, charging_state="SuspendedEV"
         )
     )
+    first = await _tx(server, "tx-e15")
+    assert first.charging_done_at is not None
+    assert first.charging_done_at.isoformat() == "2026-11-22T10:50:00+00:00"
     await station.transaction(
         event("Updated", "tx-e15", 2, "ChargingStateChanged", minutes=55, charging_state="Charging")
     )
+    assert (await _tx(server, "tx-e15")).charging_done_at is None  # it was not done
     await station.transaction(
         event(
             "Updated", "tx-e15", 3, "ChargingStateChanged", minutes=58, charging_state="EVConnected"
@@ -402,7 +407,7 @@ async def test_tc_e_15_csms_end_of_charging_records_charging_done_once(
     )
     tx = await _tx(server, "tx-e15")
     assert tx.charging_done_at is not None
-    assert tx.charging_done_at.isoformat() == "2026-11-22T10:50:00+00:00"
+    assert tx.charging_done_at.isoformat() == "2026-11-22T10:58:00+00:00"
     assert tx.status == "active"
 
 

@@ -176,10 +176,14 @@ async def test_meter_samples_round_trip_every_field_and_exact_utc_time(db: Datab
         "Inlet",
         "Raw",
         -1,
-        '{"signedMeterData":"QUJD"}',
+        row[14],  # the signed value, sealed: checked below
         "MeterValues",
         NOW,
     )
+    # A signed value (OCMF names the session's identification, a card UID) is sealed at
+    # rest and reads back verbatim.
+    assert "signedMeterData" not in row[14]
+    assert db.vault.open(row[14], "meter_values.signed_meter_value") == sample.signed_meter_value
 
 
 async def test_sqlite_write_waits_for_another_writer_without_blocking_the_event_loop(

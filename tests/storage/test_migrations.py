@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -27,7 +28,7 @@ async def test_migrated_database_matches_the_table_definitions(db: Database) -> 
 
 
 async def test_migrated_database_is_at_the_head_revision(db: Database) -> None:
-    assert await db.read(lambda uow: revision_of(uow.conn)) == head_revision() == "0005"
+    assert await db.read(lambda uow: revision_of(uow.conn)) == head_revision() == "0006"
 
 
 async def test_every_migration_replayed_builds_the_declared_schema(database_url: str) -> None:
@@ -156,5 +157,78 @@ async def test_charger_events_of_an_earlier_version_are_encrypted_by_the_upgrade
         assert "Greta" not in str(raw) and "encrypted" in str(raw)
         [event] = await new.read(lambda uow: uow.charger_events.list("CP-OLD"))
         assert event.payload == {"data": "Greta Old, card 04OLDCARD"}
+    finally:
+        await new.close()
+
+
+async def test_signed_meter_values_of_an_earlier_version_are_encrypted_by_the_upgrade(
+    database_url: str,
+) -> None:
+    """0006: signed meter values (OCMF names the card) kept in plain text before, in
+    meter_values and in a TransactionEvent's samples, are encrypted and read back."""
+    keys = KeyRing([KeyRing.generate()])
+    await asyncio.to_thread(upgrade, database_url, "0005", keys=keys)
+    old = Database(database_url)
+    when = datetime(2026, 1, 5, tzinfo=UTC)
+    signed = '{"signedMeterData": "OCMF|{\\"ID\\":\\"04OLDCARD\\"}|{}"}'
+    sample = ["2026-01-05T00:00:00+00:00", "5", "Energy.Active.Import.Register", None, "Wh"]
+    samples = json.dumps([[*sample, None, None, None, None, signed]])
+
+    def seed(uow: SqlUnitOfWork) -> None:
+        conn = uow.conn
+        conn.execute(
+            text(
+                "INSERT INTO chargers (id, registration_status, security_profile, created_at) "
+                "VALUES ('CP-OLD', 'Accepted', 1, :t)"
+            ),
+            {"t": when},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO transactions (transaction_id, charger_id, connector_id, start_key, "
+                "started_at, status, created_at, updated_at, offline, station_transaction_id) "
+                "VALUES (77, 'CP-OLD', 1, 'CP-OLD|2.0.1|old', :t, 'active', :t, :t, :f, 'old')"
+            ),
+            {"t": when, "f": False},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO meter_values (charger_id, connector_id, transaction_pk, timestamp, "
+                "value, measurand, signed_meter_value, source, received_at) "
+                "SELECT 'CP-OLD', 1, id, :t, '5', 'Energy.Active.Import.Register', :s, "
+                "'MeterValues', :t FROM transactions"
+            ),
+            {"t": when, "s": signed},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO transaction_events (charger_id, station_transaction_id, seq_no, "
+                "transaction_pk, event_type, trigger_reason, timestamp, offline, samples, "
+                "received_at) SELECT 'CP-OLD', 'old', 0, id, 'Started', 'Authorized', :t, :f, "
+                ":s, :t FROM transactions"
+            ),
+            {"t": when, "f": False, "s": samples},
+        )
+
+    await old.write(seed)
+    await old.close()
+    await asyncio.to_thread(upgrade, database_url, keys=keys)
+    new = Database(database_url, keys=keys)
+    try:
+        raw = await new.read(
+            lambda uow: [
+                str(v)
+                for v in uow.conn.execute(
+                    text(
+                        "SELECT signed_meter_value FROM meter_values UNION ALL "
+                        "SELECT samples FROM transaction_events"
+                    )
+                ).scalars()
+            ]
+        )
+        assert len(raw) == 2 and not [v for v in raw if "04OLDCARD" in v]
+        [tx] = await new.read(lambda uow: uow.transactions.list())
+        values = await new.read(lambda uow: uow.meter_samples.for_transaction(tx.id))
+        assert [v.signed_meter_value for v in values] == [signed, signed]
     finally:
         await new.close()

@@ -54,7 +54,7 @@ from csms.domain.views import (
 from notify.errors import DeliveryError
 from notify.payments import CardDetails, CardRejected, PaymentGateway
 from storage.ports import UnitOfWork
-from storage.records import CustomerRecord, InvoiceRecord, TransactionRecord
+from storage.records import CustomerRecord, CustomerTokenRecord, InvoiceRecord, TransactionRecord
 
 __all__ = ["router"]
 
@@ -357,7 +357,12 @@ async def register(body: RegisterRequest, request: Request) -> dict[str, Any]:
     return _token_answer(customer, token, expires_at)
 
 
-_LOGIN_FAILED = "wrong email, phone number or password: check them and try again"
+# The same answer for every refusal (unknown login, wrong password, a paused account), so
+# that it never tells whether a login exists.
+_LOGIN_FAILED = (
+    "wrong email, phone number or password: check them and try again (after 10 wrong "
+    "passwords in a row, logging in is paused for 15 minutes)"
+)
 
 
 @router.post("/login", response_model=TokenOut)
@@ -368,15 +373,22 @@ async def login(body: LoginRequest, request: Request) -> dict[str, Any]:
     stored = customer.password_hash if customer is not None else None
     # Checked against a decoy hash when there is no such login: the same time either way.
     matches = await asyncio.to_thread(accounts.check_login_password, body.password, stored)
-    if customer is None or not matches:
+    if customer is None:
         raise ApiError(401, _LOGIN_FAILED)
     now = CustomerApiContext.now()
     token = accounts.new_customer_token()
     address = _client_address(request)
     customer_id = customer.id
-    login = await db.write(
-        lambda uow: accounts.issue_token(uow, customer_id, token=token, now=now, created_ip=address)
-    )
+
+    def run(uow: UnitOfWork) -> CustomerTokenRecord | None:
+        # (recorded in the write, so that concurrent guesses each see the count before)
+        if not accounts.record_login_attempt(uow, customer_id, matches=matches, now=now):
+            return None
+        return accounts.issue_token(uow, customer_id, token=token, now=now, created_ip=address)
+
+    login = await db.write(run)
+    if login is None:
+        raise ApiError(401, _LOGIN_FAILED)
     return _token_answer(customer, token, login.expires_at)
 
 

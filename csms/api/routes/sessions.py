@@ -104,7 +104,7 @@ async def _load_session(ctx: ApiContext, session_id: int) -> TransactionRecord:
 
 @router.get("/{session_id}", response_model=SessionDetail, response_model_exclude_unset=True)
 async def show_session(session_id: int, ctx: AnyRoleContext) -> dict[str, Any]:
-    """A session with all its meter values."""
+    """A session with all its meter values and (not for owner tokens) its invoice."""
     tx = await _load_session(ctx, session_id)
 
     def load(
@@ -123,7 +123,8 @@ async def show_session(session_id: int, ctx: AnyRoleContext) -> dict[str, Any]:
         include_id_tag=not ctx.caller.is_owner,
         meter_values=samples,
         invoice=invoice,
-        invoice_details=True,
+        # (an owner sees what the session cost, not how its driver paid: declines are theirs)
+        invoice_details=not ctx.caller.is_owner,
     )
 
 
