@@ -256,6 +256,7 @@ _SESSION_COLUMNS: list[Column] = [
     ("STARTED", lambda s: _when(s.get("started_at"))),
     ("STOPPED", lambda s: _when(s.get("stopped_at"))),
     ("KWH", lambda s: _kwh(s.get("energy_wh"))),
+    ("COST", lambda s: f"{s['cost']['amount']} {s['cost']['currency']}" if s.get("cost") else None),
     ("STATUS", _field("status")),
 ]
 

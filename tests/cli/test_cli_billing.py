@@ -105,6 +105,8 @@ async def test_a_billed_session_shows_its_cost_and_invoice(
     assert invoice["payment_status"] == "no_payment_method"
     listed = (await _ok(cli_env, "sessions", "list", "--json")).json()
     assert listed[0]["cost"] == {"amount": "1.84", "currency": "EUR"}
+    table = (await _ok(cli_env, "sessions", "list")).out.splitlines()
+    assert "COST" in table[0].split() and "1.84 EUR" in table[1]
     text = (await _ok(cli_env, "sessions", "show", str(session))).out
     assert "cost:" in text and "1.84 EUR" in text and f"INVOICE {invoice['id']}" in text
     assert "payment: no_payment_method" in text
