@@ -129,8 +129,9 @@ async def test_an_erased_customer_s_ciphertext_is_gone_from_the_sqlite_file(
     sqlite_url: str,
 ) -> None:
     """Erasure deletes the encrypted identity too: after a checkpoint the database file holds
-    not even the ciphertext (``secure_delete``: freed space is overwritten, not left for a
-    disk image to recover under a key that may still exist)."""
+    not even the ciphertext (``secure_delete=FAST``: the freed space in a rewritten page is
+    overwritten, not left for a copy of the file to give away under a key that may still
+    exist)."""
     from sqlalchemy import text
 
     from csms.domain.rights import erase_customer
