@@ -13,6 +13,16 @@ Steps (``--only`` picks some):
 - ``idle``: thousands of chargers connect and boot, then stay idle: connect+boot rate and the
   server's resident memory per connection ((RSS with all connected - RSS before) / count).
 
+Interleaved rounds (``--rounds N``, 3 by default): the speed of a shared machine drifts by
+tens of percent within minutes, so one echo run followed by one csms run gives an unstable
+ratio. Each pair (echo, csms) and (echo201, csms201) therefore runs baseline, target,
+baseline, target, ... N times each, every run with its own warm-up and measured window. The
+ratio of round i is target_i / baseline_i (adjacent runs, so drift largely cancels); the
+reported ratio is the median of the round ratios, and the verdict uses it. A step's row
+shows its median calls/s and the latency and CPU figures of the round with the median
+calls/s; errors are summed over all rounds. A step picked alone with ``--only`` runs its N
+rounds without a ratio.
+
 The load generator runs inside this process (see :mod:`simulators.load`); every server is a
 subprocess that is stopped by its pid when its step ends, on errors and on Ctrl-C.
 """
@@ -28,6 +38,7 @@ import os
 import shlex
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -55,10 +66,12 @@ __all__ = [
     "BenchResults",
     "IdleResult",
     "LoadStep",
+    "StepRounds",
     "ThroughputResult",
     "format_results",
     "main",
     "run_bench",
+    "schedule",
 ]
 
 STEPS = ("echo", "csms", "echo201", "csms201", "idle")
@@ -81,8 +94,12 @@ LOAD_STEPS: dict[str, LoadStep] = {
     "echo201": LoadStep("echo", "ocpp2.0.1", "txevent", "TransactionEvent Updated closed loop"),
     "csms201": LoadStep("csms", "ocpp2.0.1", "txevent", "TransactionEvent Updated closed loop"),
 }
-#: (csms step, its echo baseline) for the ratio targets.
+#: (csms step, its echo baseline) for the ratio targets; every load step is in one pair.
 RATIO_PAIRS = (("csms", "echo"), ("csms201", "echo201"))
+
+#: Defaults of a full run and of ``--quick``: (rounds, measured seconds, warm-up seconds).
+FULL_RUN = (3, 8.0, 2.0)
+QUICK_RUN = (1, 3.0, 1.0)
 
 #: Information only: what csms is expected to reach (issue targets).
 TARGET_RATIO = 0.5
@@ -94,8 +111,9 @@ TARGET_RSS_KIB = 40.0
 class BenchOptions:
     steps: tuple[str, ...] = STEPS
     chargers: int = 100
-    duration: float = 15.0
-    warmup: float = 5.0
+    rounds: int = FULL_RUN[0]
+    duration: float = FULL_RUN[1]
+    warmup: float = FULL_RUN[2]
     idle_chargers: int = 5000
     idle_target: str = "csms"
     idle_settle: float = 2.0
@@ -106,11 +124,89 @@ class BenchOptions:
 
 @dataclass(slots=True)
 class ThroughputResult:
+    """One run of a load step (one round)."""
+
     target: str
     report: LoadReport | None = None
     server_cpu_percent: float = math.nan
     loadgen_cpu_percent: float = math.nan
     error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "report": self.report.to_dict() if self.report else None,
+            "server_cpu_percent": self.server_cpu_percent,
+            "loadgen_cpu_percent": self.loadgen_cpu_percent,
+            "error": self.error,
+        }
+
+
+def _ratio(target: ThroughputResult | None, baseline: ThroughputResult | None) -> float:
+    if target is None or baseline is None or target.report is None or baseline.report is None:
+        return math.nan
+    if baseline.report.calls_per_s > 0:
+        return target.report.calls_per_s / baseline.report.calls_per_s
+    return math.nan
+
+
+@dataclass(slots=True)
+class StepRounds:
+    """Every run of one load step, round 1 first. A step that failed runs no later rounds."""
+
+    target: str
+    runs: list[ThroughputResult] = field(default_factory=list)
+
+    def run(self, round_number: int) -> ThroughputResult | None:
+        """The run of round ``round_number`` (1-based), if it took place."""
+        return self.runs[round_number - 1] if 0 < round_number <= len(self.runs) else None
+
+    @property
+    def failed_round(self) -> int | None:
+        return next((i for i, run in enumerate(self.runs, 1) if run.error), None)
+
+    @property
+    def error(self) -> str | None:
+        failed = self.failed_round
+        return None if failed is None else self.runs[failed - 1].error
+
+    @property
+    def measured(self) -> list[ThroughputResult]:
+        return [run for run in self.runs if run.report is not None]
+
+    @property
+    def calls_per_s(self) -> float:
+        """Median calls/s over the rounds that were measured."""
+        rates = [run.report.calls_per_s for run in self.measured if run.report]
+        return statistics.median(rates) if rates else math.nan
+
+    @property
+    def median_round(self) -> int | None:
+        """The round with the median calls/s (the lower middle one for an even count)."""
+        measured = [(run.report.calls_per_s, i) for i, run in enumerate(self.runs, 1) if run.report]
+        if not measured:
+            return None
+        return sorted(measured)[(len(measured) - 1) // 2][1]
+
+    @property
+    def median_run(self) -> ThroughputResult | None:
+        index = self.median_round
+        return None if index is None else self.runs[index - 1]
+
+    @property
+    def errors(self) -> int:
+        """Call errors, timeouts, failed connects and disconnects of all rounds."""
+        return sum(run.report.errors for run in self.measured if run.report)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "median_calls_per_s": self.calls_per_s,
+            "median_round": self.median_round,
+            "errors": self.errors,
+            "error": self.error,
+            "failed_round": self.failed_round,
+            "rounds": [{"round": i, **run.to_dict()} for i, run in enumerate(self.runs, 1)],
+        }
 
 
 @dataclass(slots=True)
@@ -131,7 +227,7 @@ class IdleResult:
 class BenchResults:
     options: BenchOptions
     started_at: str
-    throughput: dict[str, ThroughputResult] = field(default_factory=dict)
+    throughput: dict[str, StepRounds] = field(default_factory=dict)
     idle: IdleResult | None = None
 
     @property
@@ -140,20 +236,33 @@ class BenchResults:
 
     @property
     def ratio(self) -> float:
-        """csms / echo calls per second under the 1.6 load."""
+        """Median over the rounds of csms / echo calls per second under the 1.6 load."""
         return self.ratio_of("csms", "echo")
 
     @property
     def ratio201(self) -> float:
-        """csms201 / echo201 calls per second under the 2.0.1 load."""
+        """Median over the rounds of csms201 / echo201 calls per second (2.0.1 load)."""
         return self.ratio_of("csms201", "echo201")
 
+    def add(self, target: str, run: ThroughputResult) -> None:
+        """Record the next round's run of ``target``."""
+        self.throughput.setdefault(target, StepRounds(target)).runs.append(run)
+
+    def round_ratios(self, step: str, baseline: str) -> list[float]:
+        """step / baseline calls per second of each round (NaN where a run is missing)."""
+        target, base = self.throughput.get(step), self.throughput.get(baseline)
+        if target is None or base is None:
+            return []
+        count = max(len(target.runs), len(base.runs))
+        return [_ratio(target.run(i), base.run(i)) for i in range(1, count + 1)]
+
     def ratio_of(self, step: str, baseline: str) -> float:
-        echo = self.throughput.get(baseline)
-        csms = self.throughput.get(step)
-        if echo and csms and echo.report and csms.report and echo.report.calls_per_s > 0:
-            return csms.report.calls_per_s / echo.report.calls_per_s
-        return math.nan
+        """The median of the round ratios; NaN when a run of either step failed."""
+        target, base = self.throughput.get(step), self.throughput.get(baseline)
+        if target is None or base is None or target.error or base.error:
+            return math.nan
+        ratios = [r for r in self.round_ratios(step, baseline) if not math.isnan(r)]
+        return statistics.median(ratios) if ratios else math.nan
 
     def to_dict(self) -> dict[str, Any]:
         def clean(value: Any) -> Any:
@@ -167,20 +276,20 @@ class BenchResults:
                 return str(value)
             return value
 
-        throughput = {}
-        for name, result in self.throughput.items():
-            throughput[name] = {
-                "target": result.target,
-                "report": result.report.to_dict() if result.report else None,
-                "server_cpu_percent": result.server_cpu_percent,
-                "loadgen_cpu_percent": result.loadgen_cpu_percent,
-                "error": result.error,
+        ratios = {
+            f"{step}/{baseline}": {
+                "rounds": self.round_ratios(step, baseline),
+                "median": self.ratio_of(step, baseline),
             }
+            for step, baseline in RATIO_PAIRS
+            if step in self.throughput and baseline in self.throughput
+        }
         return clean(
             {
                 "started_at": self.started_at,
                 "options": asdict(self.options),
-                "throughput": throughput,
+                "throughput": {name: steps.to_dict() for name, steps in self.throughput.items()},
+                "ratios": ratios,
                 "csms_to_echo_ratio": self.ratio,
                 "csms201_to_echo201_ratio": self.ratio201,
                 "idle": asdict(self.idle) if self.idle else None,
@@ -203,20 +312,27 @@ def _default_csms_command() -> tuple[str, ...]:
 
 
 class _Servers:
-    """Starts the servers the steps need, in a scratch directory removed at the end."""
+    """Starts the servers the steps need, in a scratch directory removed at the end.
+
+    Every csms run gets a fresh process and a fresh CSMS_HOME: a copy of one home migrated
+    at the first start (a copy takes milliseconds, ``csms db upgrade`` over a second). So
+    every round starts from the same empty database and a later round is not slowed down by
+    the rows the earlier ones wrote, which would bias the later round ratios; and csms is
+    started and warmed up per run exactly like the echo server it is compared with.
+    """
 
     def __init__(self, options: BenchOptions, workdir: Path) -> None:
         self.options = options
         self.workdir = workdir
-        self.home = workdir / "csms-home"
+        self.template = workdir / "csms-home-migrated"
         self._migrated = False
         self._runs = 0
         self._command = options.csms_command or _default_csms_command()
 
-    def _csms_env(self) -> dict[str, str]:
+    def _csms_env(self, home: Path) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CSMS_")}
         env.update(
-            CSMS_HOME=str(self.home),
+            CSMS_HOME=str(home),
             CSMS_UNKNOWN_CHARGERS="accept",
             CSMS_OCPP_HOST="127.0.0.1",
             CSMS_API_HOST="127.0.0.1",
@@ -225,16 +341,20 @@ class _Servers:
 
     @contextlib.asynccontextmanager
     async def csms(self) -> AsyncIterator[ServerProcess]:
-        env = self._csms_env()
         if not self._migrated:
-            self.home.mkdir(parents=True, exist_ok=True)
-            _log(f"csms db upgrade (CSMS_HOME={self.home})")
+            self.template.mkdir(parents=True, exist_ok=True)
+            _log(f"csms db upgrade (CSMS_HOME={self.template})")
             await run_checked(
-                [*self._command, "db", "upgrade"], env=env, log_path=self.workdir / "db.log"
+                [*self._command, "db", "upgrade"],
+                env=self._csms_env(self.template),
+                log_path=self.workdir / "db.log",
             )
             self._migrated = True
-        ocpp_port, api_port = free_port(), free_port()
         self._runs += 1
+        home = self.workdir / f"csms-home-{self._runs}"
+        shutil.copytree(self.template, home)
+        env = self._csms_env(home)
+        ocpp_port, api_port = free_port(), free_port()
         argv = [
             *self._command,
             "serve",
@@ -252,6 +372,8 @@ class _Servers:
             log_path=self.workdir / f"csms-serve-{self._runs}.log",
         ) as server:
             yield server
+        if not self.options.keep_home:
+            shutil.rmtree(home, ignore_errors=True)
 
     @contextlib.asynccontextmanager
     async def echo(self) -> AsyncIterator[ServerProcess]:
@@ -266,10 +388,25 @@ class _Servers:
 # -- steps ------------------------------------------------------------------------------
 
 
-async def _throughput(servers: _Servers, target: str) -> ThroughputResult:
+def schedule(steps: Sequence[str], rounds: int) -> list[tuple[str, int]]:
+    """The load runs in order as (step, round): each pair alternates baseline and target.
+
+    With both steps of a pair selected: baseline 1, target 1, baseline 2, target 2, ...;
+    with one of them, just its rounds.
+    """
+    order: list[tuple[str, int]] = []
+    for step, baseline in RATIO_PAIRS:
+        picked = [name for name in (baseline, step) if name in steps]
+        for round_number in range(1, rounds + 1):
+            order += [(name, round_number) for name in picked]
+    return order
+
+
+async def _throughput(servers: _Servers, target: str, round_number: int = 1) -> ThroughputResult:
     options = servers.options
     step = LOAD_STEPS[target]
     result = ThroughputResult(target=target)
+    label = target if options.rounds == 1 else f"{target} round {round_number}/{options.rounds}"
     try:
         async with servers.start(step.server) as server:
             config = LoadConfig(
@@ -288,7 +425,7 @@ async def _throughput(servers: _Servers, target: str) -> ThroughputResult:
                 cpu.append((cpu_seconds(server.pid), time.process_time()))
 
             _log(
-                f"{target}: {options.chargers} chargers, {step.protocol} {step.description}, "
+                f"{label}: {options.chargers} chargers, {step.protocol} {step.description}, "
                 f"{options.warmup:g} s warm-up + {options.duration:g} s measured"
             )
             async with LoadGenerator(config) as load:
@@ -305,14 +442,14 @@ async def _throughput(servers: _Servers, target: str) -> ThroughputResult:
                 result.server_cpu_percent = (server_end - server_start) / report.duration_s * 100
                 result.loadgen_cpu_percent = (own_end - own_start) / report.duration_s * 100
             _log(
-                f"{target}: {report.calls_per_s:.0f} calls/s, p50 {report.p50_ms:.2f} ms, "
+                f"{label}: {report.calls_per_s:.0f} calls/s, p50 {report.p50_ms:.2f} ms, "
                 f"p99 {report.p99_ms:.2f} ms, errors {report.errors}"
             )
             if report.errors:
-                _log(f"{target}: first errors: " + "; ".join(report.first_errors))
+                _log(f"{label}: first errors: " + "; ".join(report.first_errors))
     except StepFailed as exc:
         result.error = str(exc)
-        _log(f"{target}: FAILED: {exc}")
+        _log(f"{label}: FAILED: {exc}")
     return result
 
 
@@ -364,9 +501,16 @@ async def run_bench(options: BenchOptions) -> BenchResults:
     workdir = Path(tempfile.mkdtemp(prefix="csms-bench-"))
     servers = _Servers(options, workdir)
     try:
-        for step in LOAD_STEPS:
-            if step in options.steps:
-                results.throughput[step] = await _throughput(servers, step)
+        for step, round_number in schedule(options.steps, options.rounds):
+            done = results.throughput.get(step)
+            if done is not None and done.error:
+                _log(f"{step} round {round_number}: skipped, round {done.failed_round} failed")
+                continue
+            results.add(step, await _throughput(servers, step, round_number))
+            for target, baseline in RATIO_PAIRS:
+                if step == target and baseline in options.steps:
+                    ratio = results.round_ratios(target, baseline)[round_number - 1]
+                    _log(f"{target}/{baseline} round {round_number}: {_num(ratio)}")
         if "idle" in options.steps:
             results.idle = await _idle(servers)
     finally:
@@ -393,33 +537,62 @@ def _verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("ok" if ok else "MISSED")
 
 
+def _runs_text(options: BenchOptions) -> str:
+    each = f"{options.duration:g} s measured after {options.warmup:g} s warm-up"
+    if options.rounds == 1:
+        return f"one run per step, {each}"
+    return (
+        f"{options.rounds} rounds per step, each run {each}, a pair's baseline and csms "
+        f"alternating round by round"
+    )
+
+
 def format_results(results: BenchResults) -> str:
     """The human-readable table printed at the end."""
     options = results.options
     lines = [
         "",
         f"csms benchmark: {options.chargers} chargers, closed loop (one outstanding call each), "
-        f"{options.duration:g} s measured after {options.warmup:g} s warm-up; echo/csms: "
-        f"OCPP 1.6 MeterValues with 2 sampled values; echo201/csms201: OCPP 2.0.1 "
-        f"TransactionEvent Updated with 2 sampled values inside running transactions",
+        f"{_runs_text(options)}; echo/csms: OCPP 1.6 MeterValues with 2 sampled values; "
+        f"echo201/csms201: OCPP 2.0.1 TransactionEvent Updated with 2 sampled values inside "
+        f"running transactions",
         "",
         f"{'server':<10}{'calls/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}"
         f"{'errors':>8}{'server CPU':>12}{'loadgen CPU':>13}",
     ]
     for name in LOAD_STEPS:
-        result = results.throughput.get(name)
-        if result is None:
+        steps = results.throughput.get(name)
+        if steps is None:
             continue
-        report = result.report
-        if report is None:
-            lines.append(f"{name:<10}FAILED: {_one_line(result.error)}")
+        run = steps.median_run
+        if steps.error or run is None or run.report is None:
+            failed = steps.failed_round
+            where = (
+                f" in round {failed} of {options.rounds}" if failed and options.rounds > 1 else ""
+            )
+            lines.append(f"{name:<10}FAILED{where}: {_one_line(steps.error)}")
             continue
+        report = run.report
         lines.append(
-            f"{name:<10}{_num(report.calls_per_s, 0):>10}{_num(report.p50_ms):>9}"
+            f"{name:<10}{_num(steps.calls_per_s, 0):>10}{_num(report.p50_ms):>9}"
             f"{_num(report.p95_ms):>9}{_num(report.p99_ms):>9}{_num(report.max_ms):>9}"
-            f"{report.errors:>8}{_num(result.server_cpu_percent, 0) + ' %':>12}"
-            f"{_num(result.loadgen_cpu_percent, 0) + ' %':>13}"
+            f"{steps.errors:>8}{_num(run.server_cpu_percent, 0) + ' %':>12}"
+            f"{_num(run.loadgen_cpu_percent, 0) + ' %':>13}"
         )
+    notes = []
+    if options.rounds > 1 and results.throughput:
+        notes.append(
+            f"calls/s: median of the {options.rounds} rounds; p50 to max and CPU: the round with "
+            f"the median calls/s (for an even count the lower middle one); errors: all rounds"
+        )
+    for step, baseline in RATIO_PAIRS:
+        ratios = results.round_ratios(step, baseline)
+        if ratios:
+            each = " ".join(_num(r) for r in ratios)
+            median = _num(results.ratio_of(step, baseline))
+            notes.append(f"{step}/{baseline} per round: {each} (median {median})")
+    if notes:
+        lines += ["", *notes]
     idle = results.idle
     if idle is not None:
         lines.append("")
@@ -435,7 +608,8 @@ def format_results(results: BenchResults) -> str:
             )
 
     csms = results.throughput.get("csms")
-    csms_report = csms.report if csms else None
+    csms_run = csms.median_run if csms and not csms.error else None
+    csms_report = csms_run.report if csms_run else None
     rows: list[tuple[str, str, bool | None]] = []
     for step, baseline in RATIO_PAIRS:
         ratio = results.ratio_of(step, baseline)
@@ -478,11 +652,14 @@ def _parse(argv: Sequence[str] | None) -> tuple[BenchOptions, bool]:
         prog="python -m bench",
         description="Benchmark csms against a bare websockets echo server under the same "
         "load (OCPP 1.6 MeterValues: echo, csms; OCPP 2.0.1 TransactionEvent: echo201, "
-        "csms201), then measure idle connections. Every process targets 127.0.0.1 and "
-        "stops by itself.",
+        "csms201), then measure idle connections. Each baseline and its csms step run in "
+        "alternating rounds; the ratio is the median of the round ratios. Every process "
+        "targets 127.0.0.1 and stops by itself.",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="smoke run: 3 s per step, 500 idle chargers"
+        "--quick",
+        action="store_true",
+        help="smoke run: one round of 3 s per step after 1 s warm-up, 500 idle chargers",
     )
     parser.add_argument(
         "--only",
@@ -491,8 +668,22 @@ def _parse(argv: Sequence[str] | None) -> tuple[BenchOptions, bool]:
         help="run only this step (repeatable); default: all",
     )
     parser.add_argument("--chargers", type=int, help="chargers in the load steps (100)")
-    parser.add_argument("--duration", type=float, help="measured seconds per load step (15)")
-    parser.add_argument("--warmup", type=float, help="unmeasured seconds before each (5)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help=f"runs of each load step, a pair's baseline and csms alternating "
+        f"({FULL_RUN[0]}; --quick: {QUICK_RUN[0]})",
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        help=f"measured seconds per run ({FULL_RUN[1]:g}; --quick: {QUICK_RUN[1]:g})",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        help=f"unmeasured seconds before each run ({FULL_RUN[2]:g}; --quick: {QUICK_RUN[2]:g})",
+    )
     parser.add_argument("--idle-chargers", type=int, help="chargers in the idle step (5000)")
     parser.add_argument(
         "--idle-target",
@@ -515,11 +706,15 @@ def _parse(argv: Sequence[str] | None) -> tuple[BenchOptions, bool]:
     )
     args = parser.parse_args(argv)
     quick = args.quick
+    rounds, duration, warmup = QUICK_RUN if quick else FULL_RUN
+    if args.rounds is not None and args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     options = BenchOptions(
         steps=tuple(step for step in STEPS if step in args.only) if args.only else STEPS,
         chargers=args.chargers or 100,
-        duration=args.duration if args.duration is not None else (3.0 if quick else 15.0),
-        warmup=args.warmup if args.warmup is not None else (1.0 if quick else 5.0),
+        rounds=args.rounds if args.rounds is not None else rounds,
+        duration=args.duration if args.duration is not None else duration,
+        warmup=args.warmup if args.warmup is not None else warmup,
         idle_chargers=args.idle_chargers or (500 if quick else 5000),
         idle_target=args.idle_target,
         idle_settle=1.0 if quick else 2.0,
