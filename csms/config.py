@@ -197,7 +197,7 @@ def _channels(raw: dict[str, Any]) -> dict[str, Any]:
         from notify.payments import StripeGateway
 
         try:
-            StripeGateway.from_settings(values["payment_url"], values["payment_key"])
+            StripeGateway.check_settings(values["payment_url"], values["payment_key"])
         except ValueError as exc:
             raise _config_error(exc, "CSMS_PAYMENT_URL") from None
     return values

@@ -26,7 +26,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from csms.domain.outbox_events import enqueue_for_session
 from csms.domain.pricing import Price, TariffTerms, price_session, to_decimal
+from csms.domain.views import notify_view
 from notify.errors import DeliveryError
 from notify.outbox import Outcome
 from notify.payments import ChargeUnresolved, PaymentGateway, mask_id
@@ -110,14 +112,11 @@ def bill_session(
     if customer is not None and customer.erased_at is None:
         # The card chosen now goes with the receipt: it says how the invoice is paid even
         # if a later attempt moves to another card.
-        payload = {
-            "transaction_pk": tx.id,
-            "payment_method_id": invoice.payment_method_id if invoice is not None else None,
-        }
-        for channel, chosen in (("email", customer.notify_email), ("sms", customer.notify_sms)):
-            if chosen:
-                topic = RECEIPT_TOPICS[channel]
-                uow.outbox.enqueue(topic=topic, key=f"{topic}:{tx.id}", payload=payload, now=now)
+        card_id = invoice.payment_method_id if invoice is not None else None
+        for channel in notify_view(customer):
+            enqueue_for_session(
+                uow, RECEIPT_TOPICS[channel], tx.id, now=now, payment_method_id=card_id
+            )
     return outcome
 
 

@@ -21,14 +21,15 @@ billing (its id is in the receipt's payload), not the one a later attempt may ch
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
+from csms.domain.outbox_events import enqueue_for_session
 from csms.domain.transaction_events import energy_wh
+from csms.domain.views import notify_view
 from notify.email import EmailSender, OutgoingEmail
 from notify.messages import (
     InvoiceFacts,
@@ -67,22 +68,10 @@ def fan_out_charging_done(uow: UnitOfWork, record: OutboxRecord, now: datetime) 
     customer = uow.customers.get(tx.customer_id) if tx and tx.customer_id is not None else None
     if tx is None or customer is None or customer.erased_at is not None:
         return "nobody to notify"
-    channels = [
-        channel
-        for channel, chosen in (("email", customer.notify_email), ("sms", customer.notify_sms))
-        if chosen
-    ]
+    channels = notify_view(customer)
     for channel in channels:
-        topic = CHARGING_DONE_TOPICS[channel]
-        uow.outbox.enqueue(
-            topic=topic, key=f"{topic}:{tx.id}", payload={"transaction_pk": tx.id}, now=now
-        )
+        enqueue_for_session(uow, CHARGING_DONE_TOPICS[channel], tx.id, now=now)
     return f"notify by {', '.join(channels)}" if channels else "customer chose no notifications"
-
-
-#: Sends one notification (record, kind, the customer's address, the facts); returns the
-#: message's identity at the receiver (the Message-ID, the gateway's message sid).
-_Send = Callable[[OutboxRecord, str, str, SessionFacts], Awaitable[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +127,7 @@ class Notifier:
         to = spec.address(recipient.customer)
         if not to:
             return Outcome("done", result=f"skipped: customer does not want {spec.label}")
-        send = self._sender(channel)
-        if send is None:
+        if (self.email if channel == "email" else self.sms) is None:
             log.info(
                 "%s %s for session %d not sent: %s is disabled (set %s)",
                 spec.label,
@@ -149,32 +137,27 @@ class Notifier:
                 spec.setting,
             )
             return Outcome("done", result=f"skipped: {spec.label} disabled")
+        send = self._send_email if channel == "email" else self._send_sms
         sent = await send(record, kind, to, recipient.facts)
         return Outcome("done", result=f"sent {sent}")
 
-    def _sender(self, channel: str) -> _Send | None:
-        """How ``channel`` sends; None while it is disabled."""
-        if channel == "email":
-            return None if self.email is None else partial(self._send_email, self.email)
-        return None if self.sms is None else partial(self._send_sms, self.sms)
-
     async def _send_email(
-        self, email: EmailSender, record: OutboxRecord, kind: str, to: str, facts: SessionFacts
+        self, record: OutboxRecord, kind: str, to: str, facts: SessionFacts
     ) -> str:
+        assert self.email is not None
         text = charging_done_email(facts) if kind == "charging_done" else receipt_email(facts)
         message_id = f"<{record.key.replace(':', '.')}@{self.message_domain}>"
-        await email.send(
+        await self.email.send(
             OutgoingEmail(
                 to=to, subject=text.subject, text=text.text, html=text.html, message_id=message_id
             )
         )
         return message_id
 
-    async def _send_sms(
-        self, sms: SmsSender, record: OutboxRecord, kind: str, to: str, facts: SessionFacts
-    ) -> str:
+    async def _send_sms(self, record: OutboxRecord, kind: str, to: str, facts: SessionFacts) -> str:
+        assert self.sms is not None
         body = charging_done_sms(facts) if kind == "charging_done" else receipt_sms(facts)
-        return await sms.send(to=to, body=body, idempotency_key=record.key)
+        return await self.sms.send(to=to, body=body, idempotency_key=record.key)
 
 
 def _load(
@@ -198,7 +181,7 @@ def _load(
             tax_minor=invoice.tax_minor,
             total_minor=invoice.total_minor,
             payment_status=invoice.payment_status,
-            card=_card_line(uow, billed, invoice.payment_method_id),
+            card=_card_line(uow, billed),
         )
     tariff = uow.tariffs.in_force(tx.charger_id, tx.started_at)
     idle_fee = None
@@ -221,13 +204,12 @@ def _load(
     return _Recipient(customer, facts)
 
 
-def _card_line(uow: UnitOfWork, billed: Mapping[str, Any], current: int | None) -> str | None:
+def _card_line(uow: UnitOfWork, billed: Mapping[str, Any]) -> str | None:
     """The card a receipt names: the one chosen at billing (in the receipt's payload), so
     that a receipt delivered again says the same even after a later attempt moved the
     invoice to another card. "" when that card's row is gone (detached and deleted): the
-    receipt then says "your card". A payload from before it carried the card: the
-    invoice's."""
-    method_id = billed.get("payment_method_id", current)
+    receipt then says "your card"."""
+    method_id = billed.get("payment_method_id")
     if method_id is None:
         return None
     card = uow.payment_methods.get(int(method_id))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
@@ -117,7 +118,8 @@ class OutboxWorker:
         self._slots = asyncio.Semaphore(concurrency)
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._inflight: set[asyncio.Task[None]] = set()
+        #: External deliveries under way, by outbox id (one at a time per row).
+        self._inflight: dict[int, asyncio.Task[None]] = {}
         self._stopping = False
         self._rng = random.Random()
 
@@ -145,7 +147,7 @@ class OutboxWorker:
                 await self._task
             self._task = None
         if self._inflight:
-            _done, pending = await asyncio.wait(self._inflight, timeout=grace)
+            _done, pending = await asyncio.wait(self._inflight.values(), timeout=grace)
             for task in pending:
                 task.cancel()
             for task in pending:
@@ -179,7 +181,7 @@ class OutboxWorker:
 
     async def run_once(self) -> int:
         """Start every delivery due now; how many were started. Internal ones are done when
-        this returns; external ones run on (``drain`` waits for them)."""
+        this returns; external ones run on in tasks of their own."""
         now = self.clock()
         due = await self.db.read(lambda uow: uow.outbox.due(now, limit=self.batch))
         started = 0
@@ -190,25 +192,20 @@ class OutboxWorker:
                 await self._deliver_internal(record)
                 started += 1
                 continue
-            if any(t.get_name() == f"outbox-{record.id}" for t in self._inflight):
+            if record.id in self._inflight:
                 continue
             await self._slots.acquire()
             task = asyncio.create_task(self._deliver_external(record), name=f"outbox-{record.id}")
-            self._inflight.add(task)
-            task.add_done_callback(self._finished)
+            self._inflight[record.id] = task
+            task.add_done_callback(functools.partial(self._finished, record.id))
             started += 1
         return started
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
+    def _finished(self, outbox_id: int, _task: asyncio.Task[None]) -> None:
+        del self._inflight[outbox_id]
         self._slots.release()
         # (its retry time, or a slot for what waits: look again)
         self._wakeup.set()
-
-    async def drain(self) -> None:
-        """Wait for the external deliveries under way (tests, and a clean stop)."""
-        while self._inflight:
-            await asyncio.wait(set(self._inflight))
 
     # -- one delivery -----------------------------------------------------------------
 
@@ -262,36 +259,39 @@ class OutboxWorker:
                 outcome = Outcome("retry", error=_describe(exc))
         await self._record(record, attempt, outcome)
 
+    def _settled(self, outcome: Outcome, attempt: int, *, now: datetime) -> Outcome:
+        """``outcome`` with the retry policy applied: a retry without a time of its own
+        gets the backoff, or fails after the last attempt."""
+        if outcome.status != "retry" or outcome.retry_at is not None:
+            return outcome
+        if attempt >= self.policy.max_attempts:
+            error = f"{outcome.error} (gave up after {attempt} attempts)"
+            return Outcome("failed", error=error, write=outcome.write)
+        delay = self.policy.delay(attempt, rng=self._rng)
+        at = now + timedelta(seconds=delay)
+        return Outcome("retry", error=outcome.error, retry_at=at, write=outcome.write)
+
+    @staticmethod
+    def _apply(uow: UnitOfWork, outbox_id: int, outcome: Outcome, *, now: datetime) -> None:
+        """Record a settled ``outcome`` on the row (with what the handler writes)."""
+        if outcome.write is not None:
+            outcome.write(uow)
+        if outcome.status == "done":
+            uow.outbox.complete(outbox_id, now=now, result=outcome.result)
+        elif outcome.status == "retry":
+            assert outcome.retry_at is not None
+            uow.outbox.reschedule(
+                outbox_id, at=outcome.retry_at, error=outcome.error or "retry", now=now
+            )
+        else:
+            uow.outbox.fail(outbox_id, error=outcome.error or "failed", now=now)
+
     async def _record(self, record: OutboxRecord, attempt: int, outcome: Outcome) -> None:
         now = self.clock()
-        if outcome.status == "retry" and outcome.retry_at is None:
-            if attempt >= self.policy.max_attempts:
-                outcome = Outcome(
-                    "failed",
-                    error=f"{outcome.error} (gave up after {attempt} attempts)",
-                    write=outcome.write,
-                )
-            else:
-                delay = self.policy.delay(attempt, rng=self._rng)
-                outcome = Outcome(
-                    "retry",
-                    error=outcome.error,
-                    retry_at=now + timedelta(seconds=delay),
-                    write=outcome.write,
-                )
+        outcome = self._settled(outcome, attempt, now=now)
 
         def write(uow: UnitOfWork) -> None:
-            if outcome.write is not None:
-                outcome.write(uow)
-            if outcome.status == "done":
-                uow.outbox.complete(record.id, now=now, result=outcome.result)
-            elif outcome.status == "retry":
-                assert outcome.retry_at is not None
-                uow.outbox.reschedule(
-                    record.id, at=outcome.retry_at, error=outcome.error or "retry", now=now
-                )
-            else:
-                uow.outbox.fail(record.id, error=outcome.error or "failed", now=now)
+            self._apply(uow, record.id, outcome, now=now)
 
         try:
             await self.db.write(write)
@@ -332,16 +332,11 @@ class OutboxWorker:
         self, record: OutboxRecord, attempt: int, error: str, *, now: datetime
     ) -> None:
         """An internal delivery raised: count the attempt and back off (or fail)."""
+        outcome = self._settled(Outcome("retry", error=error), attempt, now=now)
 
         def write(uow: UnitOfWork) -> None:
-            if not uow.outbox.claim(record.id, now=now, until=now):
-                return
-            if attempt >= self.policy.max_attempts:
-                uow.outbox.fail(record.id, error=error, now=now)
-            else:
-                delay = self.policy.delay(attempt, rng=self._rng)
-                at = now + timedelta(seconds=delay)
-                uow.outbox.reschedule(record.id, at=at, error=error, now=now)
+            if uow.outbox.claim(record.id, now=now, until=now):
+                self._apply(uow, record.id, outcome, now=now)
 
         try:
             await self.db.write(write)

@@ -495,6 +495,17 @@ class StripeGateway:
         A key without a URL talks to Stripe itself. ``ValueError`` naming the variable on a
         bad URL or a URL without a key; messages never contain the key.
         """
+        checked = cls.check_settings(url, key)
+        if checked is None:
+            return None
+        base_url, api_key = checked
+        return cls(api_key=api_key, base_url=base_url, timeout=timeout)
+
+    @staticmethod
+    def check_settings(url: str | None, key: str | None) -> tuple[str, str] | None:
+        """``(base URL, API key)`` of ``CSMS_PAYMENT_URL`` and ``CSMS_PAYMENT_KEY`` as
+        ``from_settings`` takes them, checked without opening anything (configuration is
+        checked at every start and every CLI command); None when payments are off."""
         url = (url or "").strip() or None
         key = (key or "").strip() or None
         if url is None and key is None:
@@ -504,7 +515,8 @@ class StripeGateway:
                 "CSMS_PAYMENT_KEY is not set: CSMS_PAYMENT_URL needs the processor's secret API "
                 "key in CSMS_PAYMENT_KEY (or unset CSMS_PAYMENT_URL to disable payments)"
             )
-        return cls(api_key=key, base_url=url or DEFAULT_STRIPE_URL, timeout=timeout)
+        _check_api_key(key)
+        return _check_base_url(url or DEFAULT_STRIPE_URL), key
 
     @property
     def base_url(self) -> str:

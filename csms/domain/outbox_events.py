@@ -16,6 +16,7 @@ same fact again (a replayed StopTransaction, a recomputed projection) adds nothi
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from storage.ports import UnitOfWork
 from storage.records import TransactionRecord
@@ -26,6 +27,7 @@ __all__ = [
     "SESSION_COMPLETED",
     "enqueue_card_detach",
     "enqueue_charging_done",
+    "enqueue_for_session",
     "enqueue_session_completed",
 ]
 
@@ -34,25 +36,27 @@ CHARGING_DONE = "charging.done"
 PAYMENT_DETACH = "payment.detach"
 
 
-def enqueue_session_completed(uow: UnitOfWork, tx: TransactionRecord, *, now: datetime) -> None:
+def enqueue_for_session(
+    uow: UnitOfWork, topic: str, transaction_pk: int, *, now: datetime, **payload: Any
+) -> None:
+    """Enqueue ``topic`` for a session, once per session (key ``TOPIC:PK``); ``payload``
+    adds ids to the session's."""
     uow.outbox.enqueue(
-        topic=SESSION_COMPLETED,
-        key=f"{SESSION_COMPLETED}:{tx.id}",
-        payload={"transaction_pk": tx.id},
+        topic=topic,
+        key=f"{topic}:{transaction_pk}",
+        payload={"transaction_pk": transaction_pk, **payload},
         now=now,
     )
+
+
+def enqueue_session_completed(uow: UnitOfWork, tx: TransactionRecord, *, now: datetime) -> None:
+    enqueue_for_session(uow, SESSION_COMPLETED, tx.id, now=now)
 
 
 def enqueue_charging_done(uow: UnitOfWork, tx: TransactionRecord, *, now: datetime) -> None:
     """Only for a session of a customer (nobody to tell otherwise)."""
-    if tx.customer_id is None:
-        return
-    uow.outbox.enqueue(
-        topic=CHARGING_DONE,
-        key=f"{CHARGING_DONE}:{tx.id}",
-        payload={"transaction_pk": tx.id},
-        now=now,
-    )
+    if tx.customer_id is not None:
+        enqueue_for_session(uow, CHARGING_DONE, tx.id, now=now)
 
 
 def enqueue_card_detach(uow: UnitOfWork, payment_method_id: int, *, now: datetime) -> None:
