@@ -343,7 +343,9 @@ class WebSocketConnection(asyncio.Protocol):
 
     def stop_reading(self) -> None:
         """Read nothing more from the socket, for good (the server is stopping); sending
-        still works until :meth:`close`."""
+        still works until :meth:`close`. Keepalive stops too: a pong could not be read."""
+        if not self._closing:
+            self._cancel_timer()
         self._set_paused(self._paused | _PAUSED_BY_SERVER)
 
     def fail(self, code: int, reason: str = "") -> None:

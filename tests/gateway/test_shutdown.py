@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.frames import CLOSE, Close
+from websockets.frames import CLOSE, TEXT, Close
 from websockets.protocol import OPEN
 
 from csms.adapters import v16
@@ -26,7 +26,7 @@ from csms.gateway import CallContext, Gateway
 from protocol import OCPPVersion
 from storage.database import Database
 from tests.gateway.conftest import NOW, PASSWORD
-from tests.gateway.test_transport import RawSocket, client_frame
+from tests.gateway.test_transport import RawSocket, client_frame, open_connection
 from tests.waiting import eventually
 
 METER_VALUES = json.dumps(
@@ -142,6 +142,50 @@ async def test_stop_answers_the_call_in_hand_before_closing_with_1001(
         assert not gw.is_connected("CP1")
     finally:
         sock.close()
+
+
+async def test_messages_read_before_the_stop_are_all_answered_and_reading_stays_stopped(
+    gated_gateway: Gateway, gate: Gate
+) -> None:
+    """A CALL in hand and a backlog behind it (enough to pause reading): the backlog is
+    answered in order during the stop, and draining it does not resume reading."""
+    gw = gated_gateway
+    sock = await RawSocket.open(gw.port)
+    try:
+        heartbeats = [f'[2,"hb{i}","Heartbeat",{{}}]' for i in range(5)]
+        sock.writer.write(
+            b"".join(client_frame(TEXT, text.encode()) for text in [METER_VALUES, *heartbeats])
+        )
+        await asyncio.wait_for(gate.entered.wait(), 5)
+        await eventually(lambda: len(gw.connections["CP1"]._backlog or ()) == 5, timeout=5)
+        port = gw.port
+        stopping = asyncio.create_task(gw.stop())
+        await eventually(lambda: _refused(port), timeout=5)
+        sock.send('[2,"late","Heartbeat",{}]')
+        gate.release.set()
+        answers = [await sock.answer() for _ in range(6)]
+        assert [a[1] for a in answers] == ["mv", *(f"hb{i}" for i in range(5))]
+        opcode, payload = await sock.frame()
+        assert opcode == CLOSE and Close.parse(payload).code == 1001
+        await _complete_close(sock)
+        await asyncio.wait_for(stopping, 5)
+    finally:
+        sock.close()
+
+
+async def test_stop_reading_holds_whatever_the_handler_resumes() -> None:
+    """Handler back-pressure ends while the server stops: reading stays stopped until the
+    close, which reads again only to see the peer's close frame."""
+    connection, transport, recorder = await open_connection()
+    connection.pause_reading()
+    connection.stop_reading()
+    connection.resume_reading()
+    assert transport.reading_paused
+    connection.send_text("still answered")
+    connection.close(1001)
+    assert not transport.reading_paused
+    connection.data_received(client_frame(TEXT, b"not delivered"))
+    assert recorder.messages == []
 
 
 async def test_stop_closes_with_1001_after_the_grace_when_a_call_does_not_finish(
