@@ -20,9 +20,9 @@ the charger has most likely lost the old TCP connection without the server notic
 (NAT timeout, power cycle), so the newest connection is the one that works. Both events
 are logged, and the old socket is closed with code 1000 ("replaced by a new connection").
 
-A binary WebSocket message is refused: OCPP-J messages are text frames (OCPP-J 1.6 §3 and
-2.0.1 part 4 §3), so the connection is closed with 1003 (unsupported data, RFC 6455 §7.4.1)
-in its turn, after the answers to the CALLs read before it.
+A binary WebSocket message is refused: OCPP-J messages are JSON text (OCPP-J 1.6, 2.0.1
+part 4), so the connection is closed with 1003 (unsupported data, RFC 6455 §7.4.1) in its
+turn, after the answers to the CALLs read before it.
 
 **Stopping** (:meth:`Gateway.stop`, on SIGTERM/SIGINT) loses no answer: the listener
 closes and no connection reads another frame, every CALL already read is handled and

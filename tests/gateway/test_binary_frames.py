@@ -1,6 +1,6 @@
 """Binary WebSocket messages are refused (issue 18, item 9), over real sockets.
 
-OCPP-J messages are JSON text frames (OCPP-J 1.6 §3, 2.0.1 part 4 §3): a binary frame is
+OCPP-J messages are JSON text (OCPP-J 1.6, 2.0.1 part 4): a binary frame is
 answered with close code 1003 (unsupported data, RFC 6455 §7.4.1) and logged, on both
 versions; what the charger sent before it is answered first, nothing after it is handled.
 """

@@ -272,3 +272,19 @@ def test_a_bad_shutdown_grace_or_handshake_timeout_stops_start_naming_the_variab
         load_settings({key: value}, config_file=tmp_path / "absent.toml")
     assert raised.value.key == key
     assert key in str(raised.value)
+
+
+@pytest.mark.parametrize("key", ["CSMS_SHUTDOWN_GRACE", "CSMS_HANDSHAKE_TIMEOUT"])
+def test_csms_serve_with_a_bad_duration_stops_with_a_message_naming_it(
+    key: str, tmp_path: Path
+) -> None:
+    import io
+
+    from csms.cli import main
+
+    err = io.StringIO()
+    env = {"CSMS_HOME": str(tmp_path / "home"), "CSMS_CONFIG": str(tmp_path / "absent.toml")}
+    code = main(["serve"], stderr=err, env={**env, key: "soon"})
+    assert code == 2
+    assert f"configuration error: {key}: 'soon' is not a duration" in err.getvalue()
+    assert not (tmp_path / "home").exists()  # stopped before creating anything
