@@ -74,6 +74,12 @@ class Settings:
     outbox_lease: float = 120.0
     #: Seconds after a declined charge before each new attempt (then the invoice fails).
     payment_retry_delays: tuple[float, ...] = (3600.0, 86400.0, 259200.0)
+    #: Seconds a stopping server waits for the CALLs being handled to be answered before
+    #: it closes the connections anyway (CSMS_SHUTDOWN_GRACE).
+    shutdown_grace: float = 10.0
+    #: Seconds a charger has to complete its opening handshake, from TCP connect to the
+    #: 101 (CSMS_HANDSHAKE_TIMEOUT): a handshake that drags on is dropped.
+    handshake_timeout: float = 10.0
 
     @property
     def admin_token_path(self) -> Path:
@@ -120,6 +126,8 @@ _KEYS = {
     "CSMS_OUTBOX_RETRY_MAX": "outbox_retry_max",
     "CSMS_OUTBOX_LEASE": "outbox_lease",
     "CSMS_PAYMENT_RETRY_DELAYS": "payment_retry_delays",
+    "CSMS_SHUTDOWN_GRACE": "shutdown_grace",
+    "CSMS_HANDSHAKE_TIMEOUT": "handshake_timeout",
 }
 
 
@@ -139,6 +147,30 @@ def _positive(key: str, raw: Any, kind: type[int] | type[float]) -> Any:
     except (TypeError, ValueError):
         raise ConfigError(key, f"{raw!r} is not a number") from None
     if value <= 0:
+        raise ConfigError(key, f"{raw!r} must be greater than 0")
+    return value
+
+
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _duration_seconds(key: str, raw: Any, *, allow_zero: bool = False) -> float:
+    """A duration: seconds (``10``, ``2.5``) or a number with a unit (``90s``, ``10m``,
+    ``24h``, ``7d``)."""
+    text = str(raw).strip().lower()
+    scale = 1.0
+    if text and text[-1] in _DURATION_UNITS:
+        scale = _DURATION_UNITS[text[-1]]
+        text = text[:-1].strip()
+    try:
+        value = float(text) * scale
+    except ValueError:
+        raise ConfigError(
+            key, f"{raw!r} is not a duration (seconds, or a number with s, m, h or d: 20s)"
+        ) from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ConfigError(key, f"{raw!r} is not a duration")
+    if value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(key, f"{raw!r} must be greater than 0")
     return value
 
@@ -303,6 +335,12 @@ def load_settings(
         outbox_lease=_positive("CSMS_OUTBOX_LEASE", raw.get("CSMS_OUTBOX_LEASE", 120), float),
         payment_retry_delays=_delays(
             "CSMS_PAYMENT_RETRY_DELAYS", raw.get("CSMS_PAYMENT_RETRY_DELAYS", "3600,86400,259200")
+        ),
+        shutdown_grace=_duration_seconds(
+            "CSMS_SHUTDOWN_GRACE", raw.get("CSMS_SHUTDOWN_GRACE", 10), allow_zero=True
+        ),
+        handshake_timeout=_duration_seconds(
+            "CSMS_HANDSHAKE_TIMEOUT", raw.get("CSMS_HANDSHAKE_TIMEOUT", 10)
         ),
         **_channels(raw),
     )

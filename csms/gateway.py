@@ -19,6 +19,15 @@ A second connection for an identity that is already connected **replaces** the o
 the charger has most likely lost the old TCP connection without the server noticing
 (NAT timeout, power cycle), so the newest connection is the one that works. Both events
 are logged, and the old socket is closed with code 1000 ("replaced by a new connection").
+
+A binary WebSocket message is refused: OCPP-J messages are JSON text (OCPP-J 1.6, 2.0.1
+part 4), so the connection is closed with 1003 (unsupported data, RFC 6455 §7.4.1) in its
+turn, after the answers to the CALLs read before it.
+
+**Stopping** (:meth:`Gateway.stop`, on SIGTERM/SIGINT) loses no answer: the listener
+closes and no connection reads another frame, every CALL already read is handled and
+answered (within ``CSMS_SHUTDOWN_GRACE``), and only then are the connections closed with
+1001 (going away). A charger resends what was not read; what was committed is answered.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from websockets.datastructures import Headers
+from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
 from csms.commands import (
@@ -128,6 +138,7 @@ class ChargerConnection:
     _backlog: deque[str | bytes] | None = None
     _busy: bool = False
     _closed: bool = False
+    _refused: bool = False
 
     async def call(self, action: str, payload: dict[str, Any], *, timeout: float) -> dict[str, Any]:
         """Send a CALL and wait for its answer; one outstanding CALL at a time (OCPP-J §4.1.1)."""
@@ -172,6 +183,8 @@ class ChargerConnection:
     # -- messages from the transport (MessageHandler) -------------------------------------
 
     def message_received(self, message: str | bytes) -> None:
+        if self._refused:
+            return
         if self._busy:
             backlog = self._backlog
             if backlog is None:
@@ -179,6 +192,9 @@ class ChargerConnection:
             backlog.append(message)
             if len(backlog) >= BACKLOG_HIGH:
                 self.ws.pause_reading()
+            return
+        if type(message) is not str:
+            self._refuse_binary()
             return
         events = self.session.receive(message, now=self.gateway._loop_time())
         for index, event in enumerate(events):
@@ -230,15 +246,19 @@ class ChargerConnection:
                         else:
                             self._on_event(event)
                     backlog = self._backlog
-                    if backlog:
+                    if backlog and not self._refused:
                         message = backlog.popleft()
                         if len(backlog) <= BACKLOG_LOW:
                             self.ws.resume_reading()
-                        events = session.receive(message, now=loop.time())
+                        if type(message) is str:
+                            events = session.receive(message, now=loop.time())
+                        else:
+                            self._refuse_binary()
+                            events = None
                     else:
                         events = None
                 self._busy = False
-                if self._closed:
+                if self._closed or self.gateway._stopping:
                     return
                 wake = self._wake = loop.create_future()
                 await wake
@@ -250,6 +270,16 @@ class ChargerConnection:
             if self._worker is not None:
                 self.gateway._workers.discard(self._worker)
                 self._worker = None
+
+    def _refuse_binary(self) -> None:
+        """OCPP-J is text: close with 1003; nothing read after it is handled."""
+        self._refused = True
+        self._backlog = None
+        log.warning(
+            "charger %s sent a binary WebSocket message: closing (1003, OCPP-J is text)",
+            self.charger_id,
+        )
+        self.ws.fail(CloseCode.UNSUPPORTED_DATA, "OCPP-J messages are text frames")
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, SendFrame):
@@ -365,6 +395,7 @@ class Gateway:
         self.connections: dict[str, ChargerConnection] = {}
         self._server: WebSocketServer | None = None
         self._workers: set[asyncio.Task[None]] = set()
+        self._stopping = False
         self._loop_time: Callable[[], float] = time.monotonic
         # Successful Basic-auth checks, so a reconnect storm does not pay scrypt each time:
         # charger id -> (stored hash, sha256 of the presented password).
@@ -380,9 +411,11 @@ class Gateway:
             max_size=self.settings.max_frame_bytes,
             ping_interval=self.settings.ping_interval,
             ping_timeout=self.settings.ping_interval,
+            open_timeout=self.settings.handshake_timeout,
         )
         await server.listen(self.settings.ocpp_host, self.settings.ocpp_port)
         self._loop_time = asyncio.get_running_loop().time
+        self._stopping = False
         self._server = server
 
     @property
@@ -390,11 +423,38 @@ class Gateway:
         assert self._server is not None
         return int(self._server.sockets[0].getsockname()[1])
 
-    async def stop(self) -> None:
-        """Close every connection (code 1001) and wait for the CALLs being handled."""
-        if self._server is None:
+    async def stop(self, *, grace: float | None = None) -> None:
+        """Stop without dropping an answer: stop accepting connections and reading frames,
+        answer every CALL already read (waiting at most ``grace`` seconds, default
+        ``CSMS_SHUTDOWN_GRACE``), then close every connection with 1001 (going away)."""
+        server = self._server
+        if server is None:
             return
-        await self._server.close()
+        grace = self.settings.shutdown_grace if grace is None else grace
+        self._stopping = True
+        server.quiesce()
+        # Busy workers end once they have answered what was read (see _work); idle ones
+        # end when their connection closes.
+        busy = [
+            handler._worker
+            for ws in server.connections
+            if isinstance(handler := ws.handler, ChargerConnection)
+            and handler._busy
+            and handler._worker is not None
+        ]
+        if busy:
+            log.info("stopping: answering %d charger(s) whose messages are in hand", len(busy))
+            _, late = await asyncio.wait(busy, timeout=grace)
+            if late:
+                log.warning(
+                    "stopping: %d charger(s) still waiting for an answer after %g s; "
+                    "closing their connections anyway",
+                    len(late),
+                    grace,
+                )
+        await server.close()
+        for worker in list(self._workers):
+            worker.cancel()  # past the grace: what they still await is not answered
         while self._workers:
             await asyncio.wait(list(self._workers))
         self._server = None

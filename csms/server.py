@@ -197,11 +197,14 @@ class CsmsServer:
                 self._api_ticks = None
             await self._api.shutdown()
             self._api = None
+        # The chargers' calls in hand are answered before the rest stops (Gateway.stop);
+        # the API went first, so no operator command waits on a charger that is no longer
+        # read.
+        if self.gateway is not None:
+            await self.gateway.stop()
         if self.billing is not None:
             await self.billing.stop()
             self.billing = None
-        if self.gateway is not None:
-            await self.gateway.stop()
         if self.db is not None:
             await self.db.close()
             self.db = None

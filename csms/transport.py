@@ -30,6 +30,16 @@ pipelined frames behind its handshake request, all bytes go through the protocol
 path is off when the ``websockets`` logger is at DEBUG (its frame log stays complete) or
 with ``fast_path=False``.
 
+**Bounded handshakes.** The request head (request line and headers) may be at most
+``max_head_size`` bytes (16 KiB): a longer one is answered 431 and nothing more of it is
+kept, whatever ``websockets`` would parse (up to 128 header lines of 8 KiB each), so a
+crowd of unfinished handshakes holds at most that much each, and ``open_timeout`` drops
+them.
+
+**Stopping.** :meth:`WebSocketServer.quiesce` stops listening and stops reading every
+connection (no new connection, no new message) while what was read can still be
+answered; :meth:`WebSocketServer.close` then closes the connections.
+
 Behaviour follows ``websockets.asyncio.server`` where this server relies on it: no
 ``Server`` header, ``max_size`` (close 1009), pings every ``ping_interval`` and close 1011
 "keepalive ping timeout" when no pong comes back within ``ping_timeout``, ``open_timeout``
@@ -72,9 +82,12 @@ log = logging.getLogger(__name__)
 
 #: Frames a client may pipeline behind its handshake request before we answer it.
 MAX_EARLY_FRAMES = 16
+#: The longest request head (request line + headers + the blank line) accepted.
+MAX_HEAD_SIZE = 16 * 1024
 
 _PAUSED_BY_WRITES = 1
 _PAUSED_BY_HANDLER = 2
+_PAUSED_BY_SERVER = 4  # the server is stopping: for good
 _END_OF_HEADERS = b"\r\n\r\n"
 _NO_LIMIT = 2**63
 
@@ -122,6 +135,7 @@ class WebSocketServer:
         ping_timeout: float | None = 20.0,
         open_timeout: float | None = 10.0,
         close_timeout: float = 10.0,
+        max_head_size: int = MAX_HEAD_SIZE,
         write_limit: int = 2**15,
         fast_path: bool = True,
         logger: logging.Logger | None = None,
@@ -134,6 +148,7 @@ class WebSocketServer:
         self.ping_timeout = ping_timeout
         self.open_timeout = open_timeout
         self.close_timeout = close_timeout
+        self.max_head_size = max_head_size
         self.write_limit = write_limit
         self.fast_path = fast_path
         #: The sans-I/O protocols' logger (``websockets.server`` by default, as before).
@@ -157,12 +172,29 @@ class WebSocketServer:
     def is_serving(self) -> bool:
         return self._server is not None and not self._closing
 
+    def quiesce(self) -> None:
+        """Stop listening and stop reading: no new connection, no new message.
+
+        The first step of a graceful stop: messages already handed to the application can
+        still be answered (``send_text`` works), nothing more is read, and :meth:`close`
+        finishes the job. A handshake still being checked is answered 503 when the check
+        completes; a connection that has not sent its request yet, or was refused and has
+        not hung up yet, is dropped.
+        """
+        self._closing = True
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self.connections):
+            state = connection.protocol.state
+            if state is OPEN:
+                connection.stop_reading()
+            elif state is CONNECTING and connection._handshake is None:
+                connection.abort()
+
     async def close(self, code: int = CloseCode.GOING_AWAY, reason: str = "") -> None:
         """Stop listening, close every connection, return once all TCP connections are gone.
 
-        Open connections get a close frame with ``code``; a handshake still being checked
-        is answered 503 when the check completes; a connection that has not sent its
-        request yet, or was refused and has not hung up yet, is dropped.
+        Open connections get a close frame with ``code``; otherwise as :meth:`quiesce`.
         """
         self._closing = True
         if self._server is not None:
@@ -204,6 +236,7 @@ class WebSocketConnection(asyncio.Protocol):
         "_handler",
         "_handshake",
         "_head",
+        "_head_open",
         "_limit",
         "_loop",
         "_paused",
@@ -245,7 +278,8 @@ class WebSocketConnection(asyncio.Protocol):
         self._fast = server.fast_path and not protocol.debug
         self._framing = False  # frame boundaries found here, not in the protocol
         self._buffer: bytearray | None = None  # an incomplete frame, while framing
-        self._head: bytearray | None = bytearray() if self._fast else None  # request bytes
+        self._head: bytearray | None = bytearray()  # the request head's bytes, while read
+        self._head_open = True  # the end of the request head has not been seen yet
         self._clean = False  # the request was followed by nothing: the parser is at a boundary
         self._limit = server.max_size if server.max_size is not None else _NO_LIMIT
 
@@ -307,6 +341,31 @@ class WebSocketConnection(asyncio.Protocol):
     def resume_reading(self) -> None:
         self._set_paused(self._paused & ~_PAUSED_BY_HANDLER)
 
+    def stop_reading(self) -> None:
+        """Read nothing more from the socket, for good (the server is stopping); sending
+        still works until :meth:`close`. Keepalive stops too: a pong could not be read."""
+        if not self._closing:
+            self._cancel_timer()
+        self._set_paused(self._paused | _PAUSED_BY_SERVER)
+
+    def fail(self, code: int, reason: str = "") -> None:
+        """Close the connection because the peer broke the rules: a close frame with
+        ``code`` now, and no message received after this one reaches the handler."""
+        self._fail(code, reason)
+
+    @property
+    def handler(self) -> MessageHandler | None:
+        """What ``on_open`` returned (``None`` before the 101 and after the TCP connection
+        is gone)."""
+        return self._handler
+
+    @property
+    def head_bytes(self) -> int:
+        """Bytes of an unfinished request head held for this connection (0 once the
+        request is read): at most ``max_head_size`` plus one read."""
+        head = self._head
+        return len(head) if head is not None and self._head_open else 0
+
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Start the closing handshake; the TCP connection is dropped after
         ``close_timeout`` if the peer does not complete it."""
@@ -315,6 +374,11 @@ class WebSocketConnection(asyncio.Protocol):
         self.protocol.send_close(code, reason)
         self._write_pending()
         self._expect_close()
+        if self._paused & _PAUSED_BY_SERVER:
+            # Stopped for good: nothing more reaches the handler, but the peer's close
+            # frame must be read to end the closing handshake.
+            self._failed = True
+            self._set_paused(self._paused & _PAUSED_BY_WRITES)
 
     def abort(self) -> None:
         """Drop the TCP connection now."""
@@ -380,13 +444,11 @@ class WebSocketConnection(asyncio.Protocol):
     def _feed(self, data: bytes | bytearray) -> None:
         """Give bytes to the sans-I/O protocol and act on what it makes of them."""
         protocol = self.protocol
-        if self._handler is None and self._fast:
+        if self._handler is None:
             if self._handshake is not None:
                 self._clean = False  # bytes after the request, before the answer
-            elif self._head is not None:
-                self._head += data
-                if len(self._head) > 65536:  # an odd request: no fast path, no copy
-                    self._head = None
+            elif self._head_open and not self._read_head(data):
+                return
         protocol.receive_data(data)
         events = protocol.events_received()
         self._write_pending()  # automatic answers: pong, close echo, failure close
@@ -399,6 +461,48 @@ class WebSocketConnection(asyncio.Protocol):
             return
         for event in events:
             self._on_frame(cast(Frame, event))
+
+    def _read_head(self, data: bytes | bytearray) -> bool:
+        """Keep the request head's bytes until its end; ``False``: it is too long, and
+        the request has been refused with 431 (nothing more of it is kept)."""
+        head = self._head
+        assert head is not None
+        start = max(len(head) - 3, 0)  # the end marker may straddle two reads
+        head += data
+        end = head.find(_END_OF_HEADERS, start)
+        limit = self.server.max_head_size
+        if end < 0 and len(head) <= limit:
+            return True
+        if end < 0 or end + len(_END_OF_HEADERS) > limit:
+            self._refuse_head(len(head) if end < 0 else end + len(_END_OF_HEADERS))
+            return False
+        self._head_open = False
+        if not self._fast:
+            self._head = None
+        return True
+
+    def _refuse_head(self, size: int) -> None:
+        limit = self.server.max_head_size
+        self._head_open = False
+        self._head = None
+        if self.protocol.eof_sent:
+            return  # the protocol refused the request already (not HTTP)
+        log.info(
+            "refused the handshake from %s: request head of %d bytes or more, over %d",
+            self.remote_address,
+            size,
+            limit,
+        )
+        protocol = self.protocol
+        response = protocol.reject(
+            http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+            f"Request header fields too large: the limit is {limit} bytes.\n",
+        )
+        # Whatever the peer sends after this is read and dropped (the protocol's parser
+        # discards it) until it hangs up or the closing timeout drops it.
+        protocol.send_response(response)
+        self._write_pending()
+        self._expect_close()
 
     def _frames_received(self, data: bytes) -> None:
         """Fast path: find frame boundaries, deliver plain data frames, pass the rest on."""
