@@ -10,6 +10,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -74,6 +75,13 @@ class Settings:
     outbox_lease: float = 120.0
     #: Seconds after a declined charge before each new attempt (then the invoice fails).
     payment_retry_delays: tuple[float, ...] = (3600.0, 86400.0, 259200.0)
+    #: Billing's plausibility check (csms.domain.plausibility): the power, in kW, a
+    #: session's energy is checked against when csms does not know its charger's own.
+    max_charger_kw: Decimal = Decimal(350)
+    #: Who sells the charging, printed on receipts and invoices (None: left out).
+    seller_name: str | None = None
+    seller_address: str | None = None
+    seller_vat_id: str | None = None
 
     @property
     def admin_token_path(self) -> Path:
@@ -120,6 +128,10 @@ _KEYS = {
     "CSMS_OUTBOX_RETRY_MAX": "outbox_retry_max",
     "CSMS_OUTBOX_LEASE": "outbox_lease",
     "CSMS_PAYMENT_RETRY_DELAYS": "payment_retry_delays",
+    "CSMS_MAX_CHARGER_KW": "max_charger_kw",
+    "CSMS_SELLER_NAME": "seller_name",
+    "CSMS_SELLER_ADDRESS": "seller_address",
+    "CSMS_SELLER_VAT_ID": "seller_vat_id",
 }
 
 
@@ -200,6 +212,30 @@ def _channels(raw: dict[str, Any]) -> dict[str, Any]:
             StripeGateway.check_settings(values["payment_url"], values["payment_key"])
         except ValueError as exc:
             raise _config_error(exc, "CSMS_PAYMENT_URL") from None
+    return values
+
+
+def _billing(raw: dict[str, Any]) -> dict[str, Any]:
+    """The plausibility ceiling and the seller printed on receipts and invoices."""
+    text = str(raw.get("CSMS_MAX_CHARGER_KW", "350")).strip()
+    try:
+        ceiling = Decimal(text.removesuffix("kW").removesuffix("kw").strip())
+    except InvalidOperation:
+        raise ConfigError("CSMS_MAX_CHARGER_KW", f"{text!r} is not a number of kW (350)") from None
+    if not ceiling.is_finite() or not 0 < ceiling <= 10_000:
+        raise ConfigError("CSMS_MAX_CHARGER_KW", f"{text!r}: use a power from 0 to 10000 kW")
+    values: dict[str, Any] = {"max_charger_kw": ceiling}
+    for key, limit in (
+        ("CSMS_SELLER_NAME", 200),
+        ("CSMS_SELLER_ADDRESS", 500),
+        ("CSMS_SELLER_VAT_ID", 40),
+    ):
+        given = str(raw.get(key) or "").strip()
+        if len(given) > limit:
+            raise ConfigError(key, f"is at most {limit} characters")
+        if any(ch in given for ch in "\x00\r"):
+            raise ConfigError(key, "must not contain control characters")
+        values[_KEYS[key]] = given or None
     return values
 
 
@@ -305,4 +341,5 @@ def load_settings(
             "CSMS_PAYMENT_RETRY_DELAYS", raw.get("CSMS_PAYMENT_RETRY_DELAYS", "3600,86400,259200")
         ),
         **_channels(raw),
+        **_billing(raw),
     )
