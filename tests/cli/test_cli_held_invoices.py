@@ -1,14 +1,18 @@
 """``csms invoices list --held | release ID | adjust ID --energy-kwh X [--reason TEXT]``
-against a running server (issue 18 item 1)."""
+against a running server (issue 18 item 1); the invoice number and the seller in
+``invoices list/show`` and their JSON (item 15)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from csms.config import Settings
 from csms.domain.transactions import start_transaction, stop_transaction
+from csms.server import running_server
 from storage.database import Database
-from tests.api.conftest import NOW, add_charger_for
+from tests.api.conftest import NOW, add_charger_for, add_session
 from tests.cli.conftest import Result, run_cli
 from tests.waiting import eventually
 
@@ -136,3 +140,54 @@ async def test_a_held_invoice_is_adjusted_to_the_corrected_energy_and_released(
     assert "adjusted energy:" in text and "12.500 kWh" in text and "4.88 EUR" in text
     plain = await _ok(cli_env, "invoices", "adjust", str(rows[1]["id"]), "--energy-kwh", "1")
     assert "adjusted to 1 kWh and released" in plain.out and "total 0.85 EUR" in plain.out
+
+
+async def test_invoices_show_their_number_and_the_seller(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    settings = settings_factory(
+        seller_name="Stadtwerke Beispiel GmbH",
+        seller_address="Hauptstraße 1\n12345 Beispielstadt",
+        seller_vat_id="DE123456789",
+    )
+    async with running_server(settings) as server:
+        env = {
+            "CSMS_HOME": str(server.settings.home),
+            "CSMS_API_URL": server.api_url,
+            "CSMS_DATABASE_URL": server.settings.database_url,
+        }
+        await _ok(env, "tariffs", "add", "standard", "--per-kwh", "0.35")
+        tariff = await server.db.read(lambda uow: uow.tariffs.by_name("standard"))
+        await server.db.write(
+            lambda uow: uow.tariffs.assign(
+                tariff_id=tariff.id, charger_id=None, at=NOW - timedelta(days=1)
+            )
+        )
+        await add_charger_for(server.db, "CP-SELL")
+        await add_session(server.db, "CP-SELL", stop=True)
+        await add_session(server.db, "CP-SELL", stop=True, minute=120, id_tag="CARD2")
+
+        async def listed() -> list[dict[str, Any]] | None:
+            rows = (await _ok(env, "invoices", "list", "--json")).json()
+            return rows if len(rows) == 2 else None
+
+        rows = await eventually(listed, timeout=10)
+        year = rows[0]["created_at"][:4]
+        assert sorted(r["number"] for r in rows) == [f"{year}-000001", f"{year}-000002"]
+        table = (await _ok(env, "invoices", "list")).out.splitlines()
+        assert table[0].split()[:2] == ["INVOICE", "NUMBER"] and f"{year}-00000" in table[1]
+        shown = (await _ok(env, "invoices", "show", str(rows[0]["id"]), "--json")).json()
+        assert shown["number"] == rows[0]["number"]
+        assert shown["seller"] == {
+            "name": "Stadtwerke Beispiel GmbH",
+            "address": "Hauptstraße 1\n12345 Beispielstadt",
+            "vat_id": "DE123456789",
+        }
+        text = (await _ok(env, "invoices", "show", str(rows[0]["id"]))).out
+        for expected in (
+            rows[0]["number"],
+            "Stadtwerke Beispiel GmbH",
+            "Hauptstraße 1, 12345 Beispielstadt",
+            "DE123456789",
+        ):
+            assert expected in text, expected
