@@ -493,6 +493,11 @@ def _show_invoice_lines(out: Output, invoice: dict[str, Any]) -> None:
     payment = invoice["payment_status"]
     if invoice.get("decline_code"):
         payment += f" (declined {invoice['declines']}x: {invoice['decline_code']})"
+    if payment == "held":
+        payment += (
+            f" ({invoice.get('held_reason')}): `csms invoices release {invoice['id']}` or "
+            f"`csms invoices adjust {invoice['id']} --energy-kwh X`"
+        )
     out.line(f"payment: {payment}")
 
 

@@ -76,8 +76,9 @@ class Settings:
     #: Seconds after a declined charge before each new attempt (then the invoice fails).
     payment_retry_delays: tuple[float, ...] = (3600.0, 86400.0, 259200.0)
     #: Billing's plausibility check (csms.domain.plausibility): the power, in kW, a
-    #: session's energy is checked against when csms does not know its charger's own.
-    max_charger_kw: Decimal = Decimal(350)
+    #: session's energy is checked against when csms does not know its charger's own;
+    #: None (``off``): energy is not checked against power at all.
+    max_charger_kw: Decimal | None = Decimal(350)
     #: Who sells the charging, printed on receipts and invoices (None: left out).
     seller_name: str | None = None
     seller_address: str | None = None
@@ -218,12 +219,20 @@ def _channels(raw: dict[str, Any]) -> dict[str, Any]:
 def _billing(raw: dict[str, Any]) -> dict[str, Any]:
     """The plausibility ceiling and the seller printed on receipts and invoices."""
     text = str(raw.get("CSMS_MAX_CHARGER_KW", "350")).strip()
+    ceiling: Decimal | None = None
+    if text.lower() in ("off", "none"):
+        text = ""
     try:
-        ceiling = Decimal(text.removesuffix("kW").removesuffix("kw").strip())
+        if text:
+            ceiling = Decimal(text.removesuffix("kW").removesuffix("kw").strip())
     except InvalidOperation:
-        raise ConfigError("CSMS_MAX_CHARGER_KW", f"{text!r} is not a number of kW (350)") from None
-    if not ceiling.is_finite() or not 0 < ceiling <= 10_000:
-        raise ConfigError("CSMS_MAX_CHARGER_KW", f"{text!r}: use a power from 0 to 10000 kW")
+        raise ConfigError(
+            "CSMS_MAX_CHARGER_KW", f"{text!r} is not a number of kW (350), nor off"
+        ) from None
+    if ceiling is not None and (not ceiling.is_finite() or not 0 < ceiling <= 10_000):
+        raise ConfigError(
+            "CSMS_MAX_CHARGER_KW", f"{text!r}: use a power from 0 to 10000 kW, or off"
+        )
     values: dict[str, Any] = {"max_charger_kw": ceiling}
     for key, limit in (
         ("CSMS_SELLER_NAME", 200),

@@ -51,6 +51,7 @@ from notify.payments import ChargeUnresolved, PaymentGateway, mask_id
 from storage.database import Database
 from storage.ports import UnitOfWork
 from storage.records import (
+    DeviceVariableRecord,
     InvoiceRecord,
     OutboxRecord,
     PaymentAttemptRecord,
@@ -131,7 +132,7 @@ def price_of(tx: TransactionRecord, tariff: TariffRecord, *, energy_wh: int | No
     )
 
 
-def _power_limit(variable: Any) -> Decimal | None:
+def _power_limit(variable: DeviceVariableRecord) -> Decimal | None:
     """A device model ``Power`` variable's maxLimit in W (its unit W or kW), if any."""
     characteristics = variable.characteristics or {}
     limit = characteristics.get("maxLimit")
@@ -144,11 +145,14 @@ def _power_limit(variable: Any) -> Decimal | None:
 
 
 def _max_power_w(
-    uow: UnitOfWork, tx: TransactionRecord, ceiling_kw: Decimal
-) -> tuple[Decimal, str]:
+    uow: UnitOfWork, tx: TransactionRecord, ceiling_kw: Decimal | None
+) -> tuple[Decimal | None, str]:
     """The most the session's connector can deliver, in W, and where that comes from: the
     2.0.1 device model's ``EVSE`` (this EVSE) or ``ChargingStation`` ``Power`` maxLimit
-    (2.0.1 part 2 appendix, "Power": maxLimit is the maximum power), else the ceiling."""
+    (2.0.1 part 2 appendix, "Power": maxLimit is the maximum power), else the ceiling.
+    No ceiling (``CSMS_MAX_CHARGER_KW=off``): no limit at all."""
+    if ceiling_kw is None:
+        return None, "off"
     for component, evse_id in (("EVSE", tx.connector_id), ("ChargingStation", None)):
         for variable in uow.device_model.variables(
             tx.charger_id, component_name=component, variable_name="Power"
@@ -162,7 +166,10 @@ def _max_power_w(
 
 
 def plausibility_of(
-    uow: UnitOfWork, tx: TransactionRecord, *, max_charger_kw: Decimal = DEFAULT_MAX_CHARGER_KW
+    uow: UnitOfWork,
+    tx: TransactionRecord,
+    *,
+    max_charger_kw: Decimal | None = DEFAULT_MAX_CHARGER_KW,
 ) -> Implausible | None:
     """Why a completed session cannot be charged as it is (None: it can)."""
     assert tx.stopped_at is not None
@@ -184,7 +191,7 @@ def bill_session(
     now: datetime,
     *,
     payments_enabled: bool,
-    max_charger_kw: Decimal = DEFAULT_MAX_CHARGER_KW,
+    max_charger_kw: Decimal | None = DEFAULT_MAX_CHARGER_KW,
     seller: dict[str, Any] | None = None,
 ) -> str:
     """Invoice a completed session and enqueue its charge and receipts (idempotent); hold

@@ -55,6 +55,10 @@ def test_the_seller_comes_from_csms_toml_and_the_environment_wins(tmp_path: Path
     assert settings.max_charger_kw == Decimal(50)
 
 
+def test_the_power_check_can_be_turned_off_for_time_compressed_test_benches() -> None:
+    assert load_settings({"CSMS_MAX_CHARGER_KW": "off"}, config_file=NO_FILE).max_charger_kw is None
+
+
 @pytest.mark.parametrize(
     ("key", "value", "hint"),
     [

@@ -257,7 +257,7 @@ class InvoiceOut(BaseModel):
 class InvoiceAdjust(BaseModel):
     """The corrected energy of a held invoice, in kWh (a decimal string or number)."""
 
-    energy_kwh: str = Field(max_length=20, description="e.g. 12.5")
+    energy_kwh: str | int | float = Field(description='e.g. "12.5" (at most 3 decimals)')
     reason: str | None = Field(default=None, max_length=300)
 
 

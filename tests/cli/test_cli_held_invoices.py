@@ -95,6 +95,9 @@ async def test_held_invoices_are_listed_with_their_reason_and_released_once(
     first = min(rows, key=lambda r: r["id"])
     shown = (await _ok(cli_env, "invoices", "show", str(first["id"]))).out
     assert "held:" in shown and "exceeds what 350 kW" in shown
+    assert f"`csms invoices release {first['id']}`" in shown  # what to do about it
+    session = (await _ok(cli_env, "sessions", "show", str(first["session_id"]))).out
+    assert "payment: held (" in session
 
     released = await _ok(cli_env, "invoices", "release", str(first["id"]))
     # no card on file: released, and it says how it stands

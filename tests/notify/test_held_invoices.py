@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -115,9 +116,11 @@ def _session(
     return tx
 
 
-def _bill(uow: UnitOfWork, tx: TransactionRecord, *, payments: bool = True) -> str:
+def _bill(
+    uow: UnitOfWork, tx: TransactionRecord, *, max_charger_kw: Decimal | None = Decimal(350)
+) -> str:
     [record] = [r for r in uow.outbox.list() if r.key == f"session.completed:{tx.id}"]
-    return bill_session(uow, record, T0, payments_enabled=payments)
+    return bill_session(uow, record, T0, payments_enabled=True, max_charger_kw=max_charger_kw)
 
 
 def _keys(uow: UnitOfWork) -> list[str]:
@@ -232,6 +235,25 @@ async def test_the_charger_s_own_max_power_is_the_limit_where_csms_knows_it(
     assert held.payment_status == PaymentStatus.HELD
     assert held.held_reason is not None and "11 kW (charger)" in held.held_reason
     assert charged.payment_status == PaymentStatus.PROCESSING
+
+
+async def test_with_the_power_check_off_only_the_signs_hold_an_invoice(db: Database) -> None:
+    """CSMS_MAX_CHARGER_KW=off (a bench of time-compressed simulators): 200 kWh in 10
+    minutes is charged; a meter running backwards is still held."""
+
+    def run(uow: UnitOfWork) -> tuple[str, str]:
+        customer_id = _setup(uow, card_token="pm_off")
+        fast = _session(uow, customer_id, meter_start=0, meter_stop=200_000, seconds=600)
+        backwards = _session(
+            uow, customer_id, meter_start=9_000, meter_stop=10, started_at=START + timedelta(1)
+        )
+        _bill(uow, fast, max_charger_kw=None)
+        _bill(uow, backwards, max_charger_kw=None)
+        statuses = [uow.invoices.by_transaction(tx.id) for tx in (fast, backwards)]
+        assert all(statuses)
+        return statuses[0].payment_status, statuses[1].payment_status  # type: ignore[union-attr]
+
+    assert await db.write(run) == (PaymentStatus.PROCESSING, PaymentStatus.HELD)
 
 
 async def _real_card(stripe: FakeStripe) -> dict[str, str]:

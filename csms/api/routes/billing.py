@@ -189,7 +189,7 @@ async def adjust(invoice_id: int, body: InvoiceAdjust, ctx: OperatorContext) -> 
         invoice = adjust_invoice(
             uow,
             invoice_id,
-            energy_kwh=body.energy_kwh,
+            energy_kwh=str(body.energy_kwh)[:40],
             reason=body.reason,
             now=now,
             payments_enabled=enabled,
