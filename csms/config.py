@@ -220,10 +220,8 @@ def _billing(raw: dict[str, Any]) -> dict[str, Any]:
     """The plausibility ceiling and the seller printed on receipts and invoices."""
     text = str(raw.get("CSMS_MAX_CHARGER_KW", "350")).strip()
     ceiling: Decimal | None = None
-    if text.lower() in ("off", "none"):
-        text = ""
     try:
-        if text:
+        if text.lower() not in ("off", "none"):
             ceiling = Decimal(text.removesuffix("kW").removesuffix("kw").strip())
     except InvalidOperation:
         raise ConfigError(

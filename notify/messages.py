@@ -98,9 +98,15 @@ def _html(
     paragraphs: list[str],
     table: list[tuple[str, str]] | None = None,
     closing: list[str] | None = None,
+    *,
+    letterhead: list[str] | None = None,
 ) -> str:
-    """An HTML body: ``paragraphs``, then ``table``, then the ``closing`` paragraphs."""
-    body = _paragraphs(paragraphs)
+    """An HTML body: the ``letterhead`` lines (one paragraph), ``paragraphs``, then
+    ``table``, then the ``closing`` paragraphs."""
+    body = ""
+    if letterhead:
+        body += "<p>" + "<br>".join(html.escape(line) for line in letterhead) + "</p>"
+    body += _paragraphs(paragraphs)
     if table:
         rows = "".join(
             f"<tr><td>{html.escape(k)}</td><td style='text-align:right'>{html.escape(v)}</td></tr>"
@@ -177,7 +183,8 @@ def _seller_lines(invoice: InvoiceFacts | None) -> list[str]:
     return lines
 
 
-#: An SMS names the seller in at most this many characters (one SMS is 160).
+#: An SMS names the seller in at most this many characters (one SMS is 160 characters of
+#: the GSM alphabet: the cut adds no ellipsis, which would make it a 70-character UCS-2 one).
 _SMS_SELLER_CHARS = 30
 
 
@@ -216,10 +223,7 @@ def receipt_email(facts: SessionFacts) -> EmailText:
     text += "\n\n".join(paragraphs) + "\n\n"
     text += "\n".join(f"{k.ljust(width)}  {v}" for k, v in table)
     text += "\n\n" + "\n".join(closing) + "\n"
-    body = _html(paragraphs, table, closing)
-    if seller:
-        block = "<br>".join(html.escape(line) for line in seller)
-        body = body.replace("<body>", f"<body><p>{block}</p>", 1)
+    body = _html(paragraphs, table, closing, letterhead=seller)
     subject = f"Your charging receipt, session {facts.session_id}"
     if invoice is not None and invoice.number:
         subject = f"Your charging receipt {invoice.number}, session {facts.session_id}"
@@ -233,7 +237,7 @@ def receipt_sms(facts: SessionFacts) -> str:
     cost = "not billed" if invoice is None else _money(invoice.total_minor, invoice.currency)
     seller = str(((invoice.seller if invoice is not None else None) or {}).get("name") or "")
     if len(seller) > _SMS_SELLER_CHARS:
-        seller = seller[: _SMS_SELLER_CHARS - 1].rstrip() + "…"
+        seller = seller[:_SMS_SELLER_CHARS].rstrip()
     title = f"{seller or PRODUCT} receipt"
     if invoice is not None and invoice.number:
         title += f" {invoice.number}"

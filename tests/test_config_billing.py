@@ -63,6 +63,7 @@ def test_the_power_check_can_be_turned_off_for_time_compressed_test_benches() ->
     ("key", "value", "hint"),
     [
         ("CSMS_MAX_CHARGER_KW", "fast", "is not a number of kW"),
+        ("CSMS_MAX_CHARGER_KW", " ", "is not a number of kW"),
         ("CSMS_MAX_CHARGER_KW", "0", "use a power from 0 to 10000 kW"),
         ("CSMS_MAX_CHARGER_KW", "-22", "use a power from 0 to 10000 kW"),
         ("CSMS_MAX_CHARGER_KW", "inf", "use a power from 0 to 10000 kW"),

@@ -157,7 +157,7 @@ def test_the_sms_receipt_shortens_a_long_seller_name_and_escapes_nothing_into_ht
         ),
     )
     sms = receipt_sms(facts)
-    assert sms.startswith("Very Long Charging Network <H… receipt 2026-000042:")
+    assert sms.startswith("Very Long Charging Network <Ho receipt 2026-000042:")
     assert len(sms) <= 160
     page = receipt_email(facts).html
     assert "&lt;Holding&gt; &amp; Sons AG" in page and "<Holding>" not in page
