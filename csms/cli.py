@@ -320,12 +320,19 @@ def _money(invoice: dict[str, Any], name: str = "total") -> str | None:
 
 _INVOICE_COLUMNS: list[Column] = [
     ("INVOICE", _field("id")),
+    ("NUMBER", _field("number")),
     ("SESSION", _field("session_id")),
     ("CUSTOMER", _field("customer_number")),
     ("TOTAL", _money),
     ("PAYMENT", _field("payment_status")),
     ("DECLINES", _field("declines")),
     ("CREATED", lambda i: _when(i.get("created_at"))),
+]
+
+#: ``csms invoices list --held``: what an operator decides on, and why it was held.
+_HELD_INVOICE_COLUMNS: list[Column] = [
+    *(c for c in _INVOICE_COLUMNS if c[0] not in ("PAYMENT", "DECLINES")),
+    ("REASON", _field("held_reason")),
 ]
 
 _OUTBOX_COLUMNS: list[Column] = [
@@ -486,6 +493,11 @@ def _show_invoice_lines(out: Output, invoice: dict[str, Any]) -> None:
     payment = invoice["payment_status"]
     if invoice.get("decline_code"):
         payment += f" (declined {invoice['declines']}x: {invoice['decline_code']})"
+    if payment == "held":
+        payment += (
+            f" ({invoice.get('held_reason')}): `csms invoices release {invoice['id']}` or "
+            f"`csms invoices adjust {invoice['id']} --energy-kwh X`"
+        )
     out.line(f"payment: {payment}")
 
 
@@ -1161,9 +1173,57 @@ def cmd_tariffs_assign(ctx: Context) -> int:
 
 def cmd_invoices_list(ctx: Context) -> int:
     a = ctx.args
+    if a.held and a.status not in (None, "held"):
+        raise CliError("--held lists held invoices: leave out --status", exit_code=EXIT_USAGE)
+    status = "held" if a.held else a.status
     with ctx.client() as api:
-        invoices = api.get("/api/invoices", customer=a.customer, status=a.status, limit=a.limit)
+        invoices = api.get("/api/invoices", customer=a.customer, status=status, limit=a.limit)
+    if a.held:
+        return _print_rows(ctx, invoices, _HELD_INVOICE_COLUMNS, "no held invoices")
     return _print_rows(ctx, invoices, _INVOICE_COLUMNS, "no invoices")
+
+
+def _invoice_done(ctx: Context, invoice: dict[str, Any], what: str) -> int:
+    if ctx.out.json:
+        ctx.out.data(invoice)
+        return EXIT_OK
+    ctx.out.line(
+        f"invoice {invoice['id']} ({invoice.get('number') or 'no number'}) {what}: "
+        f"total {_money(invoice)}, payment {invoice['payment_status']}"
+    )
+    return EXIT_OK
+
+
+def cmd_invoices_release(ctx: Context) -> int:
+    with ctx.client() as api:
+        invoice = api.post(f"/api/invoices/{ctx.args.id}/release")
+    return _invoice_done(ctx, invoice, "released")
+
+
+def cmd_invoices_adjust(ctx: Context) -> int:
+    a = ctx.args
+    body: dict[str, Any] = {"energy_kwh": a.energy_kwh}
+    if a.reason is not None:
+        body["reason"] = a.reason
+    with ctx.client() as api:
+        invoice = api.post(f"/api/invoices/{a.id}/adjust", body)
+    return _invoice_done(ctx, invoice, f"adjusted to {a.energy_kwh} kWh and released")
+
+
+def _adjusted_kwh(invoice: dict[str, Any]) -> str | None:
+    wh = invoice.get("adjusted_energy_wh")
+    return None if wh is None else f"{wh / 1000:.3f} kWh"
+
+
+def _seller_fields(seller: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    if not seller:
+        return []
+    address = seller.get("address")
+    return [
+        ("seller", seller.get("name")),
+        ("seller address", address.replace("\n", ", ") if address else None),
+        ("seller VAT id", seller.get("vat_id")),
+    ]
 
 
 def cmd_invoices_show(ctx: Context) -> int:
@@ -1177,12 +1237,18 @@ def cmd_invoices_show(ctx: Context) -> int:
         ctx.out,
         [
             ("invoice", invoice["id"]),
+            ("number", invoice.get("number")),
             ("session", invoice["session_id"]),
             ("customer", invoice.get("customer_number")),
             ("created", _when(invoice.get("created_at"))),
             ("paid", _when(invoice.get("paid_at"))),
             ("card", f"{card['brand']} •••• {card['last4']}" if card else None),
             ("processor reference", invoice.get("payment_reference")),
+            ("held", invoice.get("held_reason")),
+            ("released", _when(invoice.get("released_at"))),
+            ("adjusted energy", _adjusted_kwh(invoice)),
+            ("adjust reason", invoice.get("adjust_reason")),
+            *_seller_fields(invoice.get("seller")),
         ],
     )
     ctx.out.line()
@@ -1635,12 +1701,36 @@ def build_parser() -> argparse.ArgumentParser:
             "paid",
             "declined",
             "failed",
+            "held",
         ],
         help="only invoices with this payment status",
     )
     p.add_argument("--limit", type=_positive, default=100, help="at most N (default 100)")
+    p.add_argument(
+        "--held",
+        action="store_true",
+        help="only held invoices (implausible sessions, never charged), with the reason",
+    )
     p = leaf(invoices, "show", cmd_invoices_show, "show an invoice and its payment attempts")
     p.add_argument("id", type=_positive, help="invoice id")
+    p = leaf(
+        invoices,
+        "release",
+        cmd_invoices_release,
+        "charge a held invoice as billed (card charge and receipt go out)",
+    )
+    p.add_argument("id", type=_positive, help="invoice id (`csms invoices list --held`)")
+    p = leaf(
+        invoices,
+        "adjust",
+        cmd_invoices_adjust,
+        "price a held invoice again from the corrected energy, then release it",
+    )
+    p.add_argument("id", type=_positive, help="invoice id (`csms invoices list --held`)")
+    p.add_argument(
+        "--energy-kwh", required=True, metavar="X", help="the energy to bill, in kWh (12.5)"
+    )
+    p.add_argument("--reason", metavar="TEXT", help="why (kept on the invoice)")
 
     outbox = noun("outbox", "deliveries after commits: billing, card charges, email, SMS")
     p = leaf(outbox, "list", cmd_outbox_list, "list deliveries, newest first")

@@ -10,6 +10,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -80,6 +81,14 @@ class Settings:
     #: Seconds a charger has to complete its opening handshake, from TCP connect to the
     #: 101 (CSMS_HANDSHAKE_TIMEOUT): a handshake that drags on is dropped.
     handshake_timeout: float = 10.0
+    #: Billing's plausibility check (csms.domain.plausibility): the power, in kW, a
+    #: session's energy is checked against when csms does not know its charger's own;
+    #: None (``off``): energy is not checked against power at all.
+    max_charger_kw: Decimal | None = Decimal(350)
+    #: Who sells the charging, printed on receipts and invoices (None: left out).
+    seller_name: str | None = None
+    seller_address: str | None = None
+    seller_vat_id: str | None = None
 
     @property
     def admin_token_path(self) -> Path:
@@ -128,6 +137,10 @@ _KEYS = {
     "CSMS_PAYMENT_RETRY_DELAYS": "payment_retry_delays",
     "CSMS_SHUTDOWN_GRACE": "shutdown_grace",
     "CSMS_HANDSHAKE_TIMEOUT": "handshake_timeout",
+    "CSMS_MAX_CHARGER_KW": "max_charger_kw",
+    "CSMS_SELLER_NAME": "seller_name",
+    "CSMS_SELLER_ADDRESS": "seller_address",
+    "CSMS_SELLER_VAT_ID": "seller_vat_id",
 }
 
 
@@ -232,6 +245,36 @@ def _channels(raw: dict[str, Any]) -> dict[str, Any]:
             StripeGateway.check_settings(values["payment_url"], values["payment_key"])
         except ValueError as exc:
             raise _config_error(exc, "CSMS_PAYMENT_URL") from None
+    return values
+
+
+def _billing(raw: dict[str, Any]) -> dict[str, Any]:
+    """The plausibility ceiling and the seller printed on receipts and invoices."""
+    text = str(raw.get("CSMS_MAX_CHARGER_KW", "350")).strip()
+    ceiling: Decimal | None = None
+    try:
+        if text.lower() not in ("off", "none"):
+            ceiling = Decimal(text.removesuffix("kW").removesuffix("kw").strip())
+    except InvalidOperation:
+        raise ConfigError(
+            "CSMS_MAX_CHARGER_KW", f"{text!r} is not a number of kW (350), nor off"
+        ) from None
+    if ceiling is not None and (not ceiling.is_finite() or not 0 < ceiling <= 10_000):
+        raise ConfigError(
+            "CSMS_MAX_CHARGER_KW", f"{text!r}: use a power from 0 to 10000 kW, or off"
+        )
+    values: dict[str, Any] = {"max_charger_kw": ceiling}
+    for key, limit in (
+        ("CSMS_SELLER_NAME", 200),
+        ("CSMS_SELLER_ADDRESS", 500),
+        ("CSMS_SELLER_VAT_ID", 40),
+    ):
+        given = str(raw.get(key) or "").strip()
+        if len(given) > limit:
+            raise ConfigError(key, f"is at most {limit} characters")
+        if any(ch in given for ch in "\x00\r"):
+            raise ConfigError(key, "must not contain control characters")
+        values[_KEYS[key]] = given or None
     return values
 
 
@@ -343,4 +386,5 @@ def load_settings(
             "CSMS_HANDSHAKE_TIMEOUT", raw.get("CSMS_HANDSHAKE_TIMEOUT", 10)
         ),
         **_channels(raw),
+        **_billing(raw),
     )

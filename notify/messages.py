@@ -14,6 +14,7 @@ from csms.domain.pricing import format_money
 
 __all__ = [
     "EmailText",
+    "InvoiceFacts",
     "SessionFacts",
     "charging_done_email",
     "charging_done_sms",
@@ -36,6 +37,10 @@ class InvoiceFacts:
     #: The card chosen at billing: "visa •••• 4242"; "" when csms no longer holds it; None
     #: when there was none.
     card: str | None = None
+    #: "2026-000001" (None: an invoice from before numbering had none).
+    number: str | None = None
+    #: Who sold the charging, as on the invoice: {"name", "address", "vat_id"}.
+    seller: dict[str, str | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +98,15 @@ def _html(
     paragraphs: list[str],
     table: list[tuple[str, str]] | None = None,
     closing: list[str] | None = None,
+    *,
+    letterhead: list[str] | None = None,
 ) -> str:
-    """An HTML body: ``paragraphs``, then ``table``, then the ``closing`` paragraphs."""
-    body = _paragraphs(paragraphs)
+    """An HTML body: the ``letterhead`` lines (one paragraph), ``paragraphs``, then
+    ``table``, then the ``closing`` paragraphs."""
+    body = ""
+    if letterhead:
+        body += "<p>" + "<br>".join(html.escape(line) for line in letterhead) + "</p>"
+    body += _paragraphs(paragraphs)
     if table:
         rows = "".join(
             f"<tr><td>{html.escape(k)}</td><td style='text-align:right'>{html.escape(v)}</td></tr>"
@@ -157,6 +168,26 @@ def _payment_line(invoice: InvoiceFacts) -> str:
     return "Please add a card in the app to pay for this session."
 
 
+def _seller_lines(invoice: InvoiceFacts | None) -> list[str]:
+    """The seller's name, address (one line per address line) and VAT id, as a business's
+    invoice states them."""
+    seller = (invoice.seller if invoice is not None else None) or {}
+    lines: list[str] = []
+    if seller.get("name"):
+        lines.append(str(seller["name"]))
+    address = seller.get("address")
+    if address:
+        lines.extend(part.strip() for part in str(address).splitlines() if part.strip())
+    if seller.get("vat_id"):
+        lines.append(f"VAT id {seller['vat_id']}")
+    return lines
+
+
+#: An SMS names the seller in at most this many characters (one SMS is 160 characters of
+#: the GSM alphabet: the cut adds no ellipsis, which would make it a 70-character UCS-2 one).
+_SMS_SELLER_CHARS = 30
+
+
 def receipt_email(facts: SessionFacts) -> EmailText:
     table: list[tuple[str, str]] = [
         ("Charger", f"{facts.charger}, connector {facts.connector_id}"),
@@ -167,6 +198,8 @@ def receipt_email(facts: SessionFacts) -> EmailText:
     ]
     paragraphs = [_greeting(facts), "thank you for charging with us. Your receipt:"]
     invoice = facts.invoice
+    if invoice is not None and invoice.number:
+        table.insert(0, ("Invoice", invoice.number))
     if invoice is None:
         table.append(("Cost", "not billed"))
     else:
@@ -184,25 +217,32 @@ def receipt_email(facts: SessionFacts) -> EmailText:
     closing = [f"Session {facts.session_id}, customer number {facts.customer_number}."]
     if invoice is not None:
         closing.insert(0, _payment_line(invoice))
+    seller = _seller_lines(invoice)
     width = max(len(k) for k, _ in table)
-    text = "\n\n".join(paragraphs) + "\n\n"
+    text = "\n".join(seller) + "\n\n" if seller else ""
+    text += "\n\n".join(paragraphs) + "\n\n"
     text += "\n".join(f"{k.ljust(width)}  {v}" for k, v in table)
     text += "\n\n" + "\n".join(closing) + "\n"
-    return EmailText(
-        subject=f"Your charging receipt, session {facts.session_id}",
-        text=text,
-        html=_html(paragraphs, table, closing),
-    )
+    body = _html(paragraphs, table, closing, letterhead=seller)
+    subject = f"Your charging receipt, session {facts.session_id}"
+    if invoice is not None and invoice.number:
+        subject = f"Your charging receipt {invoice.number}, session {facts.session_id}"
+    return EmailText(subject=subject, text=text, html=body)
 
 
 def receipt_sms(facts: SessionFacts) -> str:
-    cost = (
-        "not billed"
-        if facts.invoice is None
-        else _money(facts.invoice.total_minor, facts.invoice.currency)
-    )
+    """Short: the seller's name (cut to fit) and the invoice number stand for the full
+    invoice, which the email and the app carry (address and VAT id included)."""
+    invoice = facts.invoice
+    cost = "not billed" if invoice is None else _money(invoice.total_minor, invoice.currency)
+    seller = str(((invoice.seller if invoice is not None else None) or {}).get("name") or "")
+    if len(seller) > _SMS_SELLER_CHARS:
+        seller = seller[:_SMS_SELLER_CHARS].rstrip()
+    title = f"{seller or PRODUCT} receipt"
+    if invoice is not None and invoice.number:
+        title += f" {invoice.number}"
     return (
-        f"{PRODUCT} receipt: {facts.charger}, {_kwh(facts.energy_wh)}, "
+        f"{title}: {facts.charger}, {_kwh(facts.energy_wh)}, "
         f"{_duration(facts.started_at, facts.stopped_at)}, total {cost}. "
         f"Session {facts.session_id}. Thank you!"
     )

@@ -43,7 +43,7 @@ from notify.outbox import Outcome
 from notify.sms import SmsSender
 from storage.database import Database
 from storage.ports import UnitOfWork
-from storage.records import CustomerRecord, OutboxRecord, TransactionRecord
+from storage.records import CustomerRecord, InvoiceRecord, OutboxRecord, TransactionRecord
 
 __all__ = [
     "CHARGING_DONE_TOPICS",
@@ -182,6 +182,8 @@ def _load(
             total_minor=invoice.total_minor,
             payment_status=invoice.payment_status,
             card=_card_line(uow, billed),
+            number=invoice.number,
+            seller=invoice.seller,
         )
     tariff = uow.tariffs.in_force(tx.charger_id, tx.started_at)
     idle_fee = None
@@ -196,12 +198,20 @@ def _load(
         started_at=tx.started_at,
         stopped_at=tx.stopped_at,
         charging_done_at=tx.charging_done_at,
-        energy_wh=tx.energy_wh if receipt else _energy_at_done(uow, tx),
+        energy_wh=_billed_energy(tx, invoice) if receipt else _energy_at_done(uow, tx),
         invoice=invoice_facts,
         idle_fee=idle_fee,
         idle_grace_minutes=tariff.idle_grace_minutes if tariff is not None else 0,
     )
     return _Recipient(customer, facts)
+
+
+def _billed_energy(tx: TransactionRecord, invoice: InvoiceRecord | None) -> int | None:
+    """The energy a receipt states: what the invoice billed (an operator's correction of
+    an implausible reading), else the session's."""
+    if invoice is not None and invoice.adjusted_energy_wh is not None:
+        return invoice.adjusted_energy_wh
+    return tx.energy_wh
 
 
 def _card_line(uow: UnitOfWork, billed: Mapping[str, Any]) -> str | None:

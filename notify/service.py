@@ -12,7 +12,13 @@ from email.utils import parseaddr
 
 from csms.config import Settings
 from csms.domain.outbox_events import CHARGING_DONE, PAYMENT_DETACH, SESSION_COMPLETED
-from notify.billing import PAYMENT_CHARGE, PaymentCharger, PaymentStatus, bill_session
+from notify.billing import (
+    PAYMENT_CHARGE,
+    PaymentCharger,
+    PaymentStatus,
+    bill_session,
+    seller_of,
+)
 from notify.email import EmailSender, SmtpSettings
 from notify.notifications import NOTIFICATION_TOPICS, Notifier, fan_out_charging_done
 from notify.outbox import ExternalHandler, OutboxWorker, Outcome, RetryPolicy
@@ -105,7 +111,14 @@ class Billing:
             db,
             internal={
                 SESSION_COMPLETED: functools.partial(
-                    bill_session, payments_enabled=self.gateway is not None
+                    bill_session,
+                    payments_enabled=self.gateway is not None,
+                    max_charger_kw=settings.max_charger_kw,
+                    seller=seller_of(
+                        name=settings.seller_name,
+                        address=settings.seller_address,
+                        vat_id=settings.seller_vat_id,
+                    ),
                 ),
                 CHARGING_DONE: fan_out_charging_done,
             },

@@ -404,6 +404,16 @@ class InvoiceRecord:
     declines: int = 0
     decline_code: str | None = None
     paid_at: datetime | None = None
+    #: "2026-000001": gapless per calendar year (storage.sql.tables.invoice_counters).
+    number: str | None = None
+    #: Why billing held the invoice (an implausible session); kept after release.
+    held_reason: str | None = None
+    released_at: datetime | None = None
+    #: The energy an operator billed instead of the session's (``csms invoices adjust``).
+    adjusted_energy_wh: int | None = None
+    adjust_reason: str | None = None
+    #: Who sold the charging when it was billed: {"name", "address", "vat_id"}.
+    seller: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)

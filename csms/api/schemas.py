@@ -23,6 +23,7 @@ __all__ = [
     "DriverSessionOut",
     "ErrorOut",
     "Health",
+    "InvoiceAdjust",
     "InvoiceLineOut",
     "InvoiceOut",
     "KeyRetiredOut",
@@ -35,6 +36,7 @@ __all__ = [
     "PaymentMethodOut",
     "Removed",
     "RetentionOut",
+    "SellerOut",
     "SessionDetail",
     "SessionOut",
     "SessionReportRow",
@@ -201,6 +203,12 @@ class PaymentMethodOut(BaseModel):
     created_at: datetime
 
 
+class SellerOut(BaseModel):
+    name: str | None = None
+    address: str | None = None
+    vat_id: str | None = None
+
+
 class InvoiceOut(BaseModel):
     """A billed session. Amounts are decimal strings in ``currency``; every amount is rounded
     half-up to the currency's minor unit as it is computed (lines, then tax on their sum)."""
@@ -214,8 +222,18 @@ class InvoiceOut(BaseModel):
     tax: str
     total: str
     payment_status: Literal[
-        "not_required", "pending", "no_payment_method", "processing", "paid", "declined", "failed"
-    ]
+        "not_required",
+        "pending",
+        "no_payment_method",
+        "processing",
+        "paid",
+        "declined",
+        "failed",
+        "held",
+    ] = Field(
+        description="held: an implausible session, charged only once an operator "
+        "releases or adjusts it"
+    )
     payment_reference: str | None = Field(default=None, description="the processor's charge id")
     declines: int
     decline_code: str | None = None
@@ -224,6 +242,23 @@ class InvoiceOut(BaseModel):
     customer_number: int | None = None
     card: PaymentMethodOut | None = None
     payment_attempts: list[PaymentAttemptOut] | None = None
+    number: str | None = Field(
+        default=None, description="gapless per calendar year (UTC): 2026-000001"
+    )
+    seller: SellerOut | None = Field(default=None, description="who sold the charging")
+    held_reason: str | None = Field(default=None, description="why billing held it")
+    released_at: datetime | None = None
+    adjusted_energy_wh: int | None = Field(
+        default=None, description="the energy billed instead of the session's (adjusted)"
+    )
+    adjust_reason: str | None = None
+
+
+class InvoiceAdjust(BaseModel):
+    """The corrected energy of a held invoice, in kWh (a decimal string or number)."""
+
+    energy_kwh: str | int | float = Field(description='e.g. "12.5" (at most 3 decimals)')
+    reason: str | None = Field(default=None, max_length=300)
 
 
 class DriverSessionDetail(DriverSessionOut):

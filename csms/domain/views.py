@@ -252,6 +252,12 @@ def invoice_view(
         "decline_code": invoice.decline_code,
         "created_at": iso(invoice.created_at),
         "paid_at": iso(invoice.paid_at),
+        "number": invoice.number,
+        "seller": invoice.seller,
+        "held_reason": invoice.held_reason,
+        "released_at": iso(invoice.released_at),
+        "adjusted_energy_wh": invoice.adjusted_energy_wh,
+        "adjust_reason": invoice.adjust_reason,
     }
     if include_customer:
         view["customer_number"] = customer_number

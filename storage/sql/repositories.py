@@ -1696,6 +1696,20 @@ class SqlInvoices(_Repo):
     def update(self, invoice_id: int, **values: Any) -> None:
         self.conn.execute(update(t.invoices).where(t.invoices.c.id == invoice_id).values(**values))
 
+    def next_number(self, year: int) -> int:
+        # One statement that raises the year's counter and returns it: on PostgreSQL the
+        # row lock makes a concurrent biller wait for this commit; SQLite has one writer.
+        ic = t.invoice_counters
+        statement = (
+            _upsert(self.conn, ic)
+            .values(year=year, last_number=1)
+            .on_conflict_do_update(
+                index_elements=["year"], set_={"last_number": ic.c.last_number + 1}
+            )
+            .returning(ic.c.last_number)
+        )
+        return int(self.conn.execute(statement).scalar_one())
+
     def list(
         self,
         *,

@@ -38,6 +38,7 @@ __all__ = [
     "device_reports",
     "device_variables",
     "id_tags",
+    "invoice_counters",
     "invoices",
     "metadata",
     "meter_values",
@@ -589,6 +590,28 @@ invoices = Table(
     Column("paid_at", UtcDateTime),
     Column("updated_at", UtcDateTime, nullable=False),
     Index("ix_invoices_customer", "customer_id"),
+    # gapless per calendar year (UTC): "2026-000001", from invoice_counters in the
+    # invoice's own commit
+    Column("number", String(20)),
+    # why billing held it (payment_status "held": an implausible session); kept after
+    # release
+    Column("held_reason", String(300)),
+    Column("released_at", UtcDateTime),
+    # the energy an operator billed instead of the session's (``csms invoices adjust``)
+    Column("adjusted_energy_wh", BigInteger),
+    Column("adjust_reason", String(300)),
+    # who sold the charging when it was billed: {"name", "address", "vat_id"}
+    Column("seller", JSON),
+    Index("uq_invoices_number", "number", unique=True),
+)
+
+# The last invoice number given out per calendar year (UTC): taken and raised in the
+# commit that stores the invoice, so numbers have no gaps and no duplicates.
+invoice_counters = Table(
+    "invoice_counters",
+    metadata,
+    Column("year", Integer, primary_key=True, autoincrement=False),
+    Column("last_number", Integer, nullable=False),
 )
 
 # Every attempt to charge an invoice and how it ended: succeeded | declined | error.

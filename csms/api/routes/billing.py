@@ -10,11 +10,20 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import Response
 
 from csms.api.context import OperatorContext
-from csms.api.schemas import InvoiceOut, OutboxOut, TariffAssign, TariffCreate, TariffOut
+from csms.api.schemas import (
+    InvoiceAdjust,
+    InvoiceOut,
+    OutboxOut,
+    TariffAssign,
+    TariffCreate,
+    TariffOut,
+)
 from csms.domain.errors import InvalidRequest, NotFound
 from csms.domain.marketing import marketing_csv, marketing_list
 from csms.domain.tariffs import add_tariff, assign_tariff, tariff_view, tariffs_in_force
 from csms.domain.views import invoice_view, outbox_view
+from notify.billing import adjust_invoice, release_invoice
+from notify.payments import StripeGateway
 from storage.ports import UnitOfWork
 
 __all__ = ["router"]
@@ -71,7 +80,14 @@ async def assign(name: str, body: TariffAssign, ctx: OperatorContext) -> dict[st
 # -- invoices -------------------------------------------------------------------------
 
 PaymentStatusFilter = Literal[
-    "not_required", "pending", "no_payment_method", "processing", "paid", "declined", "failed"
+    "not_required",
+    "pending",
+    "no_payment_method",
+    "processing",
+    "paid",
+    "declined",
+    "failed",
+    "held",
 ]
 
 
@@ -133,6 +149,54 @@ async def show_invoice(invoice_id: int, ctx: OperatorContext) -> dict[str, Any]:
         )
 
     return await ctx.db.read(load)
+
+
+def _payments_enabled(ctx: OperatorContext) -> bool:
+    settings = ctx.settings
+    return StripeGateway.check_settings(settings.payment_url, settings.payment_key) is not None
+
+
+def _shown(uow: UnitOfWork, invoice_id: int) -> dict[str, Any]:
+    invoice = uow.invoices.get(invoice_id)
+    assert invoice is not None
+    return invoice_view(
+        invoice, customer_number=_number_of(uow, invoice.customer_id), include_customer=True
+    )
+
+
+@router.post("/api/invoices/{invoice_id}/release", response_model=InvoiceOut)
+async def release(invoice_id: int, ctx: OperatorContext) -> dict[str, Any]:
+    """Charge a held invoice as billed: the card charge and the receipts go out through the
+    outbox as for any invoice (charged at most once)."""
+    now = ctx.now()
+    enabled = _payments_enabled(ctx)
+
+    def run(uow: UnitOfWork) -> dict[str, Any]:
+        invoice = release_invoice(uow, invoice_id, now=now, payments_enabled=enabled)
+        return _shown(uow, invoice.id)
+
+    return await ctx.db.write(run)
+
+
+@router.post("/api/invoices/{invoice_id}/adjust", response_model=InvoiceOut)
+async def adjust(invoice_id: int, body: InvoiceAdjust, ctx: OperatorContext) -> dict[str, Any]:
+    """Price a held invoice again from the corrected energy, under the tariff of its
+    session, then release it. The session keeps what the charger reported."""
+    now = ctx.now()
+    enabled = _payments_enabled(ctx)
+
+    def run(uow: UnitOfWork) -> dict[str, Any]:
+        invoice = adjust_invoice(
+            uow,
+            invoice_id,
+            energy_kwh=str(body.energy_kwh)[:40],
+            reason=body.reason,
+            now=now,
+            payments_enabled=enabled,
+        )
+        return _shown(uow, invoice.id)
+
+    return await ctx.db.write(run)
 
 
 # -- the outbox -----------------------------------------------------------------------
