@@ -367,6 +367,7 @@ def _show_charger(out: Output, c: dict[str, Any]) -> None:
             ("error code", c.get("error_code")),
             ("registration", c.get("registration_status")),
             ("security profile", c.get("security_profile")),
+            ("password", _password_text(c)),
             ("vendor", c.get("vendor")),
             ("model", c.get("model")),
             ("serial number", c.get("serial_number")),
@@ -395,6 +396,23 @@ def _show_charger(out: Output, c: dict[str, Any]) -> None:
                 *sorted((model.get("values") or {}).items()),
             ],
         )
+
+
+_PASSWORD_STATES = {
+    "none": "none: any connection is let in (`csms chargers accept ID` issues one)",
+    "pending": "issued, not confirmed by the charger yet (it may still connect without)",
+    "rejected": "refused by the charger (it still connects without one)",
+    "active": "set: Basic auth enforced",
+}
+
+
+def _password_text(c: dict[str, Any]) -> str | None:
+    state = c.get("password_state")
+    if state is None:
+        return None
+    text = _PASSWORD_STATES.get(state, state)
+    detail = c.get("password_detail")
+    return f"{text}; {detail}" if detail and state != "none" else text
 
 
 def _vehicle(vehicle: dict[str, Any] | None) -> str | None:
@@ -687,12 +705,33 @@ def cmd_chargers_show(ctx: Context) -> int:
 
 
 def cmd_chargers_accept(ctx: Context) -> int:
+    body = {"password": ctx.args.password} if ctx.args.password is not None else {}
     with ctx.client() as api:
-        charger = api.post(f"/api/chargers/{_seg(ctx.args.id)}/accept")
+        charger = api.post(f"/api/chargers/{_seg(ctx.args.id)}/accept", body)
+    delivery = charger.get("password_delivery") or {}
+    refused = delivery.get("status") == "refused"
     if ctx.out.json:
         ctx.out.data(charger)
     else:
         ctx.out.line(f"accepted charger {charger['id']}")
+        if charger.get("password"):
+            ctx.out.line(f"password (shown only now): {charger['password']}")
+        if delivery.get("status") == "accepted":
+            ctx.out.line(f"{delivery['detail']}: Basic auth is enforced from now on")
+        elif delivery.get("status") == "waiting":
+            ctx.out.line(
+                f"password not on the charger yet: {delivery['detail']}; until then it "
+                "connects without one"
+            )
+    if refused:
+        ctx.out.note(
+            f"warning: {delivery['detail']}. The charger still connects without a password. "
+            "Set the password on the charger by hand (1.6 AuthorizationKey, 2.0.1 "
+            "SecurityCtrlr.BasicAuthPassword): it is enforced from its first connection "
+            f"with it; or allow remote changes on the charger and run `csms chargers accept "
+            f"{charger['id']}` again to resend it."
+        )
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -1396,9 +1435,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--owner", help="owner name (`csms owners list`)")
     p.add_argument("--name", help="a human-friendly name")
     leaf(chargers, "list", cmd_chargers_list, "list chargers")
+    p = leaf(
+        chargers,
+        "accept",
+        cmd_chargers_accept,
+        "accept a pending charger; one without a password gets one (printed once, sent to it)",
+    )
+    p.add_argument("id", help="charger id")
+    p.add_argument(
+        "--password",
+        help="the password to give it (16-20 characters for OCPP 1.6, up to 40 for 2.0.1; "
+        "default: generated)",
+    )
     for verb, handler, text in (
         ("show", cmd_chargers_show, "show a charger and its connectors"),
-        ("accept", cmd_chargers_accept, "accept a pending charger"),
         ("remove", cmd_chargers_remove, "remove a charger without sessions"),
         ("clear-cache", cmd_chargers_clear_cache, "clear the charger's authorization cache"),
     ):

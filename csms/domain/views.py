@@ -26,6 +26,7 @@ from typing import Any
 
 from csms.domain.cards import card_state
 from csms.domain.pricing import format_money
+from csms.domain.stations import password_state
 from storage.crypto import mask_uid
 from storage.records import (
     ApiTokenRecord,
@@ -153,6 +154,8 @@ def charger_view(
             if connector_id > 0
         ],
         "device_model": device_model_view(device_model) if version == "2.0.1" else None,
+        "password_state": password_state(charger),
+        "password_detail": charger.password_detail,
     }
 
 

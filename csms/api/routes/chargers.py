@@ -31,11 +31,19 @@ from csms.api.commands import (
     send_command,
 )
 from csms.api.context import AnyRoleContext, ApiContext, OperatorContext
+from csms.api.credentials import deliver_password
 from csms.api.errors import ApiError
-from csms.api.schemas import ChargerCreate, ChargerCreated, ChargerOut, Removed
+from csms.api.schemas import (
+    ChargerAccept,
+    ChargerAccepted,
+    ChargerCreate,
+    ChargerCreated,
+    ChargerOut,
+    Removed,
+)
 from csms.domain.device_model import device_model_summary
 from csms.domain.errors import InvalidRequest, NotFound
-from csms.domain.stations import accept_charger, add_charger, remove_charger
+from csms.domain.stations import accept_charger, add_charger, issue_password, remove_charger
 from csms.domain.views import charger_view
 from storage.ports import UnitOfWork
 from storage.records import ChargerRecord, ConnectorRecord
@@ -136,20 +144,48 @@ async def delete_charger(charger_id: str, ctx: OperatorContext) -> dict[str, Any
     return {"id": charger_id, "removed": True}
 
 
-@router.post("/{charger_id}/accept", response_model=ChargerOut)
-async def accept(charger_id: str, ctx: OperatorContext) -> dict[str, Any]:
+@router.post("/{charger_id}/accept", response_model=ChargerAccepted)
+async def accept(
+    charger_id: str, ctx: OperatorContext, body: ChargerAccept | None = None
+) -> dict[str, Any]:
     """Accept a charger registered as Pending: its next BootNotification is Accepted.
 
+    A charger without a password is issued one (``password`` in the answer, shown only
+    this once; ``body.password`` chooses it) and sent it: 1.6 AuthorizationKey, 2.0.1
+    BasicAuthPassword, now if it is connected, else at its next connection
+    (``password_delivery``). Once the charger has confirmed it or connected with it, Basic
+    auth is enforced. Accepting again a charger whose password is not confirmed sends it
+    again.
+
     A connected charger is asked to boot again right away (TriggerMessage
-    BootNotification) instead of at its next retry; if it will not, it retries anyway.
+    BootNotification) instead of at its next retry (one that took its new password
+    reconnects with it and boots then); if it will not, it retries anyway.
     """
-    await ctx.db.write(lambda uow: accept_charger(uow, charger_id))
-    if ctx.router.is_connected(charger_id):
+    now = ctx.now()
+    chosen = body.password if body is not None else None
+
+    def run(uow: UnitOfWork) -> str | None:
+        accept_charger(uow, charger_id)
+        return issue_password(uow, charger_id, now=now, password=chosen)
+
+    password = await ctx.db.write(run)
+    loaded = await load_charger(ctx, charger_id)
+    delivery = None
+    if loaded[0].pending_password_hash is not None:
+        delivery = await deliver_password(ctx.db, ctx.router, charger_id)
+    if ctx.router.is_connected(charger_id) and (delivery is None or delivery.status != "accepted"):
         try:
             await send_command(ctx.router, charger_id, TriggerMessage("BootNotification"))
         except (ApiError, InvalidRequest) as exc:
             log.info("charger %s accepted; boot trigger not taken (%s)", charger_id, exc)
-    return _view(ctx, await load_charger(ctx, charger_id))
+    answer = _view(ctx, await load_charger(ctx, charger_id))
+    answer["password"] = password
+    answer["password_delivery"] = (
+        {"status": delivery.status, "detail": delivery.detail, "answer": delivery.answer}
+        if delivery is not None
+        else None
+    )
+    return answer
 
 
 async def _command(ctx: ApiContext, charger_id: str, command: Command) -> dict[str, Any]:
