@@ -461,6 +461,8 @@ def _show_session(out: Output, s: dict[str, Any]) -> None:
             ("meter stop (Wh)", s.get("meter_stop_wh")),
             ("energy (kWh)", _kwh(s.get("energy_wh"))),
             ("stop reason", s.get("stop_reason")),
+            ("closed by", s.get("closed_by")),
+            ("stop note", s.get("stop_note")),
             ("charging done", _when(s.get("charging_done_at"))),
             ("cost", f"{cost['amount']} {cost['currency']}" if cost else None),
         ],
@@ -867,6 +869,26 @@ def cmd_sessions_stop(ctx: Context) -> int:
 
 def cmd_sessions_status(ctx: Context) -> int:
     return _session_command(ctx, "status")
+
+
+def cmd_sessions_close(ctx: Context) -> int:
+    a = ctx.args
+    body: dict[str, Any] = {}
+    if a.meter_stop is not None:
+        body["meter_stop_wh"] = a.meter_stop
+    if a.reason is not None:
+        body["reason"] = a.reason
+    with ctx.client() as api:
+        session = api.post(f"/api/sessions/{a.id}/close", body)
+    if ctx.out.json:
+        ctx.out.data(session)
+    else:
+        ctx.out.line(
+            f"closed session {session['id']} on {session['charger_id']}: meter stop "
+            f"{session['meter_stop_wh']} Wh, {_kwh(session.get('energy_wh')) or '-'} kWh; "
+            "it is billed now and its card is free again"
+        )
+    return EXIT_OK
 
 
 def cmd_customers_add(ctx: Context) -> int:
@@ -1548,6 +1570,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = leaf(sessions, "stop", cmd_sessions_stop, "ask the charger to stop a session")
     p.add_argument("id", type=_positive, help="session id")
+    p = leaf(
+        sessions,
+        "close",
+        cmd_sessions_close,
+        "end a stuck session without the charger (billed, its card free again)",
+    )
+    p.add_argument("id", type=_positive, help="session id")
+    p.add_argument(
+        "--meter-stop",
+        type=_non_negative,
+        metavar="WH",
+        help="the meter reading in Wh to close with (default: the last meter value, else "
+        "the meter start)",
+    )
+    p.add_argument("--reason", help="why, kept with the session")
     p = leaf(
         sessions,
         "status",

@@ -271,6 +271,21 @@ class SessionOut(DriverSessionOut):
 
     id_tag: str | None = Field(default=None, description="left out for owner tokens")
     auth_status: str | None = None
+    closed_by: str | None = Field(
+        default=None, description="the API token that closed it without the charger"
+    )
+    stop_note: str | None = Field(default=None, description="why it was closed so")
+
+
+class SessionClose(_Request):
+    meter_stop_wh: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**53,
+        description="the meter reading to close with (default: the last meter value, "
+        "else the meter start)",
+    )
+    reason: str | None = Field(default=None, max_length=500, description="why, for the record")
 
 
 class SessionDetail(SessionOut):

@@ -216,6 +216,8 @@ def session_view(
         "stop_reason": transaction.stop_reason,
         "status": transaction.status,
         "cost": money_view(invoice.total_minor, invoice.currency) if invoice else None,
+        "closed_by": transaction.closed_by,
+        "stop_note": transaction.stop_note,
     }
     if invoice_details:
         view["invoice"] = invoice_view(invoice) if invoice is not None else None

@@ -11,10 +11,11 @@ from csms.api.commands import GetTransactionStatus, RemoteStart, RemoteStop, sen
 from csms.api.context import AnyRoleContext, ApiContext, OperatorContext
 from csms.api.errors import ApiError
 from csms.api.routes.chargers import load_charger
-from csms.api.schemas import SessionDetail, SessionOut
+from csms.api.schemas import SessionClose, SessionDetail, SessionOut
 from csms.domain.customers import get_customer
 from csms.domain.errors import NotFound
 from csms.domain.model import TransactionStatus
+from csms.domain.transactions import close_session
 from csms.domain.views import normalize_ocpp_version, session_view
 from storage.ports import UnitOfWork
 from storage.records import InvoiceRecord, MeterSampleRecord, TransactionRecord
@@ -159,6 +160,37 @@ async def stop_session(session_id: int, ctx: OperatorContext) -> dict[str, Any]:
         transaction_id=tx.transaction_id, station_transaction_id=_station_transaction_id(tx)
     )
     return await send_command(ctx.router, tx.charger_id, command)
+
+
+@router.post("/{session_id}/close", response_model=SessionOut, response_model_exclude_unset=True)
+async def close_session_(
+    session_id: int, ctx: OperatorContext, body: SessionClose | None = None
+) -> dict[str, Any]:
+    """End an active session without the charger (it went offline for good, its stop
+    never came): meter stop from ``meter_stop_wh``, else the last meter value; stop reason
+    ``closed_by_operator`` with ``reason``; ``closed_by`` this API token's name. Billed and
+    notified as any completed session, and the card is free again. The charger's own stop,
+    if it comes later, is acknowledged and kept, not billed again."""
+    loaded = await _load_session(ctx, session_id)
+    if loaded.status != TransactionStatus.ACTIVE.value:
+        raise ApiError(409, f"session {session_id} is already {loaded.status}: nothing to close")
+    now = ctx.now()
+    options = body or SessionClose()
+    name = ctx.caller.name
+
+    def run(uow: UnitOfWork) -> tuple[TransactionRecord, dict[int, int]]:
+        tx = close_session(
+            uow,
+            session_id=session_id,
+            closed_by=name,
+            now=now,
+            meter_stop_wh=options.meter_stop_wh,
+            note=options.reason,
+        )
+        return tx, _customer_numbers(uow, [tx])
+
+    tx, numbers = await ctx.db.write(run)
+    return session_view(tx, customer_number=_number(numbers, tx))
 
 
 @router.post("/{session_id}/status", response_model=CommandAnswer)
