@@ -138,6 +138,17 @@ class ApiClient:
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params=params)
 
+    def get_page(self, path: str, **params: Any) -> tuple[Any, httpx.Headers]:
+        """A GET whose answer's headers matter too (a page and its next-page cursor)."""
+        response = self._send("GET", path, params=params)
+        try:
+            return response.json(), response.headers
+        except ValueError:
+            raise CliError(
+                f"{self.base_url} answered with something that is not JSON: "
+                "is CSMS_API_URL pointing at the csms API?"
+            ) from None
+
     def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
         return self.request("POST", path, body=body if body is not None else {})
 
@@ -255,10 +266,20 @@ _SESSION_COLUMNS: list[Column] = [
     ("METHOD", _field("auth_method")),
     ("STARTED", lambda s: _when(s.get("started_at"))),
     ("STOPPED", lambda s: _when(s.get("stopped_at"))),
-    ("KWH", lambda s: _kwh(s.get("energy_wh"))),
-    ("COST", lambda s: f"{s['cost']['amount']} {s['cost']['currency']}" if s.get("cost") else None),
+    ("KWH", lambda s: _kwh(s.get("energy_wh")) or _so_far(_kwh(s.get("energy_so_far_wh")))),
+    ("COST", lambda s: _cost(s.get("cost")) or _so_far(_cost(s.get("cost_so_far")))),
     ("STATUS", _field("status")),
 ]
+
+
+def _cost(cost: dict[str, Any] | None) -> str | None:
+    return f"{cost['amount']} {cost['currency']}" if cost else None
+
+
+def _so_far(text: str | None) -> str | None:
+    """A running session's figure (energy, cost until now)."""
+    return f"{text} so far" if text else None
+
 
 _METER_COLUMNS: list[Column] = [
     ("TIMESTAMP", lambda m: _when(m.get("timestamp"))),
@@ -460,6 +481,8 @@ def _show_session(out: Output, s: dict[str, Any]) -> None:
             ("meter start (Wh)", s.get("meter_start_wh")),
             ("meter stop (Wh)", s.get("meter_stop_wh")),
             ("energy (kWh)", _kwh(s.get("energy_wh"))),
+            ("energy so far (kWh)", _kwh(s.get("energy_so_far_wh"))),
+            ("cost so far", _cost(s.get("cost_so_far"))),
             ("stop reason", s.get("stop_reason")),
             ("closed by", s.get("closed_by")),
             ("stop note", s.get("stop_note")),
@@ -819,14 +842,24 @@ def cmd_chargers_report(ctx: Context) -> int:
 def cmd_sessions_list(ctx: Context) -> int:
     a = ctx.args
     with ctx.client() as api:
-        sessions = api.get(
+        sessions, headers = api.get_page(
             "/api/sessions",
             charger=a.charger,
             active="true" if a.active else None,
             customer=a.customer,
             limit=a.limit,
+            before=a.before,
+            **{"from": a.start, "to": a.end},
         )
-    return _print_rows(ctx, sessions, _SESSION_COLUMNS, "no sessions")
+    code = _print_rows(ctx, sessions, _SESSION_COLUMNS, "no sessions")
+    cursor = headers.get("X-Next-Before")
+    if cursor:
+        # (on stderr: --json output stays a plain list)
+        ctx.out.note(
+            f"more sessions than these {len(sessions)}: add `--before {cursor}` for the next "
+            "page (or a larger --limit, up to 1000)"
+        )
+    return code
 
 
 def cmd_sessions_show(ctx: Context) -> int:
@@ -1553,7 +1586,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--charger", help="only this charger's sessions")
     p.add_argument("--active", action="store_true", help="only running sessions")
     p.add_argument("--customer", type=_positive, help="only this customer number's sessions")
-    p.add_argument("--limit", type=_positive, default=100, help="at most N (default 100)")
+    p.add_argument(
+        "--limit", type=_int_in(1, 1000, "a number"), default=100, help="at most N (default 100)"
+    )
+    p.add_argument(
+        "--before",
+        type=_positive,
+        metavar="ID",
+        help="the page after session ID (the cursor a previous page printed)",
+    )
+    p.add_argument(
+        "--from", dest="start", metavar="DATE", help="started from: YYYY-MM-DD or ISO 8601"
+    )
+    p.add_argument(
+        "--to", dest="end", metavar="DATE", help="started before the end of: YYYY-MM-DD or ISO 8601"
+    )
     p = leaf(sessions, "show", cmd_sessions_show, "show a session with its meter values")
     p.add_argument("id", type=_positive, help="session id")
     p = leaf(sessions, "start", cmd_sessions_start, "ask a charger to start a session")

@@ -255,8 +255,10 @@ class TransactionRepository(Protocol):
         started_from: datetime | None = None,
         started_before: datetime | None = None,
         limit: int = 1000,
+        after_pk: int | None = None,
     ) -> list[TransactionRecord]:
-        """Newest first; ``started_from`` ≤ started_at < ``started_before``."""
+        """Newest first (by started_at, then id); ``started_from`` ≤ started_at <
+        ``started_before``; ``after_pk``: only those listed after that session (a cursor)."""
         ...
 
     def forget_id_tags(self, pk: int, *, now: datetime) -> None:

@@ -275,6 +275,15 @@ class SessionOut(DriverSessionOut):
         default=None, description="the API token that closed it without the charger"
     )
     stop_note: str | None = Field(default=None, description="why it was closed so")
+    energy_so_far_wh: int | None = Field(
+        default=None,
+        description="active sessions: energy from the meter start to the latest reading",
+    )
+    cost_so_far: Cost | None = Field(
+        default=None,
+        description="active sessions: that energy and the time until now, priced with the "
+        "session's tariff (null without a tariff or a reading)",
+    )
 
 
 class SessionClose(_Request):

@@ -19,11 +19,13 @@ from sqlalchemy import (
     Connection,
     CursorResult,
     Table,
+    and_,
     bindparam,
     case,
     delete,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -660,8 +662,16 @@ class SqlTransactions(_Repo):
         started_from: datetime | None = None,
         started_before: datetime | None = None,
         limit: int = 1000,
+        after_pk: int | None = None,
     ) -> list[TransactionRecord]:
-        query = select(t.transactions).order_by(t.transactions.c.started_at.desc()).limit(limit)
+        tx_c = t.transactions.c
+        query = select(t.transactions).order_by(tx_c.started_at.desc(), tx_c.id.desc()).limit(limit)
+        if after_pk is not None:
+            # Keyset paging: the rows after the cursor's row in this order.
+            cursor = select(tx_c.started_at).where(tx_c.id == after_pk).scalar_subquery()
+            query = query.where(
+                or_(tx_c.started_at < cursor, and_(tx_c.started_at == cursor, tx_c.id < after_pk))
+            )
         if started_from is not None:
             query = query.where(t.transactions.c.started_at >= started_from)
         if started_before is not None:
