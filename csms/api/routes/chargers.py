@@ -55,6 +55,15 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/chargers", tags=["chargers"])
 
 _Loaded = tuple[ChargerRecord, list[ConnectorRecord], str | None]
+#: Running sessions per charger.
+_Active = dict[str, int]
+
+
+def _active_sessions(uow: UnitOfWork, charger_id: str | None = None) -> _Active:
+    counts: _Active = {}
+    for tx in uow.transactions.list(charger_id=charger_id, active=True, limit=100_000):
+        counts[tx.charger_id] = counts.get(tx.charger_id, 0) + 1
+    return counts
 
 
 def _not_found(charger_id: str) -> NotFound:
@@ -62,7 +71,11 @@ def _not_found(charger_id: str) -> NotFound:
 
 
 def _view(
-    ctx: ApiContext, loaded: _Loaded, *, device_model: dict[str, Any] | None = None
+    ctx: ApiContext,
+    loaded: _Loaded,
+    *,
+    device_model: dict[str, Any] | None = None,
+    active: _Active | None = None,
 ) -> dict[str, Any]:
     charger, connectors, owner = loaded
     connected = ctx.router.is_connected(charger.id)
@@ -73,6 +86,7 @@ def _view(
         ocpp_version=ctx.router.ocpp_version(charger.id) if connected else None,
         owner=owner,
         device_model=device_model,
+        active_sessions=(active or {}).get(charger.id, 0),
     )
 
 
@@ -95,7 +109,7 @@ async def load_charger(ctx: ApiContext, charger_id: str) -> _Loaded:
 async def list_chargers(ctx: AnyRoleContext) -> list[dict[str, Any]]:
     owner_id = ctx.caller.owner_id if ctx.caller.is_owner else None
 
-    def load(uow: UnitOfWork) -> list[_Loaded]:
+    def load(uow: UnitOfWork) -> tuple[list[_Loaded], _Active]:
         chargers = uow.chargers.list(owner_id=owner_id)
         connectors: dict[str, list[ConnectorRecord]] = {}
         for connector in uow.connectors.list(owner_id=owner_id):
@@ -104,9 +118,10 @@ async def list_chargers(ctx: AnyRoleContext) -> list[dict[str, Any]]:
         return [
             (c, connectors.get(c.id, []), owners.get(c.owner_id) if c.owner_id else None)
             for c in chargers
-        ]
+        ], _active_sessions(uow)
 
-    return [_view(ctx, loaded) for loaded in await ctx.db.read(load)]
+    loaded, active = await ctx.db.read(load)
+    return [_view(ctx, one, active=active) for one in loaded]
 
 
 @router.post("", response_model=ChargerCreated, status_code=status.HTTP_201_CREATED)
@@ -131,7 +146,8 @@ async def create_charger(body: ChargerCreate, ctx: OperatorContext) -> dict[str,
 async def show_charger(charger_id: str, ctx: AnyRoleContext) -> dict[str, Any]:
     loaded = await load_charger(ctx, charger_id)
     summary = await ctx.db.read(lambda uow: device_model_summary(uow, charger_id))
-    return _view(ctx, loaded, device_model=summary)
+    active = await ctx.db.read(lambda uow: _active_sessions(uow, charger_id))
+    return _view(ctx, loaded, device_model=summary, active=active)
 
 
 @router.delete("/{charger_id}", response_model=Removed)
