@@ -389,6 +389,7 @@ def _show_charger(out: Output, c: dict[str, Any]) -> None:
             ("registration", c.get("registration_status")),
             ("security profile", c.get("security_profile")),
             ("password", _password_text(c)),
+            ("archived", _when(c.get("archived_at"))),
             ("vendor", c.get("vendor")),
             ("model", c.get("model")),
             ("serial number", c.get("serial_number")),
@@ -712,8 +713,9 @@ def cmd_chargers_add(ctx: Context) -> int:
 
 
 def cmd_chargers_list(ctx: Context) -> int:
+    archived = "include" if ctx.args.all else "only" if ctx.args.archived else None
     with ctx.client() as api:
-        chargers = api.get("/api/chargers")
+        chargers = api.get("/api/chargers", archived=archived)
     return _print_rows(
         ctx, chargers, _CHARGER_COLUMNS, "no chargers: add one with `csms chargers add ID`"
     )
@@ -758,6 +760,29 @@ def cmd_chargers_accept(ctx: Context) -> int:
         )
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _archive(ctx: Context, verb: str) -> int:
+    with ctx.client() as api:
+        charger = api.post(f"/api/chargers/{_seg(ctx.args.id)}/{verb}")
+    if ctx.out.json:
+        ctx.out.data(charger)
+    elif verb == "archive":
+        ctx.out.line(
+            f"archived charger {charger['id']}: hidden from `csms chargers list` (see it with "
+            "--archived), its connections refused; its sessions and reports are kept"
+        )
+    else:
+        ctx.out.line(f"charger {charger['id']} is no longer archived: it may connect again")
+    return EXIT_OK
+
+
+def cmd_chargers_archive(ctx: Context) -> int:
+    return _archive(ctx, "archive")
+
+
+def cmd_chargers_unarchive(ctx: Context) -> int:
+    return _archive(ctx, "unarchive")
 
 
 def cmd_chargers_remove(ctx: Context) -> int:
@@ -1489,7 +1514,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--security-profile", type=int, choices=[1, 2, 3])
     p.add_argument("--owner", help="owner name (`csms owners list`)")
     p.add_argument("--name", help="a human-friendly name")
-    leaf(chargers, "list", cmd_chargers_list, "list chargers")
+    p = leaf(chargers, "list", cmd_chargers_list, "list chargers (not archived ones)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--archived", action="store_true", help="only archived chargers")
+    which.add_argument("--all", action="store_true", help="archived chargers too")
     p = leaf(
         chargers,
         "accept",
@@ -1505,6 +1533,12 @@ def build_parser() -> argparse.ArgumentParser:
     for verb, handler, text in (
         ("show", cmd_chargers_show, "show a charger and its connectors"),
         ("remove", cmd_chargers_remove, "remove a charger without sessions"),
+        (
+            "archive",
+            cmd_chargers_archive,
+            "hide a charger that has sessions and refuse its connections (history kept)",
+        ),
+        ("unarchive", cmd_chargers_unarchive, "undo `chargers archive`"),
         ("clear-cache", cmd_chargers_clear_cache, "clear the charger's authorization cache"),
     ):
         leaf(chargers, verb, handler, text).add_argument("id", help="charger id")

@@ -424,6 +424,15 @@ class Gateway:
         answer = await conn.call(action, payload, timeout=timeout or self.settings.call_timeout)
         return CommandResult(charger_id=charger_id, action=action, payload=answer)
 
+    def disconnect(self, charger_id: str, *, reason: str) -> bool:
+        """Close a charger's connection (1008, ``reason``); False if it has none."""
+        conn = self.connections.get(charger_id)
+        if conn is None:
+            return False
+        log.info("closing the connection of charger %s: %s", charger_id, reason)
+        conn.ws.close(1008, reason)
+        return True
+
     # -- handshake ------------------------------------------------------------------
 
     async def _process_request(
@@ -453,6 +462,9 @@ class Gateway:
             if charger is None:
                 log.info("refused unknown charger %s from %s", identity, connection.remote_address)
                 return connection.respond(HTTPStatus.NOT_FOUND, "unknown charger\n")
+        if charger.archived_at is not None:
+            log.info("refused archived charger %s from %s", identity, connection.remote_address)
+            return connection.respond(HTTPStatus.NOT_FOUND, "unknown charger\n")
         if charger.password_hash is None and charger.pending_password_hash is not None:
             await self._confirm_issued_password(charger, request.headers)
         elif charger.password_hash is not None and not await self._credentials_ok(

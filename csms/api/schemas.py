@@ -125,6 +125,10 @@ class ChargerOut(BaseModel):
     password_detail: str | None = Field(
         default=None, description="what happened to the password last (delivery, refusal)"
     )
+    archived_at: datetime | None = Field(
+        default=None,
+        description="when it was archived: hidden from the list, connections refused (404)",
+    )
 
 
 class ChargerCreated(ChargerOut):

@@ -29,6 +29,7 @@ __all__ = [
     "BootDecision",
     "accept_charger",
     "add_charger",
+    "archive_charger",
     "confirm_password",
     "issue_password",
     "password_state",
@@ -40,6 +41,7 @@ __all__ = [
     "register_unknown_charger",
     "remove_charger",
     "touch_charger",
+    "unarchive_charger",
     "validate_identity",
 ]
 
@@ -247,9 +249,33 @@ def remove_charger(uow: UnitOfWork, charger_id: str) -> None:
     if uow.transactions.list(charger_id=charger_id, limit=1):
         raise InvalidRequest(
             f"charger {charger_id} has recorded sessions and cannot be removed "
-            "(its billing history must be kept)"
+            "(its billing history must be kept); to retire it, archive it instead: "
+            f"`csms chargers archive {charger_id}`"
         )
     uow.chargers.delete(charger_id)
+
+
+def archive_charger(uow: UnitOfWork, charger_id: str, *, now: datetime) -> ChargerRecord:
+    """Retire a charger that has history: hidden from ``chargers list``, its connections
+    refused at the handshake as an unknown charger's; its sessions and reports stay."""
+    charger = uow.chargers.get(charger_id)
+    if charger is None:
+        raise NotFound(f"charger {charger_id} not found: see `csms chargers list --all`")
+    if charger.archived_at is None:
+        uow.chargers.update(charger_id, archived_at=now)
+        charger.archived_at = now
+    return charger
+
+
+def unarchive_charger(uow: UnitOfWork, charger_id: str) -> ChargerRecord:
+    """Undo :func:`archive_charger`: listed again, connections let in again."""
+    charger = uow.chargers.get(charger_id)
+    if charger is None:
+        raise NotFound(f"charger {charger_id} not found: see `csms chargers list --all`")
+    if charger.archived_at is not None:
+        uow.chargers.update(charger_id, archived_at=None)
+        charger.archived_at = None
+    return charger
 
 
 @dataclass(frozen=True, slots=True)

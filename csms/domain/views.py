@@ -177,6 +177,7 @@ def charger_view(
         "device_model": device_model_view(device_model) if version == "2.0.1" else None,
         "password_state": password_state(charger),
         "password_detail": charger.password_detail,
+        "archived_at": iso(charger.archived_at),
     }
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 
 from csms.api.command_schemas import (
     AvailabilityCommand,
@@ -43,7 +43,14 @@ from csms.api.schemas import (
 )
 from csms.domain.device_model import device_model_summary
 from csms.domain.errors import InvalidRequest, NotFound
-from csms.domain.stations import accept_charger, add_charger, issue_password, remove_charger
+from csms.domain.stations import (
+    accept_charger,
+    add_charger,
+    archive_charger,
+    issue_password,
+    remove_charger,
+    unarchive_charger,
+)
 from csms.domain.views import charger_view
 from storage.ports import UnitOfWork
 from storage.records import ChargerRecord, ConnectorRecord
@@ -106,7 +113,13 @@ async def load_charger(ctx: ApiContext, charger_id: str) -> _Loaded:
 
 
 @router.get("", response_model=list[ChargerOut])
-async def list_chargers(ctx: AnyRoleContext) -> list[dict[str, Any]]:
+async def list_chargers(
+    ctx: AnyRoleContext,
+    archived: Annotated[
+        Literal["hide", "only", "include"],
+        Query(description="archived chargers: hide (default), only them, or include them"),
+    ] = "hide",
+) -> list[dict[str, Any]]:
     owner_id = ctx.caller.owner_id if ctx.caller.is_owner else None
 
     def load(uow: UnitOfWork) -> tuple[list[_Loaded], _Active]:
@@ -121,6 +134,8 @@ async def list_chargers(ctx: AnyRoleContext) -> list[dict[str, Any]]:
         ], _active_sessions(uow)
 
     loaded, active = await ctx.db.read(load)
+    if archived != "include":
+        loaded = [one for one in loaded if (one[0].archived_at is not None) == (archived == "only")]
     return [_view(ctx, one, active=active) for one in loaded]
 
 
@@ -202,6 +217,29 @@ async def accept(
         else None
     )
     return answer
+
+
+@router.post("/{charger_id}/archive", response_model=ChargerOut)
+async def archive(charger_id: str, ctx: OperatorContext) -> dict[str, Any]:
+    """Archive a charger (one with history, that ``DELETE`` refuses): hidden from the list
+    (``?archived=only`` or ``include`` shows it), its connections refused at the handshake
+    with 404 like an unknown charger's; its sessions and reports stay. A connected charger
+    is disconnected."""
+    await load_charger(ctx, charger_id)
+    now = ctx.now()
+    await ctx.db.write(lambda uow: archive_charger(uow, charger_id, now=now))
+    disconnect = getattr(ctx.router, "disconnect", None)
+    if disconnect is not None:
+        disconnect(charger_id, reason="charger archived")
+    return _view(ctx, await load_charger(ctx, charger_id))
+
+
+@router.post("/{charger_id}/unarchive", response_model=ChargerOut)
+async def unarchive(charger_id: str, ctx: OperatorContext) -> dict[str, Any]:
+    """Undo an archive: the charger is listed and may connect again."""
+    await load_charger(ctx, charger_id)
+    await ctx.db.write(lambda uow: unarchive_charger(uow, charger_id))
+    return _view(ctx, await load_charger(ctx, charger_id))
 
 
 async def _command(ctx: ApiContext, charger_id: str, command: Command) -> dict[str, Any]:
