@@ -138,6 +138,17 @@ class ApiClient:
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params=params)
 
+    def get_page(self, path: str, **params: Any) -> tuple[Any, httpx.Headers]:
+        """A GET whose answer's headers matter too (a page and its next-page cursor)."""
+        response = self._send("GET", path, params=params)
+        try:
+            return response.json(), response.headers
+        except ValueError:
+            raise CliError(
+                f"{self.base_url} answered with something that is not JSON: "
+                "is CSMS_API_URL pointing at the csms API?"
+            ) from None
+
     def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
         return self.request("POST", path, body=body if body is not None else {})
 
@@ -255,10 +266,20 @@ _SESSION_COLUMNS: list[Column] = [
     ("METHOD", _field("auth_method")),
     ("STARTED", lambda s: _when(s.get("started_at"))),
     ("STOPPED", lambda s: _when(s.get("stopped_at"))),
-    ("KWH", lambda s: _kwh(s.get("energy_wh"))),
-    ("COST", lambda s: f"{s['cost']['amount']} {s['cost']['currency']}" if s.get("cost") else None),
+    ("KWH", lambda s: _kwh(s.get("energy_wh")) or _so_far(_kwh(s.get("energy_so_far_wh")))),
+    ("COST", lambda s: _cost(s.get("cost")) or _so_far(_cost(s.get("cost_so_far")))),
     ("STATUS", _field("status")),
 ]
+
+
+def _cost(cost: dict[str, Any] | None) -> str | None:
+    return f"{cost['amount']} {cost['currency']}" if cost else None
+
+
+def _so_far(text: str | None) -> str | None:
+    """A running session's figure (energy, cost until now)."""
+    return f"{text} so far" if text else None
+
 
 _METER_COLUMNS: list[Column] = [
     ("TIMESTAMP", lambda m: _when(m.get("timestamp"))),
@@ -374,6 +395,8 @@ def _show_charger(out: Output, c: dict[str, Any]) -> None:
             ("error code", c.get("error_code")),
             ("registration", c.get("registration_status")),
             ("security profile", c.get("security_profile")),
+            ("password", _password_text(c)),
+            ("archived", _when(c.get("archived_at"))),
             ("vendor", c.get("vendor")),
             ("model", c.get("model")),
             ("serial number", c.get("serial_number")),
@@ -402,6 +425,23 @@ def _show_charger(out: Output, c: dict[str, Any]) -> None:
                 *sorted((model.get("values") or {}).items()),
             ],
         )
+
+
+_PASSWORD_STATES = {
+    "none": "none: any connection is let in (`csms chargers accept ID` issues one)",
+    "pending": "issued, not confirmed by the charger yet (it may still connect without)",
+    "rejected": "refused by the charger (it still connects without one)",
+    "active": "set: Basic auth enforced",
+}
+
+
+def _password_text(c: dict[str, Any]) -> str | None:
+    state = c.get("password_state")
+    if state is None:
+        return None
+    text = _PASSWORD_STATES.get(state, state)
+    detail = c.get("password_detail")
+    return f"{text}; {detail}" if detail and state != "none" else text
 
 
 def _vehicle(vehicle: dict[str, Any] | None) -> str | None:
@@ -449,7 +489,11 @@ def _show_session(out: Output, s: dict[str, Any]) -> None:
             ("meter start (Wh)", s.get("meter_start_wh")),
             ("meter stop (Wh)", s.get("meter_stop_wh")),
             ("energy (kWh)", _kwh(s.get("energy_wh"))),
+            ("energy so far (kWh)", _kwh(s.get("energy_so_far_wh"))),
+            ("cost so far", _cost(s.get("cost_so_far"))),
             ("stop reason", s.get("stop_reason")),
+            ("closed by", s.get("closed_by")),
+            ("stop note", s.get("stop_note")),
             ("charging done", _when(s.get("charging_done_at"))),
             ("cost", f"{cost['amount']} {cost['currency']}" if cost else None),
         ],
@@ -681,8 +725,9 @@ def cmd_chargers_add(ctx: Context) -> int:
 
 
 def cmd_chargers_list(ctx: Context) -> int:
+    archived = "include" if ctx.args.all else "only" if ctx.args.archived else None
     with ctx.client() as api:
-        chargers = api.get("/api/chargers")
+        chargers = api.get("/api/chargers", archived=archived)
     return _print_rows(
         ctx, chargers, _CHARGER_COLUMNS, "no chargers: add one with `csms chargers add ID`"
     )
@@ -699,13 +744,57 @@ def cmd_chargers_show(ctx: Context) -> int:
 
 
 def cmd_chargers_accept(ctx: Context) -> int:
+    body = {"password": ctx.args.password} if ctx.args.password is not None else {}
     with ctx.client() as api:
-        charger = api.post(f"/api/chargers/{_seg(ctx.args.id)}/accept")
+        charger = api.post(f"/api/chargers/{_seg(ctx.args.id)}/accept", body)
+    delivery = charger.get("password_delivery") or {}
+    refused = delivery.get("status") == "refused"
     if ctx.out.json:
         ctx.out.data(charger)
     else:
         ctx.out.line(f"accepted charger {charger['id']}")
+        if charger.get("password"):
+            ctx.out.line(f"password (shown only now): {charger['password']}")
+        if delivery.get("status") == "accepted":
+            ctx.out.line(f"{delivery['detail']}: Basic auth is enforced from now on")
+        elif delivery.get("status") == "waiting":
+            ctx.out.line(
+                f"password not on the charger yet: {delivery['detail']}; until then it "
+                "connects without one"
+            )
+    if refused:
+        ctx.out.note(
+            f"warning: {delivery['detail']}. The charger still connects without a password. "
+            "Set the password on the charger by hand (1.6 AuthorizationKey, 2.0.1 "
+            "SecurityCtrlr.BasicAuthPassword): it is enforced from its first connection "
+            f"with it; or allow remote changes on the charger and run `csms chargers accept "
+            f"{charger['id']}` again to resend it."
+        )
+        return EXIT_FAILED
     return EXIT_OK
+
+
+def _archive(ctx: Context, verb: str) -> int:
+    with ctx.client() as api:
+        charger = api.post(f"/api/chargers/{_seg(ctx.args.id)}/{verb}")
+    if ctx.out.json:
+        ctx.out.data(charger)
+    elif verb == "archive":
+        ctx.out.line(
+            f"archived charger {charger['id']}: hidden from `csms chargers list` (see it with "
+            "--archived), its connections refused; its sessions and reports are kept"
+        )
+    else:
+        ctx.out.line(f"charger {charger['id']} is no longer archived: it may connect again")
+    return EXIT_OK
+
+
+def cmd_chargers_archive(ctx: Context) -> int:
+    return _archive(ctx, "archive")
+
+
+def cmd_chargers_unarchive(ctx: Context) -> int:
+    return _archive(ctx, "unarchive")
 
 
 def cmd_chargers_remove(ctx: Context) -> int:
@@ -790,14 +879,24 @@ def cmd_chargers_report(ctx: Context) -> int:
 def cmd_sessions_list(ctx: Context) -> int:
     a = ctx.args
     with ctx.client() as api:
-        sessions = api.get(
+        sessions, headers = api.get_page(
             "/api/sessions",
             charger=a.charger,
             active="true" if a.active else None,
             customer=a.customer,
             limit=a.limit,
+            before=a.before,
+            **{"from": a.start, "to": a.end},
         )
-    return _print_rows(ctx, sessions, _SESSION_COLUMNS, "no sessions")
+    code = _print_rows(ctx, sessions, _SESSION_COLUMNS, "no sessions")
+    cursor = headers.get("X-Next-Before")
+    if cursor:
+        # (on stderr: --json output stays a plain list)
+        ctx.out.note(
+            f"more sessions than these {len(sessions)}: add `--before {cursor}` for the next "
+            "page (or a larger --limit, up to 1000)"
+        )
+    return code
 
 
 def cmd_sessions_show(ctx: Context) -> int:
@@ -840,6 +939,26 @@ def cmd_sessions_stop(ctx: Context) -> int:
 
 def cmd_sessions_status(ctx: Context) -> int:
     return _session_command(ctx, "status")
+
+
+def cmd_sessions_close(ctx: Context) -> int:
+    a = ctx.args
+    body: dict[str, Any] = {}
+    if a.meter_stop is not None:
+        body["meter_stop_wh"] = a.meter_stop
+    if a.reason is not None:
+        body["reason"] = a.reason
+    with ctx.client() as api:
+        session = api.post(f"/api/sessions/{a.id}/close", body)
+    if ctx.out.json:
+        ctx.out.data(session)
+    else:
+        ctx.out.line(
+            f"closed session {session['id']} on {session['charger_id']}: meter stop "
+            f"{session['meter_stop_wh']} Wh, {_kwh(session.get('energy_wh')) or '-'} kWh; "
+            "it is billed now and its card is free again"
+        )
+    return EXIT_OK
 
 
 def cmd_customers_add(ctx: Context) -> int:
@@ -1461,11 +1580,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--security-profile", type=int, choices=[1, 2, 3])
     p.add_argument("--owner", help="owner name (`csms owners list`)")
     p.add_argument("--name", help="a human-friendly name")
-    leaf(chargers, "list", cmd_chargers_list, "list chargers")
+    p = leaf(chargers, "list", cmd_chargers_list, "list chargers (not archived ones)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--archived", action="store_true", help="only archived chargers")
+    which.add_argument("--all", action="store_true", help="archived chargers too")
+    p = leaf(
+        chargers,
+        "accept",
+        cmd_chargers_accept,
+        "accept a pending charger; one without a password gets one (printed once, sent to it)",
+    )
+    p.add_argument("id", help="charger id")
+    p.add_argument(
+        "--password",
+        help="the password to give it (16-20 characters for OCPP 1.6, up to 40 for 2.0.1; "
+        "default: generated)",
+    )
     for verb, handler, text in (
         ("show", cmd_chargers_show, "show a charger and its connectors"),
-        ("accept", cmd_chargers_accept, "accept a pending charger"),
         ("remove", cmd_chargers_remove, "remove a charger without sessions"),
+        (
+            "archive",
+            cmd_chargers_archive,
+            "hide a charger that has sessions and refuse its connections (history kept)",
+        ),
+        ("unarchive", cmd_chargers_unarchive, "undo `chargers archive`"),
         ("clear-cache", cmd_chargers_clear_cache, "clear the charger's authorization cache"),
     ):
         leaf(chargers, verb, handler, text).add_argument("id", help="charger id")
@@ -1547,7 +1686,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--charger", help="only this charger's sessions")
     p.add_argument("--active", action="store_true", help="only running sessions")
     p.add_argument("--customer", type=_positive, help="only this customer number's sessions")
-    p.add_argument("--limit", type=_positive, default=100, help="at most N (default 100)")
+    p.add_argument(
+        "--limit", type=_int_in(1, 1000, "a number"), default=100, help="at most N (default 100)"
+    )
+    p.add_argument(
+        "--before",
+        type=_positive,
+        metavar="ID",
+        help="the page after session ID (the cursor a previous page printed)",
+    )
+    p.add_argument(
+        "--from", dest="start", metavar="DATE", help="started from: YYYY-MM-DD or ISO 8601"
+    )
+    p.add_argument(
+        "--to", dest="end", metavar="DATE", help="started before the end of: YYYY-MM-DD or ISO 8601"
+    )
     p = leaf(sessions, "show", cmd_sessions_show, "show a session with its meter values")
     p.add_argument("id", type=_positive, help="session id")
     p = leaf(sessions, "start", cmd_sessions_start, "ask a charger to start a session")
@@ -1564,6 +1717,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = leaf(sessions, "stop", cmd_sessions_stop, "ask the charger to stop a session")
     p.add_argument("id", type=_positive, help="session id")
+    p = leaf(
+        sessions,
+        "close",
+        cmd_sessions_close,
+        "end a stuck session without the charger (billed, its card free again)",
+    )
+    p.add_argument("id", type=_positive, help="session id")
+    p.add_argument(
+        "--meter-stop",
+        type=_non_negative,
+        metavar="WH",
+        help="the meter reading in Wh to close with (default: the last meter value, else "
+        "the meter start)",
+    )
+    p.add_argument("--reason", help="why, kept with the session")
     p = leaf(
         sessions,
         "status",

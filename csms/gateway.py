@@ -39,7 +39,7 @@ import hashlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -58,7 +58,7 @@ from csms.commands import (
 )
 from csms.config import Settings
 from csms.domain.model import RegistrationStatus
-from csms.domain.stations import register_unknown_charger, validate_identity
+from csms.domain.stations import confirm_password, register_unknown_charger, validate_identity
 from csms.security import verify_password
 from csms.transport import ConnectionNotOpen, WebSocketConnection, WebSocketServer
 from protocol import (
@@ -400,6 +400,9 @@ class Gateway:
         # Successful Basic-auth checks, so a reconnect storm does not pay scrypt each time:
         # charger id -> (stored hash, sha256 of the presented password).
         self._verified: dict[str, tuple[str, bytes]] = {}
+        #: Called with the charger id when a charger has connected (run as tasks).
+        self.connect_hooks: list[Callable[[str], Coroutine[Any, Any, None]]] = []
+        self._hook_tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -452,6 +455,8 @@ class Gateway:
                     len(late),
                     grace,
                 )
+        for task in list(self._hook_tasks):
+            task.cancel()
         await server.close()
         for worker in list(self._workers):
             worker.cancel()  # past the grace: what they still await is not answered
@@ -478,6 +483,15 @@ class Gateway:
             )
         answer = await conn.call(action, payload, timeout=timeout or self.settings.call_timeout)
         return CommandResult(charger_id=charger_id, action=action, payload=answer)
+
+    def disconnect(self, charger_id: str, *, reason: str) -> bool:
+        """Close a charger's connection (1008, ``reason``); False if it has none."""
+        conn = self.connections.get(charger_id)
+        if conn is None:
+            return False
+        log.info("closing the connection of charger %s: %s", charger_id, reason)
+        conn.ws.close(1008, reason)
+        return True
 
     # -- handshake ------------------------------------------------------------------
 
@@ -508,7 +522,12 @@ class Gateway:
             if charger is None:
                 log.info("refused unknown charger %s from %s", identity, connection.remote_address)
                 return connection.respond(HTTPStatus.NOT_FOUND, "unknown charger\n")
-        if charger.password_hash is not None and not await self._credentials_ok(
+        if charger.archived_at is not None:
+            log.info("refused archived charger %s from %s", identity, connection.remote_address)
+            return connection.respond(HTTPStatus.NOT_FOUND, "unknown charger\n")
+        if charger.password_hash is None and charger.pending_password_hash is not None:
+            await self._confirm_issued_password(charger, request.headers)
+        elif charger.password_hash is not None and not await self._credentials_ok(
             charger, request.headers
         ):
             log.warning(
@@ -564,6 +583,24 @@ class Gateway:
             self._verified[charger.id] = (charger.password_hash, presented)
         return ok
 
+    async def _confirm_issued_password(self, charger: ChargerRecord, headers: Headers) -> None:
+        """A charger issued a password it has not confirmed yet may still connect without
+        it; connecting with it makes it the one enforced from now on."""
+        credentials = _basic_credentials(headers)
+        if credentials is None or credentials[0] != charger.id:
+            return
+        assert charger.pending_password_hash is not None
+        if not await asyncio.to_thread(
+            verify_password, credentials[1], charger.pending_password_hash
+        ):
+            return
+        now = _utcnow()
+        detail = "the charger connected with it"
+        if await self.db.write(
+            lambda uow: confirm_password(uow, charger.id, now=now, detail=detail)
+        ):
+            log.info("charger %s connected with its new password: now enforced", charger.id)
+
     # -- connection -----------------------------------------------------------------
 
     def _open(self, ws: WebSocketConnection) -> ChargerConnection:
@@ -600,4 +637,8 @@ class Gateway:
             previous._resolve(None, ChargerNotConnected("connection replaced"))
             previous.ws.close(1000, "replaced by a new connection")
         log.info("charger %s connected (%s) from %s", charger.id, version.value, remote)
+        for hook in self.connect_hooks:
+            task = asyncio.get_running_loop().create_task(hook(charger.id))
+            self._hook_tasks.add(task)
+            task.add_done_callback(self._hook_tasks.discard)
         return conn

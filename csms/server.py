@@ -107,6 +107,10 @@ class CsmsServer:
             settings=settings,
             handlers={OCPPVersion.V201: v201.HANDLERS, OCPPVersion.V16: v16.HANDLERS},
         )
+        from csms.api.credentials import deliver_pending_password
+
+        db, gateway = self.db, self.gateway
+        gateway.connect_hooks.append(lambda cid: deliver_pending_password(db, gateway, cid))
         await self.gateway.start()
         from notify.service import Billing
 

@@ -178,6 +178,9 @@ class Station:
         transaction_retry_interval: simulated seconds times the attempt number between
             those tries (1.6 TransactionMessageRetryInterval).
         validate: check outgoing and incoming payloads against the OCPP schemas.
+        accept_password_change: take a new Basic auth password the CSMS sets (1.6
+            AuthorizationKey, 2.0.1 BasicAuthPassword) and reconnect with it; False
+            answers Rejected, as firmware that does not allow it remotely does.
     """
 
     version: ClassVar[OCPPVersion]
@@ -197,12 +200,14 @@ class Station:
         open_timeout: float = 10.0,
         history_size: int = 10_000,
         logger: logging.Logger | None = None,
+        accept_password_change: bool = True,
     ) -> None:
         if not reconnect_delays:
             raise ValueError("reconnect_delays must not be empty")
         self.url = url.rstrip("/")
         self.identity = identity
         self.password = password
+        self.accept_password_change = accept_password_change
         self.clock = SimClock(speed)
         self.call_timeout = call_timeout
         self.reconnect_delays = tuple(reconnect_delays)
@@ -532,6 +537,21 @@ class Station:
             await self.wait_ready(timeout=None)
         finally:
             self._rebooting = False
+
+    def password_changed(self, password: str) -> AfterReply:
+        """What follows a new password the CSMS set: after the answer, drop the connection
+        and reconnect at once with it (2.0.1 A01; 1.6 security whitepaper)."""
+
+        async def reconnect() -> None:
+            self.password = password
+            self.log.info("new password set by the CSMS: reconnecting with it")
+            self._wake_reconnect.set()
+            ws = self._ws
+            if ws is not None:
+                with contextlib.suppress(Exception):
+                    await ws.close()
+
+        return reconnect
 
     # -- internals: connection ------------------------------------------------------------
 

@@ -607,10 +607,25 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
 
     async def _on_change_configuration(self, payload: dict[str, Any]) -> Reply:
         key, value = payload["key"], payload["value"]
+        if key == "AuthorizationKey":
+            return self._change_authorization_key(value)
         status = self.configuration.change(key, value)
         if status == "Accepted" and key == "HeartbeatInterval":
             self.set_heartbeat_interval(float(value))
         return Reply({"status": status})
+
+    def _change_authorization_key(self, value: str) -> Reply:
+        """1.6 security whitepaper: AuthorizationKey is write-only, the hexadecimal form
+        of a 16 to 20 byte password; the charger reconnects using the decoded bytes."""
+        if not self.accept_password_change:
+            return Reply({"status": "Rejected"})
+        try:
+            password = bytes.fromhex(value).decode()
+        except (ValueError, UnicodeDecodeError):
+            return Reply({"status": "Rejected"})
+        if not 16 <= len(password.encode()) <= 20:
+            return Reply({"status": "Rejected"})
+        return Reply({"status": "Accepted"}, then=self.password_changed(password))
 
     async def _on_trigger_message(self, payload: dict[str, Any]) -> Reply:
         requested = payload["requestedMessage"]

@@ -38,7 +38,7 @@ from protocol import ID_TOKEN_TYPES, ErrorCode, OCPPError, OCPPVersion
 from simulators.charging import ChargingPlan, SessionKeeping, SessionResult, charge
 from simulators.clock import iso_utc, utc_now
 from simulators.errors import SimulatorError, StationOffline
-from simulators.station import Reply, Station, change_availability, one_time_token
+from simulators.station import AfterReply, Reply, Station, change_availability, one_time_token
 from simulators.transaction import Transaction
 from simulators.v201_device_model import MEASURANDS, REPORT_BASES, DeviceModel201
 
@@ -786,7 +786,15 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
         items = payload["setVariableData"]
         self._check_items(items, "SetVariables")
         results = []
+        then: AfterReply | None = None
         for item in items:
+            if (item["component"].get("name"), item["variable"].get("name")) == (
+                "SecurityCtrlr",
+                "BasicAuthPassword",
+            ):
+                result, then = self._set_basic_auth_password(item)
+                results.append(result)
+                continue
             result, changed = self.device_model.set_variable(item)
             results.append(result)
             if changed is not None and (changed.component.name, changed.name) == (
@@ -795,7 +803,25 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
             ):
                 self.heartbeat_interval = float(changed.value)
                 self._heartbeat_changed.set()
-        return Reply({"setVariableResult": results})
+        return Reply({"setVariableResult": results}, then=then)
+
+    def _set_basic_auth_password(
+        self, item: dict[str, Any]
+    ) -> tuple[dict[str, Any], AfterReply | None]:
+        """2.0.1 A01: BasicAuthPassword is write-only (16 to 40 characters); once Accepted
+        the station reconnects with it."""
+        result: dict[str, Any] = {
+            "attributeStatus": "Accepted",
+            "component": item["component"],
+            "variable": item["variable"],
+        }
+        if "attributeType" in item:
+            result["attributeType"] = item["attributeType"]
+        password = str(item["attributeValue"])
+        if not self.accept_password_change or not 16 <= len(password) <= 40:
+            result["attributeStatus"] = "Rejected"
+            return result, None
+        return result, self.password_changed(password)
 
     def _report_reply(self, request_id: int, report: list[dict[str, Any]]) -> Reply:
         if not report:

@@ -81,6 +81,12 @@ class ChargerRepository(Protocol):
     def update(self, charger_id: str, **fields: Any) -> None: ...
     def delete(self, charger_id: str) -> bool: ...
     def list(self, *, owner_id: int | None = None) -> list[ChargerRecord]: ...
+    def set_password_delivery(self, charger_id: str, password: str | None) -> None:
+        """Keep the password to send to the charger (encrypted at rest); None erases it."""
+        ...
+
+    def password_delivery(self, charger_id: str) -> str | None: ...
+    def rotate(self) -> int: ...
 
 
 class ConnectorRepository(Protocol):
@@ -249,8 +255,10 @@ class TransactionRepository(Protocol):
         started_from: datetime | None = None,
         started_before: datetime | None = None,
         limit: int = 1000,
+        after_pk: int | None = None,
     ) -> list[TransactionRecord]:
-        """Newest first; ``started_from`` ≤ started_at < ``started_before``."""
+        """Newest first (by started_at, then id); ``started_from`` ≤ started_at <
+        ``started_before``; ``after_pk``: only those listed after that session (a cursor)."""
         ...
 
     def forget_id_tags(self, pk: int, *, now: datetime) -> None:

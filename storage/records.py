@@ -65,6 +65,12 @@ class ChargerRecord:
     firmware_status: str | None = None
     last_boot_at: datetime | None = None
     last_seen_at: datetime | None = None
+    #: A password issued but not yet confirmed by the charger (see stations.issue_password).
+    pending_password_hash: str | None = None
+    password_state: str | None = None
+    password_state_at: datetime | None = None
+    password_detail: str | None = None
+    archived_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -210,6 +216,9 @@ class TransactionRecord:
     number_of_phases_used: int | None = None
     offline: bool = False
     seq_no_gaps: int | None = None
+    #: Closed by an operator without the charger: who (API token name) and why.
+    closed_by: str | None = None
+    stop_note: str | None = None
 
 
 @dataclass(slots=True)

@@ -118,10 +118,49 @@ class ChargerOut(BaseModel):
     device_model: DeviceModelOut | None = Field(
         default=None, description="2.0.1 only: the stored device model summary"
     )
+    password_state: Literal["none", "pending", "rejected", "active"] = Field(
+        default="none",
+        description="none: no password, any connection is let in; pending: a password was "
+        "issued and the charger has not confirmed it (it may still connect without); "
+        "rejected: the charger refused it; active: Basic auth enforced (401 without it)",
+    )
+    password_detail: str | None = Field(
+        default=None, description="what happened to the password last (delivery, refusal)"
+    )
+    archived_at: datetime | None = Field(
+        default=None,
+        description="when it was archived: hidden from the list, connections refused (404)",
+    )
 
 
 class ChargerCreated(ChargerOut):
     password: str = Field(description="The charger's password; shown only this once.")
+
+
+class ChargerAccept(_Request):
+    password: str | None = Field(
+        default=None,
+        min_length=16,
+        max_length=40,
+        description="for a charger without a password: the one to give it (default: "
+        "generated); at most 20 bytes for OCPP 1.6 (AuthorizationKey)",
+    )
+
+
+class PasswordDeliveryOut(BaseModel):
+    status: Literal["accepted", "refused", "waiting"] = Field(
+        description="accepted: enforced from now on; refused: the charger said no (see "
+        "detail); waiting: sent when the charger next connects"
+    )
+    detail: str
+    answer: str | None = Field(default=None, description="the charger's own answer status")
+
+
+class ChargerAccepted(ChargerOut):
+    password: str | None = Field(
+        default=None, description="the password issued to the charger; shown only this once"
+    )
+    password_delivery: PasswordDeliveryOut | None = None
 
 
 class Removed(BaseModel):
@@ -271,6 +310,30 @@ class SessionOut(DriverSessionOut):
 
     id_tag: str | None = Field(default=None, description="left out for owner tokens")
     auth_status: str | None = None
+    closed_by: str | None = Field(
+        default=None, description="the API token that closed it without the charger"
+    )
+    stop_note: str | None = Field(default=None, description="why it was closed so")
+    energy_so_far_wh: int | None = Field(
+        default=None,
+        description="active sessions: energy from the meter start to the latest reading",
+    )
+    cost_so_far: Cost | None = Field(
+        default=None,
+        description="active sessions: that energy and the time until now, priced with the "
+        "session's tariff (null without a tariff or a reading)",
+    )
+
+
+class SessionClose(_Request):
+    meter_stop_wh: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**53,
+        description="the meter reading to close with (default: the last meter value, "
+        "else the meter start)",
+    )
+    reason: str | None = Field(default=None, max_length=500, description="why, for the record")
 
 
 class SessionDetail(SessionOut):

@@ -119,6 +119,7 @@ def reencrypt_all(uow: SqlUnitOfWork) -> dict[str, int]:
         "unreconciled_messages": uow.unreconciled.rotate(),
         "charger_events": uow.charger_events.rotate(),
         "payment_methods": uow.payment_methods.rotate(),
+        "chargers": uow.chargers.rotate(),
     }
 
 

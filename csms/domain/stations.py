@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,15 +22,26 @@ from storage.records import (
 
 __all__ = [
     "MAX_IDENTITY_LENGTH",
+    "PASSWORD_ACTIVE",
+    "PASSWORD_NONE",
+    "PASSWORD_PENDING",
+    "PASSWORD_REJECTED",
     "BootDecision",
     "accept_charger",
     "add_charger",
+    "archive_charger",
+    "confirm_password",
+    "issue_password",
+    "password_state",
     "record_boot",
     "record_charger_event",
+    "record_password_not_delivered",
+    "record_password_refused",
     "record_status",
     "register_unknown_charger",
     "remove_charger",
     "touch_charger",
+    "unarchive_charger",
     "validate_identity",
 ]
 
@@ -112,15 +124,158 @@ def accept_charger(uow: UnitOfWork, charger_id: str) -> ChargerRecord:
     return charger
 
 
+#: Where a charger's credential stands (``chargers show``): no password, so any
+#: connection is let in; a password issued and not yet confirmed by the charger (it still
+#: connects without one); refused by the charger; enforced (HTTP Basic auth, else 401).
+PASSWORD_NONE = "none"
+PASSWORD_PENDING = "pending"
+PASSWORD_REJECTED = "rejected"
+PASSWORD_ACTIVE = "active"
+
+#: 1.6 security whitepaper: AuthorizationKey holds 16 to 20 bytes (sent as 40 hex digits at
+#: most); 2.0.1 SecurityCtrlr.BasicAuthPassword: passwordString, 16 to 40 characters.
+_V16_KEY_BYTES = (16, 20)
+_V201_PASSWORD_CHARS = (16, 40)
+
+
+def password_state(charger: ChargerRecord) -> str:
+    """The charger's credential state, one of the ``PASSWORD_*`` values."""
+    if charger.password_state in (PASSWORD_PENDING, PASSWORD_REJECTED):
+        return charger.password_state
+    return PASSWORD_ACTIVE if charger.password_hash is not None else PASSWORD_NONE
+
+
+def _check_issued_password(password: str, ocpp_version: str | None) -> None:
+    if ocpp_version == "2.0.1":
+        low, high = _V201_PASSWORD_CHARS
+        if not low <= len(password) <= high:
+            raise InvalidRequest(
+                f"password must be {low} to {high} characters (OCPP 2.0.1 BasicAuthPassword)"
+            )
+        return
+    low, high = _V16_KEY_BYTES
+    if not low <= len(password.encode()) <= high:
+        raise InvalidRequest(
+            f"password must be {low} to {high} bytes: an OCPP 1.6 charger's AuthorizationKey "
+            "holds no more (2.0.1 stations take up to 40 characters)"
+        )
+
+
+def issue_password(
+    uow: UnitOfWork, charger_id: str, *, now: datetime, password: str | None = None
+) -> str | None:
+    """Give a charger that has no password one (a charger accepted from Pending), to be
+    sent to it (1.6 AuthorizationKey, 2.0.1 BasicAuthPassword); returns the new password,
+    to be shown once, or None when none was issued.
+
+    Only its hash is kept for checking, plus the password itself encrypted until the
+    charger has it (it may be offline now: it is sent at its next connection). Until the
+    charger confirms it, or connects with it, it may still connect without one; from then
+    on Basic auth is enforced. A charger that already has a password keeps it; a second
+    accept of a charger whose issued password is not confirmed yet sends the same one
+    again (unless ``password`` gives a new one).
+    """
+    charger = uow.chargers.get(charger_id)
+    if charger is None:
+        raise NotFound(f"charger {charger_id} not found: see `csms chargers list`")
+    if charger.password_hash is not None:
+        if password is not None:
+            raise InvalidRequest(
+                f"charger {charger_id} already has a password; accepting it does not change it"
+            )
+        return None
+    if password is None and charger.pending_password_hash is not None:
+        uow.chargers.update(
+            charger_id, password_state=PASSWORD_PENDING, password_state_at=now, password_detail=None
+        )
+        return None
+    if password is not None:
+        _check_issued_password(password, charger.ocpp_version)
+    # 20 URL-safe characters: 120 bits, within both versions' limits.
+    secret = password or secrets.token_urlsafe(15)
+    uow.chargers.update(
+        charger_id,
+        pending_password_hash=hash_password(secret),
+        password_state=PASSWORD_PENDING,
+        password_state_at=now,
+        password_detail=None,
+    )
+    uow.chargers.set_password_delivery(charger_id, secret)
+    return secret
+
+
+def confirm_password(uow: UnitOfWork, charger_id: str, *, now: datetime, detail: str) -> bool:
+    """The charger has the issued password (it answered Accepted, or connected with it):
+    enforce it from now on and forget the delivery copy. False when none was pending."""
+    charger = uow.chargers.get(charger_id)
+    if charger is None or charger.pending_password_hash is None:
+        return False
+    uow.chargers.update(
+        charger_id,
+        password_hash=charger.pending_password_hash,
+        pending_password_hash=None,
+        password_state=PASSWORD_ACTIVE,
+        password_state_at=now,
+        password_detail=detail[:300],
+    )
+    uow.chargers.set_password_delivery(charger_id, None)
+    return True
+
+
+def record_password_refused(
+    uow: UnitOfWork, charger_id: str, *, now: datetime, detail: str
+) -> None:
+    """The charger refused the issued password: it stays pending (connecting with it still
+    enforces it), not sent again until an operator accepts the charger again."""
+    uow.chargers.update(
+        charger_id,
+        password_state=PASSWORD_REJECTED,
+        password_state_at=now,
+        password_detail=detail[:300],
+    )
+
+
+def record_password_not_delivered(
+    uow: UnitOfWork, charger_id: str, *, now: datetime, detail: str
+) -> None:
+    """The issued password could not be sent now (offline, no answer): it is sent at the
+    charger's next connection."""
+    uow.chargers.update(charger_id, password_state_at=now, password_detail=detail[:300])
+
+
 def remove_charger(uow: UnitOfWork, charger_id: str) -> None:
     if uow.chargers.get(charger_id) is None:
         raise NotFound(f"charger {charger_id} not found: see `csms chargers list`")
     if uow.transactions.list(charger_id=charger_id, limit=1):
         raise InvalidRequest(
             f"charger {charger_id} has recorded sessions and cannot be removed "
-            "(its billing history must be kept)"
+            "(its billing history must be kept); to retire it, archive it instead: "
+            f"`csms chargers archive {charger_id}`"
         )
     uow.chargers.delete(charger_id)
+
+
+def archive_charger(uow: UnitOfWork, charger_id: str, *, now: datetime) -> ChargerRecord:
+    """Retire a charger that has history: hidden from ``chargers list``, its connections
+    refused at the handshake as an unknown charger's; its sessions and reports stay."""
+    charger = uow.chargers.get(charger_id)
+    if charger is None:
+        raise NotFound(f"charger {charger_id} not found: see `csms chargers list --all`")
+    if charger.archived_at is None:
+        uow.chargers.update(charger_id, archived_at=now)
+        charger.archived_at = now
+    return charger
+
+
+def unarchive_charger(uow: UnitOfWork, charger_id: str) -> ChargerRecord:
+    """Undo :func:`archive_charger`: listed again, connections let in again."""
+    charger = uow.chargers.get(charger_id)
+    if charger is None:
+        raise NotFound(f"charger {charger_id} not found: see `csms chargers list --all`")
+    if charger.archived_at is not None:
+        uow.chargers.update(charger_id, archived_at=None)
+        charger.archived_at = None
+    return charger
 
 
 @dataclass(frozen=True, slots=True)

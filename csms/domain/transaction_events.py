@@ -405,6 +405,19 @@ def _project(
                 tx.charger_id,
                 changes["seq_no_gaps"],
             )
+    if tx.closed_by is not None:
+        # An operator closed it (csms sessions close) and it was billed so: the station's
+        # own end is kept with its events, the session keeps the figures it was billed with.
+        for name in _CLOSED_FIGURES:
+            changes.pop(name, None)
+        if event.event_type == ENDED:
+            log.warning(
+                "transaction %s on %s was closed by %s; the station's Ended is kept with "
+                "its events and not billed",
+                event.station_transaction_id,
+                tx.charger_id,
+                tx.closed_by,
+            )
     changes = {k: v for k, v in changes.items() if getattr(tx, k) != v}
     was_active = tx.status == TransactionStatus.ACTIVE.value
     if changes:
@@ -420,6 +433,18 @@ def _project(
     elif charging_done and tx.status == TransactionStatus.ACTIVE.value:
         enqueue_charging_done(uow, tx, now=now)
     return charging_done
+
+
+#: What a session closed by an operator keeps whatever its events say later.
+_CLOSED_FIGURES = (
+    "status",
+    "stopped_at",
+    "meter_start_wh",
+    "meter_stop_wh",
+    "energy_wh",
+    "stop_reason",
+    "seq_no_gaps",
+)
 
 
 def _project_authorization(

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from csms.domain.authorization import auth_method_for, authorize_id_tag, mark_login_token_used
+from csms.domain.errors import InvalidRequest, NotFound
 from csms.domain.model import (
     AuthMethod,
     AuthorizationStatus,
@@ -27,8 +28,10 @@ from storage.ports import UnitOfWork
 from storage.records import TransactionRecord, UnreconciledRecord
 
 __all__ = [
+    "CLOSED_BY_OPERATOR",
     "MAX_TRANSACTION_ID",
     "StopOutcome",
+    "close_session",
     "new_transaction_id",
     "record_meter_values",
     "start_transaction",
@@ -214,6 +217,8 @@ def stop_transaction(
         )
         return StopOutcome(info, None, recorded=True)
     if transaction.status == TransactionStatus.COMPLETED.value:
+        if transaction.closed_by is not None:
+            _keep_late_stop(uow, transaction, raw_payload, samples, now=now)
         return StopOutcome(info, transaction, recorded=False)
     energy: int | None = None
     if transaction.meter_start_wh is not None:
@@ -251,3 +256,124 @@ def stop_transaction(
     # Billing and the receipt, once this commit is durable (docs/adr/0008-outbox.md).
     enqueue_session_completed(uow, transaction, now=now)
     return StopOutcome(info, transaction, recorded=True)
+
+
+#: stop_reason of a session an operator closed without the charger.
+CLOSED_BY_OPERATOR = "closed_by_operator"
+#: unreconciled_messages.reason of the charger's own stop of such a session.
+LATE_STOP = "stop after the session was closed by an operator"
+
+
+def _keep_late_stop(
+    uow: UnitOfWork,
+    transaction: TransactionRecord,
+    payload: dict[str, Any],
+    samples: Sequence[MeterSample],
+    *,
+    now: datetime,
+) -> None:
+    """The charger's StopTransaction for a session an operator had closed: acknowledged,
+    kept for reconciliation with its meter values, billed not again (the session keeps the
+    figures it was closed and billed with). A resend of it is kept once."""
+    kept = uow.unreconciled.list(charger_id=transaction.charger_id)
+    if any(r.reason == LATE_STOP and r.payload == payload for r in kept):
+        return
+    uow.unreconciled.add(
+        UnreconciledRecord(
+            charger_id=transaction.charger_id,
+            action="StopTransaction",
+            reason=LATE_STOP,
+            payload=payload,
+            received_at=now,
+        )
+    )
+    uow.meter_samples.add_many(
+        samples,
+        charger_id=transaction.charger_id,
+        connector_id=transaction.connector_id,
+        transaction_pk=transaction.id,
+        reported_transaction_id=transaction.transaction_id,
+        source="StopTransaction",
+        received_at=now,
+    )
+    log.warning(
+        "session %s on %s was closed by %s; the charger's own stop (meterStop %s) is kept "
+        "for reconciliation and not billed",
+        transaction.id,
+        transaction.charger_id,
+        transaction.closed_by,
+        payload.get("meterStop"),
+    )
+
+
+def _last_energy_register(uow: UnitOfWork, transaction: TransactionRecord) -> int | None:
+    """The session's latest energy register reading in Wh (None without one)."""
+    from csms.domain.transaction_events import energy_wh
+
+    readings = [
+        wh
+        for s in uow.meter_samples.energy_registers(transaction.id)
+        if (wh := energy_wh(s)) is not None
+    ]
+    return readings[-1] if readings else None
+
+
+def close_session(
+    uow: UnitOfWork,
+    *,
+    session_id: int,
+    closed_by: str,
+    now: datetime,
+    meter_stop_wh: int | None = None,
+    note: str | None = None,
+) -> TransactionRecord:
+    """End an active session without the charger (``csms sessions close``): a charger that
+    went offline for good, a stop that never came. The card is free again at once.
+
+    Meter stop: ``meter_stop_wh``, else the latest energy register reading, else the meter
+    start (no energy). stopped_at is now, the stop reason ``closed_by_operator`` (with the
+    operator's ``note``), ``closed_by`` the API token's name. It is billed and notified
+    through the normal completion path (``session.completed``, once). The charger's own
+    stop, if it comes later, is kept but billed not again.
+    """
+    transaction = uow.transactions.by_pk(session_id)
+    if transaction is None:
+        raise NotFound(f"session {session_id} not found: see `csms sessions list`")
+    if transaction.status != TransactionStatus.ACTIVE.value:
+        raise InvalidRequest(
+            f"session {session_id} is already {transaction.status}: nothing to close"
+        )
+    start = transaction.meter_start_wh
+    if meter_stop_wh is None:
+        meter_stop_wh = _last_energy_register(uow, transaction)
+        if meter_stop_wh is None or (start is not None and meter_stop_wh < start):
+            meter_stop_wh = start
+    elif start is not None and meter_stop_wh < start:
+        raise InvalidRequest(
+            f"meter stop {meter_stop_wh} Wh is below the session's meter start {start} Wh"
+        )
+    energy = None if start is None or meter_stop_wh is None else meter_stop_wh - start
+    changes: dict[str, Any] = {
+        "stopped_at": max(now, transaction.started_at),
+        "meter_stop_wh": meter_stop_wh,
+        "energy_wh": energy,
+        "stop_reason": CLOSED_BY_OPERATOR,
+        "stop_note": note,
+        "closed_by": closed_by[:100],
+        "status": TransactionStatus.COMPLETED.value,
+        "updated_at": now,
+    }
+    uow.transactions.update(transaction.id, **changes)
+    for name, value in changes.items():
+        setattr(transaction, name, value)
+    if transaction.station_transaction_id is not None:
+        uow.transactions.forget_active(transaction.charger_id, transaction.station_transaction_id)
+    enqueue_session_completed(uow, transaction, now=now)
+    log.info(
+        "session %s on %s closed by %s: %s Wh",
+        transaction.id,
+        transaction.charger_id,
+        closed_by,
+        energy,
+    )
+    return transaction

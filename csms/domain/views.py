@@ -10,7 +10,11 @@ Charger ``status``:
   1.6 §4.9), e.g. ``"Available"``, ``"Unavailable"``, ``"Faulted"``;
 - a 2.0.1 station reports no status for itself (G01 is per connector): ``"Unavailable"``
   or ``"Faulted"`` when every EVSE says so, else ``"Available"``;
-- ``"Unknown"`` when it is connected but has reported no such status yet.
+- ``"Unknown"`` when it is connected but has reported no such status yet;
+- but a charger in use does not read ``Available``: ``"Charging"`` while one of its
+  connectors reports Charging or a session of it is running, else ``"Occupied"`` while
+  a connector is Preparing, SuspendedEV/EVSE, Finishing or (2.0.1) Occupied.
+  ``Faulted`` and ``Unavailable`` are shown as they are.
 
 ``connectors`` lists connectors 1..n with their last reported status (kept while offline;
 read them together with ``connected``). For a 2.0.1 station they are its EVSEs: connector N
@@ -26,6 +30,7 @@ from typing import Any
 
 from csms.domain.cards import card_state
 from csms.domain.pricing import format_money
+from csms.domain.stations import password_state
 from storage.crypto import mask_uid
 from storage.records import (
     ApiTokenRecord,
@@ -43,6 +48,8 @@ from storage.records import (
 )
 
 __all__ = [
+    "CHARGING",
+    "OCCUPIED",
     "OFFLINE",
     "UNKNOWN",
     "card_view",
@@ -63,6 +70,12 @@ __all__ = [
 
 OFFLINE = "Offline"
 UNKNOWN = "Unknown"
+CHARGING = "Charging"
+OCCUPIED = "Occupied"
+#: Charger statuses that say more than "in use".
+_SHOWN_AS_IS = frozenset({"Faulted", "Unavailable"})
+#: Connector statuses of a connector in use without energy flowing (1.6 §7.7, 2.0.1 G01).
+_OCCUPIED = frozenset({"Preparing", "SuspendedEV", "SuspendedEVSE", "Finishing", "Occupied"})
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -105,11 +118,14 @@ def charger_view(
     ocpp_version: str | None = None,
     owner: str | None = None,
     device_model: Mapping[str, Any] | None = None,
+    active_sessions: int = 0,
 ) -> dict[str, Any]:
     """A charger: ``ocpp_version`` is the live connection's when connected, else the last known.
 
     ``device_model`` is the summary of a 2.0.1 station's reported device model
     (:func:`csms.domain.device_model.device_model_summary`); always null for 1.6.
+    ``active_sessions``: how many of its sessions are running (see the module doc for
+    what that does to ``status``).
     """
     by_id = {c.connector_id: c for c in connectors}
     version = normalize_ocpp_version(ocpp_version or charger.ocpp_version)
@@ -122,6 +138,12 @@ def charger_view(
         status = _station_status(c for i, c in by_id.items() if i > 0)
     else:
         status = UNKNOWN
+    if connected and status not in _SHOWN_AS_IS:
+        in_use = {c.status for i, c in by_id.items() if i > 0}
+        if active_sessions or "Charging" in in_use:
+            status = CHARGING
+        elif in_use & _OCCUPIED:
+            status = OCCUPIED
     return {
         "id": charger.id,
         "name": charger.name,
@@ -153,6 +175,9 @@ def charger_view(
             if connector_id > 0
         ],
         "device_model": device_model_view(device_model) if version == "2.0.1" else None,
+        "password_state": password_state(charger),
+        "password_detail": charger.password_detail,
+        "archived_at": iso(charger.archived_at),
     }
 
 
@@ -213,6 +238,8 @@ def session_view(
         "stop_reason": transaction.stop_reason,
         "status": transaction.status,
         "cost": money_view(invoice.total_minor, invoice.currency) if invoice else None,
+        "closed_by": transaction.closed_by,
+        "stop_note": transaction.stop_note,
     }
     if invoice_details:
         view["invoice"] = invoice_view(invoice) if invoice is not None else None

@@ -19,11 +19,13 @@ from sqlalchemy import (
     Connection,
     CursorResult,
     Table,
+    and_,
     bindparam,
     case,
     delete,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -182,10 +184,41 @@ class SqlOwners(_Repo):
         return [_record(OwnerRecord, r) for r in rows]
 
 
+#: The chargers columns a ChargerRecord holds (not the sealed password being delivered).
+_CHARGER_COLUMNS = [c for c in t.chargers.c if c.name != "password_delivery_enc"]
+_PASSWORD_DELIVERY_FIELD = "chargers.password_delivery"
+
+
 class SqlChargers(_Repo):
+    def __init__(self, conn: Connection, vault: Vault) -> None:
+        super().__init__(conn)
+        self.vault = vault
+
     def get(self, charger_id: str) -> ChargerRecord | None:
-        row = self.conn.execute(select(t.chargers).where(t.chargers.c.id == charger_id)).first()
+        row = self.conn.execute(
+            select(*_CHARGER_COLUMNS).where(t.chargers.c.id == charger_id)
+        ).first()
         return _record(ChargerRecord, row) if row else None
+
+    def set_password_delivery(self, charger_id: str, password: str | None) -> None:
+        """Keep (encrypted) the password to send to the charger; None erases it."""
+        sealed = self.vault.seal(password, _PASSWORD_DELIVERY_FIELD)
+        self.conn.execute(
+            update(t.chargers)
+            .where(t.chargers.c.id == charger_id)
+            .values(password_delivery_enc=sealed)
+        )
+
+    def password_delivery(self, charger_id: str) -> str | None:
+        token = self.conn.execute(
+            select(t.chargers.c.password_delivery_enc).where(t.chargers.c.id == charger_id)
+        ).scalar()
+        return self.vault.open(token, _PASSWORD_DELIVERY_FIELD)
+
+    def rotate(self) -> int:
+        """Re-encrypt passwords awaiting delivery not under the newest key; how many."""
+        column = t.chargers.c.password_delivery_enc
+        return len(_reseal(self.conn, self.vault, column, _PASSWORD_DELIVERY_FIELD))
 
     def add(self, charger: ChargerRecord) -> None:
         self.conn.execute(insert(t.chargers).values(**asdict(charger)))
@@ -198,7 +231,7 @@ class SqlChargers(_Repo):
         return bool(result.rowcount)
 
     def list(self, *, owner_id: int | None = None) -> list[ChargerRecord]:
-        query = select(t.chargers).order_by(t.chargers.c.id)
+        query = select(*_CHARGER_COLUMNS).order_by(t.chargers.c.id)
         if owner_id is not None:
             query = query.where(t.chargers.c.owner_id == owner_id)
         return [_record(ChargerRecord, r) for r in self.conn.execute(query)]
@@ -629,8 +662,16 @@ class SqlTransactions(_Repo):
         started_from: datetime | None = None,
         started_before: datetime | None = None,
         limit: int = 1000,
+        after_pk: int | None = None,
     ) -> list[TransactionRecord]:
-        query = select(t.transactions).order_by(t.transactions.c.started_at.desc()).limit(limit)
+        tx_c = t.transactions.c
+        query = select(t.transactions).order_by(tx_c.started_at.desc(), tx_c.id.desc()).limit(limit)
+        if after_pk is not None:
+            # Keyset paging: the rows after the cursor's row in this order.
+            cursor = select(tx_c.started_at).where(tx_c.id == after_pk).scalar_subquery()
+            query = query.where(
+                or_(tx_c.started_at < cursor, and_(tx_c.started_at == cursor, tx_c.id < after_pk))
+            )
         if started_from is not None:
             query = query.where(t.transactions.c.started_at >= started_from)
         if started_before is not None:
@@ -1986,7 +2027,7 @@ class SqlUnitOfWork:
         #: Called (no arguments) after a commit that added outbox deliveries.
         self.outbox_listeners: list[Callable[[], None]] = []
         self.owners = SqlOwners(conn)
-        self.chargers = SqlChargers(conn)
+        self.chargers = SqlChargers(conn, vault)
         self.connectors = SqlConnectors(conn)
         self.status_events = SqlStatusEvents(conn)
         self.customers = SqlCustomers(conn, vault)

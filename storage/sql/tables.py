@@ -122,6 +122,16 @@ chargers = Table(
     Column("last_boot_at", UtcDateTime),
     Column("last_seen_at", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False),
+    # A password issued to a charger that had none (accepted from Pending), until the
+    # charger has it: its hash, and the password itself encrypted for delivery (erased
+    # once delivered). password_state: pending | rejected | active (null: as provisioned).
+    Column("pending_password_hash", String(200)),
+    Column("password_delivery_enc", Text),
+    Column("password_state", String(20)),
+    Column("password_state_at", UtcDateTime),
+    Column("password_detail", String(300)),
+    # Set when an operator archived the charger: hidden from lists, connections refused.
+    Column("archived_at", UtcDateTime),
 )
 
 connectors = Table(
@@ -332,6 +342,10 @@ transactions = Table(
     # Sequence numbers missing between the first and the last TransactionEvent (2.0.1
     # seqNo); counted when the transaction ends, null before.
     Column("seq_no_gaps", Integer),
+    # A session an operator closed without the charger (``csms sessions close``): the
+    # API token's name and the operator's text.
+    Column("closed_by", String(100)),
+    Column("stop_note", String(500)),
     Index("ix_transactions_charger_status", "charger_id", "status"),
     Index("ix_transactions_customer", "customer_id"),
     Index("ix_transactions_id_tag_hash", "id_tag_hash", "status"),

@@ -121,7 +121,8 @@ async def test_connected_charger_shows_connector_zero_status_and_connectors(api:
     api.router.connected["CP1"] = "ocpp1.6"
     shown = (await api.operator.get("/api/chargers/CP1")).json()
     assert shown["connected"] is True
-    assert shown["status"] == "Available"
+    # connector 0 says Available, but connector 1 charges (issue 18 item 13)
+    assert shown["status"] == "Charging"
     assert shown["ocpp_version"] == "1.6"
     assert (shown["vendor"], shown["model"], shown["firmware_version"]) == ("Acme", "W1", "9")
     assert shown["last_seen"] == "2026-11-22T10:00:00Z"

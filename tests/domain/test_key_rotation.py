@@ -47,6 +47,7 @@ TABLES = {
     "unreconciled_messages": 1,
     "charger_events": 1,
     "payment_methods": 1,
+    "chargers": 0,
 }
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 
 from csms.api.command_schemas import (
     AvailabilityCommand,
@@ -31,11 +31,26 @@ from csms.api.commands import (
     send_command,
 )
 from csms.api.context import AnyRoleContext, ApiContext, OperatorContext
+from csms.api.credentials import deliver_password
 from csms.api.errors import ApiError
-from csms.api.schemas import ChargerCreate, ChargerCreated, ChargerOut, Removed
+from csms.api.schemas import (
+    ChargerAccept,
+    ChargerAccepted,
+    ChargerCreate,
+    ChargerCreated,
+    ChargerOut,
+    Removed,
+)
 from csms.domain.device_model import device_model_summary
 from csms.domain.errors import InvalidRequest, NotFound
-from csms.domain.stations import accept_charger, add_charger, remove_charger
+from csms.domain.stations import (
+    accept_charger,
+    add_charger,
+    archive_charger,
+    issue_password,
+    remove_charger,
+    unarchive_charger,
+)
 from csms.domain.views import charger_view
 from storage.ports import UnitOfWork
 from storage.records import ChargerRecord, ConnectorRecord
@@ -47,6 +62,15 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/chargers", tags=["chargers"])
 
 _Loaded = tuple[ChargerRecord, list[ConnectorRecord], str | None]
+#: Running sessions per charger.
+_Active = dict[str, int]
+
+
+def _active_sessions(uow: UnitOfWork, charger_id: str | None = None) -> _Active:
+    counts: _Active = {}
+    for tx in uow.transactions.list(charger_id=charger_id, active=True, limit=100_000):
+        counts[tx.charger_id] = counts.get(tx.charger_id, 0) + 1
+    return counts
 
 
 def _not_found(charger_id: str) -> NotFound:
@@ -54,7 +78,11 @@ def _not_found(charger_id: str) -> NotFound:
 
 
 def _view(
-    ctx: ApiContext, loaded: _Loaded, *, device_model: dict[str, Any] | None = None
+    ctx: ApiContext,
+    loaded: _Loaded,
+    *,
+    device_model: dict[str, Any] | None = None,
+    active: _Active | None = None,
 ) -> dict[str, Any]:
     charger, connectors, owner = loaded
     connected = ctx.router.is_connected(charger.id)
@@ -65,6 +93,7 @@ def _view(
         ocpp_version=ctx.router.ocpp_version(charger.id) if connected else None,
         owner=owner,
         device_model=device_model,
+        active_sessions=(active or {}).get(charger.id, 0),
     )
 
 
@@ -84,10 +113,16 @@ async def load_charger(ctx: ApiContext, charger_id: str) -> _Loaded:
 
 
 @router.get("", response_model=list[ChargerOut])
-async def list_chargers(ctx: AnyRoleContext) -> list[dict[str, Any]]:
+async def list_chargers(
+    ctx: AnyRoleContext,
+    archived: Annotated[
+        Literal["hide", "only", "include"],
+        Query(description="archived chargers: hide (default), only them, or include them"),
+    ] = "hide",
+) -> list[dict[str, Any]]:
     owner_id = ctx.caller.owner_id if ctx.caller.is_owner else None
 
-    def load(uow: UnitOfWork) -> list[_Loaded]:
+    def load(uow: UnitOfWork) -> tuple[list[_Loaded], _Active]:
         chargers = uow.chargers.list(owner_id=owner_id)
         connectors: dict[str, list[ConnectorRecord]] = {}
         for connector in uow.connectors.list(owner_id=owner_id):
@@ -96,9 +131,12 @@ async def list_chargers(ctx: AnyRoleContext) -> list[dict[str, Any]]:
         return [
             (c, connectors.get(c.id, []), owners.get(c.owner_id) if c.owner_id else None)
             for c in chargers
-        ]
+        ], _active_sessions(uow)
 
-    return [_view(ctx, loaded) for loaded in await ctx.db.read(load)]
+    loaded, active = await ctx.db.read(load)
+    if archived != "include":
+        loaded = [one for one in loaded if (one[0].archived_at is not None) == (archived == "only")]
+    return [_view(ctx, one, active=active) for one in loaded]
 
 
 @router.post("", response_model=ChargerCreated, status_code=status.HTTP_201_CREATED)
@@ -123,7 +161,8 @@ async def create_charger(body: ChargerCreate, ctx: OperatorContext) -> dict[str,
 async def show_charger(charger_id: str, ctx: AnyRoleContext) -> dict[str, Any]:
     loaded = await load_charger(ctx, charger_id)
     summary = await ctx.db.read(lambda uow: device_model_summary(uow, charger_id))
-    return _view(ctx, loaded, device_model=summary)
+    active = await ctx.db.read(lambda uow: _active_sessions(uow, charger_id))
+    return _view(ctx, loaded, device_model=summary, active=active)
 
 
 @router.delete("/{charger_id}", response_model=Removed)
@@ -136,19 +175,70 @@ async def delete_charger(charger_id: str, ctx: OperatorContext) -> dict[str, Any
     return {"id": charger_id, "removed": True}
 
 
-@router.post("/{charger_id}/accept", response_model=ChargerOut)
-async def accept(charger_id: str, ctx: OperatorContext) -> dict[str, Any]:
+@router.post("/{charger_id}/accept", response_model=ChargerAccepted)
+async def accept(
+    charger_id: str, ctx: OperatorContext, body: ChargerAccept | None = None
+) -> dict[str, Any]:
     """Accept a charger registered as Pending: its next BootNotification is Accepted.
 
+    A charger without a password is issued one (``password`` in the answer, shown only
+    this once; ``body.password`` chooses it) and sent it: 1.6 AuthorizationKey, 2.0.1
+    BasicAuthPassword, now if it is connected, else at its next connection
+    (``password_delivery``). Once the charger has confirmed it or connected with it, Basic
+    auth is enforced. Accepting again a charger whose password is not confirmed sends it
+    again.
+
     A connected charger is asked to boot again right away (TriggerMessage
-    BootNotification) instead of at its next retry; if it will not, it retries anyway.
+    BootNotification) instead of at its next retry (one that took its new password
+    reconnects with it and boots then); if it will not, it retries anyway.
     """
-    await ctx.db.write(lambda uow: accept_charger(uow, charger_id))
-    if ctx.router.is_connected(charger_id):
+    now = ctx.now()
+    chosen = body.password if body is not None else None
+
+    def run(uow: UnitOfWork) -> str | None:
+        accept_charger(uow, charger_id)
+        return issue_password(uow, charger_id, now=now, password=chosen)
+
+    password = await ctx.db.write(run)
+    loaded = await load_charger(ctx, charger_id)
+    delivery = None
+    if loaded[0].pending_password_hash is not None:
+        delivery = await deliver_password(ctx.db, ctx.router, charger_id)
+    if ctx.router.is_connected(charger_id) and (delivery is None or delivery.status != "accepted"):
         try:
             await send_command(ctx.router, charger_id, TriggerMessage("BootNotification"))
         except (ApiError, InvalidRequest) as exc:
             log.info("charger %s accepted; boot trigger not taken (%s)", charger_id, exc)
+    answer = _view(ctx, await load_charger(ctx, charger_id))
+    answer["password"] = password
+    answer["password_delivery"] = (
+        {"status": delivery.status, "detail": delivery.detail, "answer": delivery.answer}
+        if delivery is not None
+        else None
+    )
+    return answer
+
+
+@router.post("/{charger_id}/archive", response_model=ChargerOut)
+async def archive(charger_id: str, ctx: OperatorContext) -> dict[str, Any]:
+    """Archive a charger (one with history, that ``DELETE`` refuses): hidden from the list
+    (``?archived=only`` or ``include`` shows it), its connections refused at the handshake
+    with 404 like an unknown charger's; its sessions and reports stay. A connected charger
+    is disconnected."""
+    await load_charger(ctx, charger_id)
+    now = ctx.now()
+    await ctx.db.write(lambda uow: archive_charger(uow, charger_id, now=now))
+    disconnect = getattr(ctx.router, "disconnect", None)
+    if disconnect is not None:
+        disconnect(charger_id, reason="charger archived")
+    return _view(ctx, await load_charger(ctx, charger_id))
+
+
+@router.post("/{charger_id}/unarchive", response_model=ChargerOut)
+async def unarchive(charger_id: str, ctx: OperatorContext) -> dict[str, Any]:
+    """Undo an archive: the charger is listed and may connect again."""
+    await load_charger(ctx, charger_id)
+    await ctx.db.write(lambda uow: unarchive_charger(uow, charger_id))
     return _view(ctx, await load_charger(ctx, charger_id))
 
 
