@@ -74,6 +74,10 @@ class Settings:
     outbox_lease: float = 120.0
     #: Seconds after a declined charge before each new attempt (then the invoice fails).
     payment_retry_delays: tuple[float, ...] = (3600.0, 86400.0, 259200.0)
+    #: Seconds a write (a transaction message above all) is held while the database is
+    #: unreachable, its commit retried, before the charger is answered with an error;
+    #: below chargers' call timeouts. 0: no hold.
+    db_outage_hold: float = 20.0
 
     @property
     def admin_token_path(self) -> Path:
@@ -120,6 +124,7 @@ _KEYS = {
     "CSMS_OUTBOX_RETRY_MAX": "outbox_retry_max",
     "CSMS_OUTBOX_LEASE": "outbox_lease",
     "CSMS_PAYMENT_RETRY_DELAYS": "payment_retry_delays",
+    "CSMS_DB_OUTAGE_HOLD": "db_outage_hold",
 }
 
 
@@ -140,6 +145,25 @@ def _positive(key: str, raw: Any, kind: type[int] | type[float]) -> Any:
         raise ConfigError(key, f"{raw!r} is not a number") from None
     if value <= 0:
         raise ConfigError(key, f"{raw!r} must be greater than 0")
+    return value
+
+
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _duration_seconds(key: str, raw: Any) -> float:
+    """A duration (SPEC "Configuration"): seconds (``20``, ``2.5``) or a number with a unit
+    (``20s``, ``10m``, ``24h``, ``7d``); 0 or more."""
+    text = str(raw).strip().lower()
+    number, scale = text, 1.0
+    if text[-1:] in _DURATION_UNITS:
+        number, scale = text[:-1].strip(), _DURATION_UNITS[text[-1]]
+    try:
+        value = float(number) * scale
+    except ValueError:
+        raise ConfigError(key, f"{raw!r} is not a duration (e.g. 20s, 10m, 24h, 7d)") from None
+    if not value >= 0 or value == float("inf"):
+        raise ConfigError(key, f"{raw!r} must be 0 or more")
     return value
 
 
@@ -303,6 +327,9 @@ def load_settings(
         outbox_lease=_positive("CSMS_OUTBOX_LEASE", raw.get("CSMS_OUTBOX_LEASE", 120), float),
         payment_retry_delays=_delays(
             "CSMS_PAYMENT_RETRY_DELAYS", raw.get("CSMS_PAYMENT_RETRY_DELAYS", "3600,86400,259200")
+        ),
+        db_outage_hold=_duration_seconds(
+            "CSMS_DB_OUTAGE_HOLD", raw.get("CSMS_DB_OUTAGE_HOLD", "20s")
         ),
         **_channels(raw),
     )
