@@ -18,7 +18,7 @@ import itertools
 import json
 import os
 import sys
-from collections import Counter
+from collections import Counter, deque
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,8 @@ KILLS = 20
 CHARGERS = 8
 #: Messages each server answers (all chargers together) before it is killed.
 ANSWERS_PER_RUN = 20
+#: Servers started ahead of the one under load.
+PREFETCH = 2
 #: How long a run may take to answer them before the test gives up (a stuck server).
 RUN_PATIENCE = 30.0
 T0 = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
@@ -187,34 +189,36 @@ async def test_kill_storm_stores_every_acknowledged_meter_value_exactly_once(
     servers: list[Any] = []  # (context manager, ServerProcess) of each started server
 
     async def started(run: int) -> Any:
-        # (each server starts while the one before it is still under load, so that the
-        # storm is not twenty Python start-ups in a row; only one of them has chargers)
         ocpp_port, api_port = free_port(), free_port()
         manager = start_process(
             "csms",
             [CSMS, "serve"],
-            port=ocpp_port,
+            port=api_port,  # (the API listens last: the server is all up)
             env={**env, "CSMS_OCPP_PORT": str(ocpp_port), "CSMS_API_PORT": str(api_port)},
             log_path=tmp_path / f"serve-{run}.log",
         )
         servers.append((manager, await manager.__aenter__()))
         return servers[-1][1], ocpp_port
 
-    following = asyncio.create_task(started(0))
+    # The next servers start while the live one is under load, so that the storm is not
+    # twenty Python start-ups in a row; only the live one is known to the chargers.
+    starting = deque(asyncio.create_task(started(run)) for run in range(1 + PREFETCH))
     try:
         for run in range(KILLS + 1):
-            server, ocpp_port = await following
+            server, ocpp_port = await starting.popleft()
             endpoint[0] = f"ws://127.0.0.1:{ocpp_port}/ocpp"
             if run == 0:
                 await asyncio.gather(*(c.start_transaction() for c in chargers))
                 tasks = [asyncio.create_task(c.run(stop)) for c in chargers]
+            elif run + PREFETCH <= KILLS:
+                starting.append(asyncio.create_task(started(run + PREFETCH)))
             await answers.more(ANSWERS_PER_RUN, timeout=RUN_PATIENCE)
             if run == KILLS:  # the last server: let every charger finish, then stop it
                 stop.set()
                 async with asyncio.timeout(RUN_PATIENCE):
                     await asyncio.gather(*tasks)
                 break
-            following = asyncio.create_task(started(run + 1))
+            following = starting[0]
             await asyncio.wait([following], timeout=RUN_PATIENCE)
             if following.done() and not following.exception():
                 endpoint[0] = f"ws://127.0.0.1:{following.result()[1]}/ocpp"
@@ -222,9 +226,9 @@ async def test_kill_storm_stores_every_acknowledged_meter_value_exactly_once(
             await server.process.wait()
     finally:
         stop.set()
-        for task in [*tasks, following]:
+        for task in [*tasks, *starting]:
             task.cancel()
-        await asyncio.gather(*tasks, following, return_exceptions=True)
+        await asyncio.gather(*tasks, *starting, return_exceptions=True)
         for charger in chargers:
             with contextlib.suppress(Exception):
                 await charger.close()
