@@ -161,9 +161,10 @@ async def _csms(
     settings = settings.with_overrides(db_outage_hold=_seconds(hold))
     async with running_server(settings, migrate=False) as server:
         assert server.db is not None and server.db.outage_hold == _seconds(hold)
-        await server.db.write(
-            lambda uow: add_charger(uow, charger_id="CP-OUT", now=NOW, password=PASSWORD)
-        )
+        for identity in ("CP-OUT", "CS-OUT"):
+            await server.db.write(
+                lambda uow, i=identity: add_charger(uow, charger_id=i, now=NOW, password=PASSWORD)
+            )
         yield server
 
 
@@ -176,10 +177,12 @@ def _seconds(hold: str) -> float:
 
 
 @contextlib.asynccontextmanager
-async def _charger(server: CsmsServer, identity: str = "CP-OUT") -> AsyncIterator[ClientConnection]:
+async def _charger(
+    server: CsmsServer, identity: str = "CP-OUT", protocol: str = "ocpp1.6"
+) -> AsyncIterator[ClientConnection]:
     async with connect(
         f"{server.ocpp_url}/{identity}",
-        subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+        subprotocols=[protocol],  # type: ignore[list-item]
         additional_headers=basic_auth(identity, PASSWORD),
     ) as ws:
         yield ws
@@ -291,3 +294,45 @@ async def test_an_outage_longer_than_the_hold_is_answered_with_an_error(
         resent = await _call(ws, "mv-again", "MeterValues", _meter_values(tx_id, "1234"))
         assert resent == [3, "mv-again", {}]
         assert await _stored_values(server) == ["1234"]
+
+
+async def test_a_201_transaction_event_sent_during_a_short_outage_is_answered_and_stored_once(
+    tmp_path: Path,
+    postgres_url: str,
+    proxy: CuttableProxy,
+    db_log: Callable[[], DatabaseLog],
+) -> None:
+    """2.0.1 E01/E02: the same hold for TransactionEvent (and any other write)."""
+    log = db_log()
+    async with (
+        _csms(tmp_path, postgres_url, proxy, "15s") as server,
+        _charger(server, "CS-OUT", "ocpp2.0.1") as ws,
+    ):
+        boot = await _call(
+            ws,
+            "b",
+            "BootNotification",
+            {"reason": "PowerUp", "chargingStation": {"vendorName": "Acme", "model": "W2"}},
+        )
+        assert boot[2]["status"] == "Accepted"
+        proxy.cut()
+        event = {
+            "eventType": "Started",
+            "timestamp": T0,
+            "triggerReason": "CablePluggedIn",
+            "seqNo": 0,
+            "transactionInfo": {"transactionId": "tx-outage", "chargingState": "EVConnected"},
+            "evse": {"id": 1, "connectorId": 1},
+        }
+        await ws.send(json.dumps([2, "te", "TransactionEvent", event]))
+        answer = asyncio.ensure_future(ws.recv())
+        held = asyncio.ensure_future(log.unreachable.wait())
+        await asyncio.wait([answer, held], timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        assert not answer.done(), f"answered during the outage: {answer.result()}"
+        await proxy.restore()
+        async with asyncio.timeout(15):
+            reply = json.loads(await answer)
+        assert reply[:2] == [3, "te"], reply
+        assert server.db is not None
+        query = sa.text("SELECT count(*) FROM transaction_events WHERE charger_id = 'CS-OUT'")
+        assert await server.db.read(lambda uow: uow.conn.execute(query).scalar_one()) == 1
