@@ -229,7 +229,8 @@ async def test_a_transaction_message_sent_during_a_short_outage_is_answered_and_
 ) -> None:
     """The commit is retried while PostgreSQL is unreachable; the charger sees a slower
     CALLRESULT, never a CALLERROR (DESIGN: a transaction message is committed before its
-    answer; 1.6 §4.1.1: an error would make the charger resend and then drop it)."""
+    answer; an error would make a 1.6 charger resend it, then drop it after
+    TransactionMessageAttempts)."""
     log = db_log()
     async with _csms(tmp_path, postgres_url, proxy, "15s") as server, _charger(server) as ws:
         tx_id = await _started(ws)

@@ -3,11 +3,13 @@
 Issue 18 item 2. ``csms serve`` runs as its own process while chargers send 1.6
 MeterValues one after the other. A charger that gets no answer (the server died between
 its commit and the CALLRESULT, or before the commit) reconnects and sends the same
-message again, as real firmware and ``csms-sim``'s offline queue do (1.6 §4.1.1: a
-transaction-related message is delivered until it is answered). The server is killed with
-SIGKILL twenty times, each time once it has answered a few dozen messages, and started
-again at once. Afterwards every acknowledged sample is in the database, exactly once, on
-SQLite and on PostgreSQL.
+message again, as real firmware and ``csms-sim``'s offline queue do (1.6: a
+transaction-related message is delivered until it is answered, up to
+TransactionMessageAttempts). The server is killed with SIGKILL twenty times, each time
+once it has answered at least ``ANSWERS_PER_RUN`` messages and its successor is up
+(started meanwhile, so that the storm is not twenty Python start-ups in a row); the
+chargers reconnect to the successor. Afterwards every acknowledged sample is in the
+database, exactly once, on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -63,9 +65,9 @@ class ResendingCharger:
             try:
                 self._ws = await connect(
                     f"{self.endpoint[0]}/{self.identity}",
-                    subprotocols=["ocpp1.6"],
+                    subprotocols=["ocpp1.6"],  # type: ignore[list-item]
                     open_timeout=5,
-                    ping_interval=None,  # type: ignore[list-item]
+                    ping_interval=None,
                 )
             except (OSError, InvalidHandshake, TimeoutError):
                 await asyncio.sleep(0.02)  # the server is not back yet (firmware backs off)

@@ -119,7 +119,8 @@ async def _start(charger: RawCharger, timestamp: str = T0) -> int:
 async def test_a_resent_meter_values_is_stored_once_and_acknowledged_both_times(
     cp16: RawCharger, db: Database
 ) -> None:
-    """1.6 §4.7 and §4.1.1 (transaction-related messages are resent until answered)."""
+    """1.6 §4.7; transaction-related messages are resent until answered
+    (TransactionMessageAttempts)."""
     tx_id = await _start(cp16)
     message = {
         "connectorId": 1,
