@@ -89,6 +89,10 @@ class Settings:
     seller_name: str | None = None
     seller_address: str | None = None
     seller_vat_id: str | None = None
+    #: Seconds a write (a transaction message above all) is held while the database is
+    #: unreachable, its commit retried, before the charger is answered with an error;
+    #: below chargers' call timeouts. 0: no hold.
+    db_outage_hold: float = 20.0
 
     @property
     def admin_token_path(self) -> Path:
@@ -141,6 +145,7 @@ _KEYS = {
     "CSMS_SELLER_NAME": "seller_name",
     "CSMS_SELLER_ADDRESS": "seller_address",
     "CSMS_SELLER_VAT_ID": "seller_vat_id",
+    "CSMS_DB_OUTAGE_HOLD": "db_outage_hold",
 }
 
 
@@ -384,6 +389,9 @@ def load_settings(
         ),
         handshake_timeout=_duration_seconds(
             "CSMS_HANDSHAKE_TIMEOUT", raw.get("CSMS_HANDSHAKE_TIMEOUT", 10)
+        ),
+        db_outage_hold=_duration_seconds(
+            "CSMS_DB_OUTAGE_HOLD", raw.get("CSMS_DB_OUTAGE_HOLD", "20s"), allow_zero=True
         ),
         **_channels(raw),
         **_billing(raw),

@@ -77,7 +77,7 @@ from protocol import (
     UnmatchedMessage,
 )
 from storage.database import Database
-from storage.errors import StorageError
+from storage.errors import DatabaseUnavailable, StorageError
 from storage.records import ChargerRecord
 
 __all__ = ["CallContext", "ChargerConnection", "Gateway", "Handler"]
@@ -349,6 +349,18 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: Seconds a charger refused while the database is unreachable is asked to wait (a short
+#: outage is over by then; the pool reconnects by itself).
+RETRY_AFTER_SECONDS = 10
+
+
+def _retry_later(connection: WebSocketConnection) -> Response:
+    """503 with Retry-After (RFC 9110 §10.2.3): not the charger's fault, and soon over."""
+    response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "try again later\n")
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def _offered_subprotocols(headers: Headers) -> list[str]:
     offered: list[str] = []
     for value in headers.get_all("Sec-WebSocket-Protocol"):
@@ -514,9 +526,12 @@ class Gateway:
             )
         try:
             charger = await self.db.read(lambda uow: uow.chargers.get(identity))
+        except DatabaseUnavailable as exc:
+            log.warning("refused %s for now: %s", identity, exc)
+            return _retry_later(connection)
         except StorageError:
             log.exception("database unavailable during handshake of %s", identity)
-            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "try again later\n")
+            return _retry_later(connection)
         if charger is None:
             charger = await self._unknown_charger(identity)
             if charger is None:

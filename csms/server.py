@@ -91,7 +91,7 @@ class CsmsServer:
         keys = settings.key_ring()
         if migrate:
             await asyncio.to_thread(lambda: upgrade(settings.database_url, keys=keys))
-        self.db = Database(settings.database_url, keys=keys)
+        self.db = Database(settings.database_url, keys=keys, outage_hold=settings.db_outage_hold)
         current = await self.db.read(lambda uow: revision_of(uow.conn))
         if current != head_revision():
             await self.db.close()

@@ -21,6 +21,16 @@ Units of work are synchronous functions over SQLAlchemy Core (see ``storage.port
   or a lock (docs/adr/0002-group-commit-and-sync-units-of-work.md has the measurements).
 - PostgreSQL runs them through SQLAlchemy's asyncio bridge on asyncpg
   (``AsyncConnection.run_sync``).
+
+A database server that cannot be reached (refused or dropped connections, a server
+shutting down or starting up) raises ``DatabaseUnavailable``. A write whose commit fails
+that way is not answered with an error at once: it is held, and its batch tried again
+with backoff, for up to ``outage_hold`` seconds after it was queued (``CSMS_DB_OUTAGE_HOLD``,
+below chargers' call timeouts), so that a short outage costs a charger a slow answer, not
+a refused transaction message. Writes queued meanwhile join the batch being held. Each
+held write is committed once: a failed attempt is rolled back before the next one (the
+exception is a COMMIT whose answer the outage swallowed; the units of work of transaction
+messages are idempotent for that reason, see ADR 2).
 """
 
 from __future__ import annotations
@@ -41,7 +51,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
 
 from storage.crypto import KeyRing
-from storage.errors import ConflictError, StorageError, StorageUnavailable
+from storage.errors import ConflictError, DatabaseUnavailable, StorageError, StorageUnavailable
 from storage.sql.repositories import SqlUnitOfWork, StorageCache, Vault
 
 __all__ = ["Database", "UnitOfWorkFn", "normalize_url"]
@@ -69,7 +79,42 @@ def normalize_url(url: str | URL) -> URL:
     )
 
 
+#: SQLSTATEs that mean "the server is not there right now": class 08 (connection
+#: exceptions), admin/crash shutdown and "cannot connect now" (57P01-57P03), too many
+#: connections (53300).
+_OUTAGE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database server cannot be reached, rather than that it
+    refused a statement. asyncpg raises ``OSError`` (``ConnectionRefusedError``, ...)
+    from a connect, outside SQLAlchemy's exception wrapping; errors on a connection that
+    dropped come wrapped, with ``connection_invalidated`` set."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, OSError):
+            return True
+        sqlstate = getattr(current, "sqlstate", None)
+        if isinstance(sqlstate, str) and (
+            sqlstate.startswith("08") or sqlstate in _OUTAGE_SQLSTATES
+        ):
+            return True
+        if type(current).__name__ == "ConnectionDoesNotExistError":  # asyncpg, unwrapped
+            return True
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return False
+
+
 def _translate(exc: BaseException) -> StorageError:
+    if isinstance(exc, StorageError):
+        return exc
+    if not isinstance(exc, sqlite3.Error) and _is_outage(exc):
+        return DatabaseUnavailable(f"database unreachable: {type(_root(exc)).__name__}: {exc}")
     if isinstance(exc, sqlite3.IntegrityError):
         return ConflictError(str(exc))
     if isinstance(exc, sqlite3.OperationalError):
@@ -84,6 +129,17 @@ def _translate(exc: BaseException) -> StorageError:
         return StorageError(str(exc.orig) if exc.orig else str(exc))
     return StorageError(str(exc))
 
+
+def _root(exc: BaseException) -> BaseException:
+    """The driver's own exception under SQLAlchemy's wrapping (for log lines)."""
+    orig = getattr(exc, "orig", None)
+    return orig if isinstance(orig, BaseException) else exc
+
+
+#: Backoff between attempts to commit a held batch while the database is unreachable:
+#: doubling from the first to the last, never past the earliest deadline of the batch.
+_OUTAGE_RETRY_FIRST = 0.05
+_OUTAGE_RETRY_MAX = 1.0
 
 _BUSY_TIMEOUT_MS = 10_000
 #: When COMMITs on the loop thread take longer than this (the WAL write and fsync,
@@ -130,23 +186,37 @@ def _process_keys() -> KeyRing:
 
 
 class _Pending:
-    __slots__ = ("fn", "future")
+    __slots__ = ("deadline", "fn", "future")
 
-    def __init__(self, fn: UnitOfWorkFn[Any], future: asyncio.Future[Any]) -> None:
+    def __init__(self, fn: UnitOfWorkFn[Any], future: asyncio.Future[Any], deadline: float) -> None:
         self.fn = fn
         self.future = future
+        #: Event-loop time after which an outage fails this write instead of holding it.
+        self.deadline = deadline
 
 
 class Database:
     """One database: SQLite file or PostgreSQL server, with group-committed writes."""
 
     def __init__(
-        self, url: str | URL, *, keys: KeyRing | None = None, max_batch: int = 512
+        self,
+        url: str | URL,
+        *,
+        keys: KeyRing | None = None,
+        max_batch: int = 512,
+        outage_hold: float = 0.0,
     ) -> None:
         """``keys`` encrypt personal data (``csms.config`` loads them from CSMS_DATA_KEYS or
         ``$CSMS_HOME/data.keys``). Without them a key made up for this process is used:
-        what it encrypts cannot be read by another process (tests and tools only)."""
+        what it encrypts cannot be read by another process (tests and tools only).
+
+        ``outage_hold``: seconds a write is held while the database is unreachable before
+        it fails with ``DatabaseUnavailable`` (the server passes ``CSMS_DB_OUTAGE_HOLD``;
+        0, for tools: at once)."""
         self.url = normalize_url(url)
+        self.outage_hold = outage_hold
+        #: Event-loop time the current outage began (None: the database is reachable).
+        self._outage_since: float | None = None
         self.vault = Vault(keys if keys is not None else _process_keys())
         self.dialect = self.url.get_backend_name()
         self._max_batch = max_batch
@@ -215,7 +285,7 @@ class Database:
             raise StorageUnavailable("database is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._pending.append(_Pending(fn, future))
+        self._pending.append(_Pending(fn, future, loop.time() + self.outage_hold))
         if self._writer_task is None:
             self._wakeup = asyncio.Event()
             self._writer_task = loop.create_task(self._writer(), name="db-writer")
@@ -236,8 +306,13 @@ class Database:
             assert self._async_engine is not None
             async with self._async_engine.connect() as aconn:
                 return await aconn.run_sync(run)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, OSError) as exc:
+            # (OSError: asyncpg's connect refused or reset, which SQLAlchemy does not wrap)
             raise _translate(exc) from exc
+        except Exception as exc:
+            if _is_outage(exc):
+                raise _translate(exc) from exc
+            raise
 
     async def close(self) -> None:
         """Finish queued writes, then release connections and threads."""
@@ -338,23 +413,84 @@ class Database:
             uow.flush()
             return results
 
-        try:
-            results = await self._transaction(run_all)
-            assert uow is not None
-            uow.committed()
-        except Exception as exc:
-            if len(batch) == 1:
-                self._fail(batch[0], exc)
+        delay = _OUTAGE_RETRY_FIRST
+        while True:
+            try:
+                results = await self._transaction(run_all)
+                assert uow is not None
+                uow.committed()
+            except Exception as exc:
+                if self._unreachable(exc):
+                    batch = await self._hold(batch, exc, delay)
+                    if not batch:
+                        return
+                    delay = min(2 * delay, _OUTAGE_RETRY_MAX)
+                    continue
+                # The batch failed for a reason of its own: each unit of work alone.
+                if len(batch) == 1:
+                    self._fail(batch[0], exc)
+                    return
+                log.warning(
+                    "group commit of %d units failed (%s); retrying one by one", len(batch), exc
+                )
+                for item in batch:
+                    await self._commit_one(item)
                 return
-            log.warning(
-                "group commit of %d units failed (%s); retrying one by one", len(batch), exc
-            )
-            for item in batch:
-                await self._commit_one(item)
+            self._reachable(len(batch))
+            for item, result in zip(batch, results, strict=True):
+                if not item.future.done():
+                    item.future.set_result(result)
             return
-        for item, result in zip(batch, results, strict=True):
-            if not item.future.done():
-                item.future.set_result(result)
+
+    def _unreachable(self, exc: BaseException) -> bool:
+        """A commit that failed because the server is unreachable (a SQLite file is
+        always there: its errors are the statements' own)."""
+        return self.dialect != "sqlite" and _is_outage(exc)
+
+    async def _hold(
+        self, batch: list[_Pending], exc: BaseException, delay: float, *, join: bool = True
+    ) -> list[_Pending]:
+        """The database is unreachable: fail the writes whose hold has run out, wait a
+        little, and return the rest; ``join``: with the writes queued meanwhile (up to a
+        batch), so that they do not wait behind this one."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._outage_since is None:
+            self._outage_since = now
+            log.warning(
+                "database unreachable (%s: %s); holding writes for up to %g s",
+                type(_root(exc)).__name__,
+                exc,
+                self.outage_hold,
+            )
+        held = [item for item in batch if item.deadline > now and not item.future.done()]
+        for item in batch:
+            if item not in held and not item.future.done():
+                item.future.set_exception(_translate(exc))
+        if len(batch) > len(held):
+            log.error(
+                "database unreachable for %.1f s: %d writes given up",
+                now - self._outage_since,
+                len(batch) - len(held),
+            )
+        if not held:
+            return []
+        await asyncio.sleep(min(delay, max(0.0, min(i.deadline for i in held) - now)))
+        room = self._max_batch - len(held)
+        if join and room > 0 and self._pending:
+            held += self._pending[:room]
+            del self._pending[:room]
+        return held
+
+    def _reachable(self, committed: int) -> None:
+        """A commit went through: end the outage, if there was one."""
+        if self._outage_since is not None:
+            log.warning(
+                "database reachable again after %.1f s; %d held writes committed",
+                asyncio.get_running_loop().time() - self._outage_since,
+                committed,
+            )
+            self._outage_since = None
 
     async def _commit_one(self, item: _Pending) -> None:
         uow: SqlUnitOfWork | None = None
@@ -366,13 +502,20 @@ class Database:
             uow.flush()
             return result
 
-        try:
-            result = await self._transaction(run)
-            assert uow is not None
-            uow.committed()
-        except Exception as exc:
-            self._fail(item, exc)
-            return
+        delay = _OUTAGE_RETRY_FIRST
+        while True:
+            try:
+                result = await self._transaction(run)
+                assert uow is not None
+                uow.committed()
+            except Exception as exc:
+                if self._unreachable(exc) and await self._hold([item], exc, delay, join=False):
+                    delay = min(2 * delay, _OUTAGE_RETRY_MAX)
+                    continue
+                self._fail(item, exc)
+                return
+            break
+        self._reachable(1)
         if not item.future.done():
             item.future.set_result(result)
 
@@ -380,7 +523,7 @@ class Database:
     def _fail(item: _Pending, exc: Exception) -> None:
         if item.future.done():
             return
-        if isinstance(exc, SQLAlchemyError | sqlite3.Error):
+        if isinstance(exc, SQLAlchemyError | sqlite3.Error) or _is_outage(exc):
             item.future.set_exception(_translate(exc))
         else:
             item.future.set_exception(exc)

@@ -773,8 +773,14 @@ _SAMPLE_COLUMNS = (
 )
 _SQLITE_INSERT_SAMPLE = (
     f"INSERT INTO meter_values ({', '.join(_SAMPLE_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(_SAMPLE_COLUMNS))})"
+    f"VALUES ({', '.join('?' * len(_SAMPLE_COLUMNS))}) ON CONFLICT DO NOTHING"
 )
+
+
+#: A sample already stored (the same content: a charger sending a MeterValues again that
+#: it never heard the answer to) is no error and not stored twice; both inserts leave it
+#: to the unique indexes on the sample's content (``tables.meter_values``).
+_PG_INSERT_SAMPLE = postgresql.insert(t.meter_values).on_conflict_do_nothing()
 
 
 def _sqlite_time(value: datetime) -> str:
@@ -1011,7 +1017,7 @@ class SqlMeterSamples(_Repo):
             assert raw is not None
             raw.executemany(_SQLITE_INSERT_SAMPLE, _sqlite_sample_rows(rows, self.vault))
         else:
-            self.conn.execute(insert(t.meter_values), _sample_dicts(rows, self.vault))
+            self.conn.execute(_PG_INSERT_SAMPLE, _sample_dicts(rows, self.vault))
 
     def _row(self, row: Any) -> MeterSampleRecord:
         record = _record(MeterSampleRecord, row)

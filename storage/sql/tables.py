@@ -23,6 +23,8 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    func,
+    literal,
 )
 from sqlalchemy.types import DateTime, TypeDecorator
 
@@ -426,7 +428,45 @@ meter_values = Table(
     Column("signed_meter_value", Text),
     Column("source", String(30), nullable=False),
     Column("received_at", UtcDateTime, nullable=False),
-    Index("ix_meter_values_transaction", "transaction_pk", "timestamp"),
+)
+
+
+def _meter_value_content(*leading: Any) -> list[Any]:
+    """A sample's content, its key, after the ``leading`` columns: 1.6 has no sequence
+    number, so a MeterValues that a charger sends again (it never heard the answer: a lost
+    connection, a restart between the commit and the CALLRESULT) carries exactly the
+    samples it carried the first time, and is stored once. NULL phase, location, context
+    or transactionId count as one value here (a unique index keeps NULLs all distinct)."""
+    c = meter_values.c
+    rest = [
+        c.charger_id,
+        c.connector_id,
+        func.coalesce(c.reported_transaction_id, literal(-1)),
+        c.timestamp,
+        c.measurand,
+        c.value,
+        func.coalesce(c.phase, literal("")),
+        func.coalesce(c.location, literal("")),
+        func.coalesce(c.context, literal("")),
+    ]
+    return [*leading, *(col for col in rest if all(col is not lead for lead in leading))]
+
+
+# Samples of a transaction, led by it and their time: also the index sessions and billing
+# read a transaction's samples through, so the hot path still updates one index per
+# message (docs/adr/0007-transaction-event-samples-in-the-event-row.md).
+Index(
+    "uq_meter_values_transaction_content",
+    *_meter_value_content(meter_values.c.transaction_pk, meter_values.c.timestamp),
+    unique=True,
+)
+# Samples outside a transaction (transaction_pk NULL: the index above never matches two).
+Index(
+    "uq_meter_values_charger_content",
+    *_meter_value_content(),
+    unique=True,
+    sqlite_where=meter_values.c.transaction_pk.is_(None),
+    postgresql_where=meter_values.c.transaction_pk.is_(None),
 )
 
 unreconciled_messages = Table(
