@@ -17,6 +17,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 from urllib.parse import quote
@@ -623,11 +624,18 @@ def cmd_token_create(ctx: Context) -> int:
     from storage.errors import StorageError
 
     args = ctx.args
+    now = datetime.now(UTC)
+    expires_at = None if args.expires is None else now + args.expires
     try:
         record, token = _run_db(
             ctx.settings,
             lambda uow: create_token(
-                uow, name=args.name, role=args.role, owner=args.owner, now=datetime.now(UTC)
+                uow,
+                name=args.name,
+                role=args.role,
+                owner=args.owner,
+                now=now,
+                expires_at=expires_at,
             ),
         )
     except DomainError as exc:
@@ -639,11 +647,93 @@ def cmd_token_create(ctx: Context) -> int:
         ) from None
     if ctx.out.json:
         ctx.out.data(
-            {"name": record.name, "role": record.role, "owner": args.owner, "token": token}
+            {
+                "name": record.name,
+                "role": record.role,
+                "owner": args.owner,
+                "expires_at": _iso(record.expires_at),
+                "token": token,
+            }
         )
     else:
-        ctx.out.note(f"created {record.role} token {record.name!r}; it is shown only now:")
+        expiry = f", expires {_when(_iso(expires_at))}" if expires_at else ""
+        ctx.out.note(f"created {record.role} token {record.name!r}{expiry}; it is shown only now:")
         ctx.out.line(token)
+    return EXIT_OK
+
+
+def _iso(value: Any) -> str | None:
+    """A stored timestamp as the API writes them: ISO 8601 UTC with ``Z``."""
+    if value is None:
+        return None
+    return str(value.astimezone(UTC).isoformat().replace("+00:00", "Z"))
+
+
+def _token_db_error(ctx: Context, exc: Exception) -> CliError:
+    return CliError(
+        f"cannot read the tokens in {_redacted(ctx.settings.database_url)}: {exc}; "
+        "if the database is new, run `csms db upgrade` first"
+    )
+
+
+_TOKEN_COLUMNS: list[Column] = [
+    ("NAME", _field("name")),
+    ("ROLE", _field("role")),
+    ("OWNER", _field("owner")),
+    ("CREATED", lambda r: _when(r.get("created_at"))),
+    ("LAST USED", lambda r: _when(r.get("last_used_at"))),
+    ("EXPIRES", lambda r: _when(r.get("expires_at"))),
+    ("REVOKED", lambda r: _when(r.get("revoked_at"))),
+    ("STATUS", _field("status")),
+]
+
+
+def cmd_token_list(ctx: Context) -> int:
+    from csms.domain.tokens import list_tokens
+    from storage.errors import StorageError
+
+    now = datetime.now(UTC)
+    try:
+        views = _run_db(ctx.settings, lambda uow: list_tokens(uow, now=now))
+    except StorageError as exc:
+        raise _token_db_error(ctx, exc) from None
+    rows = [
+        {
+            "name": v.name,
+            "role": v.role,
+            "owner": v.owner,
+            "created_at": _iso(v.created_at),
+            "last_used_at": _iso(v.last_used_at),
+            "expires_at": _iso(v.expires_at),
+            "revoked_at": _iso(v.revoked_at),
+            "status": v.status,
+        }
+        for v in views
+    ]
+    return _print_rows(
+        ctx, rows, _TOKEN_COLUMNS, "no API tokens: create one with `csms token create NAME`"
+    )
+
+
+def cmd_token_revoke(ctx: Context) -> int:
+    from csms.domain.errors import DomainError
+    from csms.domain.tokens import revoke_token
+    from storage.errors import StorageError
+
+    name = ctx.args.name
+    now = datetime.now(UTC)
+    try:
+        record = _run_db(ctx.settings, lambda uow: revoke_token(uow, name=name, now=now))
+    except DomainError as exc:
+        raise CliError(str(exc)) from None
+    except StorageError as exc:
+        raise _token_db_error(ctx, exc) from None
+    if ctx.out.json:
+        ctx.out.data(
+            {"name": record.name, "role": record.role, "revoked_at": _iso(record.revoked_at)}
+        )
+    else:
+        ctx.out.line(f"revoked {record.role} token {record.name!r}: it is refused from now on")
     return EXIT_OK
 
 
@@ -1260,6 +1350,22 @@ def _int_in(low: int, high: int | None, what: str) -> Callable[[str], int]:
     return parse
 
 
+def _token_lifetime(text: str) -> timedelta:
+    """An argparse type: seconds, or a number with a unit: ``90s``, ``10m``, ``24h``, ``30d``."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    raw = text.strip().lower()
+    number, unit = (raw[:-1], raw[-1]) if raw[-1:] in units else (raw, "s")
+    try:
+        value = float(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: use seconds or a number with s, m, h or d (30d)"
+        ) from None
+    if not value > 0 or value * units[unit] > 100 * 365 * 86400:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a duration above 0 and under 100 years")
+    return timedelta(seconds=value * units[unit])
+
+
 _positive = _int_in(1, None, "a number")
 _non_negative = _int_in(0, None, "a number")
 _port = _int_in(0, 65535, "a port number")
@@ -1387,6 +1493,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="who or what uses the token")
     p.add_argument("--role", choices=["admin", "operator", "owner"], default="operator")
     p.add_argument("--owner", help="the owner an owner token is for")
+    p.add_argument(
+        "--expires",
+        type=_token_lifetime,
+        metavar="DURATION",
+        help="refuse the token after this long: 90s, 10m, 24h, 30d (default: never)",
+    )
+    leaf(token, "list", cmd_token_list, "list API tokens (never the tokens themselves)")
+    p = leaf(token, "revoke", cmd_token_revoke, "revoke an API token: refused from now on")
+    p.add_argument("name", help="the token's name (`csms token list`)")
 
     chargers = noun("chargers", "charging stations")
     p = leaf(chargers, "add", cmd_chargers_add, "provision a charger (password printed once)")
