@@ -27,7 +27,7 @@ import httpx
 from csms.config import ConfigError, Settings, load_settings
 from protocol import ID_TOKEN_TYPES
 
-__all__ = ["ApiClient", "CliError", "build_parser", "main"]
+__all__ = ["ApiClient", "CliError", "build_parser", "main", "package_version"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -65,6 +65,8 @@ class ApiClient:
             transport=transport,
         )
         self._has_token = token is not None
+        #: What a 401 without a token says (where the CLI looked for one).
+        self.no_token_hint: str | None = None
 
     def close(self) -> None:
         self._client.close()
@@ -130,6 +132,8 @@ class ApiClient:
         except (ValueError, AttributeError):
             message = response.text.strip()[:200] or response.reason_phrase
         if response.status_code == 401 and not self._has_token:
+            if self.no_token_hint is not None:
+                return self.no_token_hint
             return (
                 "no API token: set CSMS_API_TOKEN, or run `csms serve` once so that it "
                 "writes $CSMS_HOME/admin.token"
@@ -541,13 +545,24 @@ class Context:
     def client(self) -> ApiClient:
         from csms.domain.tokens import read_token_file
 
-        token = self.settings.api_token or read_token_file(self.settings.admin_token_path)
-        return ApiClient(
-            self.settings.api_url,
+        settings = self.settings
+        token = settings.api_token or read_token_file(settings.admin_token_path)
+        client = ApiClient(
+            settings.api_url,
             token,
-            timeout=self.settings.call_timeout + 15,
+            timeout=settings.call_timeout + 15,
             transport=self.transport,
         )
+        if token is None:
+            home = settings.home
+            relative = "" if home.is_absolute() else f", relative to {Path.cwd()}"
+            client.no_token_hint = (
+                f"no API token: CSMS_API_TOKEN is not set and there is no token file at "
+                f"{settings.admin_token_path.absolute()} (CSMS_HOME={home}{relative}); "
+                "set CSMS_HOME to the server's data directory, or set CSMS_API_TOKEN "
+                "(`csms token create NAME` makes one)"
+            )
+        return client
 
 
 def _run_db(settings: Settings, fn: Callable[[Any], Any]) -> Any:
@@ -796,6 +811,23 @@ def cmd_chargers_remove(ctx: Context) -> int:
     return EXIT_OK
 
 
+#: Answers that mean the charger does (or will do) what it was asked: 1.6 and 2.0.1
+#: ``Accepted``, ``Scheduled`` (after the running transaction), ``Unlocked``, and
+#: ``RebootRequired`` (the value is taken, it applies after a reboot).
+_DONE_STATUSES = frozenset({"Accepted", "Scheduled", "Unlocked", "RebootRequired"})
+
+
+def _answered(ctx: Context, answer: dict[str, Any]) -> int:
+    """Exit 0 when the charger did what it was asked, 1 when it refused (Rejected,
+    NotSupported, UnlockFailed, ...); an answer without a status (a configuration read)
+    is 0."""
+    status = answer.get("status") if isinstance(answer, dict) else None
+    if status is None or status in _DONE_STATUSES:
+        return EXIT_OK
+    ctx.out.note(f"csms: the charger answered {status}: it did not do what was asked")
+    return EXIT_FAILED
+
+
 def _charger_command(ctx: Context, verb: str, body: dict[str, Any] | None = None) -> int:
     with ctx.client() as api:
         answer = api.post(f"/api/chargers/{_seg(ctx.args.id)}/{verb}", body)
@@ -803,7 +835,7 @@ def _charger_command(ctx: Context, verb: str, body: dict[str, Any] | None = None
         ctx.out.data(answer)
     else:
         _show_answer(ctx.out, answer)
-    return EXIT_OK
+    return _answered(ctx, answer)
 
 
 def _place(body: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
@@ -899,7 +931,7 @@ def cmd_sessions_start(ctx: Context) -> int:
         ctx.out.data(answer)
     else:
         _show_answer(ctx.out, answer)
-    return EXIT_OK
+    return _answered(ctx, answer)
 
 
 def _session_command(ctx: Context, verb: str) -> int:
@@ -909,7 +941,7 @@ def _session_command(ctx: Context, verb: str) -> int:
         ctx.out.data(answer)
     else:
         _show_answer(ctx.out, answer)
-    return EXIT_OK
+    return _answered(ctx, answer)
 
 
 def cmd_sessions_stop(ctx: Context) -> int:
@@ -1409,6 +1441,26 @@ is rounded half-up to the currency's minor unit (cents) as it is computed: every
 then the tax on their sum. A tariff never changes: for a new price, add a new tariff and
 assign it."""
 
+_EXIT_HELP = f"""\
+exit status:
+  {EXIT_OK}    done (a charger command: the charger answered Accepted, Scheduled,
+       Unlocked or RebootRequired)
+  {EXIT_FAILED}    failed: the charger refused (Rejected, NotSupported, UnlockFailed, ...),
+       or the command could not be done (not found, server unreachable, bad token)
+  {EXIT_USAGE}    bad usage or configuration (an unknown option, a bad CSMS_* value)
+  130  interrupted (Ctrl-C)"""
+
+
+def package_version() -> str:
+    """The installed csms package's version (``0`` in a source tree never installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("csms")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0"
+
+
 _CRITERIA = ("active", "available", "enabled", "problem")
 
 
@@ -1464,7 +1516,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="csms: OCPP central system. Commands other than serve, db and token talk "
         "to the running server (CSMS_API_URL, CSMS_API_TOKEN).",
         parents=[common],
+        epilog=_EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"csms {package_version()}")
     nouns: Any = parser.add_subparsers(dest="noun", required=True, metavar="COMMAND")
 
     def leaf(
@@ -1693,9 +1748,13 @@ def build_parser() -> argparse.ArgumentParser:
         reports,
         "sessions",
         cmd_reports_sessions,
-        "the sessions on an owner's chargers: times, energy, amount, customer number",
+        "the sessions on an owner's (or every) charger: times, energy, amount, customer number",
     )
-    p.add_argument("--owner", help="owner name (an owner token: its own, the default)")
+    p.add_argument(
+        "--owner",
+        help="owner name (default: every owner's for an admin or operator token; "
+        "an owner token: its own)",
+    )
     p.add_argument(
         "--from", dest="start", metavar="DATE", help="YYYY-MM-DD (from midnight UTC) or ISO 8601"
     )
