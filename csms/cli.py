@@ -17,6 +17,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 from urllib.parse import quote
@@ -26,7 +27,7 @@ import httpx
 from csms.config import ConfigError, Settings, load_settings
 from protocol import ID_TOKEN_TYPES
 
-__all__ = ["ApiClient", "CliError", "build_parser", "main"]
+__all__ = ["ApiClient", "CliError", "build_parser", "main", "package_version"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -64,6 +65,8 @@ class ApiClient:
             transport=transport,
         )
         self._has_token = token is not None
+        #: What a 401 without a token says (where the CLI looked for one).
+        self.no_token_hint: str | None = None
 
     def close(self) -> None:
         self._client.close()
@@ -129,6 +132,8 @@ class ApiClient:
         except (ValueError, AttributeError):
             message = response.text.strip()[:200] or response.reason_phrase
         if response.status_code == 401 and not self._has_token:
+            if self.no_token_hint is not None:
+                return self.no_token_hint
             return (
                 "no API token: set CSMS_API_TOKEN, or run `csms serve` once so that it "
                 "writes $CSMS_HOME/admin.token"
@@ -596,13 +601,24 @@ class Context:
     def client(self) -> ApiClient:
         from csms.domain.tokens import read_token_file
 
-        token = self.settings.api_token or read_token_file(self.settings.admin_token_path)
-        return ApiClient(
-            self.settings.api_url,
+        settings = self.settings
+        token = settings.api_token or read_token_file(settings.admin_token_path)
+        client = ApiClient(
+            settings.api_url,
             token,
-            timeout=self.settings.call_timeout + 15,
+            timeout=settings.call_timeout + 15,
             transport=self.transport,
         )
+        if token is None:
+            home = settings.home
+            relative = "" if home.is_absolute() else f", relative to {Path.cwd()}"
+            client.no_token_hint = (
+                f"no API token: CSMS_API_TOKEN is not set and there is no token file at "
+                f"{settings.admin_token_path.absolute()} (CSMS_HOME={home}{relative}); "
+                "set CSMS_HOME to the server's data directory, or set CSMS_API_TOKEN "
+                "(`csms token create NAME` makes one)"
+            )
+        return client
 
 
 def _run_db(settings: Settings, fn: Callable[[Any], Any]) -> Any:
@@ -679,11 +695,18 @@ def cmd_token_create(ctx: Context) -> int:
     from storage.errors import StorageError
 
     args = ctx.args
+    now = datetime.now(UTC)
+    expires_at = None if args.expires is None else now + args.expires
     try:
         record, token = _run_db(
             ctx.settings,
             lambda uow: create_token(
-                uow, name=args.name, role=args.role, owner=args.owner, now=datetime.now(UTC)
+                uow,
+                name=args.name,
+                role=args.role,
+                owner=args.owner,
+                now=now,
+                expires_at=expires_at,
             ),
         )
     except DomainError as exc:
@@ -695,11 +718,93 @@ def cmd_token_create(ctx: Context) -> int:
         ) from None
     if ctx.out.json:
         ctx.out.data(
-            {"name": record.name, "role": record.role, "owner": args.owner, "token": token}
+            {
+                "name": record.name,
+                "role": record.role,
+                "owner": args.owner,
+                "expires_at": _iso(record.expires_at),
+                "token": token,
+            }
         )
     else:
-        ctx.out.note(f"created {record.role} token {record.name!r}; it is shown only now:")
+        expiry = f", expires {_when(_iso(expires_at))}" if expires_at else ""
+        ctx.out.note(f"created {record.role} token {record.name!r}{expiry}; it is shown only now:")
         ctx.out.line(token)
+    return EXIT_OK
+
+
+def _iso(value: Any) -> str | None:
+    """A stored timestamp as the API writes them: ISO 8601 UTC with ``Z``."""
+    if value is None:
+        return None
+    return str(value.astimezone(UTC).isoformat().replace("+00:00", "Z"))
+
+
+def _token_db_error(ctx: Context, exc: Exception) -> CliError:
+    return CliError(
+        f"cannot read the tokens in {_redacted(ctx.settings.database_url)}: {exc}; "
+        "if the database is new, run `csms db upgrade` first"
+    )
+
+
+_TOKEN_COLUMNS: list[Column] = [
+    ("NAME", _field("name")),
+    ("ROLE", _field("role")),
+    ("OWNER", _field("owner")),
+    ("CREATED", lambda r: _when(r.get("created_at"))),
+    ("LAST USED", lambda r: _when(r.get("last_used_at"))),
+    ("EXPIRES", lambda r: _when(r.get("expires_at"))),
+    ("REVOKED", lambda r: _when(r.get("revoked_at"))),
+    ("STATUS", _field("status")),
+]
+
+
+def cmd_token_list(ctx: Context) -> int:
+    from csms.domain.tokens import list_tokens
+    from storage.errors import StorageError
+
+    now = datetime.now(UTC)
+    try:
+        views = _run_db(ctx.settings, lambda uow: list_tokens(uow, now=now))
+    except StorageError as exc:
+        raise _token_db_error(ctx, exc) from None
+    rows = [
+        {
+            "name": v.name,
+            "role": v.role,
+            "owner": v.owner,
+            "created_at": _iso(v.created_at),
+            "last_used_at": _iso(v.last_used_at),
+            "expires_at": _iso(v.expires_at),
+            "revoked_at": _iso(v.revoked_at),
+            "status": v.status,
+        }
+        for v in views
+    ]
+    return _print_rows(
+        ctx, rows, _TOKEN_COLUMNS, "no API tokens: create one with `csms token create NAME`"
+    )
+
+
+def cmd_token_revoke(ctx: Context) -> int:
+    from csms.domain.errors import DomainError
+    from csms.domain.tokens import revoke_token
+    from storage.errors import StorageError
+
+    name = ctx.args.name
+    now = datetime.now(UTC)
+    try:
+        record = _run_db(ctx.settings, lambda uow: revoke_token(uow, name=name, now=now))
+    except DomainError as exc:
+        raise CliError(str(exc)) from None
+    except StorageError as exc:
+        raise _token_db_error(ctx, exc) from None
+    if ctx.out.json:
+        ctx.out.data(
+            {"name": record.name, "role": record.role, "revoked_at": _iso(record.revoked_at)}
+        )
+    else:
+        ctx.out.line(f"revoked {record.role} token {record.name!r}: it is refused from now on")
     return EXIT_OK
 
 
@@ -807,6 +912,23 @@ def cmd_chargers_remove(ctx: Context) -> int:
     return EXIT_OK
 
 
+#: Answers that mean the charger does (or will do) what it was asked: 1.6 and 2.0.1
+#: ``Accepted``, ``Scheduled`` (after the running transaction), ``Unlocked``, and
+#: ``RebootRequired`` (the value is taken, it applies after a reboot).
+_DONE_STATUSES = frozenset({"Accepted", "Scheduled", "Unlocked", "RebootRequired"})
+
+
+def _answered(ctx: Context, answer: dict[str, Any]) -> int:
+    """Exit 0 when the charger did what it was asked, 1 when it refused (Rejected,
+    NotSupported, UnlockFailed, ...); an answer without a status (a configuration read)
+    is 0."""
+    status = answer.get("status") if isinstance(answer, dict) else None
+    if status is None or status in _DONE_STATUSES:
+        return EXIT_OK
+    ctx.out.note(f"csms: the charger answered {status}: it did not do what was asked")
+    return EXIT_FAILED
+
+
 def _charger_command(ctx: Context, verb: str, body: dict[str, Any] | None = None) -> int:
     with ctx.client() as api:
         answer = api.post(f"/api/chargers/{_seg(ctx.args.id)}/{verb}", body)
@@ -814,7 +936,7 @@ def _charger_command(ctx: Context, verb: str, body: dict[str, Any] | None = None
         ctx.out.data(answer)
     else:
         _show_answer(ctx.out, answer)
-    return EXIT_OK
+    return _answered(ctx, answer)
 
 
 def _place(body: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
@@ -920,7 +1042,7 @@ def cmd_sessions_start(ctx: Context) -> int:
         ctx.out.data(answer)
     else:
         _show_answer(ctx.out, answer)
-    return EXIT_OK
+    return _answered(ctx, answer)
 
 
 def _session_command(ctx: Context, verb: str) -> int:
@@ -930,7 +1052,7 @@ def _session_command(ctx: Context, verb: str) -> int:
         ctx.out.data(answer)
     else:
         _show_answer(ctx.out, answer)
-    return EXIT_OK
+    return _answered(ctx, answer)
 
 
 def cmd_sessions_stop(ctx: Context) -> int:
@@ -1445,6 +1567,22 @@ def _int_in(low: int, high: int | None, what: str) -> Callable[[str], int]:
     return parse
 
 
+def _token_lifetime(text: str) -> timedelta:
+    """An argparse type: seconds, or a number with a unit: ``90s``, ``10m``, ``24h``, ``30d``."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    raw = text.strip().lower()
+    number, unit = (raw[:-1], raw[-1]) if raw[-1:] in units else (raw, "s")
+    try:
+        value = float(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: use seconds or a number with s, m, h or d (30d)"
+        ) from None
+    if not value > 0 or value * units[unit] > 100 * 365 * 86400:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a duration above 0 and under 100 years")
+    return timedelta(seconds=value * units[unit])
+
+
 _positive = _int_in(1, None, "a number")
 _non_negative = _int_in(0, None, "a number")
 _port = _int_in(0, 65535, "a port number")
@@ -1487,6 +1625,26 @@ A session is billed under the tariff in force on its charger when it started. Ea
 is rounded half-up to the currency's minor unit (cents) as it is computed: every line,
 then the tax on their sum. A tariff never changes: for a new price, add a new tariff and
 assign it."""
+
+_EXIT_HELP = f"""\
+exit status:
+  {EXIT_OK}    done (a charger command: the charger answered Accepted, Scheduled,
+       Unlocked or RebootRequired)
+  {EXIT_FAILED}    failed: the charger refused (Rejected, NotSupported, UnlockFailed, ...),
+       or the command could not be done (not found, server unreachable, bad token)
+  {EXIT_USAGE}    bad usage or configuration (an unknown option, a bad CSMS_* value)
+  130  interrupted (Ctrl-C)"""
+
+
+def package_version() -> str:
+    """The installed csms package's version (``0`` in a source tree never installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("csms")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0"
+
 
 _CRITERIA = ("active", "available", "enabled", "problem")
 
@@ -1543,7 +1701,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="csms: OCPP central system. Commands other than serve, db and token talk "
         "to the running server (CSMS_API_URL, CSMS_API_TOKEN).",
         parents=[common],
+        epilog=_EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"csms {package_version()}")
     nouns: Any = parser.add_subparsers(dest="noun", required=True, metavar="COMMAND")
 
     def leaf(
@@ -1572,6 +1733,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="who or what uses the token")
     p.add_argument("--role", choices=["admin", "operator", "owner"], default="operator")
     p.add_argument("--owner", help="the owner an owner token is for")
+    p.add_argument(
+        "--expires",
+        type=_token_lifetime,
+        metavar="DURATION",
+        help="refuse the token after this long: 90s, 10m, 24h, 30d (default: never)",
+    )
+    leaf(token, "list", cmd_token_list, "list API tokens (never the tokens themselves)")
+    p = leaf(token, "revoke", cmd_token_revoke, "revoke an API token: refused from now on")
+    p.add_argument("name", help="the token's name (`csms token list`)")
 
     chargers = noun("chargers", "charging stations")
     p = leaf(chargers, "add", cmd_chargers_add, "provision a charger (password printed once)")
@@ -1812,9 +1982,13 @@ def build_parser() -> argparse.ArgumentParser:
         reports,
         "sessions",
         cmd_reports_sessions,
-        "the sessions on an owner's chargers: times, energy, amount, customer number",
+        "the sessions on an owner's (or every) charger: times, energy, amount, customer number",
     )
-    p.add_argument("--owner", help="owner name (an owner token: its own, the default)")
+    p.add_argument(
+        "--owner",
+        help="owner name (default: every owner's for an admin or operator token; "
+        "an owner token: its own)",
+    )
     p.add_argument(
         "--from", dest="start", metavar="DATE", help="YYYY-MM-DD (from midnight UTC) or ISO 8601"
     )

@@ -300,7 +300,13 @@ def load_settings(
     """Settings from ``env`` (default ``os.environ``) over ``csms.toml`` (if present)."""
     env = os.environ if env is None else env
     raw: dict[str, Any] = {}
-    path = config_file or Path(env.get("CSMS_CONFIG", "csms.toml"))
+    path = config_file or Path(env.get("CSMS_CONFIG") or "csms.toml")
+    if config_file is None and env.get("CSMS_CONFIG") and not path.exists():
+        # An explicitly named file that is not there is a mistake, never "no settings".
+        where = "" if path.is_absolute() else f" (looked in {Path.cwd()})"
+        raise ConfigError(
+            "CSMS_CONFIG", f"{path} does not exist{where}: fix the path or unset CSMS_CONFIG"
+        )
     if path.exists():
         try:
             data = tomllib.loads(path.read_text())

@@ -9,6 +9,7 @@ import gc
 import importlib.util
 import logging
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -140,7 +141,13 @@ class CsmsServer:
         # steps in this loop instead (signals are ours: see serve()).
         config.load()
         self._api.lifespan = config.lifespan_class(config)
-        await self._api.startup()
+        try:
+            api_sockets = bind_listening_sockets(settings.api_host, settings.api_port)
+        except OSError:
+            await self.billing.stop()
+            await self.gateway.stop()
+            raise
+        await self._api.startup(sockets=api_sockets)
         if not self._api.should_exit:
             self._api_ticks = asyncio.create_task(self._api.main_loop(), name="api-ticks")
         if self._api.should_exit:
@@ -212,6 +219,37 @@ class CsmsServer:
         if self.db is not None:
             await self.db.close()
             self.db = None
+
+
+def bind_listening_sockets(host: str, port: int) -> list[socket.socket]:
+    """Sockets bound to ``host:port`` as asyncio binds the OCPP listener, for the API.
+
+    uvicorn binding the port itself would log a clash and exit the process from inside
+    its start-up; bound here, a port in use raises the same OSError as the OCPP port's
+    ("error while attempting to bind on address ...: address already in use"), which
+    ``csms serve`` turns into one line naming the port.
+    """
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, True)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, True)
+            try:
+                sock.bind(address)
+            except OSError as err:
+                reason = (err.strerror or str(err)).lower()
+                raise OSError(
+                    err.errno, f"error while attempting to bind on address {address!r}: {reason}"
+                ) from None
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
 
 
 @contextlib.asynccontextmanager

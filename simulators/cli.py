@@ -9,7 +9,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from simulators.charging import ChargingPlan, SessionResult
@@ -150,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="csms-sim",
         description="Simulated OCPP charge points and a load generator.",
     )
+    parser.add_argument("--version", action="version", version=f"csms-sim {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     charge = commands.add_parser(
@@ -225,6 +226,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    """The installed csms package's version (the simulators ship in it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("csms")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0"
+
+
 def _configure_logging(verbosity: int) -> None:
     level = logging.WARNING
     if verbosity == 1:
@@ -259,6 +270,26 @@ def _print_session(result: SessionResult, *, as_json: bool) -> None:
         print(_session_line(result), flush=True)
 
 
+def _link_printer(charge_point: AnyChargePoint, args: argparse.Namespace) -> Callable[[str], None]:
+    """Lines that tell a person watching ``csms-sim serve`` that it works: connected,
+    booted (Accepted), connection lost. With --json they go to stderr (stdout is JSON)."""
+    stream = sys.stderr if args.json else sys.stdout
+    name = charge_point.identity
+
+    def tell(event: str) -> None:
+        if event == "connected":
+            text = f"{name}: connected to {charge_point.endpoint} ({args.protocol})"
+        elif event == "booted":
+            text = (
+                f"{name}: booted (BootNotification Accepted); waiting for the CSMS, Ctrl-C to stop"
+            )
+        else:
+            text = f"{name}: connection lost; reconnecting"
+        print(text, file=stream, flush=True)
+
+    return tell
+
+
 def _build_charge_point(args: argparse.Namespace) -> AnyChargePoint:
     common: dict[str, Any] = {
         "url": args.url,
@@ -288,6 +319,8 @@ async def _run_charger(args: argparse.Namespace, *, stay: bool) -> int:
         return EXIT_USAGE
     charge_point = _build_charge_point(args)
     charge_point.on_session_finished = lambda result: _print_session(result, as_json=args.json)
+    if stay:
+        charge_point.on_link_event = _link_printer(charge_point, args)
     legacy_login = getattr(args, "login", None)
     keycode = getattr(args, "keycode", False) or (
         legacy_login is not None and args.protocol == "ocpp2.0.1"

@@ -224,6 +224,9 @@ class Station:
         self.heartbeat_interval: float = 0.0
         #: Completed connections so far (1 after the first connect).
         self.connections = 0
+        #: Told ``connected``, ``booted`` (BootNotification Accepted) and ``disconnected``
+        #: as they happen (``csms-sim serve`` prints them for the person watching).
+        self.on_link_event: Callable[[str], None] | None = None
 
         self._handlers: dict[str, Handler] = {}
         self._ws: ClientConnection | None = None
@@ -463,6 +466,7 @@ class Station:
                 self.set_heartbeat_interval(interval)
             if self._session is not None and self._connected.is_set():
                 self._ready.set()
+            self._tell("booted")
             self._ensure_heartbeat()
             await self.on_boot_accepted()
         else:
@@ -603,6 +607,11 @@ class Station:
         if self.accepted:
             self._ready.set()
         self._reader = asyncio.create_task(self._read(ws, session), name=f"{self.identity}-rx")
+        self._tell("connected")
+
+    def _tell(self, event: str) -> None:
+        if self.on_link_event is not None:
+            self.on_link_event(event)
 
     def _mark_disconnected(self) -> None:
         self._connected.clear()
@@ -627,6 +636,7 @@ class Station:
             if self._closed:
                 return
             self.log.info("connection to %s lost", self.endpoint)
+            self._tell("disconnected")
             delays = self._delays()
             if self._rebooting:
                 self._wake_reconnect.set()  # a reboot reconnects at once

@@ -362,11 +362,26 @@ class ChargerEventRepository(Protocol):
 
 class ApiTokenRepository(Protocol):
     def add(
-        self, *, name: str, role: str, token_hash: str, created_at: datetime, owner_id: int | None
+        self,
+        *,
+        name: str,
+        role: str,
+        token_hash: str,
+        created_at: datetime,
+        owner_id: int | None,
+        expires_at: datetime | None = None,
     ) -> ApiTokenRecord: ...
     def by_hash(self, token_hash: str) -> ApiTokenRecord | None: ...
     def count(self, *, role: str | None = None) -> int: ...
     def touch(self, token_id: int, when: datetime) -> None: ...
+    def live_by_name(self, name: str) -> list[ApiTokenRecord]:
+        """The tokens called ``name`` that are not revoked (expired ones included)."""
+        ...
+
+    def revoke(self, token_id: int, when: datetime) -> None: ...
+    def list(self) -> list[ApiTokenRecord]:
+        """Every token, revoked and expired ones too, oldest first."""
+        ...
 
 
 class TariffRepository(Protocol):

@@ -349,6 +349,7 @@ class ApiTokenRecord:
     owner_id: int | None = None
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+    expires_at: datetime | None = None
 
 
 @dataclass(slots=True)

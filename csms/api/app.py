@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from csms.api.docs import router as docs_router
 from csms.api.errors import install_error_handlers
 from csms.api.routes import app_api, billing, cards, chargers, customers, owners, sessions
 from csms.api.routes.privacy import router as privacy_router
@@ -42,7 +43,7 @@ def create_app(
         version=_version(),
         description="OCPP central system: chargers, sessions, customers, cards, owners. "
         "Authenticate with 'Authorization: Bearer TOKEN' (`csms token create`).",
-        docs_url="/api/docs",
+        docs_url=None,  # csms.api.docs serves it, without a CDN
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
@@ -56,6 +57,7 @@ def create_app(
     app.include_router(app_api.router)
     app.include_router(reports_router)
     app.include_router(privacy_router)
+    app.include_router(docs_router)
     api_version = _version()
 
     @app.get("/api/health", response_model=Health, tags=["health"])

@@ -13,7 +13,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from csms.api.errors import ApiError
 from csms.commands import CommandRouter
 from csms.config import Settings
-from csms.domain.tokens import Role, authenticate
+from csms.domain.tokens import Role, refusal
+from csms.security import hash_token
 from storage.database import Database
 
 __all__ = [
@@ -77,8 +78,9 @@ async def _caller(
             headers=_UNAUTHORIZED,
         )
     db: Database = request.app.state.db
-    token = credentials.credentials
-    record = await db.read(lambda uow: authenticate(uow, token))
+    token_hash = hash_token(credentials.credentials)
+    # Read on every request, never cached: a revoked token is refused from the commit on.
+    record = await db.read(lambda uow: uow.api_tokens.by_hash(token_hash))
     if record is None:
         raise ApiError(
             401,
@@ -87,6 +89,9 @@ async def _caller(
             headers=_UNAUTHORIZED,
         )
     now = datetime.now(UTC)
+    refused = refusal(record, now=now)
+    if refused is not None:
+        raise ApiError(401, refused, headers=_UNAUTHORIZED)
     if record.last_used_at is None or now - record.last_used_at > _TOUCH_INTERVAL:
         token_id = record.id
         await db.write(lambda uow: uow.api_tokens.touch(token_id, now))

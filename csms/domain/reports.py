@@ -104,11 +104,12 @@ def _row(
 def session_report(
     uow: UnitOfWork,
     *,
-    owner_id: int,
+    owner_id: int | None,
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """The sessions on the owner's chargers that started in [start, end), oldest first."""
+    """The sessions on the owner's chargers (None: every charger, whoever owns it) that
+    started in [start, end), oldest first."""
     if start is not None and end is not None and start >= end:
         raise InvalidRequest("the period is empty: --from must be before --to")
     sessions = uow.transactions.list(

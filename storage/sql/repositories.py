@@ -1404,7 +1404,14 @@ class SqlChargerEvents(_SealedPayloads):
 
 class SqlApiTokens(_Repo):
     def add(
-        self, *, name: str, role: str, token_hash: str, created_at: datetime, owner_id: int | None
+        self,
+        *,
+        name: str,
+        role: str,
+        token_hash: str,
+        created_at: datetime,
+        owner_id: int | None,
+        expires_at: datetime | None = None,
     ) -> ApiTokenRecord:
         values: dict[str, Any] = {
             "name": name,
@@ -1412,6 +1419,7 @@ class SqlApiTokens(_Repo):
             "token_hash": token_hash,
             "created_at": created_at,
             "owner_id": owner_id,
+            "expires_at": expires_at,
         }
         result = self.conn.execute(insert(t.api_tokens).values(**values))
         pk = _inserted_pk(result)
@@ -1432,6 +1440,25 @@ class SqlApiTokens(_Repo):
         self.conn.execute(
             update(t.api_tokens).where(t.api_tokens.c.id == token_id).values(last_used_at=when)
         )
+
+    def live_by_name(self, name: str) -> list[ApiTokenRecord]:
+        query = (
+            select(t.api_tokens)
+            .where(t.api_tokens.c.name == name, t.api_tokens.c.revoked_at.is_(None))
+            .order_by(t.api_tokens.c.id)
+        )
+        return [_record(ApiTokenRecord, row) for row in self.conn.execute(query)]
+
+    def revoke(self, token_id: int, when: datetime) -> None:
+        self.conn.execute(
+            update(t.api_tokens)
+            .where(t.api_tokens.c.id == token_id, t.api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=when)
+        )
+
+    def list(self) -> list[ApiTokenRecord]:
+        query = select(t.api_tokens).order_by(t.api_tokens.c.id)
+        return [_record(ApiTokenRecord, row) for row in self.conn.execute(query)]
 
 
 class SqlCustomerTokens(_Repo):

@@ -551,6 +551,8 @@ api_tokens = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("last_used_at", UtcDateTime),
     Column("revoked_at", UtcDateTime),
+    # None: the token never expires (`csms token create NAME --expires 30d`).
+    Column("expires_at", UtcDateTime),
 )
 
 

@@ -101,10 +101,27 @@ async def test_owner_token_cannot_ask_for_another_owner(api: Api) -> None:
     assert own.status_code == 200 and len(own.json()) == 2
 
 
-async def test_operators_name_the_owner(api: Api) -> None:
+async def test_without_an_owner_an_admin_or_operator_gets_every_owners_sessions(
+    api: Api,
+) -> None:
+    _, ids = await _acme_sessions(api)
+    await add_charger_for(api.db, "CP-NOBODY")  # a charger without an owner counts too
+    await add_session(api.db, "CP-NOBODY", id_tag="RPT0001", stop=True, minute=1)
+    for client in (api.admin, api.operator):
+        every = await client.get("/api/reports/sessions")
+        assert every.status_code == 200, every.text
+        rows = every.json()
+        assert sorted(r["charger_id"] for r in rows) == sorted(
+            ['CP,"7"', 'CP,"7"', "CP-OTHER", "CP-NOBODY"]
+        )
+        assert [r["started_at"] for r in rows] == sorted(r["started_at"] for r in rows)
+    # An owner token without owner still sees only its own.
+    own = await api.owner.get("/api/reports/sessions")
+    assert [r["session_id"] for r in own.json()] == ids
+
+
+async def test_operators_may_name_one_owner(api: Api) -> None:
     await _acme_sessions(api)
-    missing = await api.admin.get("/api/reports/sessions")
-    assert missing.status_code == 400 and "owner" in missing.json()["error"]
     unknown = await api.operator.get("/api/reports/sessions", params={"owner": "Nobody"})
     assert unknown.status_code == 404
     other = await api.admin.get("/api/reports/sessions", params={"owner": "Other"})

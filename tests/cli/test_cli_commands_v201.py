@@ -107,10 +107,10 @@ async def test_ocpp16_key_on_a_201_station_fails_and_shows_the_component_variabl
 
 
 async def _cli_and_call(
-    cli_env: dict[str, str], station: Station201, *args: str
+    cli_env: dict[str, str], station: Station201, *args: str, exit_code: int = 0
 ) -> tuple[Any, tuple[str, dict[str, Any]]]:
     result = await run_cli(cli_env, *args)
-    assert result.code == 0, result.err
+    assert result.code == exit_code, result.err
     return result, await station.next_call()
 
 
@@ -145,7 +145,15 @@ async def test_charger_commands_reach_a_201_station_in_its_terms(
             "statusInfo": {"reasonCode": "NoTransaction"},
         }
         result, call = await _cli_and_call(
-            cli_env, station, "chargers", "trigger", "CP2", "TransactionEvent", "--evse", "1"
+            cli_env,
+            station,
+            "chargers",
+            "trigger",
+            "CP2",
+            "TransactionEvent",
+            "--evse",
+            "1",
+            exit_code=1,  # refused by the station
         )
         assert call == (
             "TriggerMessage",

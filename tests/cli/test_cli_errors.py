@@ -76,7 +76,8 @@ async def test_no_token_says_where_tokens_come_from(csms_server: Any, tmp_path: 
     env = {"CSMS_HOME": str(tmp_path / "empty"), "CSMS_API_URL": csms_server.api_url}
     result = await run_cli(env, "chargers", "list")
     assert result.code == 1
-    assert "no API token: set CSMS_API_TOKEN" in result.err
+    assert "no API token: CSMS_API_TOKEN is not set and there is no token file at" in result.err
+    assert str(tmp_path / "empty" / "admin.token") in result.err
 
 
 async def test_wrong_token_is_reported(csms_server: Any, tmp_path: Path) -> None:

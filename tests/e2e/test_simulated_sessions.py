@@ -15,6 +15,7 @@ import pytest
 
 from csms.domain.stations import add_charger
 from simulators import ChargePoint16, ChargingPlan, HandshakeFailed
+from tests.waiting import eventually
 
 CARD = "04A1B2C3D4"
 
@@ -127,28 +128,42 @@ async def test_wrong_password_is_refused_at_the_handshake(csms_server: Any) -> N
 
 
 async def test_operator_remote_start_and_stop_through_the_api(csms_server: Any) -> None:
+    """Every step waits for what the one before caused, never for a time: on a busy
+    machine a stop sent as soon as the session is listed may reach the charger before any
+    energy has flowed (energy 0), and a plan that ends by itself within seconds ends with
+    reason Local before the stop arrives."""
     password = await _provision(csms_server)
     headers = {"Authorization": f"Bearer {csms_server.admin_token}"}
     async with (
         _charge_point(
-            csms_server, password, charging_plan=ChargingPlan(energy_wh=50_000, power_w=11_000)
+            csms_server,
+            password,
+            speed=600,  # a meter sample every 0.1 s; the plan lasts far longer than the test
+            charging_plan=ChargingPlan(energy_wh=1_000_000, power_w=11_000),
         ) as cp,
-        httpx.AsyncClient(base_url=csms_server.api_url, headers=headers) as api,
+        httpx.AsyncClient(
+            base_url=csms_server.api_url, headers=headers, timeout=httpx.Timeout(60.0)
+        ) as api,
     ):
         await cp.boot()
         answer = await api.post("/api/sessions/start", json={"charger_id": "CP1", "id_tag": CARD})
         assert answer.status_code == 200, answer.text
         assert answer.json()["status"] == "Accepted"
-        for _ in range(100):
+
+        async def charging_session() -> dict[str, Any] | None:
+            """The active session once csms has stored a meter value of it (energy flows)."""
             listed = (await api.get("/api/sessions", params={"active": "true"})).json()
-            if listed:
-                break
-            await asyncio.sleep(0.05)
-        (session,) = listed
+            if not listed:
+                return None
+            shown: dict[str, Any] = (await api.get(f"/api/sessions/{listed[0]['id']}")).json()
+            return shown if shown["meter_values"] else None
+
+        session = await eventually(charging_session, timeout=60)
         stop = await api.post(f"/api/sessions/{session['id']}/stop")
         assert stop.status_code == 200, stop.text
-        await cp.wait_sessions(1, timeout=10)
-        assert await cp.wait_queue_empty(timeout=10)
+        assert stop.json()["status"] == "Accepted"
+        await cp.wait_sessions(1, timeout=60)
+        assert await cp.wait_queue_empty(timeout=60)
         shown = (await api.get(f"/api/sessions/{session['id']}")).json()
     assert shown["status"] == "completed" and shown["stop_reason"] == "Remote"
     assert shown["energy_wh"] > 0 and shown["meter_values"]

@@ -42,9 +42,11 @@ Any other number that passes the Luhn check succeeds; one that does not is refus
 
 Failure injection: ``fail_next(status)`` (the next requests answered with that status before
 anything happens), ``delay_next(seconds)`` (the next request reaches the processor late),
-``hold()``/``release()`` (the next payment intent is created and recorded, then its answer is
-held back until ``release()``: the charge happened but the client has not learnt it), and
-``stop()``/``restart()`` (the processor is down / back on the same port).
+``arrive_late()``/``let_late_in()`` (the next request is received, then reaches the
+processor only when the test says so), ``hold()``/``release()`` (the next payment intent
+is created and recorded, then its answer is held back until ``release()``: the charge
+happened but the client has not learnt it), and ``stop()``/``restart()`` (the processor is
+down / back on the same port).
 """
 
 from __future__ import annotations
@@ -308,6 +310,7 @@ class PaymentProcessorState:
         self._failures: Upcoming[_Injected] = Upcoming()
         self._delays: Upcoming[float] = Upcoming()
         self._hold = Hold(max_hold=HOLD_MAX_S)
+        self._late = Hold(max_hold=HOLD_MAX_S)
 
     # --- what a test reads ------------------------------------------------------------
 
@@ -368,6 +371,19 @@ class PaymentProcessorState:
         """Block until a payment intent is being held (the charge has happened)."""
         return self._hold.wait_held(timeout)
 
+    def arrive_late(self) -> None:
+        """The next request is received but reaches the processor only on ``let_late_in()``
+        (a request the client gave up on, arriving after its retry): an event, not a
+        delay, so that no timing on a busy machine decides the order."""
+        self._late.arm()
+
+    def wait_arrived_late(self, timeout: float = 10.0) -> bool:
+        """Block until the request ``arrive_late()`` meant has been received (True)."""
+        return self._late.wait_held(timeout)
+
+    def let_late_in(self) -> None:
+        self._late.release()
+
     def release(self, *, wait: float = 5.0) -> None:
         """Let a held answer go; wait until it has been sent (and remembered for replays)."""
         held = self._hold.disarm()
@@ -393,6 +409,7 @@ class PaymentProcessorState:
         delay = self._delays.take()
         if delay:
             await asyncio.sleep(delay)
+        await self._late.pause()
         status, payload, replayed = await self._answer(seen)
         with self._lock:
             seen.status = status
@@ -807,6 +824,15 @@ class FakeStripe:
 
     def wait_held(self, timeout: float = 5.0) -> bool:
         return self.state.wait_held(timeout)
+
+    def arrive_late(self) -> None:
+        self.state.arrive_late()
+
+    def wait_arrived_late(self, timeout: float = 10.0) -> bool:
+        return self.state.wait_arrived_late(timeout)
+
+    def let_late_in(self) -> None:
+        self.state.let_late_in()
 
     def release(self, *, wait: float = 5.0) -> None:
         self.state.release(wait=wait)

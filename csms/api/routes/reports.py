@@ -1,6 +1,6 @@
 """``/api/reports``: station owners' reports. Admin and operator tokens may ask for any
-owner's; an owner token for its own owner only. Rows carry the customer number, never
-who the driver is (csms.domain.reports)."""
+owner's, or leave the owner out for every charger's; an owner token for its own owner
+only. Rows carry the customer number, never who the driver is (csms.domain.reports)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse, Response
 from csms.api.context import AnyRoleContext
 from csms.api.errors import ApiError
 from csms.api.schemas import SessionReportRow
-from csms.domain.errors import InvalidRequest
 from csms.domain.owners import get_owner
 from csms.domain.reports import parse_report_bound, session_report, session_report_csv
 from storage.ports import UnitOfWork
@@ -34,7 +33,11 @@ _OTHER_OWNER = (
 async def sessions_report(
     ctx: AnyRoleContext,
     owner: Annotated[
-        str | None, Query(description="owner name (an owner token: its own, the default)")
+        str | None,
+        Query(
+            description="owner name; left out: every owner's chargers (admin and operator "
+            "tokens), its own (an owner token)"
+        ),
     ] = None,
     start: Annotated[
         str | None,
@@ -51,8 +54,6 @@ async def sessions_report(
     """The sessions on an owner's chargers that started in the period, oldest first: times,
     energy, amount collected (empty until billing) and the customer number."""
     caller = ctx.caller
-    if not caller.is_owner and owner is None:
-        raise InvalidRequest("say whose report: give owner (see `csms owners list`)")
     since = parse_report_bound(start, end=False) if start else None
     until = parse_report_bound(end, end=True) if end else None
 
@@ -64,8 +65,9 @@ async def sessions_report(
                 if named is None or named.id != caller.owner_id:
                     raise ApiError(403, _OTHER_OWNER)
             owner_id = caller.owner_id
+        elif owner is None:
+            owner_id = None  # every charger's sessions, with or without an owner
         else:
-            assert owner is not None
             owner_id = get_owner(uow, owner).id
         return session_report(uow, owner_id=owner_id, start=since, end=until)
 
