@@ -113,6 +113,7 @@ async def test_rotate_json_reports_counts_per_table(
         "unreconciled_messages": 0,
         "charger_events": 0,
         "payment_methods": 0,
+        "chargers": 0,
     }
     events = await csms_server.db.read(lambda uow: uow.security_events.list(kind="DataKeyRotated"))
     assert len(events) == 1 and events[0].details["new_key_id"] == report["new_key_id"]
