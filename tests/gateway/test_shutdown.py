@@ -283,7 +283,9 @@ def test_csms_serve_with_a_bad_duration_stops_with_a_message_naming_it(
     from csms.cli import main
 
     err = io.StringIO()
-    env = {"CSMS_HOME": str(tmp_path / "home"), "CSMS_CONFIG": str(tmp_path / "absent.toml")}
+    config = tmp_path / "empty.toml"
+    config.write_text("")
+    env = {"CSMS_HOME": str(tmp_path / "home"), "CSMS_CONFIG": str(config)}
     code = main(["serve"], stderr=err, env={**env, key: "soon"})
     assert code == 2
     assert f"configuration error: {key}: 'soon' is not a duration" in err.getvalue()
