@@ -8,6 +8,7 @@ the same message again, and it must be stored once and acknowledged every time
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -147,6 +148,32 @@ async def test_a_resent_meter_values_is_stored_once_and_acknowledged_both_times(
     assert tx is not None
     samples = await db.read(lambda uow: uow.meter_samples.for_transaction(tx.id))
     assert len(samples) == 2
+
+
+async def test_a_long_signed_value_is_stored_once_and_acknowledged(
+    cp16: RawCharger, db: Database
+) -> None:
+    """1.6 §7.45 format SignedData: an OCMF or EDL record in ``value`` may run to several
+    kB, past what a PostgreSQL btree entry holds; it is keyed (by its md5 there) and stored
+    once, never refused."""
+    tx_id = await _start(cp16)
+    signed = "OCMF|" + random.Random(18).randbytes(4000).hex()  # 8 kB that do not compress
+    message = {
+        "connectorId": 1,
+        "transactionId": tx_id,
+        "meterValue": [
+            {
+                "timestamp": T1,
+                "sampledValue": [
+                    {"value": signed, "format": "SignedData", "context": "Transaction.End"}
+                ],
+            }
+        ],
+    }
+    first = await cp16.call("MeterValues", message)
+    again = await cp16.call("MeterValues", message)
+    assert first[0] == again[0] == 3
+    assert [r[3] for r in await _stored(db)] == [signed]
 
 
 async def test_a_resent_meter_values_without_transaction_is_stored_once(

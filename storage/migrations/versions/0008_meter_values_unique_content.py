@@ -30,17 +30,21 @@ depends_on = None
 
 _CONTENT = (
     "charger_id, connector_id, coalesce(reported_transaction_id, -1), timestamp, measurand, "
-    "value, coalesce(phase, ''), coalesce(location, ''), coalesce(context, '')"
+    "{value}, coalesce(phase, ''), coalesce(location, ''), coalesce(context, '')"
 )
 
 
 def upgrade() -> None:
+    # PostgreSQL's btree takes at most about 2.7 kB per entry and a 1.6 SignedData value
+    # can be longer: there the key holds the value's md5 (storage.sql.tables._value_key).
+    value = "md5(value)" if op.get_bind().dialect.name == "postgresql" else "value"
+    content = _CONTENT.format(value=value)
     # (ROW_NUMBER over the key: NULL transaction_pk rows form one partition per content,
     # as the partial index below sees them)
     op.execute(
         sa.text(
             "DELETE FROM meter_values WHERE id IN (SELECT id FROM ("
-            f"SELECT id, ROW_NUMBER() OVER (PARTITION BY transaction_pk, {_CONTENT} "
+            f"SELECT id, ROW_NUMBER() OVER (PARTITION BY transaction_pk, {content} "
             "ORDER BY id) AS n FROM meter_values) AS ranked WHERE n > 1)"
         )
     )
@@ -49,13 +53,13 @@ def upgrade() -> None:
         sa.text(
             "CREATE UNIQUE INDEX uq_meter_values_transaction_content ON meter_values "
             "(transaction_pk, timestamp, charger_id, connector_id, "
-            "coalesce(reported_transaction_id, -1), measurand, value, coalesce(phase, ''), "
+            f"coalesce(reported_transaction_id, -1), measurand, {value}, coalesce(phase, ''), "
             "coalesce(location, ''), coalesce(context, ''))"
         )
     )
     op.execute(
         sa.text(
-            f"CREATE UNIQUE INDEX uq_meter_values_charger_content ON meter_values ({_CONTENT}) "
+            f"CREATE UNIQUE INDEX uq_meter_values_charger_content ON meter_values ({content}) "
             "WHERE transaction_pk IS NULL"
         )
     )
