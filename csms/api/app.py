@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from csms.api.body_limit import BodyLimitMiddleware, route_body_limits
 from csms.api.errors import install_error_handlers
 from csms.api.routes import app_api, billing, cards, chargers, customers, owners, sessions
 from csms.api.routes.privacy import router as privacy_router
@@ -51,6 +52,12 @@ def create_app(
     app.state.settings = settings
     app.state.payments = payments
     install_error_handlers(app)
+    # Request bodies are bounded before they are read (csms/api/body_limit.py).
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default_limit=settings.api_max_body,
+        overrides=lambda: route_body_limits(app.router.routes),
+    )
     for module in (chargers, sessions, customers, cards, owners, billing):
         app.include_router(module.router)
     app.include_router(app_api.router)
