@@ -6,10 +6,10 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from csms.api.body_limit import BodyLimitMiddleware, route_body_limits
-from csms.api.errors import install_error_handlers
+from csms.api.errors import install_error_handlers, integers_in_range
 from csms.api.routes import app_api, billing, cards, chargers, customers, owners, sessions
 from csms.api.routes.privacy import router as privacy_router
 from csms.api.routes.reports import router as reports_router
@@ -46,6 +46,7 @@ def create_app(
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        dependencies=[Depends(integers_in_range)],
     )
     app.state.db = db
     app.state.router = router
