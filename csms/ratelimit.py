@@ -24,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-__all__ = ["Decision", "Rate", "RateLimiter", "growing_delay", "parse_rate"]
+__all__ = ["Decision", "GuessThrottle", "Rate", "RateLimiter", "growing_delay", "parse_rate"]
 
 #: Keys kept at most per limiter; the least recently used go first (an evicted key has
 #: at worst a full bucket again). Bounds memory whatever keys an attacker makes up.
@@ -165,3 +165,51 @@ def growing_delay(excess: int, *, base: float = 0.25, cap: float = 5.0) -> float
     if excess <= 0:
         return 0.0
     return min(cap, base * 2.0 ** min(excess - 1, 30))
+
+
+class GuessThrottle:
+    """Failed attempts per source address and per account, over one :class:`Rate`.
+
+    Used where a guess is checked (a login, a bearer token, a charger password): call
+    :meth:`begin` before checking, :meth:`succeeded` after a right one (the attempt then
+    does not count). Spending at the start, not after a failure, keeps concurrent
+    guesses from all slipping through before the first failure is counted.
+    """
+
+    def __init__(self, rate: Rate | None, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self._limiter = RateLimiter(rate, clock=clock) if rate is not None else None
+
+    def begin(self, *keys: Hashable) -> Decision:
+        """Count an attempt under every key; refused if any key is over the rate."""
+        limiter = self._limiter
+        if limiter is None:
+            return Decision(True, 0.0, 0)
+        refused: list[Decision] = []
+        for key in keys:
+            decision = limiter.take(key)
+            if not decision.allowed:
+                refused.append(decision)
+        if not refused:
+            return Decision(True, 0.0, 0)
+        return Decision(False, max(d.retry_after for d in refused), max(d.excess for d in refused))
+
+    def succeeded(self, *keys: Hashable) -> None:
+        """The attempt begun under ``keys`` was right: it was no guess."""
+        if self._limiter is not None:
+            for key in keys:
+                self._limiter.give_back(key)
+
+    def failed_only(self, *keys: Hashable) -> float:
+        """Count a failure under every key (where checking costs nothing, so there is no
+        need to begin first); returns :meth:`retry_after`."""
+        if self._limiter is not None:
+            for key in keys:
+                self._limiter.take(key)
+        return self.retry_after(*keys)
+
+    def retry_after(self, *keys: Hashable) -> float:
+        """Seconds until every key may try again (0: now)."""
+        if self._limiter is None:
+            return 0.0
+        return max((self._limiter.retry_after(key) for key in keys), default=0.0)

@@ -16,6 +16,7 @@ from csms.api.routes.reports import router as reports_router
 from csms.api.schemas import Health
 from csms.commands import CommandRouter
 from csms.config import Settings
+from csms.ratelimit import GuessThrottle
 from notify.payments import PaymentGateway
 from storage.database import Database
 
@@ -52,6 +53,8 @@ def create_app(
     app.state.router = router
     app.state.settings = settings
     app.state.payments = payments
+    # Failed logins and tokens per source and per account (csms/api/throttle.py).
+    app.state.login_throttle = GuessThrottle(settings.rate_limit_login)
     install_error_handlers(app)
     # Request bodies are bounded before they are read (csms/api/body_limit.py).
     app.add_middleware(

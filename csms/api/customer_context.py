@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from csms.api.errors import ApiError
+from csms.api.throttle import check_token_guesses, login_throttle, source_key
 from csms.commands import CommandRouter
 from csms.config import Settings
 from csms.domain.accounts import authenticate_customer
@@ -74,8 +75,10 @@ async def _customer_context(
     db: Database = state.db
     token = credentials.credentials
     now = datetime.now(UTC)
+    check_token_guesses(request)
     login = await db.read(lambda uow: authenticate_customer(uow, token, now=now))
     if login is None:
+        login_throttle(request).failed_only(source_key(request))
         raise ApiError(
             401,
             "your login has expired or was ended: log in again (POST /api/app/login)",

@@ -10,6 +10,7 @@ through the API and keeps every answer the app got, so a test can check that som
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -90,6 +91,16 @@ class AppUsers:
 @pytest.fixture
 async def users(csms_server: Any) -> AsyncIterator[AppUsers]:
     async with AppUsers.open(csms_server) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def unthrottled_users(settings_factory: Any) -> AsyncIterator[AppUsers]:
+    """Users of a server without CSMS_RATE_LIMIT_LOGIN: to see the account lock alone."""
+    from csms.server import running_server
+
+    settings = dataclasses.replace(settings_factory(), rate_limit_login=None)
+    async with running_server(settings) as server, AppUsers.open(server) as opened:
         yield opened
 
 
@@ -256,8 +267,9 @@ async def test_wrong_password_and_unknown_login_get_the_same_401(users: AppUsers
 
 
 async def test_ten_wrong_passwords_pause_the_login_without_telling_who_is_a_customer(
-    users: AppUsers,
+    unthrottled_users: AppUsers,
 ) -> None:
+    users = unthrottled_users
     ann = await users.register()
 
     async def log_in(password: str, login: str = "ann@example.com") -> httpx.Response:

@@ -29,6 +29,7 @@ from csms.api.errors import ApiError
 from csms.api.schemas import DriverSessionDetail as SessionDetail
 from csms.api.schemas import DriverSessionOut as SessionOut
 from csms.api.schemas import InvoiceOut, PaymentMethodOut
+from csms.api.throttle import account_key, login_throttle, source_key, too_many
 from csms.domain import accounts
 from csms.domain.consents import set_marketing, unsubscribe
 from csms.domain.customers import (
@@ -369,6 +370,11 @@ _LOGIN_FAILED = (
 async def login(body: LoginRequest, request: Request) -> dict[str, Any]:
     """Log in with email address or phone number and password."""
     db = request.app.state.db
+    throttle = login_throttle(request)
+    guess = (source_key(request), account_key(body.login))
+    decision = throttle.begin(*guess)
+    if not decision.allowed:  # before any password is checked (issue 18, item 8)
+        raise too_many(decision.retry_after)
     customer = await db.read(lambda uow: accounts.customer_for_login(uow, body.login))
     stored = customer.password_hash if customer is not None else None
     # Checked against a decoy hash when there is no such login: the same time either way.
@@ -389,6 +395,7 @@ async def login(body: LoginRequest, request: Request) -> dict[str, Any]:
     login = await db.write(run)
     if login is None:
         raise ApiError(401, _LOGIN_FAILED)
+    throttle.succeeded(*guess)
     return _token_answer(customer, token, login.expires_at)
 
 
