@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 
 from csms.api.body_limit import BodyLimitMiddleware, route_body_limits
 from csms.api.errors import install_error_handlers, integers_in_range
+from csms.api.headers import SecurityHeadersMiddleware
 from csms.api.routes import app_api, billing, cards, chargers, customers, owners, sessions
 from csms.api.routes.privacy import router as privacy_router
 from csms.api.routes.reports import router as reports_router
@@ -62,6 +63,9 @@ def create_app(
         default_limit=settings.api_max_body,
         overrides=lambda: route_body_limits(app.router.routes),
     )
+    # nosniff everywhere, no framing and a CSP on HTML (csms/api/headers.py); added last,
+    # so outermost: the body limit's own 413 gets them too.
+    app.add_middleware(SecurityHeadersMiddleware)
     for module in (chargers, sessions, customers, cards, owners, billing):
         app.include_router(module.router)
     app.include_router(app_api.router)
