@@ -478,11 +478,13 @@ async def test_password_change_needs_the_current_password_and_ends_other_logins(
 
 async def test_pin_is_set_and_a_weak_pin_is_refused_with_the_reason(users: AppUsers) -> None:
     ann = await users.register()
-    weak = await ann.app.put("/api/app/me/pin", json={"pin": "1111"})
+    weak = await ann.app.put("/api/app/me/pin", json={"current_password": PASSWORD, "pin": "1111"})
     assert weak.status_code == 422
     assert weak.json()["error"] == "a PIN must not be one digit repeated (like 0000)"
     assert (await ann.app.get("/api/app/me")).json()["pin_set"] is False
-    response = await ann.app.put("/api/app/me/pin", json={"pin": "4826"})
+    response = await ann.app.put(
+        "/api/app/me/pin", json={"current_password": PASSWORD, "pin": "4826"}
+    )
     assert response.json() == {"pin_set": True}
     assert (await ann.app.get("/api/app/me")).json()["pin_set"] is True
     customer = await users.server.db.read(lambda uow: uow.customers.by_number(ann.number))
@@ -500,7 +502,7 @@ async def test_pin_set_in_the_app_lifts_a_pin_lock(users: AppUsers) -> None:
 
     await users.server.db.write(lock)
     assert (await ann.app.get("/api/app/me")).json()["pin_locked_until"] is not None
-    await ann.app.put("/api/app/me/pin", json={"pin": "9371"})
+    await ann.app.put("/api/app/me/pin", json={"current_password": PASSWORD, "pin": "9371"})
     me = (await ann.app.get("/api/app/me")).json()
     assert me["pin_locked_until"] is None
 
