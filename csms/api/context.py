@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from csms.api.errors import ApiError
-from csms.api.throttle import check_token_guesses, login_throttle, source_key
+from csms.api.throttle import token_failed
 from csms.commands import CommandRouter
 from csms.config import Settings
 from csms.domain.tokens import Role, authenticate
@@ -79,10 +79,9 @@ async def _caller(
         )
     db: Database = request.app.state.db
     token = credentials.credentials
-    check_token_guesses(request)
     record = await db.read(lambda uow: authenticate(uow, token))
     if record is None:
-        login_throttle(request).failed_only(source_key(request))
+        token_failed(request)
         raise ApiError(
             401,
             "invalid or revoked API token: check CSMS_API_TOKEN or create one "

@@ -15,7 +15,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from csms.api.errors import ApiError
-from csms.api.throttle import check_token_guesses, login_throttle, source_key
+from csms.api.throttle import token_failed
 from csms.commands import CommandRouter
 from csms.config import Settings
 from csms.domain.accounts import authenticate_customer
@@ -75,10 +75,9 @@ async def _customer_context(
     db: Database = state.db
     token = credentials.credentials
     now = datetime.now(UTC)
-    check_token_guesses(request)
     login = await db.read(lambda uow: authenticate_customer(uow, token, now=now))
     if login is None:
-        login_throttle(request).failed_only(source_key(request))
+        token_failed(request)
         raise ApiError(
             401,
             "your login has expired or was ended: log in again (POST /api/app/login)",

@@ -2,7 +2,8 @@
 
 Per source address and, for logins, per account (a keyed hash of the login, so that no
 email address is held even in memory): past ``CSMS_RATE_LIMIT_LOGIN`` the answer is 429
-with ``Retry-After``, before any password is checked. The 10-wrong-passwords pause of an
+with ``Retry-After``, before any password is checked (a wrong bearer token: instead of
+401; a valid token always works). The 10-wrong-passwords pause of an
 account (csms.domain.accounts) stays as it was; this limit also covers spraying many
 accounts from one source, and tokens guessed against every route.
 """
@@ -17,7 +18,7 @@ from fastapi import Request
 from csms.api.errors import ApiError
 from csms.ratelimit import GuessThrottle
 
-__all__ = ["account_key", "check_token_guesses", "login_throttle", "source_key", "too_many"]
+__all__ = ["account_key", "login_throttle", "source_key", "token_failed", "too_many"]
 
 
 def login_throttle(request: Request) -> GuessThrottle:
@@ -42,8 +43,14 @@ def too_many(retry_after: float) -> ApiError:
     )
 
 
-def check_token_guesses(request: Request) -> None:
-    """Refuse a source that is over its rate of wrong tokens (before looking one up)."""
-    wait = login_throttle(request).retry_after(source_key(request))
+def token_failed(request: Request) -> None:
+    """Count a wrong bearer token from the request's source; past the rate, refuse it
+    with 429 rather than 401. A valid token is never refused for its source's guesses:
+    looking one up costs a keyed hash, and an operator behind the same address as a
+    guesser keeps working."""
+    throttle = login_throttle(request)
+    key = source_key(request)
+    wait = throttle.retry_after(key)
+    throttle.failed_only(key)
     if wait > 0:
         raise too_many(wait)
