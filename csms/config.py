@@ -14,6 +14,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from csms.ratelimit import Rate, parse_rate
+
 if TYPE_CHECKING:
     from storage.crypto import KeyRing
 
@@ -22,6 +24,10 @@ __all__ = ["ConfigError", "EventLoopChoice", "Settings", "UnknownChargerPolicy",
 UnknownChargerPolicy = Literal["reject", "pending", "accept"]
 #: ``auto``: uvloop where it is installed (a dependency on Linux and macOS), else asyncio's.
 EventLoopChoice = Literal["auto", "uvloop", "asyncio"]
+
+
+_TEN_A_MINUTE = Rate(10, 60.0)
+_SIXTY_A_MINUTE = Rate(60, 60.0)
 
 
 class ConfigError(Exception):
@@ -93,6 +99,14 @@ class Settings:
     #: unreachable, its commit retried, before the charger is answered with an error;
     #: below chargers' call timeouts. 0: no hold.
     db_outage_hold: float = 20.0
+    #: Largest HTTP API request body in bytes (a route may set its own: csms/api/body_limit.py).
+    api_max_body: int = 1024 * 1024
+    #: Throttling guesses (csms/ratelimit.py); None: off. Failed API logins (customer
+    #: logins and bearer tokens) per source address and per account; wrong charger
+    #: passwords per source address and per identity; Authorize requests per charger.
+    rate_limit_login: Rate | None = _TEN_A_MINUTE
+    rate_limit_charger_auth: Rate | None = _TEN_A_MINUTE
+    rate_limit_authorize: Rate | None = _SIXTY_A_MINUTE
 
     @property
     def admin_token_path(self) -> Path:
@@ -146,6 +160,10 @@ _KEYS = {
     "CSMS_SELLER_ADDRESS": "seller_address",
     "CSMS_SELLER_VAT_ID": "seller_vat_id",
     "CSMS_DB_OUTAGE_HOLD": "db_outage_hold",
+    "CSMS_API_MAX_BODY": "api_max_body",
+    "CSMS_RATE_LIMIT_LOGIN": "rate_limit_login",
+    "CSMS_RATE_LIMIT_CHARGER_AUTH": "rate_limit_charger_auth",
+    "CSMS_RATE_LIMIT_AUTHORIZE": "rate_limit_authorize",
 }
 
 
@@ -201,6 +219,47 @@ def _delays(key: str, raw: Any) -> tuple[float, ...]:
         if part.strip():
             delays.append(_positive(key, part.strip(), float))
     return tuple(delays)
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024}
+_SIZE_UNITS |= {"m": 1024**2, "mb": 1024**2, "mib": 1024**2}
+
+
+def _size(key: str, raw: Any) -> int:
+    """Bytes: a number, or a number with ``kB``/``MB`` (1024-based): ``1MB``, ``512kB``."""
+    text = str(raw).strip().lower().replace(" ", "")
+    digits = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = _SIZE_UNITS.get(text[len(digits) :])
+    try:
+        value = float(digits) * unit if unit is not None else -1.0
+    except ValueError:
+        value = -1.0
+    if value < 1 or value != int(value):
+        raise ConfigError(key, f"{raw!r} is not a size: use bytes or a unit, e.g. 1MB or 512kB")
+    return int(value)
+
+
+def _rate(key: str, raw: Any, default: str) -> Rate | None:
+    try:
+        return parse_rate(str(raw if raw is not None else default))
+    except ValueError as exc:
+        raise ConfigError(key, str(exc)) from None
+
+
+def _limits(raw: dict[str, Any]) -> dict[str, Any]:
+    """The request body limit and the rate limits (throttling guesses)."""
+    return {
+        "api_max_body": _size("CSMS_API_MAX_BODY", raw.get("CSMS_API_MAX_BODY", "1MB")),
+        "rate_limit_login": _rate(
+            "CSMS_RATE_LIMIT_LOGIN", raw.get("CSMS_RATE_LIMIT_LOGIN"), "10/min"
+        ),
+        "rate_limit_charger_auth": _rate(
+            "CSMS_RATE_LIMIT_CHARGER_AUTH", raw.get("CSMS_RATE_LIMIT_CHARGER_AUTH"), "10/min"
+        ),
+        "rate_limit_authorize": _rate(
+            "CSMS_RATE_LIMIT_AUTHORIZE", raw.get("CSMS_RATE_LIMIT_AUTHORIZE"), "60/min"
+        ),
+    }
 
 
 def _check_smtp(url: str, sender: str) -> None:
@@ -401,4 +460,5 @@ def load_settings(
         ),
         **_channels(raw),
         **_billing(raw),
+        **_limits(raw),
     )

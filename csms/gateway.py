@@ -59,6 +59,7 @@ from csms.commands import (
 from csms.config import Settings
 from csms.domain.model import RegistrationStatus
 from csms.domain.stations import confirm_password, register_unknown_charger, validate_identity
+from csms.ratelimit import GuessThrottle, RateLimiter, growing_delay
 from csms.security import verify_password
 from csms.transport import ConnectionNotOpen, WebSocketConnection, WebSocketServer
 from protocol import (
@@ -309,6 +310,9 @@ class ChargerConnection:
             )
             self._send(session.reply_error(call, error), call)
             return
+        if call.action == "Authorize" and not await gateway._authorize_allowed(self):
+            self._send(session.reply(call, _AUTHORIZE_REFUSED[self.version]), call)
+            return
         ctx = CallContext(self.charger_id, self, gateway.db, gateway.settings, _utcnow())
         debug = log.isEnabledFor(logging.DEBUG)
         started = time.perf_counter() if debug else 0.0
@@ -359,6 +363,17 @@ def _retry_later(connection: WebSocketConnection) -> Response:
     response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "try again later\n")
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
+
+
+#: The answer to an Authorize beyond CSMS_RATE_LIMIT_AUTHORIZE: a refusal, never a
+#: CALLERROR (the charger would retry it), given without asking the database.
+_AUTHORIZE_REFUSED: dict[OCPPVersion, dict[str, Any]] = {
+    OCPPVersion.V16: {"idTagInfo": {"status": "Invalid"}},
+    OCPPVersion.V201: {"idTokenInfo": {"status": "Invalid"}},
+}
+#: security_events kinds of the throttles (details hold counts and addresses, no secret).
+AUTH_THROTTLED_EVENT = "ChargerAuthThrottled"
+AUTHORIZE_THROTTLED_EVENT = "AuthorizeThrottled"
 
 
 def _offered_subprotocols(headers: Headers) -> list[str]:
@@ -415,6 +430,11 @@ class Gateway:
         #: Called with the charger id when a charger has connected (run as tasks).
         self.connect_hooks: list[Callable[[str], Coroutine[Any, Any, None]]] = []
         self._hook_tasks: set[asyncio.Task[None]] = set()
+        # Throttling guesses (csms/ratelimit.py): charger passwords per source address
+        # and per identity; Authorize requests per charger.
+        self._password_guesses = GuessThrottle(settings.rate_limit_charger_auth)
+        rate = settings.rate_limit_authorize
+        self._authorize_rate = RateLimiter(rate) if rate is not None else None
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -542,8 +562,8 @@ class Gateway:
             return connection.respond(HTTPStatus.NOT_FOUND, "unknown charger\n")
         if charger.password_hash is None and charger.pending_password_hash is not None:
             await self._confirm_issued_password(charger, request.headers)
-        elif charger.password_hash is not None and not await self._credentials_ok(
-            charger, request.headers
+        elif charger.password_hash is not None and not await self._throttled_credentials_ok(
+            charger, connection, request.headers
         ):
             log.warning(
                 "refused %s from %s: wrong or missing credentials",
@@ -584,6 +604,73 @@ class Gateway:
         )
         log.info("registered unknown charger %s as %s", identity, charger.registration_status)
         return charger
+
+    async def _throttled_credentials_ok(
+        self, charger: ChargerRecord, connection: WebSocketConnection, headers: Headers
+    ) -> bool:
+        """:meth:`_credentials_ok`, held back once a source or an identity is over
+        CSMS_RATE_LIMIT_CHARGER_AUTH: the check waits (growing, at most 5 s) whether
+        the password is right or not, so that the wait tells a guesser nothing; the
+        right password still gets in. The first attempt over the rate records a
+        security event for the charger."""
+        remote = connection.remote_address
+        address = str(remote[0] if isinstance(remote, tuple) else remote)
+        keys = (("source", address), ("identity", charger.id))
+        decision = self._password_guesses.begin(*keys)
+        if not decision.allowed:
+            if decision.excess == 1:
+                await self._record_security_event(
+                    charger.id,
+                    AUTH_THROTTLED_EVENT,
+                    {"source": address[:64], "rate": str(self._password_guesses.rate)},
+                )
+            await self._hold(connection, growing_delay(decision.excess))
+        ok = await self._credentials_ok(charger, headers)
+        if ok:
+            self._password_guesses.succeeded(*keys)
+        return ok
+
+    async def _hold(self, connection: WebSocketConnection, seconds: float) -> None:
+        """Wait ``seconds``, or less if the peer hangs up or the server stops."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + seconds
+        server = self._server
+        while (left := until - loop.time()) > 0:
+            transport = connection.transport
+            if transport is None or transport.is_closing():
+                return
+            if server is not None and not server.is_serving():
+                return
+            await asyncio.sleep(min(0.1, left))
+
+    async def _record_security_event(
+        self, charger_id: str, kind: str, details: dict[str, Any]
+    ) -> None:
+        now = _utcnow()
+        log.warning("charger %s: %s (%s)", charger_id, kind, details)
+        try:
+            await self.db.write(
+                lambda uow: uow.security_events.add(
+                    kind=kind, details=details, created_at=now, charger_id=charger_id
+                )
+            )
+        except StorageError as exc:
+            log.warning("security event %s of %s not stored: %s", kind, charger_id, exc)
+
+    async def _authorize_allowed(self, conn: ChargerConnection) -> bool:
+        """Whether an Authorize of ``conn`` is within CSMS_RATE_LIMIT_AUTHORIZE; the first
+        one beyond it records a security event (once per burst)."""
+        limiter = self._authorize_rate
+        if limiter is None:
+            return True
+        decision = limiter.take(conn.charger_id)
+        if decision.allowed:
+            return True
+        if decision.excess == 1:
+            await self._record_security_event(
+                conn.charger_id, AUTHORIZE_THROTTLED_EVENT, {"rate": str(limiter.rate)}
+            )
+        return False
 
     async def _credentials_ok(self, charger: ChargerRecord, headers: Headers) -> bool:
         credentials = _basic_credentials(headers)

@@ -24,6 +24,7 @@ from csms.gateway import Gateway
 from protocol import OCPPVersion
 from storage.database import Database
 from storage.errors import StorageUnavailable
+from storage.files import secure_directory
 from storage.migrate import head_revision, revision_of, upgrade
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ class CsmsServer:
 
     async def start(self, *, migrate: bool = False) -> None:
         settings = self.settings
-        settings.home.mkdir(parents=True, exist_ok=True)
+        secure_directory(settings.home)  # 0700, looser modes tightened (storage/files.py)
         keys = settings.key_ring()
         if migrate:
             await asyncio.to_thread(lambda: upgrade(settings.database_url, keys=keys))

@@ -25,6 +25,13 @@ How the schemas are read:
   a time as UTC.
 * ``multipleOf: 0.1`` (1.6 charging schedules) is checked in decimal, so ``21.4`` passes.
 * The 1.6 schemas' ``"additionalProperties": false`` on string properties is harmless.
+* Numbers are range-checked at the edge, because storage cannot hold every number JSON
+  can write (a connectorId of 2^63 used to reach the database and fail there with an
+  InternalError and a traceback): every ``integer`` without bounds of its own gets the
+  32-bit range of the specs' integer type (2.0.1 part 2 §2.1.3; 1.6 chargers use 32 bits
+  in practice), every ``number`` ±2^53 (its integer part is then exact; a meter value
+  of ``1e308`` is refused). Such a number breaks ``minimum``/``maximum``: 2.0.1 answers
+  ``PropertyConstraintViolation`` as for any bound, 1.6 ``FormationViolation``.
 
 A failure becomes an :class:`~protocol.errors.OCPPError` whose code follows the
 OCPP-J error table (1.6 §4.2.3, 2.0.1 §4.3):
@@ -93,6 +100,36 @@ _RULE_CODES: dict[str, ErrorCode] = {
 }
 
 
+#: The bounds given to unbounded ``integer`` and ``number`` schemas (module docstring).
+INTEGER_MIN, INTEGER_MAX = -(2**31), 2**31 - 1
+NUMBER_MIN, NUMBER_MAX = -(2**53), 2**53
+_EDGE_BOUNDS = frozenset({INTEGER_MIN, INTEGER_MAX, NUMBER_MIN, NUMBER_MAX})
+
+
+def _bounded(schema: Any) -> Any:
+    """``schema`` with the edge bounds added to its unbounded integers and numbers."""
+    if isinstance(schema, list):
+        return [_bounded(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: _bounded(value) for key, value in schema.items()}
+    declared = out.get("type")  # (a property may be called "type": then it is a dict)
+    kinds = declared if isinstance(declared, list) else [declared]
+    if not all(isinstance(kind, str) for kind in kinds):
+        return out
+    if "number" in kinds:
+        low, high = NUMBER_MIN, NUMBER_MAX
+    elif "integer" in kinds:
+        low, high = INTEGER_MIN, INTEGER_MAX
+    else:
+        return out
+    if not isinstance(out.get("minimum"), int | float) or out["minimum"] < low:
+        out["minimum"] = low
+    if not isinstance(out.get("maximum"), int | float) or out["maximum"] > high:
+        out["maximum"] = high
+    return out
+
+
 def _field_path(name: str | None) -> str:
     """``data.meterValue[0].timestamp`` -> ``meterValue[0].timestamp``; the root is ``""``."""
     if not name or name == "data":
@@ -100,10 +137,18 @@ def _field_path(name: str | None) -> str:
     return name[5:] if name.startswith("data.") else name
 
 
-def _schema_error(action: str, kind: str, exc: JsonSchemaValueException) -> OCPPError:
+def _schema_error(
+    action: str, kind: str, exc: JsonSchemaValueException, version: OCPPVersion
+) -> OCPPError:
     """Translate a fastjsonschema failure into an :class:`OCPPError` (see the module table)."""
     rule = exc.rule or ""
     code = _RULE_CODES.get(rule, ErrorCode.FORMAT_VIOLATION)
+    if (
+        version is OCPPVersion.V16
+        and rule in ("minimum", "maximum")
+        and exc.rule_definition in _EDGE_BOUNDS
+    ):
+        code = ErrorCode.FORMAT_VIOLATION  # beyond what a 1.6 number can be: malformed
     path = _field_path(exc.name)
     if rule == "required":
         required = exc.rule_definition or []
@@ -176,7 +221,7 @@ class SchemaValidator:
         try:
             validate(payload)
         except JsonSchemaValueException as exc:
-            raise _schema_error(action, "request", exc) from None
+            raise _schema_error(action, "request", exc, self.version) from None
 
     def validate_response(self, action: str, payload: dict[str, Any]) -> None:
         """Check a CALLRESULT payload for ``action``. Raises :class:`OCPPError`."""
@@ -186,7 +231,7 @@ class SchemaValidator:
         try:
             validate(payload)
         except JsonSchemaValueException as exc:
-            raise _schema_error(action, "response", exc) from None
+            raise _schema_error(action, "response", exc, self.version) from None
 
     def warm_up(self, actions: Iterable[str] | None = None) -> None:
         """Compile the schemas of ``actions`` (default: all) now rather than on first use."""
@@ -206,7 +251,7 @@ class SchemaValidator:
             if validate is None:
                 suffix = _REQUEST_SUFFIX[self.version] if request else _RESPONSE_SUFFIX
                 text = self._dir.joinpath(f"{action}{suffix}.json").read_text(encoding="utf-8-sig")
-                schema = json.loads(text)
+                schema = _bounded(json.loads(text))
                 schema["$schema"] = _DRAFT04  # strict integers, see the module docstring
                 validate = _two_stage(schema)
                 cache[action] = validate

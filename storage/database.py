@@ -41,7 +41,6 @@ import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -52,6 +51,7 @@ from sqlalchemy.pool import QueuePool
 
 from storage.crypto import KeyRing
 from storage.errors import ConflictError, DatabaseUnavailable, StorageError, StorageUnavailable
+from storage.files import secure_sqlite_file
 from storage.sql.repositories import SqlUnitOfWork, StorageCache, Vault
 
 __all__ = ["Database", "UnitOfWorkFn", "normalize_url"]
@@ -240,7 +240,7 @@ class Database:
         if self.dialect == "sqlite":
             sync_url = self.url.set(drivername="sqlite")
             if sync_url.database and sync_url.database != ":memory:":
-                Path(sync_url.database).parent.mkdir(parents=True, exist_ok=True)
+                secure_sqlite_file(sync_url.database)  # 0600, in a 0700 directory
             else:
                 raise StorageUnavailable("in-memory SQLite is not supported: give a file path")
             args = {"check_same_thread": False, "timeout": 30}

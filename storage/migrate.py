@@ -48,11 +48,23 @@ def upgrade(
 
     Blocking: from async code, call it through ``asyncio.to_thread``.
     """
+    _secure_sqlite(url)
     config = alembic_config(url, keys=keys)
     if revision == "head" and not replay_migrations and asyncio.run(_create_if_empty(url)):
         command.stamp(config, "head")
         return
     command.upgrade(config, revision)
+
+
+def _secure_sqlite(url: str) -> None:
+    """A SQLite file is created 0600 before a migration creates it (storage/files.py)."""
+    from sqlalchemy.engine import make_url
+
+    from storage.files import secure_sqlite_file
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        secure_sqlite_file(parsed.database)
 
 
 async def _create_if_empty(url: str) -> bool:

@@ -6,16 +6,19 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from csms.api.body_limit import BodyLimitMiddleware, route_body_limits
 from csms.api.docs import router as docs_router
-from csms.api.errors import install_error_handlers
+from csms.api.errors import install_error_handlers, integers_in_range
+from csms.api.headers import SecurityHeadersMiddleware
 from csms.api.routes import app_api, billing, cards, chargers, customers, owners, sessions
 from csms.api.routes.privacy import router as privacy_router
 from csms.api.routes.reports import router as reports_router
 from csms.api.schemas import Health
 from csms.commands import CommandRouter
 from csms.config import Settings
+from csms.ratelimit import GuessThrottle
 from notify.payments import PaymentGateway
 from storage.database import Database
 
@@ -46,12 +49,24 @@ def create_app(
         docs_url=None,  # csms.api.docs serves it, without a CDN
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        dependencies=[Depends(integers_in_range)],
     )
     app.state.db = db
     app.state.router = router
     app.state.settings = settings
     app.state.payments = payments
+    # Failed logins and tokens per source and per account (csms/api/throttle.py).
+    app.state.login_throttle = GuessThrottle(settings.rate_limit_login)
     install_error_handlers(app)
+    # Request bodies are bounded before they are read (csms/api/body_limit.py).
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default_limit=settings.api_max_body,
+        overrides=lambda: route_body_limits(app.router.routes),
+    )
+    # nosniff everywhere, no framing and a CSP on HTML (csms/api/headers.py); added last,
+    # so outermost: the body limit's own 413 gets them too.
+    app.add_middleware(SecurityHeadersMiddleware)
     for module in (chargers, sessions, customers, cards, owners, billing):
         app.include_router(module.router)
     app.include_router(app_api.router)

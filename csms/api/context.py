@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from csms.api.errors import ApiError
+from csms.api.throttle import token_failed
 from csms.commands import CommandRouter
 from csms.config import Settings
 from csms.domain.tokens import Role, refusal
@@ -82,6 +83,7 @@ async def _caller(
     # Read on every request, never cached: a revoked token is refused from the commit on.
     record = await db.read(lambda uow: uow.api_tokens.by_hash(token_hash))
     if record is None:
+        token_failed(request)
         raise ApiError(
             401,
             "invalid or revoked API token: check CSMS_API_TOKEN or create one "

@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from csms.api.errors import ApiError
+from csms.api.throttle import token_failed
 from csms.commands import CommandRouter
 from csms.config import Settings
 from csms.domain.accounts import authenticate_customer
@@ -76,6 +77,7 @@ async def _customer_context(
     now = datetime.now(UTC)
     login = await db.read(lambda uow: authenticate_customer(uow, token, now=now))
     if login is None:
+        token_failed(request)
         raise ApiError(
             401,
             "your login has expired or was ended: log in again (POST /api/app/login)",

@@ -19,7 +19,7 @@ from csms.commands import ChargerNotConnected, CommandError, CommandTimeout
 from csms.domain.errors import AlreadyExists, DomainError, InvalidRequest, NotFound
 from storage.errors import ConflictError, StorageError, StorageUnavailable
 
-__all__ = ["ApiError", "install_error_handlers", "validation_message"]
+__all__ = ["ApiError", "install_error_handlers", "integers_in_range", "validation_message"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,43 @@ def validation_message(errors: Sequence[Any]) -> str:
             msg = "the body is not valid JSON"
         lines.append(f"{_location(err.get('loc', ()))}: {msg}")
     return "invalid request: " + "; ".join(lines)
+
+
+#: What the database columns behind integer path and query parameters hold: ids are
+#: INTEGER (32-bit on PostgreSQL), customer numbers BIGINT.
+_INT32 = (-(2**31), 2**31 - 1)
+_INT64 = (-(2**63), 2**63 - 1)
+_WIDE_PARAMETERS = frozenset({"customer_number", "customer"})
+
+
+async def integers_in_range(request: Request) -> None:
+    """Refuse an integer path or query parameter that no row can have, before it reaches
+    the database: ``/api/sessions/99999999999999999999999`` is 404 (a query parameter:
+    422), not an overflow in the driver answered 500 with a traceback in the log."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    for fields, values, status in (
+        (dependant.path_params, request.path_params, 404),
+        (dependant.query_params, request.query_params, 422),
+    ):
+        for field in fields:
+            if field.field_info.annotation not in (int, int | None):
+                continue
+            raw = values.get(field.alias)
+            if raw is None:
+                continue
+            try:
+                value = int(raw)
+            except ValueError:
+                continue  # not a number: the route's own validation says so
+            low, high = _INT64 if field.name in _WIDE_PARAMETERS else _INT32
+            if not low <= value <= high:
+                name = field.name.replace("_", " ")
+                if status == 404:
+                    raise ApiError(404, f"no such {name}: {raw[:30]} is out of range")
+                raise ApiError(422, f"invalid request: {field.alias}: out of range")
 
 
 def install_error_handlers(app: FastAPI) -> None:

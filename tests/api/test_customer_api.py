@@ -10,6 +10,7 @@ through the API and keeps every answer the app got, so a test can check that som
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -90,6 +91,16 @@ class AppUsers:
 @pytest.fixture
 async def users(csms_server: Any) -> AsyncIterator[AppUsers]:
     async with AppUsers.open(csms_server) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def unthrottled_users(settings_factory: Any) -> AsyncIterator[AppUsers]:
+    """Users of a server without CSMS_RATE_LIMIT_LOGIN: to see the account lock alone."""
+    from csms.server import running_server
+
+    settings = dataclasses.replace(settings_factory(), rate_limit_login=None)
+    async with running_server(settings) as server, AppUsers.open(server) as opened:
         yield opened
 
 
@@ -256,8 +267,9 @@ async def test_wrong_password_and_unknown_login_get_the_same_401(users: AppUsers
 
 
 async def test_ten_wrong_passwords_pause_the_login_without_telling_who_is_a_customer(
-    users: AppUsers,
+    unthrottled_users: AppUsers,
 ) -> None:
+    users = unthrottled_users
     ann = await users.register()
 
     async def log_in(password: str, login: str = "ann@example.com") -> httpx.Response:
@@ -466,11 +478,13 @@ async def test_password_change_needs_the_current_password_and_ends_other_logins(
 
 async def test_pin_is_set_and_a_weak_pin_is_refused_with_the_reason(users: AppUsers) -> None:
     ann = await users.register()
-    weak = await ann.app.put("/api/app/me/pin", json={"pin": "1111"})
+    weak = await ann.app.put("/api/app/me/pin", json={"current_password": PASSWORD, "pin": "1111"})
     assert weak.status_code == 422
     assert weak.json()["error"] == "a PIN must not be one digit repeated (like 0000)"
     assert (await ann.app.get("/api/app/me")).json()["pin_set"] is False
-    response = await ann.app.put("/api/app/me/pin", json={"pin": "4826"})
+    response = await ann.app.put(
+        "/api/app/me/pin", json={"current_password": PASSWORD, "pin": "4826"}
+    )
     assert response.json() == {"pin_set": True}
     assert (await ann.app.get("/api/app/me")).json()["pin_set"] is True
     customer = await users.server.db.read(lambda uow: uow.customers.by_number(ann.number))
@@ -488,7 +502,7 @@ async def test_pin_set_in_the_app_lifts_a_pin_lock(users: AppUsers) -> None:
 
     await users.server.db.write(lock)
     assert (await ann.app.get("/api/app/me")).json()["pin_locked_until"] is not None
-    await ann.app.put("/api/app/me/pin", json={"pin": "9371"})
+    await ann.app.put("/api/app/me/pin", json={"current_password": PASSWORD, "pin": "9371"})
     me = (await ann.app.get("/api/app/me")).json()
     assert me["pin_locked_until"] is None
 

@@ -197,7 +197,7 @@ async def test_changes_through_one_token_stay_with_that_customer(two: TwoCustome
     bob_before = (await two.bob.customer.app.get("/api/app/me")).json()
     app = two.ann.customer.app
     await app.patch("/api/app/me", json={"name": "Ann Changed", "vehicle": "Kia/EV6/2023"})
-    await app.put("/api/app/me/pin", json={"pin": "4826"})
+    await app.put("/api/app/me/pin", json={"current_password": PASSWORD, "pin": "4826"})
     await app.put("/api/app/me/marketing", json={"opt_in": True})
     await app.put("/api/app/me/notifications", json={"notify": ["sms"]})
     await app.put(

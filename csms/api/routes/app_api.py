@@ -29,6 +29,7 @@ from csms.api.errors import ApiError
 from csms.api.schemas import DriverSessionDetail as SessionDetail
 from csms.api.schemas import DriverSessionOut as SessionOut
 from csms.api.schemas import InvoiceOut, PaymentMethodOut
+from csms.api.throttle import account_key, login_throttle, source_key, too_many
 from csms.domain import accounts
 from csms.domain.consents import set_marketing, unsubscribe
 from csms.domain.customers import (
@@ -122,6 +123,9 @@ class PasswordChange(_Request):
 
 
 class PinChange(_Request):
+    current_password: str = Field(
+        min_length=1, max_length=MAX_PASSWORD_LENGTH, description="your password"
+    )
     pin: str = Field(description="4-8 digits, not one digit repeated, not a run like 1234")
 
 
@@ -369,6 +373,11 @@ _LOGIN_FAILED = (
 async def login(body: LoginRequest, request: Request) -> dict[str, Any]:
     """Log in with email address or phone number and password."""
     db = request.app.state.db
+    throttle = login_throttle(request)
+    guess = (source_key(request), account_key(body.login))
+    decision = throttle.begin(*guess)
+    if not decision.allowed:  # before any password is checked (issue 18, item 8)
+        raise too_many(decision.retry_after)
     customer = await db.read(lambda uow: accounts.customer_for_login(uow, body.login))
     stored = customer.password_hash if customer is not None else None
     # Checked against a decoy hash when there is no such login: the same time either way.
@@ -389,6 +398,7 @@ async def login(body: LoginRequest, request: Request) -> dict[str, Any]:
     login = await db.write(run)
     if login is None:
         raise ApiError(401, _LOGIN_FAILED)
+    throttle.succeeded(*guess)
     return _token_answer(customer, token, login.expires_at)
 
 
@@ -466,11 +476,39 @@ async def change_password(body: PasswordChange, ctx: CustomerContext) -> dict[st
     return {"password_changed": True, "other_logins_ended": ended}
 
 
+async def _verify_password_as_login(
+    ctx: CustomerApiContext, request: Request, password: str
+) -> None:
+    """:func:`_verify_password`, counted like a login: a wrong password counts towards
+    CSMS_RATE_LIMIT_LOGIN and towards the 10-wrong-passwords pause of the account, so a
+    stolen app token does not open a way to guess the password."""
+    throttle = login_throttle(request)
+    customer_id = ctx.caller.customer_id
+    guess = (source_key(request), ("customer", customer_id))
+    decision = throttle.begin(*guess)
+    if not decision.allowed:
+        raise too_many(decision.retry_after)
+    customer = await ctx.db.read(lambda uow: uow.customers.get(customer_id))
+    stored = customer.password_hash if customer is not None else None
+    matches = await asyncio.to_thread(accounts.check_login_password, password, stored)
+    now = ctx.now()
+    allowed = await ctx.db.write(
+        lambda uow: accounts.record_login_attempt(uow, customer_id, matches=matches, now=now)
+    )
+    if not matches:
+        raise ApiError(403, "the password is not correct: enter your current password")
+    if not allowed:
+        raise ApiError(403, _LOGIN_FAILED)
+    throttle.succeeded(*guess)
+
+
 @router.put("/me/pin", response_model=PinSet)
-async def change_pin(body: PinChange, ctx: CustomerContext) -> dict[str, Any]:
-    """Set the PIN you log in with at a charger's touchscreen."""
+async def change_pin(body: PinChange, ctx: CustomerContext, request: Request) -> dict[str, Any]:
+    """Set the PIN you log in with at a charger's touchscreen (your password is asked:
+    the PIN starts charging sessions that you pay for)."""
     with _unprocessable():
         accounts.check_pin_rules(body.pin)
+    await _verify_password_as_login(ctx, request, body.current_password)
     _, pin_hash = await asyncio.to_thread(accounts.hash_credentials, None, body.pin)
     assert pin_hash is not None
     customer_id, now = ctx.caller.customer_id, ctx.now()
