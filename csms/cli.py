@@ -25,6 +25,7 @@ from urllib.parse import quote
 import httpx
 
 from csms.config import ConfigError, Settings, load_settings
+from csms.domain.model import PAYMENT_STATUSES
 from protocol import ID_TOKEN_TYPES
 
 __all__ = ["ApiClient", "CliError", "build_parser", "main", "package_version"]
@@ -2035,16 +2036,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--customer", type=_positive, help="only this customer number's invoices")
     p.add_argument(
         "--status",
-        choices=[
-            "not_required",
-            "pending",
-            "no_payment_method",
-            "processing",
-            "paid",
-            "declined",
-            "failed",
-            "held",
-        ],
+        choices=list(PAYMENT_STATUSES),
         help="only invoices with this payment status",
     )
     p.add_argument("--limit", type=_positive, default=100, help="at most N (default 100)")

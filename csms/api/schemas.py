@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from csms.domain.model import PaymentStatusName
+
 __all__ = [
     "CardCreate",
     "CardOut",
@@ -260,16 +262,7 @@ class InvoiceOut(BaseModel):
     tax_rate: str = Field(description="percent")
     tax: str
     total: str
-    payment_status: Literal[
-        "not_required",
-        "pending",
-        "no_payment_method",
-        "processing",
-        "paid",
-        "declined",
-        "failed",
-        "held",
-    ] = Field(
+    payment_status: PaymentStatusName = Field(
         description="held: an implausible session, charged only once an operator "
         "releases or adjusts it"
     )

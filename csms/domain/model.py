@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal, get_args
 
 from storage.records import SampledValue
 
@@ -13,16 +14,32 @@ MeterSample = SampledValue
 
 __all__ = [
     "CHARGING_DONE_STATES",
+    "PAYMENT_STATUSES",
     "AuthMethod",
     "AuthorizationStatus",
     "BootInfo",
     "IdTokenInfo",
     "MeterSample",
+    "PaymentStatusName",
     "RegistrationStatus",
     "StartResult",
     "TransactionStatus",
     "is_charging_done",
 ]
+
+#: An invoice's ``payment_status`` (notify.billing.PaymentStatus): the API's filter and
+#: field and the CLI's ``--status`` choices.
+PaymentStatusName = Literal[
+    "not_required",
+    "pending",
+    "no_payment_method",
+    "processing",
+    "paid",
+    "declined",
+    "failed",
+    "held",
+]
+PAYMENT_STATUSES: tuple[str, ...] = get_args(PaymentStatusName)
 
 
 class RegistrationStatus(StrEnum):

@@ -20,6 +20,7 @@ from csms.api.schemas import (
 )
 from csms.domain.errors import InvalidRequest, NotFound
 from csms.domain.marketing import marketing_csv, marketing_list
+from csms.domain.model import PaymentStatusName
 from csms.domain.tariffs import add_tariff, assign_tariff, tariff_view, tariffs_in_force
 from csms.domain.views import invoice_view, outbox_view
 from notify.billing import adjust_invoice, release_invoice
@@ -79,16 +80,7 @@ async def assign(name: str, body: TariffAssign, ctx: OperatorContext) -> dict[st
 
 # -- invoices -------------------------------------------------------------------------
 
-PaymentStatusFilter = Literal[
-    "not_required",
-    "pending",
-    "no_payment_method",
-    "processing",
-    "paid",
-    "declined",
-    "failed",
-    "held",
-]
+PaymentStatusFilter = PaymentStatusName
 
 
 def _number_of(uow: UnitOfWork, customer_id: int | None) -> int | None:
