@@ -4,7 +4,6 @@ else, the same identity on a redelivery."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,12 +12,11 @@ from csms.domain.customers import add_customer
 from csms.domain.payment_cards import store_card
 from csms.domain.tariffs import add_tariff, assign_tariff
 from notify.billing import bill_session
-from notify.email import EmailSender, OutgoingEmail, SmtpSettings
+from notify.email import OutgoingEmail
 from notify.errors import DeliveryError
 from notify.messages import InvoiceFacts, SessionFacts, receipt_email
 from notify.notifications import Notifier, fan_out_charging_done
 from notify.outbox import Outcome
-from notify.sms import SmsSender, SmsSettings
 from storage.database import Database
 from storage.ports import UnitOfWork
 from storage.records import ChargerRecord, OutboxRecord, SampledValue, TransactionRecord
@@ -29,28 +27,6 @@ T0 = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)
 START = T0 + timedelta(minutes=5)
 EMAIL = "nadia.notify@example.org"
 PHONE = "+4917011223344"
-
-
-@pytest.fixture
-def smtp() -> Iterator[FakeSmtpServer]:
-    with FakeSmtpServer() as server:
-        yield server
-
-
-@pytest.fixture
-def sms_gateway() -> Iterator[FakeSmsGateway]:
-    with FakeSmsGateway() as gateway:
-        yield gateway
-
-
-@pytest.fixture
-async def notifier(
-    sqlite_db: Database, smtp: FakeSmtpServer, sms_gateway: FakeSmsGateway
-) -> AsyncIterator[Notifier]:
-    email = EmailSender(SmtpSettings.from_url(smtp.url(timeout=2), sender="csms <noreply@ev.test>"))
-    sms = SmsSender(SmsSettings.from_url(sms_gateway.url_for(timeout=2), sender="+4930000000"))
-    yield Notifier(sqlite_db, email=email, sms=sms, message_domain="ev.test")
-    await sms.aclose()
 
 
 def _session(uow: UnitOfWork, *, notify: tuple[str, ...], completed: bool) -> TransactionRecord:

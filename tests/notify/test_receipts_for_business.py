@@ -5,19 +5,14 @@ billed. Against a real SMTP server and an SMS gateway on 127.0.0.1."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import pytest
 
 from csms.domain.customers import add_customer
 from csms.domain.tariffs import add_tariff, assign_tariff
 from notify.billing import adjust_invoice, bill_session, seller_of
-from notify.email import EmailSender, SmtpSettings
 from notify.messages import InvoiceFacts, SessionFacts, receipt_email, receipt_sms
 from notify.notifications import Notifier
-from notify.sms import SmsSender, SmsSettings
 from storage.database import Database
 from storage.ports import UnitOfWork
 from storage.records import ChargerRecord, TransactionRecord
@@ -31,28 +26,6 @@ SELLER = seller_of(
     address="Hauptstraße 1\n12345 Beispielstadt\nGermany",
     vat_id="DE123456789",
 )
-
-
-@pytest.fixture
-def smtp() -> Iterator[FakeSmtpServer]:
-    with FakeSmtpServer() as server:
-        yield server
-
-
-@pytest.fixture
-def sms_gateway() -> Iterator[FakeSmsGateway]:
-    with FakeSmsGateway() as gateway:
-        yield gateway
-
-
-@pytest.fixture
-async def notifier(
-    sqlite_db: Database, smtp: FakeSmtpServer, sms_gateway: FakeSmsGateway
-) -> AsyncIterator[Notifier]:
-    email = EmailSender(SmtpSettings.from_url(smtp.url(timeout=2), sender="csms <noreply@ev.test>"))
-    sms = SmsSender(SmsSettings.from_url(sms_gateway.url_for(timeout=2), sender="+4930000000"))
-    yield Notifier(sqlite_db, email=email, sms=sms, message_domain="ev.test")
-    await sms.aclose()
 
 
 def _billed(uow: UnitOfWork, *, meter_stop: int = 12_000) -> TransactionRecord:
