@@ -96,6 +96,28 @@ V16_OVERFLOWS: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
+async def _refused(
+    gateway: Gateway,
+    caplog: pytest.LogCaptureFixture,
+    protocol: str,
+    code: str,
+    action: str,
+    payload: dict[str, Any],
+    field: str,
+) -> None:
+    """``action`` with ``payload`` is answered CALLERROR ``code`` naming ``field``, the
+    connection goes on (a Heartbeat after it is answered), and nothing is logged as an
+    error."""
+    caplog.set_level(logging.INFO)
+    async for charger in _charger(gateway, protocol):
+        answer = await charger.call(action, payload)
+        assert answer[0] == 4, answer
+        assert answer[2] == code
+        assert answer[4]["field"] == field
+        assert (await charger.call("Heartbeat", {}))[0] == 3
+    _no_errors_logged(caplog)
+
+
 @pytest.mark.parametrize(
     ("field", "action", "payload"), V16_OVERFLOWS, ids=[f"{a}.{f}" for f, a, _ in V16_OVERFLOWS]
 )
@@ -107,15 +129,7 @@ async def test_a_16_integer_beyond_storage_is_a_formation_violation(
     payload: dict[str, Any],
 ) -> None:
     # 1.6 §4.2.3: FormationViolation, the payload is not what the message can hold.
-    caplog.set_level(logging.INFO)
-    async for charger in _charger(gateway, "ocpp1.6"):
-        answer = await charger.call(action, payload)
-        assert answer[0] == 4, answer
-        assert answer[2] == "FormationViolation"
-        assert answer[4]["field"] == field
-        # The connection goes on: a normal message is answered after it.
-        assert (await charger.call("Heartbeat", {}))[0] == 3
-    _no_errors_logged(caplog)
+    await _refused(gateway, caplog, "ocpp1.6", "FormationViolation", action, payload, field)
 
 
 def _meter_201(value: Any) -> dict[str, Any]:
@@ -168,14 +182,9 @@ async def test_a_201_number_beyond_storage_is_a_property_constraint_violation(
     action: str,
     payload: dict[str, Any],
 ) -> None:
-    caplog.set_level(logging.INFO)
-    async for charger in _charger(gateway, "ocpp2.0.1"):
-        answer = await charger.call(action, payload)
-        assert answer[0] == 4, answer
-        assert answer[2] == "PropertyConstraintViolation"
-        assert answer[4]["field"] == field
-        assert (await charger.call("Heartbeat", {}))[0] == 3
-    _no_errors_logged(caplog)
+    await _refused(
+        gateway, caplog, "ocpp2.0.1", "PropertyConstraintViolation", action, payload, field
+    )
 
 
 async def test_numbers_within_range_are_still_stored(gateway: Gateway, db: Database) -> None:
