@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The interop tests drive an independent OCPP implementation (npm ocpp-rpc) under Node.js.
 INTEROP := tests/interop/node_modules/.package-lock.json
 
-.PHONY: run test lint types fmt bench install clean
+.PHONY: run test lint types fmt bench install clean generate
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ fmt: $(STAMP)
 
 types: $(STAMP)
 	$(BIN)/mypy
+
+# The typed OCPP messages (protocol/messages/v16.py, v201.py) from the ocpp package's schemas.
+generate: $(STAMP)
+	$(BIN)/python -m protocol.messages.generate
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
