@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The interop tests drive an independent OCPP implementation (npm ocpp-rpc) under Node.js.
 INTEROP := tests/interop/node_modules/.package-lock.json
 
-.PHONY: run test lint types fmt bench install clean generate
+.PHONY: run test lint types fmt bench install clean generate check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ run: $(STAMP)
 
 test: $(STAMP) $(INTEROP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Lint, types and the unit tests (no database, process or socket: tests/conftest.py marks
+# them), in under a minute; `make test` runs the whole suite.
+check: lint types
+	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
