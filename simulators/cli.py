@@ -9,7 +9,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from simulators.charging import ChargingPlan, SessionResult
@@ -407,7 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(getattr(args, "verbose", 0))
-    coroutine: Any
+    coroutine: Coroutine[Any, Any, int]
     if args.command == "charge":
         chosen = [
             option

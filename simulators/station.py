@@ -13,14 +13,13 @@ import asyncio
 import base64
 import contextlib
 import inspect
-import json
 import logging
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal, Protocol, Self
+from typing import Any, ClassVar, Literal, Self, cast
 from urllib.parse import quote
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -56,10 +55,9 @@ __all__ = [
     "AfterReply",
     "Handler",
     "MessageRecord",
+    "Payload",
     "Reply",
     "Station",
-    "change_availability",
-    "one_time_token",
 ]
 
 #: Seconds between reconnection attempts (real time), the last one repeating.
@@ -73,78 +71,29 @@ _CONNECT_EXTRA: dict[str, Any] = (
 
 AfterReply = Callable[[], Coroutine[Any, Any, None]]
 
+#: A payload as the station sends it: a TypedDict of :mod:`protocol.messages` (a plain
+#: dict at run time) or any other dict.
+Payload = Mapping[str, Any]
+
 
 @dataclass(frozen=True, slots=True)
 class Reply:
     """A handler's answer; ``then`` runs after the CALLRESULT has been sent (e.g. the
     transaction that a RemoteStartTransaction asked for)."""
 
-    payload: dict[str, Any]
+    payload: Payload
     then: AfterReply | None = None
 
 
-Handler = Callable[[dict[str, Any]], Awaitable[Reply]]
+#: Answers one action of the CSMS. It gets the CALL payload, which the session has
+#: checked against the action's request schema: handlers annotate it with the action's
+#: request TypedDict (``v16.ResetRequest``).
+Handler = Callable[[Any], Awaitable[Reply]]
 
 
-class AvailabilityTarget(Protocol):
-    """A 1.6 connector or a 2.0.1 EVSE, as ChangeAvailability sees it."""
-
-    status: str
-    operative: bool
-    scheduled_operative: bool | None
-
-    @property
-    def transaction(self) -> object | None: ...
-
-
-def change_availability(
-    targets: Sequence[AvailabilityTarget],
-    *,
-    operative: bool,
-    report: Callable[[AvailabilityTarget, str], Awaitable[None]],
-) -> Reply:
-    """Apply ChangeAvailability the way firmware does (1.6 §5.2, 2.0.1 G03): going
-    inoperative while a transaction runs is ``Scheduled`` and applied when it ends; every
-    idle target then reports its new status through ``report(target, status)``."""
-    busy = [t for t in targets if t.transaction is not None]
-    if not operative and busy:
-        for target in targets:
-            if target.transaction is not None:
-                target.scheduled_operative = False
-            else:
-                target.operative = False
-        status = "Scheduled"
-    else:
-        for target in targets:
-            target.operative = operative
-            target.scheduled_operative = None
-        status = "Accepted"
-
-    async def report_statuses() -> None:
-        for target in targets:
-            if target.transaction is not None:
-                continue
-            wanted = "Available" if target.operative else "Unavailable"
-            if target.status != wanted:
-                await report(target, wanted)
-
-    return Reply({"status": status}, then=report_statuses)
-
-
-def one_time_token(answer: dict[str, Any]) -> str | None:
-    """The idTag of an Accepted csms/PinLogin DataTransfer answer (data: the JSON string
-    ``{"idTag": "...", "expiresAt": "..."}``), or None when it was refused or unreadable."""
-    if answer.get("status") != "Accepted":
-        return None
-    data = answer.get("data")
-    if isinstance(data, str):
-        try:
-            data = json.loads(data)
-        except ValueError:
-            return None
-    if isinstance(data, dict) and isinstance(data.get("idTag"), str):
-        return str(data["idTag"])
-    return None
+def _as_sent(payload: Payload) -> dict[str, Any]:
+    """``payload`` as :mod:`protocol` takes it (a TypedDict is that dict: no copy)."""
+    return cast(dict[str, Any], payload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +187,7 @@ class Station:
         self._restore_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._call_lock = asyncio.Lock()
-        self._pending: tuple[str, asyncio.Future[dict[str, Any]]] | None = None
+        self._pending: tuple[str, asyncio.Future[Any]] | None = None
         self._queue = TransactionQueue()
         self._connected = asyncio.Event()
         self._disconnected = asyncio.Event()
@@ -254,13 +203,14 @@ class Station:
 
     # -- to implement per version ---------------------------------------------------------
 
-    def boot_request(self) -> dict[str, Any]:
+    def boot_request(self) -> Payload:
         """The BootNotification payload."""
         raise NotImplementedError
 
     async def heartbeat(self) -> dict[str, Any]:
         """Send one Heartbeat."""
-        return await self.call("Heartbeat", {})
+        response: dict[str, Any] = await self.call("Heartbeat", {})
+        return response
 
     async def on_boot_accepted(self) -> None:
         """After a BootNotification is Accepted (e.g. report connector statuses)."""
@@ -301,7 +251,7 @@ class Station:
         return self.registration_status == "Accepted"
 
     @property
-    def queued_messages(self) -> list[tuple[str, dict[str, Any]]]:
+    def queued_messages(self) -> list[tuple[str, Payload]]:
         """Transaction messages waiting to be sent, oldest first (as stored)."""
         return self._queue.pending()
 
@@ -391,10 +341,10 @@ class Station:
 
     # -- calls ----------------------------------------------------------------------------
 
-    async def call(
-        self, action: str, payload: dict[str, Any], *, timeout: float | None = None
-    ) -> dict[str, Any]:
-        """Send a CALL now and return the CSMS's CALLRESULT payload.
+    async def call(self, action: str, payload: Payload, *, timeout: float | None = None) -> Any:
+        """Send a CALL now and return the CSMS's CALLRESULT payload, which the session has
+        checked against the action's response schema (annotate it with the action's
+        response TypedDict: ``answer: v16.AuthorizeResponse = await station.call(...)``).
 
         Raises :class:`StationOffline` when not connected, :class:`CallErrorResponse`,
         :class:`CallTimeout` or :class:`ConnectionLost`. Calls wait their turn: OCPP-J
@@ -406,8 +356,8 @@ class Station:
             if ws is None or session is None or not self._connected.is_set():
                 raise StationOffline(f"{self.identity} is offline: {action} not sent")
             loop = asyncio.get_running_loop()
-            call, text = session.call(action, payload, now=loop.time())
-            future: asyncio.Future[dict[str, Any]] = loop.create_future()
+            call, text = session.call(action, _as_sent(payload), now=loop.time())
+            future: asyncio.Future[Any] = loop.create_future()
             self._pending = (call.unique_id, future)
             self._record("sent", "call", action, call.unique_id, payload)
             try:
@@ -427,17 +377,17 @@ class Station:
     def enqueue(
         self,
         action: str,
-        payload: dict[str, Any],
+        payload: Payload,
         *,
         resolve: PayloadResolver | None = None,
-        on_result: Callable[[dict[str, Any]], None] | None = None,
+        on_result: Callable[[Any], None] | None = None,
     ) -> QueuedMessage:
         """Queue a transaction message; it is sent in order whenever the station is ready."""
         message = QueuedMessage(action, payload, resolve=resolve, on_result=on_result)
         message.future.add_done_callback(_retrieve_exception)
         return self._queue.put(message)
 
-    async def await_delivery(self, message: QueuedMessage) -> dict[str, Any] | None:
+    async def await_delivery(self, message: QueuedMessage) -> Any:
         """The CSMS's answer to a queued message, or None if the station is (or goes)
         offline first (the message then stays queued). Raises what made it fail."""
         if not self.ready:
@@ -456,7 +406,7 @@ class Station:
 
     async def send_boot_notification(self) -> dict[str, Any]:
         """One BootNotification; records the registration status and interval."""
-        response = await self.call("BootNotification", self.boot_request())
+        response: dict[str, Any] = await self.call("BootNotification", self.boot_request())
         status = str(response.get("status"))
         interval = float(response.get("interval", 0))
         self.registration_status = status
@@ -741,7 +691,7 @@ class Station:
                     ErrorCode.NOT_SUPPORTED, f"{call.action} is not supported by this station"
                 )
             reply = await handler(call.payload)
-            text = session.reply(call, reply.payload)
+            text = session.reply(call, _as_sent(reply.payload))
             then = reply.then
             self._record("sent", "result", call.action, call.unique_id, reply.payload)
         except OCPPError as exc:
@@ -784,9 +734,9 @@ class Station:
         kind: Literal["call", "result", "error"],
         action: str,
         unique_id: str,
-        payload: dict[str, Any],
+        payload: Payload,
     ) -> None:
-        self.history.append(MessageRecord(direction, kind, action, unique_id, payload))
+        self.history.append(MessageRecord(direction, kind, action, unique_id, _as_sent(payload)))
 
     # -- internals: the transaction queue -------------------------------------------------
 

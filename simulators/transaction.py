@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,7 +28,8 @@ class Transaction:
     remote: bool = False
     transaction_id: int | str | None = None
     id_tag_status: str | None = None
-    id_tag_info: dict[str, Any] | None = None
+    #: The idTagInfo (1.6) or idTokenInfo (2.0.1) the CSMS gave.
+    id_tag_info: Mapping[str, Any] | None = None
     stop_reason: str | None = None
     meter_stop_wh: int | None = None
     stopped_at: datetime | None = None
@@ -65,7 +67,7 @@ class Transaction:
             return None
         return self.meter_stop_wh - self.meter_start_wh
 
-    def confirm(self, transaction_id: int | str, id_tag_info: dict[str, Any] | None) -> None:
+    def confirm(self, transaction_id: int | str, id_tag_info: Mapping[str, Any] | None) -> None:
         self.transaction_id = transaction_id
         self.id_tag_info = id_tag_info
         self.id_tag_status = None if id_tag_info is None else str(id_tag_info.get("status"))

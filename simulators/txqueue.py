@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,7 @@ __all__ = ["PayloadResolver", "QueuedMessage", "TransactionQueue"]
 
 #: Turns the stored payload into the one to send (e.g. a local transaction id into the
 #: CSMS's one); returning None drops the message (its transaction never got an id).
-PayloadResolver = Callable[[dict[str, Any]], dict[str, Any] | None]
+PayloadResolver = Callable[[Mapping[str, Any]], Mapping[str, Any] | None]
 
 
 @dataclass(eq=False, slots=True)
@@ -27,15 +27,16 @@ class QueuedMessage:
     """One transaction message waiting for its turn."""
 
     action: str
-    payload: dict[str, Any]
+    payload: Mapping[str, Any]
     resolve: PayloadResolver | None = None
-    on_result: Callable[[dict[str, Any]], None] | None = None
-    future: asyncio.Future[dict[str, Any] | None] = field(
+    #: Called with the CSMS's answer (typed as the action's response TypedDict).
+    on_result: Callable[[Any], None] | None = None
+    future: asyncio.Future[Any] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
     attempts: int = 0
 
-    def payload_to_send(self) -> dict[str, Any] | None:
+    def payload_to_send(self) -> Mapping[str, Any] | None:
         return self.payload if self.resolve is None else self.resolve(self.payload)
 
 
@@ -64,7 +65,7 @@ class TransactionQueue:
         self._items.popleft()
         self._notify()
 
-    def pending(self) -> list[tuple[str, dict[str, Any]]]:
+    def pending(self) -> list[tuple[str, Mapping[str, Any]]]:
         """(action, stored payload) of every waiting message, oldest first."""
         return [(item.action, item.payload) for item in self._items]
 

@@ -15,33 +15,32 @@ The CSMS's calls are answered as a real 1.6 charger would (see the ``_on_*`` han
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import itertools
-import json
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from protocol import OCPPError, OCPPVersion
-from simulators.charging import ChargingPlan, SessionKeeping, SessionResult, charge
+from simulators.charge_point import (
+    UNITS,
+    ChargePoint,
+    apply_scheduled_availability,
+    change_availability,
+    free_target,
+    reading,
+)
+from simulators.charging import ChargingPlan
 from simulators.clock import iso_utc, utc_now
 from simulators.errors import SimulatorError, StationOffline
-from simulators.station import Reply, Station, change_availability, one_time_token
+from simulators.station import Handler, Reply
 from simulators.transaction import Transaction
 from simulators.txqueue import PayloadResolver
 from simulators.v16_config import SUPPORTED_MEASURANDS, Configuration16
 
+if TYPE_CHECKING:
+    from protocol.messages import v16
+
 __all__ = ["ChargePoint16", "Connector16"]
 
-_UNITS = {
-    "Energy.Active.Import.Register": "Wh",
-    "Power.Active.Import": "W",
-    "Current.Import": "A",
-    "Voltage": "V",
-}
-_PHASE_VOLTAGE = 230.0
-_PHASES = 3
 #: Stop reasons after which the charger reboots: no Finishing/Available before it.
 _REBOOT_REASONS = frozenset({"SoftReset", "HardReset", "Reboot", "PowerLoss"})
 
@@ -51,10 +50,10 @@ class Connector16:
     """A connector (id 0 is the charge point as a whole) and its energy meter."""
 
     connector_id: int
-    status: str = "Available"
-    error_code: str = "NoError"
+    status: v16.StatusNotificationStatus = "Available"
+    error_code: v16.ErrorCode = "NoError"
     #: The last status the CSMS acknowledged (None: never reported).
-    reported: tuple[str, str] | None = None
+    reported: tuple[v16.StatusNotificationStatus, v16.ErrorCode] | None = None
     operative: bool = True
     #: Availability change waiting for the running transaction to end.
     scheduled_operative: bool | None = None
@@ -77,7 +76,7 @@ class Connector16:
         )
 
 
-class ChargePoint16(SessionKeeping[Transaction], Station):
+class ChargePoint16(ChargePoint[Transaction]):
     """A 1.6J charge point. Keyword arguments beyond these go to :class:`Station`.
 
     Args:
@@ -113,7 +112,7 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
         report_status_on_boot: bool = True,
         **station_options: Any,
     ) -> None:
-        super().__init__(url=url, identity=identity, **station_options)
+        super().__init__(url=url, identity=identity, charging_plan=charging_plan, **station_options)
         if connectors < 1:
             raise ValueError("a charge point needs at least one connector")
         self.vendor = vendor
@@ -121,7 +120,6 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
         self.serial_number = serial_number
         self.firmware_version = firmware_version
         self.report_status_on_boot = report_status_on_boot
-        self.charging_plan = charging_plan or ChargingPlan()
         self.configuration = Configuration16(
             connectors=connectors,
             heartbeat_interval=heartbeat_interval,
@@ -132,16 +130,9 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
             number: Connector16(number, energy_wh=energy_wh if number else 0.0)
             for number in range(connectors + 1)
         }
-        #: Every transaction of this run, oldest first.
-        self.transactions: list[Transaction] = []
-        #: Every session run by :meth:`charge` (scripted or remote), oldest first.
-        self.session_results: list[SessionResult] = []
-        #: Called with each finished session (e.g. by the CLI to print it).
-        self.on_session_finished: Callable[[SessionResult], None] | None = None
-        self.auth_cache: dict[str, dict[str, Any]] = {}
-        self._local_ids = itertools.count(-1, -1)
-        self._sessions_changed = asyncio.Event()
-        for action, handler in {
+        #: Authorization cache: idTag → idTagInfo.
+        self.auth_cache: dict[str, v16.IdTagInfo] = {}
+        handlers: dict[str, Handler] = {
             "RemoteStartTransaction": self._on_remote_start,
             "RemoteStopTransaction": self._on_remote_stop,
             "Reset": self._on_reset,
@@ -152,13 +143,14 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
             "TriggerMessage": self._on_trigger_message,
             "ClearCache": self._on_clear_cache,
             "DataTransfer": self._on_data_transfer,
-        }.items():
+        }
+        for action, handler in handlers.items():
             self.on(action, handler)
 
     # -- Station hooks ---------------------------------------------------------------------
 
-    def boot_request(self) -> dict[str, Any]:
-        payload: dict[str, Any] = {
+    def boot_request(self) -> v16.BootNotificationRequest:
+        payload: v16.BootNotificationRequest = {
             "chargePointVendor": self.vendor[:20],
             "chargePointModel": self.model[:20],
             "firmwareVersion": self.firmware_version[:50],
@@ -185,19 +177,9 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
         self.configuration.set("HeartbeatInterval", str(int(interval)))
 
     async def before_reboot(self, reason: str) -> None:
-        running = [tx for tx in self.transactions if tx.active]
-        for transaction in running:
-            if transaction.driven:
-                transaction.request_stop(reason)
-            else:
-                await self.stop_transaction(transaction, reason=reason, wait=False)
-        for transaction in running:
-            with contextlib.suppress(TimeoutError):
-                await transaction.wait_stopped(timeout=self.call_timeout)
+        await self._stop_transactions(reason)
         for connector in self.connectors.values():
-            if connector.scheduled_operative is not None:
-                connector.operative = connector.scheduled_operative
-                connector.scheduled_operative = None
+            apply_scheduled_availability(connector)
             connector.power_w = 0.0
             connector.status = "Available" if connector.operative else "Unavailable"
 
@@ -226,9 +208,9 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
     async def set_status(
         self,
         connector_id: int,
-        status: str,
+        status: v16.StatusNotificationStatus,
         *,
-        error_code: str = "NoError",
+        error_code: v16.ErrorCode = "NoError",
         info: str | None = None,
     ) -> None:
         """Change a connector's status and send StatusNotification (later, if offline)."""
@@ -247,7 +229,7 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
         if not self.ready:
             return  # reported when the connection is back (on_reconnected)
         state = (connector.status, connector.error_code)
-        payload: dict[str, Any] = {
+        payload: v16.StatusNotificationRequest = {
             "connectorId": connector.connector_id,
             "errorCode": connector.error_code,
             "status": connector.status,
@@ -262,13 +244,14 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
             return
         connector.reported = state
 
-    async def authorize(self, id_tag: str) -> dict[str, Any]:
+    async def authorize(self, id_tag: str) -> v16.IdTagInfo:
         """Authorize; returns the idTagInfo. Offline, the authorization cache answers
         (LocalAuthorizeOffline), or AllowOfflineTxForUnknownId; else StationOffline."""
         config = self.configuration
         if self.ready:
-            response = await self.call("Authorize", {"idTag": id_tag})
-            info: dict[str, Any] = response["idTagInfo"]
+            request: v16.AuthorizeRequest = {"idTag": id_tag}
+            response: v16.AuthorizeResponse = await self.call("Authorize", request)
+            info = response["idTagInfo"]
             self._cache(id_tag, info)
             return info
         cached = self.auth_cache.get(id_tag)
@@ -278,7 +261,7 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
             return {"status": "Accepted"}
         raise StationOffline(f"{self.identity} is offline and {id_tag!r} is not in its cache")
 
-    def _cache(self, id_tag: str, info: dict[str, Any]) -> None:
+    def _cache(self, id_tag: str, info: v16.IdTagInfo) -> None:
         if self.configuration.bool_value("AuthorizationCacheEnabled"):
             self.auth_cache[id_tag] = info
 
@@ -314,7 +297,7 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
         )
         connector.transaction = transaction
         self.transactions.append(transaction)
-        payload = {
+        payload: v16.StartTransactionRequest = {
             "connectorId": connector_id,
             "idTag": id_tag,
             "meterStart": transaction.meter_start_wh,
@@ -334,8 +317,10 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
                 self.log.warning("StartTransaction failed: %s", exc)
         return transaction
 
-    def _on_start_answered(self, transaction: Transaction, result: dict[str, Any]) -> None:
-        info = result.get("idTagInfo")
+    def _on_start_answered(
+        self, transaction: Transaction, result: v16.StartTransactionResponse
+    ) -> None:
+        info: v16.IdTagInfo | None = result.get("idTagInfo")
         transaction.confirm(int(result["transactionId"]), info)
         if info is not None:
             self._cache(transaction.id_tag, info)
@@ -347,7 +332,7 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
             transaction.request_stop("DeAuthorized")
 
     def _resolver(self, transaction: Transaction) -> PayloadResolver:
-        def resolve(payload: dict[str, Any]) -> dict[str, Any] | None:
+        def resolve(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
             if transaction.transaction_id is None:
                 return None  # its StartTransaction never got an answer
             if payload.get("transactionId") == transaction.transaction_id:
@@ -357,28 +342,22 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
         return resolve
 
     def _sampled_value(
-        self, connector: Connector16, measurand: str, context: str
-    ) -> dict[str, Any]:
-        power = connector.power_w
-        if measurand == "Energy.Active.Import.Register":
-            value = str(round(connector.energy_wh))
-        elif measurand == "Power.Active.Import":
-            value = str(round(power))
-        elif measurand == "Current.Import":
-            value = f"{power / (_PHASES * _PHASE_VOLTAGE):.1f}"
-        else:  # Voltage
-            value = f"{_PHASE_VOLTAGE:.1f}"
+        self, connector: Connector16, measurand: str, context: v16.Context
+    ) -> v16.MeterValueSampledValue:
+        value = reading(measurand, energy_wh=connector.energy_wh, power_w=connector.power_w)
+        # 1.6 readings are strings: registers and power whole, current and voltage to 0.1.
+        text = str(value) if isinstance(value, int) else f"{value:.1f}"
         return {
-            "value": value,
+            "value": text,
             "context": context,
-            "measurand": measurand,
+            "measurand": cast("v16.Measurand", measurand),
             "location": "Outlet",
-            "unit": _UNITS[measurand],
+            "unit": cast("v16.MeterValueSampledValueUnit", UNITS[measurand]),
         }
 
     def _meter_value(
-        self, connector: Connector16, context: str, measurands: list[str]
-    ) -> dict[str, Any]:
+        self, connector: Connector16, context: v16.Context, measurands: list[str]
+    ) -> v16.MeterValue:
         chosen = [m for m in measurands if m in SUPPORTED_MEASURANDS] or [
             "Energy.Active.Import.Register"
         ]
@@ -391,9 +370,9 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
         self,
         connector_id: int = 1,
         *,
-        context: str = "Sample.Periodic",
+        context: v16.Context = "Sample.Periodic",
         wait: bool = True,
-    ) -> dict[str, Any] | None:
+    ) -> v16.MeterValuesResponse | None:
         """MeterValues with the measurands of MeterValuesSampledData.
 
         With a transaction on the connector it is a queued transaction message carrying
@@ -404,12 +383,15 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
         meter_value = self._meter_value(
             connector, context, self.configuration.list_value("MeterValuesSampledData")
         )
-        payload: dict[str, Any] = {"connectorId": connector_id, "meterValue": [meter_value]}
+        payload: v16.MeterValuesRequest = {"connectorId": connector_id, "meterValue": [meter_value]}
         if transaction is None:
             if not self.ready:
                 return None
-            return await self.call("MeterValues", payload)
-        payload["transactionId"] = transaction.wire_id
+            response: v16.MeterValuesResponse = await self.call("MeterValues", payload)
+            return response
+        # Before the CSMS's answer to StartTransaction the local (negative) id: replaced
+        # by the CSMS's when sent (see _resolver).
+        payload["transactionId"] = cast(int, transaction.wire_id)
         transaction.meter_values += 1
         message = self.enqueue("MeterValues", payload, resolve=self._resolver(transaction))
         return await self.await_delivery(message) if wait else None
@@ -422,7 +404,7 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
         id_tag: str | None = None,
         meter_stop: int | None = None,
         wait: bool = True,
-    ) -> dict[str, Any] | None:
+    ) -> v16.StopTransactionResponse | None:
         """StopTransaction with a Transaction.End sample (a queued transaction message).
 
         Statuses are left to the caller (see :meth:`end_session` for the full sequence).
@@ -440,12 +422,13 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
         if connector.transaction is transaction:
             connector.transaction = None
         connector.power_w = 0.0
-        payload: dict[str, Any] = {
-            "transactionId": transaction.wire_id,
+        payload: v16.StopTransactionRequest = {
+            "transactionId": cast(int, transaction.wire_id),  # as in send_meter_values
             "meterStop": stop_wh,
             "timestamp": iso_utc(transaction.stopped_at),
-            "reason": reason,
-            "transactionData": [end],
+            "reason": cast("v16.Reason", reason),
+            # A MeterValue: the schema's unit list for transactionData lacks only Hertz.
+            "transactionData": [cast("v16.TransactionData", end)],
         }
         if id_tag is not None:
             payload["idTag"] = id_tag
@@ -461,47 +444,9 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
             return
         connector = self.connector(transaction.connector_id)
         await self.set_status(connector.connector_id, "Finishing")
-        if connector.scheduled_operative is not None:
-            connector.operative = connector.scheduled_operative
-            connector.scheduled_operative = None
+        apply_scheduled_availability(connector)
         await self.set_status(
             connector.connector_id, "Available" if connector.operative else "Unavailable"
-        )
-
-    async def data_transfer(
-        self, vendor_id: str, message_id: str | None = None, data: str | None = None
-    ) -> dict[str, Any]:
-        payload: dict[str, Any] = {"vendorId": vendor_id}
-        if message_id is not None:
-            payload["messageId"] = message_id
-        if data is not None:
-            payload["data"] = data
-        return await self.call("DataTransfer", payload)
-
-    async def pin_login(self, login: str, pin: str) -> str | None:
-        """Touchscreen login (DataTransfer csms/PinLogin): the one-time idTag, or None."""
-        response = await self.data_transfer(
-            "csms", "PinLogin", json.dumps({"login": login, "pin": pin})
-        )
-        return one_time_token(response)
-
-    async def charge(
-        self,
-        *,
-        id_tag: str,
-        connector_id: int = 1,
-        plan: ChargingPlan | None = None,
-        authorize: bool = True,
-        remote: bool = False,
-    ) -> SessionResult:
-        """A whole session (see :func:`simulators.charging.charge`)."""
-        return await charge(
-            self,
-            id_tag=id_tag,
-            connector_id=connector_id,
-            plan=plan or self.charging_plan,
-            authorize=authorize,
-            remote=remote,
         )
 
     # -- ChargingStation protocol (used by simulators.charging.charge) ----------------------
@@ -520,9 +465,6 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
             await self.set_status(connector_id, "Charging")
         return transaction
 
-    def session_deliver(self, transaction: Transaction, energy_wh: float, power_w: float) -> None:
-        self.deliver_energy(transaction.connector_id, energy_wh, power_w)
-
     async def session_sample(self, transaction: Transaction) -> None:
         await self.send_meter_values(transaction.connector_id, wait=False)
 
@@ -535,40 +477,24 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
 
     # -- the CSMS's calls --------------------------------------------------------------------
 
-    async def _on_remote_start(self, payload: dict[str, Any]) -> Reply:
-        id_tag = payload["idTag"]
-        requested = payload.get("connectorId")
-        if requested is not None:
-            connector = self.connectors.get(requested)
-            if connector is None or not connector.free:
-                return Reply({"status": "Rejected"})
-        else:
-            connector = next((c for c in self.connectors.values() if c.free), None)
-            if connector is None:
-                return Reply({"status": "Rejected"})
-        connector.remote_start_pending = True
-        chosen = connector
+    async def _on_remote_start(self, payload: v16.RemoteStartTransactionRequest) -> Reply:
+        connector = free_target(self.connectors, payload.get("connectorId"))
+        if connector is None:
+            return Reply({"status": "Rejected"})
+        return self._remote_session(
+            connector,
+            id_tag=payload["idTag"],
+            connector_id=connector.connector_id,
+            authorize=lambda: self.configuration.bool_value("AuthorizeRemoteTxRequests"),
+        )
 
-        async def run() -> None:
-            try:
-                await self.charge(
-                    id_tag=id_tag,
-                    connector_id=chosen.connector_id,
-                    authorize=self.configuration.bool_value("AuthorizeRemoteTxRequests"),
-                    remote=True,
-                )
-            finally:
-                chosen.remote_start_pending = False
-
-        return Reply({"status": "Accepted"}, then=run)
-
-    async def _on_remote_stop(self, payload: dict[str, Any]) -> Reply:
+    async def _on_remote_stop(self, payload: v16.RemoteStopTransactionRequest) -> Reply:
         transaction = self._find_transaction(payload["transactionId"])
         if transaction is None:
             return Reply({"status": "Rejected"})
         return self._stop_soon(transaction, "Remote")
 
-    async def _on_reset(self, payload: dict[str, Any]) -> Reply:
+    async def _on_reset(self, payload: v16.ResetRequest) -> Reply:
         reason = "HardReset" if payload["type"] == "Hard" else "SoftReset"
 
         async def reset() -> None:
@@ -576,7 +502,7 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
 
         return Reply({"status": "Accepted"}, then=reset)
 
-    async def _on_unlock_connector(self, payload: dict[str, Any]) -> Reply:
+    async def _on_unlock_connector(self, payload: v16.UnlockConnectorRequest) -> Reply:
         connector = self.connectors.get(payload["connectorId"])
         if connector is None or connector.connector_id == 0:
             return Reply({"status": "NotSupported"})
@@ -587,7 +513,7 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
             return Reply({"status": "Unlocked"}, then=stop.then)
         return Reply({"status": "Unlocked"})
 
-    async def _on_change_availability(self, payload: dict[str, Any]) -> Reply:
+    async def _on_change_availability(self, payload: v16.ChangeAvailabilityRequest) -> Reply:
         connector_id = payload["connectorId"]
         operative = payload["type"] == "Operative"
         if connector_id == 0:
@@ -597,15 +523,17 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
         else:
             return Reply({"status": "Rejected"})
 
-        async def report(connector: Any, status: str) -> None:
-            await self.set_status(connector.connector_id, status)
+        async def report(connector: Connector16, status: str) -> None:
+            await self.set_status(
+                connector.connector_id, cast("v16.StatusNotificationStatus", status)
+            )
 
         return change_availability(targets, operative=operative, report=report)
 
-    async def _on_get_configuration(self, payload: dict[str, Any]) -> Reply:
+    async def _on_get_configuration(self, payload: v16.GetConfigurationRequest) -> Reply:
         return Reply(self.configuration.get_configuration(payload.get("key")))
 
-    async def _on_change_configuration(self, payload: dict[str, Any]) -> Reply:
+    async def _on_change_configuration(self, payload: v16.ChangeConfigurationRequest) -> Reply:
         key, value = payload["key"], payload["value"]
         if key == "AuthorizationKey":
             return self._change_authorization_key(value)
@@ -627,7 +555,7 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
             return Reply({"status": "Rejected"})
         return Reply({"status": "Accepted"}, then=self.password_changed(password))
 
-    async def _on_trigger_message(self, payload: dict[str, Any]) -> Reply:
+    async def _on_trigger_message(self, payload: v16.TriggerMessageRequest) -> Reply:
         requested = payload["requestedMessage"]
         connector_id = payload.get("connectorId")
         if connector_id is not None and connector_id not in self.connectors:
@@ -651,15 +579,17 @@ class ChargePoint16(SessionKeeping[Transaction], Station):
                     if connector.connector_id > 0:
                         await self.send_meter_values(connector.connector_id, context="Trigger")
             elif requested == "DiagnosticsStatusNotification":
-                await self.call("DiagnosticsStatusNotification", {"status": "Idle"})
+                diagnostics: v16.DiagnosticsStatusNotificationRequest = {"status": "Idle"}
+                await self.call("DiagnosticsStatusNotification", diagnostics)
             elif requested == "FirmwareStatusNotification":
-                await self.call("FirmwareStatusNotification", {"status": "Idle"})
+                firmware: v16.FirmwareStatusNotificationRequest = {"status": "Idle"}
+                await self.call("FirmwareStatusNotification", firmware)
 
         return Reply({"status": "Accepted"}, then=send)
 
-    async def _on_clear_cache(self, payload: dict[str, Any]) -> Reply:
+    async def _on_clear_cache(self, payload: v16.ClearCacheRequest) -> Reply:
         self.auth_cache.clear()
         return Reply({"status": "Accepted"})
 
-    async def _on_data_transfer(self, payload: dict[str, Any]) -> Reply:
+    async def _on_data_transfer(self, payload: v16.DataTransferRequest) -> Reply:
         return Reply({"status": "UnknownVendorId"})

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from protocol.messages import v16
 
 __all__ = ["SUPPORTED_MEASURANDS", "ConfigKey", "Configuration16"]
 
@@ -123,7 +126,7 @@ class Configuration16:
         """Set a value from inside the charge point (readonly keys included)."""
         self._keys[name].value = value
 
-    def get_configuration(self, names: Iterable[str] | None) -> dict[str, Any]:
+    def get_configuration(self, names: Iterable[str] | None) -> v16.GetConfigurationResponse:
         """The GetConfiguration.conf payload for ``names`` (None or empty: every key)."""
         wanted = list(names or [])
         if not wanted:
@@ -132,7 +135,7 @@ class Configuration16:
         else:
             chosen = [self._keys[name] for name in wanted if name in self._keys]
             unknown = [name for name in wanted if name not in self._keys]
-        payload: dict[str, Any] = {
+        payload: v16.GetConfigurationResponse = {
             "configurationKey": [
                 {"key": key.name, "readonly": key.readonly, "value": key.value} for key in chosen
             ]
@@ -141,7 +144,7 @@ class Configuration16:
             payload["unknownKey"] = unknown
         return payload
 
-    def change(self, name: str, value: str) -> Literal["Accepted", "Rejected", "NotSupported"]:
+    def change(self, name: str, value: str) -> v16.ChangeConfigurationStatus:
         """ChangeConfiguration: NotSupported for unknown keys, Rejected for readonly keys and
         invalid values, else Accepted (the value is stored)."""
         key = self._keys.get(name)

@@ -25,35 +25,34 @@ later in order with their own timestamps and seqNos (E04).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
-import json
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from protocol import ID_TOKEN_TYPES, ErrorCode, OCPPError, OCPPVersion
-from simulators.charging import ChargingPlan, SessionKeeping, SessionResult, charge
+from simulators.charge_point import (
+    UNITS,
+    ChargePoint,
+    apply_scheduled_availability,
+    change_availability,
+    free_target,
+    reading,
+)
+from simulators.charging import ChargingPlan
 from simulators.clock import iso_utc, utc_now
 from simulators.errors import SimulatorError, StationOffline
-from simulators.station import AfterReply, Reply, Station, change_availability, one_time_token
+from simulators.station import AfterReply, Handler, Payload, Reply
 from simulators.transaction import Transaction
 from simulators.v201_device_model import MEASURANDS, REPORT_BASES, DeviceModel201
 
+if TYPE_CHECKING:
+    from protocol.messages import v201
+
 __all__ = ["ID_TOKEN_TYPES", "ChargePoint201", "Evse201", "NotAccepted", "Transaction201"]
 
-_UNITS = {
-    "Energy.Active.Import.Register": "Wh",
-    "Power.Active.Import": "W",
-    "Current.Import": "A",
-    "Voltage": "V",
-}
-_PHASE_VOLTAGE = 230.0
-_PHASES = 3
 #: stoppedReason → the triggerReason of the Ended event it comes with.
-_STOP_TRIGGERS = {
+_STOP_TRIGGERS: dict[str, v201.TriggerReasonEnumType] = {
     "Local": "StopAuthorized",
     "Remote": "RemoteStop",
     "ImmediateReset": "ResetCommand",
@@ -90,12 +89,12 @@ class Transaction201(Transaction):
     """A 2.0.1 transaction: the station's own ``transaction_id`` and its seqNo counter."""
 
     evse_id: int = 1
-    id_token: dict[str, Any] | None = None
+    id_token: v201.IdTokenType | None = None
     remote_start_id: int | None = None
-    charging_state: str | None = None
+    charging_state: v201.ChargingStateEnumType | None = None
     #: The seqNo the next TransactionEvent of this transaction gets.
     next_seq_no: int = 0
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[v201.TransactionEventRequest] = field(default_factory=list)
 
     def take_seq_no(self) -> int:
         seq_no = self.next_seq_no
@@ -109,9 +108,9 @@ class Evse201:
 
     evse_id: int
     connector_id: int = 1
-    status: str = "Available"
+    status: v201.ConnectorStatusEnumType = "Available"
     #: The last connector status the CSMS acknowledged (None: never reported).
-    reported: str | None = None
+    reported: v201.ConnectorStatusEnumType | None = None
     operative: bool = True
     #: Availability change waiting for the running transaction to end (G03).
     scheduled_operative: bool | None = None
@@ -134,7 +133,7 @@ class Evse201:
         )
 
 
-class ChargePoint201(SessionKeeping[Transaction201], Station):
+class ChargePoint201(ChargePoint[Transaction201]):
     """A 2.0.1 charging station. Keyword arguments beyond these go to :class:`Station`.
 
     Args:
@@ -172,7 +171,7 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
         report_status_on_boot: bool = True,
         **station_options: Any,
     ) -> None:
-        super().__init__(url=url, identity=identity, **station_options)
+        super().__init__(url=url, identity=identity, charging_plan=charging_plan, **station_options)
         if evses < 1:
             raise ValueError("a charging station needs at least one EVSE")
         if id_token_type not in ID_TOKEN_TYPES:
@@ -183,7 +182,6 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
         self.firmware_version = firmware_version
         self.id_token_type = id_token_type
         self.report_status_on_boot = report_status_on_boot
-        self.charging_plan = charging_plan or ChargingPlan()
         self.device_model = DeviceModel201(
             identity=identity,
             evses=evses,
@@ -200,25 +198,17 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
             number: Evse201(number, energy_wh=energy_wh) for number in range(1, evses + 1)
         }
         #: BootNotification reason of the next boot (B01: PowerUp, then RemoteReset, ...).
-        self.boot_reason = "PowerUp"
-        #: Every transaction of this run, oldest first.
-        self.transactions: list[Transaction201] = []
-        #: Every session run by :meth:`charge` (scripted or remote), oldest first.
-        self.session_results: list[SessionResult] = []
-        #: Called with each finished session (e.g. by the CLI to print it).
-        self.on_session_finished: Callable[[SessionResult], None] | None = None
+        self.boot_reason: v201.BootReasonEnumType = "PowerUp"
         #: Authorization cache (C10): (idToken, type) → idTokenInfo.
-        self.auth_cache: dict[tuple[str, str], dict[str, Any]] = {}
+        self.auth_cache: dict[tuple[str, str], v201.IdTokenInfoType] = {}
         #: NotifyReport requestIds answered so far, with the number of parts sent.
         self.reports_sent: dict[int, int] = {}
-        self._tokens: dict[str, dict[str, Any]] = {}
-        self._local_ids = itertools.count(-1, -1)
-        self._sessions_changed = asyncio.Event()
+        self._tokens: dict[str, v201.IdTokenType] = {}
         #: Actions the CSMS asked for while the boot is not accepted (TriggerMessage,
         #: GetBaseReport → NotifyReport): allowed through the boot gate.
         self._asked_for: set[str] = set()
         self._reset_when_idle = False
-        for action, handler in {
+        handlers: dict[str, Handler] = {
             "ChangeAvailability": self._on_change_availability,
             "ClearCache": self._on_clear_cache,
             "DataTransfer": self._on_data_transfer,
@@ -232,13 +222,14 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
             "SetVariables": self._on_set_variables,
             "TriggerMessage": self._on_trigger_message,
             "UnlockConnector": self._on_unlock_connector,
-        }.items():
+        }
+        for action, handler in handlers.items():
             self.on(action, handler)
 
     # -- Station hooks ---------------------------------------------------------------------
 
-    def boot_request(self) -> dict[str, Any]:
-        station: dict[str, Any] = {
+    def boot_request(self) -> v201.BootNotificationRequest:
+        station: v201.ChargingStationType = {
             "vendorName": self.vendor[:50],
             "model": self.model[:20],
             "firmwareVersion": self.firmware_version[:50],
@@ -247,9 +238,7 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
             station["serialNumber"] = self.serial_number[:25]
         return {"reason": self.boot_reason, "chargingStation": station}
 
-    async def call(
-        self, action: str, payload: dict[str, Any], *, timeout: float | None = None
-    ) -> dict[str, Any]:
+    async def call(self, action: str, payload: Payload, *, timeout: float | None = None) -> Any:
         """As :meth:`Station.call`; before the boot is accepted only BootNotification and
         what the CSMS asked for go out (B02, B03): else :class:`NotAccepted`."""
         if action != "BootNotification" and not self.accepted and action not in self._asked_for:
@@ -280,19 +269,9 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
         self.device_model.set_internal("OCPPCommCtrlr", "HeartbeatInterval", str(int(interval)))
 
     async def before_reboot(self, reason: str) -> None:
-        running = [tx for tx in self.transactions if tx.active]
-        for transaction in running:
-            if transaction.driven:
-                transaction.request_stop(reason)
-            else:
-                await self.stop_transaction(transaction, reason=reason, wait=False)
-        for transaction in running:
-            with contextlib.suppress(TimeoutError):
-                await transaction.wait_stopped(timeout=self.call_timeout)
+        await self._stop_transactions(reason)
         for evse in self.evses.values():
-            if evse.scheduled_operative is not None:
-                evse.operative = evse.scheduled_operative
-                evse.scheduled_operative = None
+            apply_scheduled_availability(evse)
             evse.power_w = 0.0
             evse.cable_plugged = False
             self._set_local_status(evse, "Available" if evse.operative else "Unavailable")
@@ -326,27 +305,35 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
         token: str,
         *,
         type: str | None = None,
-        additional_info: list[dict[str, str]] | None = None,
-    ) -> dict[str, Any]:
+        additional_info: list[v201.AdditionalInfoType] | None = None,
+    ) -> v201.IdTokenType:
         """An IdTokenType for ``token`` (type: the station's default); remembered, so that
         the sessions started with the plain string ``token`` use it."""
-        id_token: dict[str, Any] = {"idToken": token, "type": type or self.id_token_type}
+        id_token: v201.IdTokenType = {
+            "idToken": token,
+            "type": cast("v201.IdTokenEnumType", type or self.id_token_type),
+        }
         if additional_info:
             id_token["additionalInfo"] = additional_info
         self._tokens[token] = id_token
         return id_token
 
-    def _token_for(self, id_tag: str) -> dict[str, Any]:
-        return self._tokens.get(id_tag) or {"idToken": id_tag, "type": self.id_token_type}
+    def _token_for(self, id_tag: str) -> v201.IdTokenType:
+        return self._tokens.get(id_tag) or {
+            "idToken": id_tag,
+            "type": cast("v201.IdTokenEnumType", self.id_token_type),
+        }
 
-    def transaction_events(self, transaction: Transaction201 | None = None) -> list[dict[str, Any]]:
+    def transaction_events(
+        self, transaction: Transaction201 | None = None
+    ) -> list[v201.TransactionEventRequest]:
         """The TransactionEvents produced (sent or queued), oldest first."""
         chosen = self.transactions if transaction is None else [transaction]
         return [event for tx in chosen for event in tx.events]
 
     # -- statuses --------------------------------------------------------------------------
 
-    def _set_local_status(self, evse: Evse201, status: str) -> None:
+    def _set_local_status(self, evse: Evse201, status: v201.ConnectorStatusEnumType) -> None:
         evse.status = status
         evse.history.append(status)
         for component in ("EVSE", "Connector"):
@@ -357,7 +344,7 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
                 component, "Available", "true" if evse.operative else "false", evse_id=evse.evse_id
             )
 
-    async def set_status(self, evse_id: int, status: str) -> None:
+    async def set_status(self, evse_id: int, status: v201.ConnectorStatusEnumType) -> None:
         """Change a connector's status and send StatusNotification (later, if offline)."""
         evse = self.evse(evse_id)
         self._set_local_status(evse, status)
@@ -372,7 +359,7 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
         if not self.ready and "StatusNotification" not in self._asked_for:
             return  # reported when the connection is back (on_reconnected)
         status = evse.status
-        payload = {
+        payload: v201.StatusNotificationRequest = {
             "timestamp": iso_utc(),
             "connectorStatus": status,
             "evseId": evse.evse_id,
@@ -387,7 +374,7 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
 
     # -- authorization -----------------------------------------------------------------------
 
-    async def authorize(self, id_token: dict[str, Any] | str) -> dict[str, Any]:
+    async def authorize(self, id_token: v201.IdTokenType | str) -> v201.IdTokenInfoType:
         """Authorize (C01); returns the idTokenInfo. Offline, the authorization cache
         answers (AuthCtrlr.LocalAuthorizeOffline, C12) or OfflineTxForUnknownIdEnabled;
         else :class:`StationOffline`."""
@@ -395,8 +382,9 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
         key = (token["idToken"], token["type"])
         model = self.device_model
         if self.ready:
-            response = await self.call("Authorize", {"idToken": token})
-            info: dict[str, Any] = response["idTokenInfo"]
+            request: v201.AuthorizeRequest = {"idToken": token}
+            response: v201.AuthorizeResponse = await self.call("Authorize", request)
+            info = response["idTokenInfo"]
             self._cache(key, info)
             return info
         cached = self.auth_cache.get(key)
@@ -408,7 +396,7 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
             f"{self.identity} is offline and {token['idToken']!r} is not in its cache"
         )
 
-    def _cache(self, key: tuple[str, str], info: dict[str, Any]) -> None:
+    def _cache(self, key: tuple[str, str], info: v201.IdTokenInfoType) -> None:
         if self.device_model.bool_value("AuthCacheCtrlr", "Enabled") and key[1] not in (
             "Central",
             "NoAuthorization",
@@ -417,26 +405,20 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
 
     # -- TransactionEvent ----------------------------------------------------------------------
 
-    def _sampled_value(self, evse: Evse201, measurand: str, context: str) -> dict[str, Any]:
-        power = evse.power_w
-        value: float
-        if measurand == "Energy.Active.Import.Register":
-            value = round(evse.energy_wh)
-        elif measurand == "Power.Active.Import":
-            value = round(power)
-        elif measurand == "Current.Import":
-            value = round(power / (_PHASES * _PHASE_VOLTAGE), 1)
-        else:  # Voltage
-            value = _PHASE_VOLTAGE
+    def _sampled_value(
+        self, evse: Evse201, measurand: str, context: v201.ReadingContextEnumType
+    ) -> v201.SampledValueType:
         return {
-            "value": value,
+            "value": reading(measurand, energy_wh=evse.energy_wh, power_w=evse.power_w),
             "context": context,
-            "measurand": measurand,
+            "measurand": cast("v201.MeasurandEnumType", measurand),
             "location": "Outlet",
-            "unitOfMeasure": {"unit": _UNITS[measurand]},
+            "unitOfMeasure": {"unit": UNITS[measurand]},
         }
 
-    def _meter_value(self, evse: Evse201, context: str, variable: str) -> dict[str, Any]:
+    def _meter_value(
+        self, evse: Evse201, context: v201.ReadingContextEnumType, variable: str
+    ) -> v201.MeterValueType:
         measurands = [
             m for m in self.device_model.list_value("SampledDataCtrlr", variable) if m in MEASURANDS
         ] or ["Energy.Active.Import.Register"]
@@ -448,16 +430,16 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
     def transaction_event(
         self,
         transaction: Transaction201,
-        event_type: str,
-        trigger_reason: str,
+        event_type: v201.TransactionEventEnumType,
+        trigger_reason: v201.TriggerReasonEnumType,
         *,
-        charging_state: str | None = None,
+        charging_state: v201.ChargingStateEnumType | None = None,
         stopped_reason: str | None = None,
-        meter: tuple[str, str] | None = None,
+        meter: tuple[v201.ReadingContextEnumType, str] | None = None,
         with_id_token: bool = False,
         at: datetime | None = None,
         wait: bool = False,
-    ) -> asyncio.Future[dict[str, Any] | None]:
+    ) -> asyncio.Future[v201.TransactionEventResponse | None]:
         """Queue one TransactionEvent of ``transaction`` with the next seqNo.
 
         ``meter`` is (reading context, SampledDataCtrlr measurands variable). The event
@@ -465,15 +447,16 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
         Returns the future of the CSMS's answer.
         """
         evse = self.evse(transaction.evse_id)
-        info: dict[str, Any] = {"transactionId": transaction.transaction_id}
+        # Transaction201 ids are the station's own UUIDs, set when it is created.
+        info: v201.TransactionType = {"transactionId": cast(str, transaction.transaction_id)}
         if charging_state is not None and charging_state != transaction.charging_state:
             info["chargingState"] = charging_state  # only when it changed (E01)
             transaction.charging_state = charging_state
         if stopped_reason is not None:
-            info["stoppedReason"] = stopped_reason
+            info["stoppedReason"] = cast("v201.ReasonEnumType", stopped_reason)
         if event_type == "Started" and transaction.remote_start_id is not None:
             info["remoteStartId"] = transaction.remote_start_id  # F01
-        payload: dict[str, Any] = {
+        payload: v201.TransactionEventRequest = {
             "eventType": event_type,
             "timestamp": iso_utc(at),
             "triggerReason": trigger_reason,
@@ -497,7 +480,10 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
         return message.future
 
     def _on_event_answered(
-        self, transaction: Transaction201, payload: dict[str, Any], result: dict[str, Any]
+        self,
+        transaction: Transaction201,
+        payload: v201.TransactionEventRequest,
+        result: v201.TransactionEventResponse,
     ) -> None:
         info = result.get("idTokenInfo")
         if payload["eventType"] == "Started":
@@ -518,7 +504,9 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
         ):
             transaction.request_stop("DeAuthorized")  # E05
 
-    async def _delivered(self, future: asyncio.Future[dict[str, Any] | None]) -> None:
+    async def _delivered(
+        self, future: asyncio.Future[v201.TransactionEventResponse | None]
+    ) -> None:
         """Wait for a queued event's answer while online (the message stays queued if the
         station goes offline); failures after the retries are logged, not raised."""
         if not self.ready:
@@ -539,7 +527,7 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
         evse_id: int = 1,
         remote: bool = False,
         remote_start_id: int | None = None,
-        trigger_reason: str | None = None,
+        trigger_reason: v201.TriggerReasonEnumType | None = None,
         wait: bool = True,
         driven: bool = False,
     ) -> Transaction201:
@@ -589,10 +577,10 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
         self,
         transaction: Transaction201,
         *,
-        trigger_reason: str = "MeterValuePeriodic",
-        context: str = "Sample.Periodic",
+        trigger_reason: v201.TriggerReasonEnumType = "MeterValuePeriodic",
+        context: v201.ReadingContextEnumType = "Sample.Periodic",
         wait: bool = True,
-    ) -> dict[str, Any] | None:
+    ) -> v201.TransactionEventResponse | None:
         """TransactionEvent Updated with a meter sample (TxUpdatedMeasurands)."""
         if not transaction.active:
             raise SimulatorError(f"transaction {transaction.transaction_id} is already stopped")
@@ -610,7 +598,11 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
         return None
 
     async def set_charging_state(
-        self, transaction: Transaction201, charging_state: str, *, wait: bool = False
+        self,
+        transaction: Transaction201,
+        charging_state: v201.ChargingStateEnumType,
+        *,
+        wait: bool = False,
     ) -> None:
         """TransactionEvent Updated, ChargingStateChanged (Charging, SuspendedEV, ...)."""
         if transaction.charging_state == charging_state:
@@ -626,9 +618,9 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
         transaction: Transaction201,
         *,
         reason: str = "Local",
-        trigger_reason: str | None = None,
+        trigger_reason: v201.TriggerReasonEnumType | None = None,
         wait: bool = True,
-    ) -> dict[str, Any] | None:
+    ) -> v201.TransactionEventResponse | None:
         """TransactionEvent Ended with stoppedReason ``reason`` and a Transaction.End
         sample (TxEndedMeasurands); the triggerReason follows the reason (Local:
         StopAuthorized with the idToken, E06/E07). Statuses are left to the caller."""
@@ -665,32 +657,17 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
             return
         evse = self.evse(transaction.evse_id)
         evse.cable_plugged = False
-        if evse.scheduled_operative is not None:
-            evse.operative = evse.scheduled_operative
-            evse.scheduled_operative = None
+        apply_scheduled_availability(evse)
         await self.set_status(evse.evse_id, "Available" if evse.operative else "Unavailable")
         if self._reset_when_idle and not any(tx.active for tx in self.transactions):
             self._spawn(self.reboot("OnIdle"))  # B12 Reset OnIdle, scheduled
-
-    async def data_transfer(
-        self, vendor_id: str, message_id: str | None = None, data: Any = None
-    ) -> dict[str, Any]:
-        payload: dict[str, Any] = {"vendorId": vendor_id}
-        if message_id is not None:
-            payload["messageId"] = message_id
-        if data is not None:
-            payload["data"] = data
-        return await self.call("DataTransfer", payload)
 
     async def pin_login(self, login: str, pin: str) -> str | None:
         """Touchscreen login through DataTransfer ``csms``/``PinLogin`` (as on 1.6): the
         one-time token the CSMS returns, or None when it refused. The token is remembered
         as a ``Central`` idToken (an id the CSMS generated), so that the session started with
         it presents it so."""
-        response = await self.data_transfer(
-            "csms", "PinLogin", json.dumps({"login": login, "pin": pin})
-        )
-        token = one_time_token(response)
+        token = await super().pin_login(login, pin)
         if token is not None:
             self.id_token(token, type="Central")
         return token
@@ -704,25 +681,6 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
             additional_info=[{"additionalIdToken": login[:36], "type": "Login"}],
         )
         return pin
-
-    async def charge(
-        self,
-        *,
-        id_tag: str,
-        connector_id: int = 1,
-        plan: ChargingPlan | None = None,
-        authorize: bool = True,
-        remote: bool = False,
-    ) -> SessionResult:
-        """A whole session on EVSE ``connector_id`` (see :func:`simulators.charging.charge`)."""
-        return await charge(
-            self,
-            id_tag=id_tag,
-            connector_id=connector_id,
-            plan=plan or self.charging_plan,
-            authorize=authorize,
-            remote=remote,
-        )
 
     # -- ChargingStation protocol (used by simulators.charging.charge) ----------------------
 
@@ -749,9 +707,6 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
             await self.set_charging_state(transaction, "Charging")
         return transaction
 
-    def session_deliver(self, transaction: Transaction, energy_wh: float, power_w: float) -> None:
-        self.deliver_energy(transaction.connector_id, energy_wh, power_w)
-
     async def session_sample(self, transaction: Transaction) -> None:
         assert isinstance(transaction, Transaction201)
         await self.send_transaction_update(transaction, wait=False)
@@ -775,14 +730,14 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
                 f"at most {limit} items per {instance} request (DeviceDataCtrlr.ItemsPerMessage)",
             )
 
-    async def _on_get_variables(self, payload: dict[str, Any]) -> Reply:
+    async def _on_get_variables(self, payload: v201.GetVariablesRequest) -> Reply:
         items = payload["getVariableData"]
         self._check_items(items, "GetVariables")
         return Reply(
             {"getVariableResult": [self.device_model.get_variable(item) for item in items]}
         )
 
-    async def _on_set_variables(self, payload: dict[str, Any]) -> Reply:
+    async def _on_set_variables(self, payload: v201.SetVariablesRequest) -> Reply:
         items = payload["setVariableData"]
         self._check_items(items, "SetVariables")
         results = []
@@ -806,11 +761,11 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
         return Reply({"setVariableResult": results}, then=then)
 
     def _set_basic_auth_password(
-        self, item: dict[str, Any]
-    ) -> tuple[dict[str, Any], AfterReply | None]:
+        self, item: v201.SetVariableDataType
+    ) -> tuple[v201.SetVariableResultType, AfterReply | None]:
         """2.0.1 A01: BasicAuthPassword is write-only (16 to 40 characters); once Accepted
         the station reconnects with it."""
-        result: dict[str, Any] = {
+        result: v201.SetVariableResultType = {
             "attributeStatus": "Accepted",
             "component": item["component"],
             "variable": item["variable"],
@@ -823,7 +778,7 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
             return result, None
         return result, self.password_changed(password)
 
-    def _report_reply(self, request_id: int, report: list[dict[str, Any]]) -> Reply:
+    def _report_reply(self, request_id: int, report: list[v201.ReportDataType]) -> Reply:
         if not report:
             return Reply({"status": "EmptyResultSet"})
         self._asked_for.add("NotifyReport")  # allowed while Pending (B02 / B07)
@@ -833,7 +788,7 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
 
         return Reply({"status": "Accepted"}, then=send)
 
-    async def _send_report(self, request_id: int, report: list[dict[str, Any]]) -> None:
+    async def _send_report(self, request_id: int, report: list[v201.ReportDataType]) -> None:
         """NotifyReport in parts of ItemsPerMessage.GetReport: seqNo 0, 1, …, tbc on all
         but the last (B07)."""
         size = max(
@@ -844,7 +799,7 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
         generated_at = iso_utc()
         try:
             for seq_no, part in enumerate(parts):
-                payload: dict[str, Any] = {
+                payload: v201.NotifyReportRequest = {
                     "requestId": request_id,
                     "generatedAt": generated_at,
                     "seqNo": seq_no,
@@ -858,13 +813,13 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
             if not self.accepted:
                 self._asked_for.discard("NotifyReport")
 
-    async def _on_get_base_report(self, payload: dict[str, Any]) -> Reply:
+    async def _on_get_base_report(self, payload: v201.GetBaseReportRequest) -> Reply:
         base = payload["reportBase"]
         if base not in REPORT_BASES:
             return Reply({"status": "NotSupported"})
         return self._report_reply(payload["requestId"], self.device_model.base_report(base))
 
-    async def _on_get_report(self, payload: dict[str, Any]) -> Reply:
+    async def _on_get_report(self, payload: v201.GetReportRequest) -> Reply:
         report = self.device_model.custom_report(
             component_variables=payload.get("componentVariable"),
             criteria=payload.get("componentCriteria"),
@@ -873,49 +828,38 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
 
     # -- the CSMS's calls: transactions (F01-F03, E14) -----------------------------------------
 
-    async def _on_request_start(self, payload: dict[str, Any]) -> Reply:
-        requested = payload.get("evseId")
-        if requested is not None:
-            evse = self.evses.get(requested)
-            if evse is None or not evse.free:
-                return Reply({"status": "Rejected"})
-        else:
-            evse = next((e for e in self.evses.values() if e.free), None)
-            if evse is None:
-                return Reply({"status": "Rejected"})
+    async def _on_request_start(self, payload: v201.RequestStartTransactionRequest) -> Reply:
+        evse = free_target(self.evses, payload.get("evseId"))
+        if evse is None:
+            return Reply({"status": "Rejected"})
         id_token = payload["idToken"]
         key = self.id_token(
             id_token["idToken"],
             type=id_token["type"],
             additional_info=id_token.get("additionalInfo"),
         )["idToken"]
-        evse.remote_start_pending = True
         evse.remote_start_id = payload["remoteStartId"]
-        chosen = evse
+        return self._remote_session(
+            evse,
+            id_tag=key,
+            connector_id=evse.evse_id,
+            # F01: Authorize first only when AuthorizeRemoteStart is true.
+            authorize=lambda: self.device_model.bool_value("AuthCtrlr", "AuthorizeRemoteStart"),
+        )
 
-        async def run() -> None:
-            try:
-                await self.charge(
-                    id_tag=key,
-                    connector_id=chosen.evse_id,
-                    # F01: Authorize first only when AuthorizeRemoteStart is true.
-                    authorize=self.device_model.bool_value("AuthCtrlr", "AuthorizeRemoteStart"),
-                    remote=True,
-                )
-            finally:
-                chosen.remote_start_pending = False
-
-        return Reply({"status": "Accepted"}, then=run)
-
-    async def _on_request_stop(self, payload: dict[str, Any]) -> Reply:
+    async def _on_request_stop(self, payload: v201.RequestStopTransactionRequest) -> Reply:
         transaction = self._find_transaction(payload["transactionId"])
         if transaction is None:
             return Reply({"status": "Rejected"})  # F03
         return self._stop_soon(transaction, "Remote")
 
-    async def _on_get_transaction_status(self, payload: dict[str, Any]) -> Reply:
+    async def _on_get_transaction_status(self, payload: v201.GetTransactionStatusRequest) -> Reply:
         transaction_id = payload.get("transactionId")
-        queued = [p for action, p in self.queued_messages if action == "TransactionEvent"]
+        queued = [
+            cast("v201.TransactionEventRequest", p)
+            for action, p in self.queued_messages
+            if action == "TransactionEvent"
+        ]
         if transaction_id is None:  # E14: only whether anything is queued
             return Reply({"messagesInQueue": bool(queued)})
         ongoing = self._find_transaction(transaction_id) is not None
@@ -924,7 +868,7 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
 
     # -- the CSMS's calls: availability, reset, unlock (B11, B12, F05, G03) ---------------------
 
-    async def _on_reset(self, payload: dict[str, Any]) -> Reply:
+    async def _on_reset(self, payload: v201.ResetRequest) -> Reply:
         if payload.get("evseId") is not None:
             return Reply({"status": "Rejected"})  # resetting one EVSE is not supported
 
@@ -937,7 +881,7 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
             return Reply({"status": "Scheduled"})
         return Reply({"status": "Accepted"}, then=reset)
 
-    async def _on_unlock_connector(self, payload: dict[str, Any]) -> Reply:
+    async def _on_unlock_connector(self, payload: v201.UnlockConnectorRequest) -> Reply:
         evse = self.evses.get(payload["evseId"])
         if evse is None or payload["connectorId"] != evse.connector_id:
             return Reply({"status": "UnknownConnector"})  # F05
@@ -946,7 +890,7 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
             return Reply({"status": "OngoingAuthorizedTransaction"})  # F05
         return Reply({"status": "Unlocked"})
 
-    async def _on_change_availability(self, payload: dict[str, Any]) -> Reply:
+    async def _on_change_availability(self, payload: v201.ChangeAvailabilityRequest) -> Reply:
         operative = payload["operationalStatus"] == "Operative"
         target = payload.get("evse")
         if target is None:
@@ -958,14 +902,14 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
                 return Reply({"status": "Rejected"})
             targets = [evse]
 
-        async def report(evse: Any, status: str) -> None:
-            await self.set_status(evse.evse_id, status)
+        async def report(evse: Evse201, status: str) -> None:
+            await self.set_status(evse.evse_id, cast("v201.ConnectorStatusEnumType", status))
 
         return change_availability(targets, operative=operative, report=report)
 
     # -- the CSMS's calls: TriggerMessage, cache, data transfer (F06, C11) -----------------------
 
-    async def _on_trigger_message(self, payload: dict[str, Any]) -> Reply:
+    async def _on_trigger_message(self, payload: v201.TriggerMessageRequest) -> Reply:
         requested = payload["requestedMessage"]
         if requested not in _TRIGGERABLE:
             return Reply({"status": "NotImplemented"})
@@ -1004,22 +948,25 @@ class ChargePoint201(SessionKeeping[Transaction201], Station):
         elif requested == "MeterValues":
             for evse in selected:
                 meter = self._meter_value(evse, "Trigger", "TxUpdatedMeasurands")
-                await self.call("MeterValues", {"evseId": evse.evse_id, "meterValue": [meter]})
+                values: v201.MeterValuesRequest = {"evseId": evse.evse_id, "meterValue": [meter]}
+                await self.call("MeterValues", values)
         elif requested == "TransactionEvent":
             for transaction in running:
                 await self.send_transaction_update(
                     transaction, trigger_reason="Trigger", context="Trigger"
                 )
         elif requested == "LogStatusNotification":
-            await self.call("LogStatusNotification", {"status": "Idle"})
+            log: v201.LogStatusNotificationRequest = {"status": "Idle"}
+            await self.call("LogStatusNotification", log)
         elif requested == "FirmwareStatusNotification":
-            await self.call("FirmwareStatusNotification", {"status": "Idle"})
+            firmware: v201.FirmwareStatusNotificationRequest = {"status": "Idle"}
+            await self.call("FirmwareStatusNotification", firmware)
 
-    async def _on_clear_cache(self, payload: dict[str, Any]) -> Reply:
+    async def _on_clear_cache(self, payload: v201.ClearCacheRequest) -> Reply:
         if not self.device_model.bool_value("AuthCacheCtrlr", "Enabled"):
             return Reply({"status": "Rejected"})  # C11
         self.auth_cache.clear()
         return Reply({"status": "Accepted"})
 
-    async def _on_data_transfer(self, payload: dict[str, Any]) -> Reply:
+    async def _on_data_transfer(self, payload: v201.DataTransferRequest) -> Reply:
         return Reply({"status": "UnknownVendorId"})

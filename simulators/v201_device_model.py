@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from protocol.messages import v201
 
 __all__ = [
     "MEASURANDS",
@@ -22,18 +25,6 @@ __all__ = [
     "DeviceModel201",
     "Variable",
 ]
-
-DataType = Literal[
-    "string",
-    "decimal",
-    "integer",
-    "dateTime",
-    "boolean",
-    "OptionList",
-    "SequenceList",
-    "MemberList",
-]
-Mutability = Literal["ReadOnly", "ReadWrite", "WriteOnly"]
 
 #: Measurands the simulated meter can sample.
 MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage")
@@ -59,21 +50,21 @@ class ComponentKey:
     connector_id: int | None = None
 
     @classmethod
-    def of(cls, component: dict[str, Any]) -> ComponentKey:
-        evse = component.get("evse") or {}
+    def of(cls, component: v201.ComponentType) -> ComponentKey:
+        evse = component.get("evse")
         return cls(
             name=component["name"],
             instance=component.get("instance"),
-            evse_id=evse.get("id"),
-            connector_id=evse.get("connectorId"),
+            evse_id=evse.get("id") if evse else None,
+            connector_id=evse.get("connectorId") if evse else None,
         )
 
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"name": self.name}
+    def to_json(self) -> v201.ComponentType:
+        data: v201.ComponentType = {"name": self.name}
         if self.instance is not None:
             data["instance"] = self.instance
         if self.evse_id is not None:
-            evse: dict[str, Any] = {"id": self.evse_id}
+            evse: v201.EVSEType = {"id": self.evse_id}
             if self.connector_id is not None:
                 evse["connectorId"] = self.connector_id
             data["evse"] = evse
@@ -87,8 +78,8 @@ class Variable:
     component: ComponentKey
     name: str
     value: str
-    mutability: Mutability = "ReadWrite"
-    data_type: DataType = "string"
+    mutability: v201.MutabilityEnumType = "ReadWrite"
+    data_type: v201.DataEnumType = "string"
     instance: str | None = None
     unit: str | None = None
     values_list: str | None = None
@@ -122,9 +113,12 @@ class Variable:
             return allowed is None or all(item in allowed for item in items)
         return True
 
-    def report_data(self) -> dict[str, Any]:
+    def report_data(self) -> v201.ReportDataType:
         """One ``reportData`` entry of NotifyReport."""
-        characteristics: dict[str, Any] = {"dataType": self.data_type, "supportsMonitoring": False}
+        characteristics: v201.VariableCharacteristicsType = {
+            "dataType": self.data_type,
+            "supportsMonitoring": False,
+        }
         if self.unit is not None:
             characteristics["unit"] = self.unit
         if self.values_list is not None:
@@ -133,7 +127,7 @@ class Variable:
             characteristics["minLimit"] = self.min_limit
         if self.max_limit is not None:
             characteristics["maxLimit"] = self.max_limit
-        attribute: dict[str, Any] = {
+        attribute: v201.VariableAttributeType = {
             "type": "Actual",
             "mutability": self.mutability,
             "persistent": True,
@@ -148,8 +142,8 @@ class Variable:
             "variableCharacteristics": characteristics,
         }
 
-    def _variable_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"name": self.name}
+    def _variable_json(self) -> v201.VariableType:
+        data: v201.VariableType = {"name": self.name}
         if self.instance is not None:
             data["instance"] = self.instance
         return data
@@ -169,7 +163,7 @@ def _controllers(
     sampled = "Energy.Active.Import.Register,Power.Active.Import"
     register = "Energy.Active.Import.Register"
     measurands = ",".join(MEASURANDS)
-    ro: Mutability = "ReadOnly"
+    ro: v201.MutabilityEnumType = "ReadOnly"
     return [
         var("AlignedDataCtrlr", "Enabled", "true", data_type="boolean"),
         var("AlignedDataCtrlr", "Interval", "0", data_type="integer", unit="s", min_limit=0),
@@ -344,7 +338,7 @@ def _controllers(
 def _hardware(
     *, evses: int, vendor: str, model: str, serial_number: str | None, firmware: str
 ) -> list[Variable]:
-    ro: Mutability = "ReadOnly"
+    ro: v201.MutabilityEnumType = "ReadOnly"
     station = ComponentKey("ChargingStation")
     found = [
         Variable(
@@ -469,19 +463,19 @@ class DeviceModel201:
     # -- GetVariables / SetVariables ----------------------------------------------------------
 
     def _lookup(
-        self, component: dict[str, Any], variable: dict[str, Any]
-    ) -> tuple[Variable | None, str]:
+        self, component: v201.ComponentType, variable: v201.VariableType
+    ) -> tuple[Variable | None, Literal["Accepted", "UnknownComponent", "UnknownVariable"]]:
         key = ComponentKey.of(component)
         if key not in self._components:
             return None, "UnknownComponent"
         found = self.variables.get((key, variable["name"], variable.get("instance")))
         return (found, "Accepted") if found is not None else (None, "UnknownVariable")
 
-    def get_variable(self, data: dict[str, Any]) -> dict[str, Any]:
+    def get_variable(self, data: v201.GetVariableDataType) -> v201.GetVariableResultType:
         """One ``getVariableResult`` for one ``getVariableData`` (B06)."""
         found, status = self._lookup(data["component"], data["variable"])
         attribute = data.get("attributeType", "Actual")
-        result: dict[str, Any] = {
+        result: v201.GetVariableResultType = {
             "attributeStatus": status,
             "component": data["component"],
             "variable": data["variable"],
@@ -498,11 +492,13 @@ class DeviceModel201:
             result["attributeValue"] = found.read()[:2500]
         return result
 
-    def set_variable(self, data: dict[str, Any]) -> tuple[dict[str, Any], Variable | None]:
+    def set_variable(
+        self, data: v201.SetVariableDataType
+    ) -> tuple[v201.SetVariableResultType, Variable | None]:
         """One ``setVariableResult`` for one ``setVariableData`` (B05), and the variable
         that changed (None if nothing did)."""
         found, status = self._lookup(data["component"], data["variable"])
-        result: dict[str, Any] = {
+        result: v201.SetVariableResultType = {
             "attributeStatus": status,
             "component": data["component"],
             "variable": data["variable"],
@@ -527,7 +523,7 @@ class DeviceModel201:
 
     # -- reports ---------------------------------------------------------------------------
 
-    def base_report(self, report_base: str) -> list[dict[str, Any]]:
+    def base_report(self, report_base: str) -> list[v201.ReportDataType]:
         """``reportData`` of GetBaseReport (B07): every variable, the writable ones, or
         the availability and problem summary."""
         chosen: Iterable[Variable] = self.variables.values()
@@ -540,9 +536,9 @@ class DeviceModel201:
     def custom_report(
         self,
         *,
-        component_variables: Sequence[dict[str, Any]] | None,
+        component_variables: Sequence[v201.ComponentVariableType] | None,
         criteria: Sequence[str] | None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[v201.ReportDataType]:
         """``reportData`` of GetReport (B08): the variables named (a component without a
         variable means all of its variables) of the components meeting every criterion."""
         chosen = list(self.variables.values())
