@@ -9,8 +9,11 @@
 - :class:`LoadGenerator` / :func:`run_load`: ``csms-sim load``.
 
 Version-neutral parts live in :mod:`simulators.station` (connection, reconnects, call
-serialisation, transaction queue), :mod:`simulators.charging` (the session an EV makes)
-and :mod:`simulators.transaction`, shared by the 1.6 and the 2.0.1 station.
+serialisation, transaction queue), :mod:`simulators.charge_point` (what both versions do
+alike: sessions kept, remote starts, ChangeAvailability, PIN login, meter readings),
+:mod:`simulators.charging` (the session an EV makes) and :mod:`simulators.transaction`.
+The 2.0.1 station's device-model side is :mod:`simulators.v201_device`. Payloads are
+annotated with the generated types of :mod:`protocol.messages`.
 """
 
 from simulators.charging import ChargingPlan, ChargingStation, SessionResult, charge

@@ -3,8 +3,9 @@
 :class:`Station` owns the WebSocket (with reconnects and backoff), the sans-I/O
 :class:`protocol.OCPPSession`, the single outstanding outgoing CALL, the dispatch of the
 CSMS's CALLs to handlers, BootNotification retries, heartbeats and the offline queue of
-transaction messages. A version subclass (:class:`simulators.v16.ChargePoint16`; a 2.0.1
-station later) builds the messages and answers the CSMS.
+transaction messages. :class:`simulators.charge_point.ChargePoint` adds what both versions
+do alike; :class:`simulators.v16.ChargePoint16` and :class:`simulators.v201.ChargePoint201`
+build the messages and answer the CSMS.
 """
 
 from __future__ import annotations
