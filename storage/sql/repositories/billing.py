@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, delete, insert, select, update
+from sqlalchemy import ColumnElement, delete, insert, select, update
 
 from storage.crypto import FieldCipher
 from storage.records import (
@@ -20,12 +20,12 @@ from storage.records import (
 from storage.sql import tables as t
 from storage.sql.repositories.common import (
     Repository,
+    SealingRepository,
     inserted_pk,
     record_of,
     record_values,
     upsert,
 )
-from storage.sql.repositories.vault import Vault
 
 __all__ = ["SqlInvoices", "SqlPaymentAttempts", "SqlPaymentMethods", "SqlTariffs"]
 
@@ -82,16 +82,12 @@ class SqlTariffs(Repository[TariffRecord]):
 _PAYMENT_SEALED = {"token": "token_enc", "customer_ref": "customer_ref_enc"}
 
 
-class SqlPaymentMethods(Repository[PaymentMethodRecord]):
+class SqlPaymentMethods(SealingRepository[PaymentMethodRecord]):
     """Cards at the payment processor; the processor's token and customer reference are
     encrypted like identity (with them, a stolen database could charge the card)."""
 
     table = t.payment_methods
     record_type = PaymentMethodRecord
-
-    def __init__(self, conn: Connection, vault: Vault) -> None:
-        super().__init__(conn)
-        self.vault = vault
 
     def _from_row(self, row: Any) -> PaymentMethodRecord:
         m = dict(row._mapping)

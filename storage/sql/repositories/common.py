@@ -17,6 +17,7 @@ from storage.sql.repositories.vault import Vault
 __all__ = [
     "PLAIN_JSON_STARTS",
     "Repository",
+    "SealingRepository",
     "inserted_pk",
     "is_plain_json",
     "is_sealed_payload",
@@ -149,3 +150,12 @@ class Repository(Generic[R]):
     def _insert(self, values: dict[str, Any]) -> int:
         """Insert one row; its generated key."""
         return inserted_pk(self.conn.execute(insert(self.table).values(**values)))
+
+
+class SealingRepository(Repository[R]):
+    """A repository whose rows hold personal data: ``vault`` seals it on the way in and
+    opens it on the way out."""
+
+    def __init__(self, conn: Connection, vault: Vault) -> None:
+        super().__init__(conn)
+        self.vault = vault

@@ -11,8 +11,7 @@ from sqlalchemy import Connection, delete, select, update
 from storage.crypto import FieldCipher
 from storage.records import CustomerRecord, CustomerTokenRecord, IdTagRecord, OwnerRecord
 from storage.sql import tables as t
-from storage.sql.repositories.common import Repository, record_values, upsert
-from storage.sql.repositories.vault import Vault
+from storage.sql.repositories.common import Repository, SealingRepository, record_values, upsert
 
 __all__ = ["SqlCustomerTokens", "SqlCustomers", "SqlFavorites", "SqlIdTags", "SqlOwners"]
 
@@ -61,13 +60,9 @@ _CUSTOMER_PLAIN = (
 )
 
 
-class SqlCustomers(Repository[CustomerRecord]):
+class SqlCustomers(SealingRepository[CustomerRecord]):
     table = t.customers
     record_type = CustomerRecord
-
-    def __init__(self, conn: Connection, vault: Vault) -> None:
-        super().__init__(conn)
-        self.vault = vault
 
     def _columns(self, values: dict[str, Any]) -> dict[str, Any]:
         columns: dict[str, Any] = {}
@@ -181,13 +176,9 @@ class SqlCustomers(Repository[CustomerRecord]):
 _UID_FIELD = "id_tags.uid"
 
 
-class SqlIdTags(Repository[IdTagRecord]):
+class SqlIdTags(SealingRepository[IdTagRecord]):
     table = t.id_tags
     record_type = IdTagRecord
-
-    def __init__(self, conn: Connection, vault: Vault) -> None:
-        super().__init__(conn)
-        self.vault = vault
 
     def _from_row(self, row: Any) -> IdTagRecord:
         m = dict(row._mapping)

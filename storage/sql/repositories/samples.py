@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 from storage.records import MeterSampleRecord, SampledValue
 from storage.sql import tables as t
 from storage.sql.repositories.common import (
-    Repository,
+    SealingRepository,
     is_plain_json,
     reseal,
     sqlite_insert,
@@ -210,15 +210,14 @@ def _decode_samples(
     return records
 
 
-class SqlMeterSamples(Repository[MeterSampleRecord]):
+class SqlMeterSamples(SealingRepository[MeterSampleRecord]):
     """Appends are buffered and written as one multi-row insert when the unit of work flushes."""
 
     table = t.meter_values
     record_type = MeterSampleRecord
 
     def __init__(self, conn: Connection, vault: Vault) -> None:
-        super().__init__(conn)
-        self.vault = vault
+        super().__init__(conn, vault)
         self._pending: list[tuple[_SampleContext, Sequence[SampledValue]]] = []
 
     def add_many(

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Select, delete, func, insert, select, update
+from sqlalchemy import Select, delete, func, insert, select, update
 
 from storage.crypto import FieldCipher
 from storage.records import (
@@ -26,13 +26,13 @@ from storage.sql import tables as t
 from storage.sql.repositories.common import (
     R,
     Repository,
+    SealingRepository,
     is_sealed_payload,
     record_of,
     record_values,
     reseal,
     upsert,
 )
-from storage.sql.repositories.vault import Vault
 
 __all__ = [
     "SEALED_PAYLOAD_TABLES",
@@ -50,13 +50,9 @@ _CHARGER_COLUMNS = [c for c in t.chargers.c if c.name != "password_delivery_enc"
 _PASSWORD_DELIVERY_FIELD = "chargers.password_delivery"
 
 
-class SqlChargers(Repository[ChargerRecord]):
+class SqlChargers(SealingRepository[ChargerRecord]):
     table = t.chargers
     record_type = ChargerRecord
-
-    def __init__(self, conn: Connection, vault: Vault) -> None:
-        super().__init__(conn)
-        self.vault = vault
 
     def _select(self) -> Select[Any]:
         return select(*_CHARGER_COLUMNS)
@@ -276,16 +272,12 @@ class SqlConnectionLog(Repository[ConnectionLogRecord]):
         return int(result.rowcount or 0)
 
 
-class _SealedPayloads(Repository[R]):
+class _SealedPayloads(SealingRepository[R]):
     """A table whose JSON ``payload`` is stored encrypted, as ``{"encrypted": token}``
     (the column name is the associated data). Rows written before payloads were sealed
     read back as they are."""
 
     field: str
-
-    def __init__(self, conn: Connection, vault: Vault) -> None:
-        super().__init__(conn)
-        self.vault = vault
 
     def _seal(self, payload: Any) -> dict[str, Any]:
         return {"encrypted": self.vault.seal(orjson.dumps(payload).decode(), self.field)}

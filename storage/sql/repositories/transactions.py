@@ -14,6 +14,7 @@ from storage.records import TransactionEventRecord, TransactionRecord
 from storage.sql import tables as t
 from storage.sql.repositories.common import (
     Repository,
+    SealingRepository,
     record_values,
     reseal,
     sqlite_insert,
@@ -21,7 +22,6 @@ from storage.sql.repositories.common import (
     upsert,
 )
 from storage.sql.repositories.samples import SAMPLES_FIELD, encode_samples
-from storage.sql.repositories.vault import Vault
 
 if TYPE_CHECKING:
     from storage.sql.repositories.unit_of_work import SqlUnitOfWork
@@ -266,15 +266,11 @@ _SQLITE_INSERT_EVENT = sqlite_insert("transaction_events", _EVENT_COLUMNS)
 _ID_TOKEN_FIELD = "transaction_events.id_token"
 
 
-class SqlTransactionEvents(Repository[TransactionEventRecord]):
+class SqlTransactionEvents(SealingRepository[TransactionEventRecord]):
     """Events are read without their samples (``SqlMeterSamples`` reads those)."""
 
     table = t.transaction_events
     record_type = TransactionEventRecord
-
-    def __init__(self, conn: Connection, vault: Vault) -> None:
-        super().__init__(conn)
-        self.vault = vault
 
     def _from_row(self, row: Any) -> TransactionEventRecord:
         m = dict(row._mapping)
@@ -315,7 +311,7 @@ class SqlTransactionEvents(Repository[TransactionEventRecord]):
                     sqlite_time(event.received_at),
                 ),
             )
-            return cursor.rowcount == 1
+            return bool(cursor.rowcount == 1)
         values = record_values(event)
         values["id_token_enc"] = self.vault.seal(values.pop("id_token"), _ID_TOKEN_FIELD)
         values["samples"] = encode_samples(event.samples, self.vault)
