@@ -79,9 +79,10 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        moment: datetime = value  # the DateTime impl reads a datetime
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
 
 
 metadata = MetaData(
@@ -93,10 +94,36 @@ metadata = MetaData(
     }
 )
 
+
+def _id() -> Column[int]:
+    """A table's generated integer key."""
+    return Column("id", Integer, primary_key=True, autoincrement=True)
+
+
+def _big_id() -> Column[int]:
+    """The generated key of a table that grows with traffic: BIGINT on PostgreSQL, INTEGER
+    on SQLite (64-bit there already, and only an INTEGER key is the rowid)."""
+    return Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+
+
+def _connector_status() -> list[Column[Any]]:
+    """A connector's status as StatusNotification reports it (the connector's latest and
+    each one in its history)."""
+    return [
+        Column("status", String(30), nullable=False),
+        Column("error_code", String(50), nullable=False),
+        Column("info", String(50)),
+        Column("vendor_id", String(255)),
+        Column("vendor_error_code", String(50)),
+    ]
+
+
 owners = Table(
     "owners",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    _id(),
     Column("name", String(100), nullable=False, unique=True),
     Column("created_at", UtcDateTime, nullable=False),
 )
@@ -146,11 +173,7 @@ connectors = Table(
     ),
     # 0 is the charge point as a whole (1.6 §4.9), 1.. the connectors.
     Column("connector_id", Integer, primary_key=True, autoincrement=False),
-    Column("status", String(30), nullable=False),
-    Column("error_code", String(50), nullable=False),
-    Column("info", String(50)),
-    Column("vendor_id", String(255)),
-    Column("vendor_error_code", String(50)),
+    *_connector_status(),
     Column("status_at", UtcDateTime),
     Column("updated_at", UtcDateTime, nullable=False),
     # 2.0.1: connector_id is the EVSE id; this is the connectorId within the EVSE.
@@ -160,16 +183,10 @@ connectors = Table(
 status_events = Table(
     "status_events",
     metadata,
-    Column(
-        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    ),
+    _big_id(),
     Column("charger_id", String(48), nullable=False),
     Column("connector_id", Integer, nullable=False),
-    Column("status", String(30), nullable=False),
-    Column("error_code", String(50), nullable=False),
-    Column("info", String(50)),
-    Column("vendor_id", String(255)),
-    Column("vendor_error_code", String(50)),
+    *_connector_status(),
     Column("timestamp", UtcDateTime),
     Column("received_at", UtcDateTime, nullable=False),
     Column("evse_connector_id", Integer),
@@ -183,7 +200,7 @@ status_events = Table(
 customers = Table(
     "customers",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    _id(),
     # The pseudonym station owners see: random, unique, never sequential.
     Column("customer_number", BigInteger, nullable=False, unique=True),
     Column("name_enc", Text),
@@ -224,7 +241,7 @@ customers = Table(
 id_tags = Table(
     "id_tags",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    _id(),
     Column("uid_hash", String(80), nullable=False, unique=True),
     Column("uid_enc", Text, nullable=False),
     # card | app | login
@@ -244,7 +261,7 @@ id_tags = Table(
 customer_tokens = Table(
     "customer_tokens",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    _id(),
     Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", UtcDateTime, nullable=False),
@@ -275,7 +292,7 @@ customer_favorites = Table(
 security_events = Table(
     "security_events",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    _id(),
     Column("kind", String(50), nullable=False),
     Column("customer_id", Integer, ForeignKey("customers.id", ondelete="SET NULL")),
     Column("charger_id", String(48)),
@@ -288,7 +305,7 @@ security_events = Table(
 connection_log = Table(
     "connection_log",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    _id(),
     Column("charger_id", String(48), nullable=False),
     Column("remote_address", String(64)),
     Column("connected_at", UtcDateTime, nullable=False),
@@ -298,7 +315,7 @@ connection_log = Table(
 transactions = Table(
     "transactions",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    _id(),
     # The CSMS-assigned 1.6 transactionId: random, unique across chargers, fits a signed int32.
     # 2.0.1 transactions get one too (the station's own id is station_transaction_id), so
     # every transaction has the same kind of key whatever the protocol.
@@ -366,9 +383,7 @@ transactions = Table(
 transaction_events = Table(
     "transaction_events",
     metadata,
-    Column(
-        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    ),
+    _big_id(),
     Column("charger_id", String(48), nullable=False),
     Column("station_transaction_id", String(36), nullable=False),
     Column("seq_no", BigInteger, nullable=False),
@@ -408,9 +423,7 @@ transaction_events = Table(
 meter_values = Table(
     "meter_values",
     metadata,
-    Column(
-        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    ),
+    _big_id(),
     Column("charger_id", String(48), nullable=False),
     Column("connector_id", Integer, nullable=False),
     Column("transaction_pk", Integer, ForeignKey("transactions.id", ondelete="CASCADE")),
@@ -493,7 +506,7 @@ Index(
 unreconciled_messages = Table(
     "unreconciled_messages",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    _id(),
     Column("charger_id", String(48), nullable=False),
     Column("action", String(50), nullable=False),
     Column("reason", String(200), nullable=False),
@@ -506,9 +519,7 @@ unreconciled_messages = Table(
 charger_events = Table(
     "charger_events",
     metadata,
-    Column(
-        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    ),
+    _big_id(),
     Column("charger_id", String(48), nullable=False),
     Column("kind", String(50), nullable=False),
     Column("payload", JSON, nullable=False),
@@ -521,7 +532,7 @@ charger_events = Table(
 device_variables = Table(
     "device_variables",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    _id(),
     Column("charger_id", String(48), ForeignKey("chargers.id", ondelete="CASCADE"), nullable=False),
     # component|instance|evse|connector|variable|instance: one identity for the unique key
     # (the parts may be absent, and NULLs never collide in a unique index).
@@ -547,7 +558,7 @@ device_variables = Table(
 device_reports = Table(
     "device_reports",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    _id(),
     Column("charger_id", String(48), ForeignKey("chargers.id", ondelete="CASCADE"), nullable=False),
     Column("request_id", Integer, nullable=False),
     Column("generated_at", UtcDateTime, nullable=False),
@@ -562,7 +573,7 @@ device_reports = Table(
 api_tokens = Table(
     "api_tokens",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    _id(),
     Column("name", String(100), nullable=False),
     # admin | operator | owner
     Column("role", String(20), nullable=False),
@@ -584,7 +595,7 @@ api_tokens = Table(
 tariffs = Table(
     "tariffs",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    _id(),
     Column("name", String(100), nullable=False, unique=True),
     # ISO 4217 code
     Column("currency", String(3), nullable=False),
@@ -604,7 +615,7 @@ tariffs = Table(
 tariff_assignments = Table(
     "tariff_assignments",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    _id(),
     Column("charger_id", String(48), ForeignKey("chargers.id", ondelete="CASCADE")),
     Column("tariff_id", Integer, ForeignKey("tariffs.id"), nullable=False),
     Column("assigned_at", UtcDateTime, nullable=False),
@@ -618,7 +629,7 @@ tariff_assignments = Table(
 payment_methods = Table(
     "payment_methods",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    _id(),
     Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
     Column("token_enc", Text, nullable=False),
     Column("customer_ref_enc", Text, nullable=False),
@@ -638,7 +649,7 @@ payment_methods = Table(
 invoices = Table(
     "invoices",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    _id(),
     Column(
         "transaction_pk",
         Integer,
@@ -695,7 +706,7 @@ invoice_counters = Table(
 payment_attempts = Table(
     "payment_attempts",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    _id(),
     Column("invoice_id", Integer, ForeignKey("invoices.id", ondelete="CASCADE"), nullable=False),
     Column("idempotency_key", String(100), nullable=False),
     Column("amount_minor", BigInteger, nullable=False),
@@ -716,9 +727,7 @@ payment_attempts = Table(
 outbox = Table(
     "outbox",
     metadata,
-    Column(
-        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    ),
+    _big_id(),
     Column("topic", String(40), nullable=False),
     # unique: the same fact enqueued twice (a replayed stop) is one delivery; it is also
     # the idempotency key sent to the receiver

@@ -86,7 +86,7 @@ async def test_transaction_key_seen_in_rolled_back_unit_of_work_is_not_cached(
 
     await db.write(_add("CP1"))
 
-    def start_then_fail(uow: SqlUnitOfWork) -> None:
+    def start_and_look_up(uow: SqlUnitOfWork) -> int:
         result = start_transaction(
             uow,
             charger_id="CP1",
@@ -97,6 +97,10 @@ async def test_transaction_key_seen_in_rolled_back_unit_of_work_is_not_cached(
             now=NOW,
         )
         assert uow.transactions.key_for(result.transaction_id) is not None
+        return result.transaction_id
+
+    def start_then_fail(uow: SqlUnitOfWork) -> None:
+        start_and_look_up(uow)
         raise RuntimeError("after the lookup")
 
     with pytest.raises(RuntimeError):
@@ -104,17 +108,7 @@ async def test_transaction_key_seen_in_rolled_back_unit_of_work_is_not_cached(
     assert db.cache.transaction_keys == {}
 
     def start(uow: SqlUnitOfWork) -> int:
-        result = start_transaction(
-            uow,
-            charger_id="CP1",
-            connector_id=1,
-            id_tag="T",
-            meter_start_wh=0,
-            timestamp=NOW,
-            now=NOW,
-        )
-        uow.transactions.key_for(result.transaction_id)
-        return result.transaction_id
+        return start_and_look_up(uow)
 
     transaction_id = await db.write(start)
     pk, charger_id = db.cache.transaction_keys[transaction_id]

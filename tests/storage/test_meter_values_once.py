@@ -117,25 +117,26 @@ async def _start(charger: RawCharger, timestamp: str = T0) -> int:
     return int(start[2]["transactionId"])
 
 
+def _meter_values(transaction_id: int, *sampled: dict[str, str]) -> dict[str, Any]:
+    """A 1.6 MeterValues of connector 1 in a transaction: one meter value at T1."""
+    return {
+        "connectorId": 1,
+        "transactionId": transaction_id,
+        "meterValue": [{"timestamp": T1, "sampledValue": list(sampled)}],
+    }
+
+
 async def test_a_resent_meter_values_is_stored_once_and_acknowledged_both_times(
     cp16: RawCharger, db: Database
 ) -> None:
     """1.6 §4.7; transaction-related messages are resent until answered
     (TransactionMessageAttempts)."""
     tx_id = await _start(cp16)
-    message = {
-        "connectorId": 1,
-        "transactionId": tx_id,
-        "meterValue": [
-            {
-                "timestamp": T1,
-                "sampledValue": [
-                    {"value": "1500", "measurand": "Energy.Active.Import.Register"},
-                    {"value": "7400", "measurand": "Power.Active.Import", "unit": "W"},
-                ],
-            }
-        ],
-    }
+    message = _meter_values(
+        tx_id,
+        {"value": "1500", "measurand": "Energy.Active.Import.Register"},
+        {"value": "7400", "measurand": "Power.Active.Import", "unit": "W"},
+    )
     first = await cp16.call("MeterValues", message)
     again = await cp16.call("MeterValues", message)
     assert first[0] == again[0] == 3 and first[2] == again[2] == {}
@@ -158,18 +159,9 @@ async def test_a_long_signed_value_is_stored_once_and_acknowledged(
     once, never refused."""
     tx_id = await _start(cp16)
     signed = "OCMF|" + random.Random(18).randbytes(4000).hex()  # 8 kB that do not compress
-    message = {
-        "connectorId": 1,
-        "transactionId": tx_id,
-        "meterValue": [
-            {
-                "timestamp": T1,
-                "sampledValue": [
-                    {"value": signed, "format": "SignedData", "context": "Transaction.End"}
-                ],
-            }
-        ],
-    }
+    message = _meter_values(
+        tx_id, {"value": signed, "format": "SignedData", "context": "Transaction.End"}
+    )
     first = await cp16.call("MeterValues", message)
     again = await cp16.call("MeterValues", message)
     assert first[0] == again[0] == 3

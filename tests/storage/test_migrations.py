@@ -18,6 +18,17 @@ from storage.sql.repositories import SqlUnitOfWork
 from storage.sql.tables import metadata
 
 
+def _insert_old_charger(conn: Connection, when: datetime) -> None:
+    """Charger CP-OLD, as an earlier schema version stored it."""
+    conn.execute(
+        text(
+            "INSERT INTO chargers (id, registration_status, security_profile, created_at) "
+            "VALUES ('CP-OLD', 'Accepted', 1, :t)"
+        ),
+        {"t": when},
+    )
+
+
 async def test_migrated_database_matches_the_table_definitions(db: Database) -> None:
     def differences(uow: SqlUnitOfWork) -> list[object]:
         conn: Connection = uow.conn
@@ -73,13 +84,7 @@ async def test_personal_data_of_an_earlier_version_is_encrypted_by_the_upgrade(
             ),
             {"t": when},
         )
-        conn.execute(
-            text(
-                "INSERT INTO chargers (id, registration_status, security_profile, created_at) "
-                "VALUES ('CP-OLD', 'Accepted', 1, :t)"
-            ),
-            {"t": when},
-        )
+        _insert_old_charger(conn, when)
         conn.execute(
             text(
                 "INSERT INTO transactions (transaction_id, charger_id, connector_id, id_tag, "
@@ -176,13 +181,7 @@ async def test_signed_meter_values_of_an_earlier_version_are_encrypted_by_the_up
 
     def seed(uow: SqlUnitOfWork) -> None:
         conn = uow.conn
-        conn.execute(
-            text(
-                "INSERT INTO chargers (id, registration_status, security_profile, created_at) "
-                "VALUES ('CP-OLD', 'Accepted', 1, :t)"
-            ),
-            {"t": when},
-        )
+        _insert_old_charger(conn, when)
         conn.execute(
             text(
                 "INSERT INTO transactions (transaction_id, charger_id, connector_id, start_key, "

@@ -1,0 +1,141 @@
+"""The SQL unit of work: every repository over one connection, buffered appends, and
+what runs once the database transaction has committed; and the per-process cache."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection
+
+from storage.sql.repositories.billing import (
+    SqlInvoices,
+    SqlPaymentAttempts,
+    SqlPaymentMethods,
+    SqlTariffs,
+)
+from storage.sql.repositories.keys import SqlDataKeys
+from storage.sql.repositories.outbox import SqlOutbox
+from storage.sql.repositories.people import (
+    SqlCustomers,
+    SqlCustomerTokens,
+    SqlFavorites,
+    SqlIdTags,
+    SqlOwners,
+)
+from storage.sql.repositories.samples import SqlMeterSamples
+from storage.sql.repositories.security import SqlApiTokens, SqlSecurityEvents
+from storage.sql.repositories.stations import (
+    SqlChargerEvents,
+    SqlChargers,
+    SqlConnectionLog,
+    SqlConnectors,
+    SqlDeviceModel,
+    SqlStatusEvents,
+    SqlUnreconciled,
+)
+from storage.sql.repositories.transactions import SqlTransactionEvents, SqlTransactions
+from storage.sql.repositories.vault import Vault
+
+__all__ = ["SqlUnitOfWork", "StorageCache"]
+
+
+class StorageCache:
+    """Facts that never change once committed, kept per process to spare hot-path queries.
+
+    ``transaction_keys``: CSMS transactionId → (row id, charger id). A transaction id is
+    assigned once and never reused, so the entry stays true on every node.
+
+    ``active_station_transactions``: (charger id, station transactionId) → (row id, connector
+    id) of a 2.0.1 transaction this process saw active. Neither changes once the transaction
+    has started on its EVSE; the entry is dropped when
+    this process commits the transaction's end. (A station talks to one node at a time; a
+    transaction ended through another node and then updated here again would take the fast
+    path once more, which stores its event and samples but skips the energy recount.)
+    """
+
+    def __init__(self, *, max_entries: int = 200_000) -> None:
+        self.max_entries = max_entries
+        self.transaction_keys: dict[int, tuple[int, str]] = {}
+        self.active_station_transactions: dict[tuple[str, str], tuple[int, int]] = {}
+
+    def remember_transaction(self, transaction_id: int, pk: int, charger_id: str) -> None:
+        if len(self.transaction_keys) >= self.max_entries:
+            self.transaction_keys.clear()
+        self.transaction_keys[transaction_id] = (pk, charger_id)
+
+    def remember_active(
+        self, charger_id: str, station_transaction_id: str, pk: int, connector_id: int
+    ) -> None:
+        if len(self.active_station_transactions) >= self.max_entries:
+            self.active_station_transactions.clear()
+        self.active_station_transactions[charger_id, station_transaction_id] = (pk, connector_id)
+
+    def forget_active(self, charger_id: str, station_transaction_id: str) -> None:
+        self.active_station_transactions.pop((charger_id, station_transaction_id), None)
+
+
+class SqlUnitOfWork:
+    """All repositories over one connection; ``flush`` writes buffered appends.
+
+    ``after_commit`` callbacks run once the database transaction has committed (on a
+    read connection, which sees only committed data, they run at once).
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        cache: StorageCache | None = None,
+        *,
+        vault: Vault,
+        read_only: bool = False,
+    ) -> None:
+        self.conn = conn
+        self.cache = cache if cache is not None else StorageCache()
+        self.vault = vault
+        self.read_only = read_only
+        self._after_commit: list[Callable[[], None]] = []
+        #: Called (no arguments) after a commit that added outbox deliveries.
+        self.outbox_listeners: list[Callable[[], None]] = []
+        self.owners = SqlOwners(conn)
+        self.chargers = SqlChargers(conn, vault)
+        self.connectors = SqlConnectors(conn)
+        self.status_events = SqlStatusEvents(conn)
+        self.customers = SqlCustomers(conn, vault)
+        self.id_tags = SqlIdTags(conn, vault)
+        self.transactions = SqlTransactions(conn, self)
+        self.meter_samples = SqlMeterSamples(conn, vault)
+        self.transaction_events = SqlTransactionEvents(conn, vault)
+        self.device_model = SqlDeviceModel(conn)
+        self.unreconciled = SqlUnreconciled(conn, vault)
+        self.charger_events = SqlChargerEvents(conn, vault)
+        self.api_tokens = SqlApiTokens(conn)
+        self.customer_tokens = SqlCustomerTokens(conn)
+        self.favorites = SqlFavorites(conn)
+        self.security_events = SqlSecurityEvents(conn)
+        self.connection_log = SqlConnectionLog(conn)
+        self.data_keys = SqlDataKeys(conn)
+        self.tariffs = SqlTariffs(conn)
+        self.payment_methods = SqlPaymentMethods(conn, vault)
+        self.invoices = SqlInvoices(conn)
+        self.payment_attempts = SqlPaymentAttempts(conn)
+        self.outbox = SqlOutbox(conn, self)
+
+    def flush(self) -> None:
+        self.meter_samples.flush()
+
+    def outbox_added(self) -> None:
+        """A delivery was enqueued: wake this process's outbox workers once committed."""
+        for listener in self.outbox_listeners:
+            if listener not in self._after_commit:
+                self.after_commit(listener)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        if self.read_only:
+            callback()
+        else:
+            self._after_commit.append(callback)
+
+    def committed(self) -> None:
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
