@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from csms.domain.authorization import TokenKind
-from csms.domain.customers import find_by_login
+from csms.domain.charging.authorization import TokenKind
+from csms.domain.people.customers import find_by_login
 from csms.security import hash_pin, validate_pin, verify_pin
 from storage.database import Database
 from storage.ports import UnitOfWork

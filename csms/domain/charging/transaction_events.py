@@ -32,13 +32,14 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from csms.domain.authorization import (
+from csms.domain.charging.authorization import (
     TokenKind,
     auth_method_for,
     authorize_id_token,
     mark_login_token_used,
     token_record,
 )
+from csms.domain.charging.transactions import new_transaction_id
 from csms.domain.model import (
     AuthorizationStatus,
     IdTokenInfo,
@@ -47,8 +48,7 @@ from csms.domain.model import (
     is_charging_done,
 )
 from csms.domain.outbox_events import enqueue_charging_done, enqueue_session_completed
-from csms.domain.pin_login import PinCheck, issue_login_token, record_pin_attempt
-from csms.domain.transactions import new_transaction_id
+from csms.domain.people.pin_login import PinCheck, issue_login_token, record_pin_attempt
 from storage.ports import UnitOfWork
 from storage.records import MeterSampleRecord, TransactionEventRecord, TransactionRecord
 

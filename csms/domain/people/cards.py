@@ -1,7 +1,7 @@
 """RFID cards (id tags): provisioning, blocking, expiry, the customer a card belongs to.
 
 Stored statuses are ``active`` and ``blocked``; "expired" is derived from ``expires_at``
-and "invalid" from absence (see ``csms.domain.authorization``).
+and "invalid" from absence (see ``csms.domain.charging.authorization``).
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from csms.domain.billing.pricing import format_money
 from csms.domain.errors import InvalidRequest
-from csms.domain.pricing import format_money
 from csms.domain.views import iso
 from storage.ports import UnitOfWork
 from storage.records import InvoiceRecord, TransactionRecord

@@ -264,7 +264,7 @@ def add_customer(
         record.marketing_changed_at = now
     customer = uow.customers.add(record)
     if marketing_opt_in:
-        from csms.domain.consents import new_unsubscribe_token
+        from csms.domain.people.consents import new_unsubscribe_token
 
         new_unsubscribe_token(uow, customer)
     return customer
