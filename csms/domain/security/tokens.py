@@ -19,6 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from csms.domain.errors import InvalidRequest, NotFound
+from csms.domain.people.owners import get_owner
 from csms.domain.units_of_work import UnitsOfWork
 from csms.security import generate_token, hash_token
 from storage.ports import UnitOfWork
@@ -82,10 +83,7 @@ def create_token(
     if parsed is Role.OWNER:
         if owner is None:
             raise InvalidRequest("an owner token needs --owner OWNER (see `csms owners list`)")
-        owner_record = uow.owners.by_name(owner)
-        if owner_record is None:
-            raise NotFound(f"owner {owner!r} not found: add it with `csms owners add {owner}`")
-        owner_id = owner_record.id
+        owner_id = get_owner(uow, owner).id
     elif owner is not None:
         raise InvalidRequest("--owner is only for owner tokens: add --role owner")
     token = generate_token()
