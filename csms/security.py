@@ -71,10 +71,12 @@ def generate_password() -> str:
 
 
 def generate_token() -> str:
+    """A new API token: ``csms_`` and 43 URL-safe characters (256 random bits)."""
     return "csms_" + secrets.token_urlsafe(32)
 
 
 def hash_token(token: str) -> str:
+    """The SHA-256 of a random token, in hex: all that is stored of it (no salt needed)."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
