@@ -600,7 +600,7 @@ class Context:
     stdin: TextIO = field(default_factory=lambda: sys.stdin)
 
     def client(self) -> ApiClient:
-        from csms.domain.tokens import read_token_file
+        from csms.domain.security.tokens import read_token_file
 
         settings = self.settings
         token = settings.api_token or read_token_file(settings.admin_token_path)
@@ -692,7 +692,7 @@ def cmd_token_create(ctx: Context) -> int:
     from datetime import UTC, datetime
 
     from csms.domain.errors import DomainError
-    from csms.domain.tokens import create_token
+    from csms.domain.security.tokens import create_token
     from storage.errors import StorageError
 
     args = ctx.args
@@ -761,7 +761,7 @@ _TOKEN_COLUMNS: list[Column] = [
 
 
 def cmd_token_list(ctx: Context) -> int:
-    from csms.domain.tokens import list_tokens
+    from csms.domain.security.tokens import list_tokens
     from storage.errors import StorageError
 
     now = datetime.now(UTC)
@@ -789,7 +789,7 @@ def cmd_token_list(ctx: Context) -> int:
 
 def cmd_token_revoke(ctx: Context) -> int:
     from csms.domain.errors import DomainError
-    from csms.domain.tokens import revoke_token
+    from csms.domain.security.tokens import revoke_token
     from storage.errors import StorageError
 
     name = ctx.args.name

@@ -57,8 +57,12 @@ from csms.commands import (
     CommandTimeout,
 )
 from csms.config import Settings
+from csms.domain.charging.stations import (
+    confirm_password,
+    register_unknown_charger,
+    validate_identity,
+)
 from csms.domain.model import RegistrationStatus
-from csms.domain.stations import confirm_password, register_unknown_charger, validate_identity
 from csms.ratelimit import GuessThrottle, RateLimiter, growing_delay
 from csms.security import verify_password
 from csms.transport import ConnectionNotOpen, WebSocketConnection, WebSocketServer

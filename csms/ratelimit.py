@@ -13,7 +13,7 @@ out right does not count as a guess). While a key's bucket is empty, :meth:`take
 the refused attempts in a row (``Decision.excess``), for delays that grow with them.
 
 Rates are written ``N/PERIOD``: ``10/min``, ``5/s``, ``100/h``, ``30/10m``; ``0``,
-``off`` and ``none`` turn a limit off (:func:`parse_rate` returns ``None``).
+``off``, ``none`` and ``false`` turn a limit off (:func:`parse_rate` returns ``None``).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class Rate:
 
 
 def parse_rate(text: str) -> Rate | None:
-    """``"10/min"`` -> ``Rate(10, 60.0)``; ``"0"``/``"off"``/``"none"`` -> ``None``.
+    """``"10/min"`` -> ``Rate(10, 60.0)``; ``"0"``/``"off"``/``"none"``/``"false"`` -> ``None``.
 
     Raises ``ValueError`` saying what is expected.
     """
@@ -172,7 +172,8 @@ class GuessThrottle:
 
     Used where a guess is checked (a login, a bearer token, a charger password): call
     :meth:`begin` before checking, :meth:`succeeded` after a right one (the attempt then
-    does not count). Spending at the start, not after a failure, keeps concurrent
+    does not count), or only :meth:`count_failure` after a wrong one where checking costs
+    nothing. Spending at the start, not after a failure, keeps concurrent
     guesses from all slipping through before the first failure is counted.
     """
 
@@ -200,7 +201,7 @@ class GuessThrottle:
             for key in keys:
                 self._limiter.give_back(key)
 
-    def failed_only(self, *keys: Hashable) -> float:
+    def count_failure(self, *keys: Hashable) -> float:
         """Count a failure under every key (where checking costs nothing, so there is no
         need to begin first); returns :meth:`retry_after`."""
         if self._limiter is not None:

@@ -31,24 +31,38 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _scrypt_hash(secret: str, scheme: str) -> str:
+    """``SCHEME$N$r$p$salt$hash`` of ``secret`` with a fresh 16-byte salt."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(secret.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
+    return f"{scheme}${_N}${_R}${_P}${_b64(salt)}${_b64(digest)}"
+
+
+def _scrypt_matches(secret: str, n: str, r: str, p: str, salt: str, digest: str) -> bool:
+    """Whether ``secret`` hashes to ``digest`` under the stored parameters and salt
+    (``ValueError`` for numbers or base64 that do not parse, or parameters scrypt refuses)."""
+    candidate = hashlib.scrypt(
+        secret.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p), dklen=32
+    )
+    return hmac.compare_digest(candidate, _unb64(digest))
+
+
+_PASSWORD_SCHEME = "scrypt"
+
+
 def hash_password(password: str) -> str:
     """``scrypt$N$r$p$salt$hash`` with a fresh 16-byte salt."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
-    return f"scrypt${_N}${_R}${_P}${_b64(salt)}${_b64(digest)}"
+    return _scrypt_hash(password, _PASSWORD_SCHEME)
 
 
 def verify_password(password: str, stored: str) -> bool:
+    """Whether ``password`` matches ``stored`` (from ``hash_password``); False for a hash
+    of another scheme or field count, ``ValueError`` for fields that do not parse."""
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
     except ValueError:
         return False
-    if scheme != "scrypt":
-        return False
-    candidate = hashlib.scrypt(
-        password.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p), dklen=32
-    )
-    return hmac.compare_digest(candidate, _unb64(digest))
+    return scheme == _PASSWORD_SCHEME and _scrypt_matches(password, n, r, p, salt, digest)
 
 
 def generate_password() -> str:
@@ -57,10 +71,12 @@ def generate_password() -> str:
 
 
 def generate_token() -> str:
+    """A new API token: ``csms_`` and 43 URL-safe characters (256 random bits)."""
     return "csms_" + secrets.token_urlsafe(32)
 
 
 def hash_token(token: str) -> str:
+    """The SHA-256 of a random token, in hex: all that is stored of it (no salt needed)."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -94,20 +110,13 @@ def hash_pin(pin: str) -> str:
     problem = validate_pin(pin)
     if problem is not None:
         raise ValueError(problem)
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(pin.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
-    return f"{_PIN_SCHEME}${_N}${_R}${_P}${_b64(salt)}${_b64(digest)}"
+    return _scrypt_hash(pin, _PIN_SCHEME)
 
 
 def verify_pin(pin: str, stored: str) -> bool:
     """Whether ``pin`` matches ``stored`` (from ``hash_pin``); False for a malformed hash."""
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != _PIN_SCHEME:
-            return False
-        candidate = hashlib.scrypt(
-            pin.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p), dklen=32
-        )
-        return hmac.compare_digest(candidate, _unb64(digest))
+        return scheme == _PIN_SCHEME and _scrypt_matches(pin, n, r, p, salt, digest)
     except ValueError:  # wrong field count, bad numbers or base64, parameters scrypt refuses
         return False

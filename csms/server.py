@@ -19,7 +19,7 @@ import uvicorn
 
 from csms.adapters import v16, v201
 from csms.config import Settings
-from csms.domain.retention import RetentionReport, run_retention
+from csms.domain.people.retention import RetentionReport, run_retention
 from csms.gateway import Gateway
 from protocol import OCPPVersion
 from storage.database import Database
@@ -101,7 +101,7 @@ class CsmsServer:
                 f"the database is at schema revision {current or 'none'}, this csms needs "
                 f"{head_revision()}: run `csms db upgrade`"
             )
-        from csms.domain.tokens import ensure_admin_token
+        from csms.domain.security.tokens import ensure_admin_token
 
         await ensure_admin_token(self.db, settings.admin_token_path)
         self.gateway = Gateway(

@@ -181,30 +181,14 @@ class WebSocketServer:
         completes; a connection that has not sent its request yet, or was refused and has
         not hung up yet, is dropped.
         """
-        self._closing = True
-        if self._server is not None:
-            self._server.close()
-        for connection in list(self.connections):
-            state = connection.protocol.state
-            if state is OPEN:
-                connection.stop_reading()
-            elif state is CONNECTING and connection._handshake is None:
-                connection.abort()
+        self._stop_listening(WebSocketConnection.stop_reading)
 
     async def close(self, code: int = CloseCode.GOING_AWAY, reason: str = "") -> None:
         """Stop listening, close every connection, return once all TCP connections are gone.
 
         Open connections get a close frame with ``code``; otherwise as :meth:`quiesce`.
         """
-        self._closing = True
-        if self._server is not None:
-            self._server.close()
-        for connection in list(self.connections):
-            state = connection.protocol.state
-            if state is OPEN:
-                connection.close(code, reason)
-            elif state is CONNECTING and connection._handshake is None:
-                connection.abort()
+        self._stop_listening(lambda connection: connection.close(code, reason))
         if self.connections:
             if self._all_closed is None:
                 self._all_closed = asyncio.Event()
@@ -212,6 +196,20 @@ class WebSocketServer:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
+
+    def _stop_listening(self, end_open: Callable[[WebSocketConnection], None]) -> None:
+        """Close the listening sockets, ``end_open`` each open connection, and drop the
+        connections still waiting for (or refused at) their opening handshake; a handshake
+        being checked is left to finish (it is answered 503)."""
+        self._closing = True
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self.connections):
+            state = connection.protocol.state
+            if state is OPEN:
+                end_open(connection)
+            elif state is CONNECTING and connection._handshake is None:
+                connection.abort()
 
     def _forget(self, connection: WebSocketConnection) -> None:
         self.connections.discard(connection)

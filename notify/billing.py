@@ -36,14 +36,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from csms.domain.errors import InvalidRequest, NotFound
-from csms.domain.outbox_events import enqueue_for_session
-from csms.domain.plausibility import (
+from csms.domain.billing.plausibility import (
     DEFAULT_MAX_CHARGER_KW,
     Implausible,
     check_session_energy,
 )
-from csms.domain.pricing import Price, TariffTerms, price_session, to_decimal
+from csms.domain.billing.pricing import Price, TariffTerms, price_session, to_decimal
+from csms.domain.errors import InvalidRequest, NotFound
+from csms.domain.outbox_events import enqueue_for_session
 from csms.domain.views import notify_view
 from notify.errors import DeliveryError
 from notify.outbox import Outcome

@@ -10,7 +10,7 @@ import html
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from csms.domain.pricing import format_money
+from csms.domain.billing.pricing import format_money
 
 __all__ = [
     "EmailText",

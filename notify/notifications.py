@@ -27,8 +27,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from csms.domain.charging.transaction_events import energy_wh
 from csms.domain.outbox_events import enqueue_for_session
-from csms.domain.transaction_events import energy_wh
 from csms.domain.views import notify_view
 from notify.email import EmailSender, OutgoingEmail
 from notify.messages import (

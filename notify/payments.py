@@ -78,7 +78,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
-from csms.domain.pricing import CURRENCY_EXPONENTS
+from csms.domain.billing.pricing import CURRENCY_EXPONENTS
 from notify.errors import DeliveryError
 
 __all__ = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from csms.domain.customers import add_customer
+from csms.domain.people.customers import add_customer
 from storage.ports import UnitOfWork
 from storage.records import (
     ChargerEventRecord,

@@ -66,7 +66,7 @@ def test_a_right_answer_gives_the_attempt_back() -> None:
 def test_an_unset_rate_never_refuses() -> None:
     throttle = GuessThrottle(None)
     assert all(throttle.begin("ip").allowed for _ in range(1000))
-    assert throttle.failed_only("ip") == 0.0
+    assert throttle.count_failure("ip") == 0.0
 
 
 def test_the_delay_grows_and_is_capped() -> None:

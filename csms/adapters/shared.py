@@ -18,9 +18,9 @@ from collections.abc import Callable
 from typing import Any
 
 from csms.adapters.common import format_time
+from csms.domain.charging.stations import record_boot, record_charger_event, touch_charger
 from csms.domain.model import BootInfo, RegistrationStatus
-from csms.domain.pin_login import pin_login, record_malformed_attempt
-from csms.domain.stations import record_boot, record_charger_event, touch_charger
+from csms.domain.people.pin_login import pin_login, record_malformed_attempt
 from csms.gateway import CallContext
 
 __all__ = [

@@ -19,10 +19,14 @@ from csms.adapters.shared import (
     data_transfer,
     heartbeat,
 )
-from csms.domain.authorization import authorize_id_tag
+from csms.domain.charging.authorization import authorize_id_tag
+from csms.domain.charging.stations import record_charger_event, record_status
+from csms.domain.charging.transactions import (
+    record_meter_values,
+    start_transaction,
+    stop_transaction,
+)
 from csms.domain.model import BootInfo, IdTokenInfo, MeterSample
-from csms.domain.stations import record_charger_event, record_status
-from csms.domain.transactions import record_meter_values, start_transaction, stop_transaction
 from csms.gateway import CallContext, Handler
 
 __all__ = ["HANDLERS", "VENDOR_HANDLERS", "VendorHandler", "meter_samples"]

@@ -21,22 +21,22 @@ from typing import Any
 
 from csms.adapters.common import format_time, parse_time
 from csms.adapters.shared import answer_boot, data_transfer, heartbeat
-from csms.domain.authorization import KEY_CODE, NO_AUTHORIZATION, authorize_id_token
-from csms.domain.device_model import record_report_part
+from csms.domain.charging.authorization import KEY_CODE, NO_AUTHORIZATION, authorize_id_token
+from csms.domain.charging.device_model import record_report_part
+from csms.domain.charging.stations import record_charger_event, record_status
+from csms.domain.charging.transaction_events import (
+    ENERGY_REGISTER,
+    TransactionEvent,
+    record_transaction_event,
+)
+from csms.domain.charging.transactions import record_meter_values
 from csms.domain.model import (
     AuthorizationStatus,
     BootInfo,
     IdTokenInfo,
     MeterSample,
 )
-from csms.domain.pin_login import LOGIN_TOKEN_LIFETIME, pin_login, verify_pin_login
-from csms.domain.stations import record_charger_event, record_status
-from csms.domain.transaction_events import (
-    ENERGY_REGISTER,
-    TransactionEvent,
-    record_transaction_event,
-)
-from csms.domain.transactions import record_meter_values
+from csms.domain.people.pin_login import LOGIN_TOKEN_LIFETIME, pin_login, verify_pin_login
 from csms.gateway import CallContext, Handler
 
 __all__ = [

@@ -14,7 +14,7 @@ from csms.api.errors import ApiError
 from csms.api.throttle import token_failed
 from csms.commands import CommandRouter
 from csms.config import Settings
-from csms.domain.tokens import Role, refusal
+from csms.domain.security.tokens import Role, refusal
 from csms.security import hash_token
 from storage.database import Database
 

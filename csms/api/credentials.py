@@ -21,13 +21,13 @@ from datetime import UTC, datetime
 from csms.api.commands import ChangeConfiguration, send_command
 from csms.api.errors import ApiError
 from csms.commands import CommandRouter
-from csms.domain.errors import InvalidRequest
-from csms.domain.stations import (
+from csms.domain.charging.stations import (
     PASSWORD_PENDING,
     confirm_password,
     record_password_not_delivered,
     record_password_refused,
 )
+from csms.domain.errors import InvalidRequest
 from csms.domain.views import normalize_ocpp_version
 from storage.database import Database
 

@@ -18,7 +18,7 @@ from csms.api.errors import ApiError
 from csms.api.throttle import token_failed
 from csms.commands import CommandRouter
 from csms.config import Settings
-from csms.domain.accounts import authenticate_customer
+from csms.domain.people.accounts import authenticate_customer
 from notify.payments import PaymentGateway
 from storage.database import Database
 

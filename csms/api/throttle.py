@@ -51,6 +51,6 @@ def token_failed(request: Request) -> None:
     throttle = login_throttle(request)
     key = source_key(request)
     wait = throttle.retry_after(key)
-    throttle.failed_only(key)
+    throttle.count_failure(key)
     if wait > 0:
         raise too_many(wait)

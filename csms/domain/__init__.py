@@ -1,0 +1,1 @@
+"""The domain: version-neutral rules, by business concern (charging, people, billing, security)."""

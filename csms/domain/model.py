@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Literal, get_args
 
+from csms.domain.errors import InvalidRequest
 from storage.records import SampledValue
 
 #: One sampled value (defined with the storage records, which persist it as it is).
@@ -25,6 +27,7 @@ __all__ = [
     "StartResult",
     "TransactionStatus",
     "is_charging_done",
+    "parse_moment",
 ]
 
 #: An invoice's ``payment_status`` (notify.billing.PaymentStatus): the API's filter and
@@ -114,3 +117,23 @@ class StartResult:
     transaction_id: int
     id_token_info: IdTokenInfo
     created: bool
+
+
+def parse_moment(text: str, *, day: Callable[[date], datetime], example: str) -> datetime:
+    """A moment an operator typed, in UTC: ``YYYY-MM-DD`` (``day`` says which moment of that
+    date it means) or an ISO 8601 date-time (no time zone means UTC).
+
+    Anything else raises :class:`InvalidRequest`, showing ``example`` as a date-time to type.
+    """
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            return day(date.fromisoformat(text))
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRequest(
+            f"{text!r} is not a date: use YYYY-MM-DD or an ISO 8601 date-time such as {example}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

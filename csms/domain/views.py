@@ -28,9 +28,9 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from csms.domain.cards import card_state
-from csms.domain.pricing import format_money
-from csms.domain.stations import password_state
+from csms.domain.billing.pricing import format_money
+from csms.domain.charging.stations import password_state
+from csms.domain.people.cards import card_state
 from storage.crypto import mask_uid
 from storage.records import (
     ApiTokenRecord,
@@ -104,7 +104,7 @@ def _station_status(evses: Iterable[ConnectorRecord]) -> str:
 
 
 def device_model_view(summary: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The stored 2.0.1 device model summary (``csms.domain.device_model``) as JSON."""
+    """The stored 2.0.1 device model summary (``csms.domain.charging.device_model``) as JSON."""
     if summary is None:
         return None
     return {**summary, "last_report_at": iso(summary.get("last_report_at"))}
@@ -123,7 +123,7 @@ def charger_view(
     """A charger: ``ocpp_version`` is the live connection's when connected, else the last known.
 
     ``device_model`` is the summary of a 2.0.1 station's reported device model
-    (:func:`csms.domain.device_model.device_model_summary`); always null for 1.6.
+    (:func:`csms.domain.charging.device_model.device_model_summary`); always null for 1.6.
     ``active_sessions``: how many of its sessions are running (see the module doc for
     what that does to ``status``).
     """

@@ -13,8 +13,8 @@ import pytest
 from csms.api import create_app
 from csms.commands import CommandResult
 from csms.config import Settings
-from csms.domain.owners import add_owner
-from csms.domain.tokens import create_token
+from csms.domain.people.owners import add_owner
+from csms.domain.security.tokens import create_token
 from storage.database import Database
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -104,7 +104,7 @@ async def api(
 
 
 async def add_charger_for(db: Database, charger_id: str, *, owner: str | None = None) -> None:
-    from csms.domain.stations import add_charger
+    from csms.domain.charging.stations import add_charger
 
     await db.write(
         lambda uow: add_charger(uow, charger_id=charger_id, now=NOW, password=None, owner=owner)
@@ -123,8 +123,12 @@ async def add_session(
     """A recorded session (as the gateway records one); returns its session id."""
     from datetime import timedelta
 
+    from csms.domain.charging.transactions import (
+        record_meter_values,
+        start_transaction,
+        stop_transaction,
+    )
     from csms.domain.model import MeterSample
-    from csms.domain.transactions import record_meter_values, start_transaction, stop_transaction
 
     started = NOW + timedelta(minutes=minute)
 

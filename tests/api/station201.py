@@ -167,7 +167,7 @@ class Station201:
 
 async def provision(server: Any, charger_id: str) -> str:
     """Add the charger to the server's database; its password."""
-    from csms.domain.stations import add_charger
+    from csms.domain.charging.stations import add_charger
 
     now = datetime.now(UTC)
     _, password = await server.db.write(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import update
 
-from csms.domain.tokens import create_token
+from csms.domain.security.tokens import create_token
 from storage.sql import tables as t
 from tests.api.conftest import NOW, Api, add_charger_for, add_session
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from csms.domain.charging.stations import record_boot, record_status, register_unknown_charger
 from csms.domain.model import BootInfo, RegistrationStatus
-from csms.domain.stations import record_boot, record_status, register_unknown_charger
 from csms.security import verify_password
 from tests.api.conftest import NOW, Api, add_charger_for, add_session
 

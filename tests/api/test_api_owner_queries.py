@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from csms.domain.owners import add_owner
-from csms.domain.stations import record_status
-from csms.domain.tokens import create_token
+from csms.domain.charging.stations import record_status
+from csms.domain.people.owners import add_owner
+from csms.domain.security.tokens import create_token
 from storage.database import Database
 from tests.api.conftest import NOW, add_charger_for, add_session
 

@@ -6,7 +6,7 @@ import csv
 import io
 from typing import Any
 
-from csms.domain.reports import SESSION_REPORT_COLUMNS
+from csms.domain.billing.reports import SESSION_REPORT_COLUMNS
 from tests.api.conftest import Api, add_charger_for, add_session
 
 CSV_HEADER = (

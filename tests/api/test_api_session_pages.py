@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from csms.domain.tariffs import add_tariff, assign_tariff
+from csms.domain.billing.tariffs import add_tariff, assign_tariff
 from storage.database import Database
 from tests.api.conftest import NOW, Api, add_charger_for, add_session
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from csms.domain.cards import add_card
-from csms.domain.customers import add_customer
+from csms.domain.people.cards import add_card
+from csms.domain.people.customers import add_customer
 from tests.api.conftest import NOW, Api, add_charger_for, add_session
 
 SPEC_SESSION_FIELDS = {

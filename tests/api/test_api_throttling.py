@@ -109,7 +109,7 @@ async def test_wrong_bearer_tokens_are_refused_past_the_rate(
 ) -> None:
     from datetime import UTC, datetime
 
-    from csms.domain.tokens import create_token
+    from csms.domain.security.tokens import create_token
 
     _, token = await sqlite_db.write(
         lambda uow: create_token(uow, name="ops", role="admin", owner=None, now=datetime.now(UTC))

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from csms.domain.errors import InvalidRequest, NotFound
-from csms.domain.owners import add_owner
-from csms.domain.tokens import authenticate, create_token, ensure_admin_token
+from csms.domain.people.owners import add_owner
+from csms.domain.security.tokens import authenticate, create_token, ensure_admin_token
 from csms.security import hash_token
 from storage.database import Database
 from tests.api.conftest import NOW

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from csms.domain import accounts
-from csms.domain.tokens import create_token
+from csms.domain.people import accounts
+from csms.domain.security.tokens import create_token
 from csms.security import verify_password, verify_pin
 from tests.api.conftest import add_charger_for, add_session
 
@@ -363,7 +363,7 @@ async def test_operator_tokens_do_not_open_the_customer_api(users: AppUsers) -> 
     await users.register()
 
     def tokens(uow: Any) -> list[str]:
-        from csms.domain.owners import add_owner
+        from csms.domain.people.owners import add_owner
 
         now = datetime.now(UTC)
         add_owner(uow, name="ACME", now=now)

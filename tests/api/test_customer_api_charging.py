@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from csms.domain.stations import add_charger
+from csms.domain.charging.stations import add_charger
 from simulators import ChargePoint16, ChargePoint201, ChargingPlan
 from simulators.station import MessageRecord
 from tests.api.test_customer_api import AppCustomer, AppUsers

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from csms.domain.stations import add_charger
+from csms.domain.charging.stations import add_charger
 from simulators import ChargePoint16, ChargingPlan
 from tests.api.conftest import add_charger_for, add_session
 from tests.api.test_customer_api import PASSWORD, AppCustomer, AppUsers

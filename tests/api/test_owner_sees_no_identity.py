@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from csms.api import create_app
-from csms.domain.tokens import create_token
+from csms.domain.security.tokens import create_token
 from simulators import ChargePoint16, ChargePoint201, ChargingPlan
 from tests.waiting import eventually
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from csms.domain.customers import add_customer
-from csms.domain.marketing import marketing_csv
+from csms.domain.people.customers import add_customer
+from csms.domain.people.marketing import marketing_csv
 from tests.api.conftest import NOW, add_charger_for, add_session
 from tests.cli.conftest import Result, run_cli
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from csms.domain.stations import add_charger
+from csms.domain.charging.stations import add_charger
 from simulators import ChargePoint16, HandshakeFailed
 from tests.cli.conftest import run_cli
 from tests.waiting import eventually

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from csms.domain.stations import add_charger
+from csms.domain.charging.stations import add_charger
 from simulators import ChargePoint16, ChargePoint201
 from tests.cli.conftest import run_cli
 from tests.waiting import eventually

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from csms.config import Settings
-from csms.domain.transactions import start_transaction, stop_transaction
+from csms.domain.charging.transactions import start_transaction, stop_transaction
 from csms.server import running_server
 from storage.database import Database
 from tests.api.conftest import NOW, add_charger_for, add_session

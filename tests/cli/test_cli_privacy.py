@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from csms.config import Settings
-from csms.domain.customers import add_customer
-from csms.domain.retention import years_before
+from csms.domain.people.customers import add_customer
+from csms.domain.people.retention import years_before
 from csms.server import running_server
 from storage.crypto import DataKey, KeyRing, load_key_ring, save_key_ring
 from storage.database import Database

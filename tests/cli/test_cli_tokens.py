@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import update
 
 from csms.config import Settings
-from csms.domain.tokens import create_token
+from csms.domain.security.tokens import create_token
 from csms.security import hash_token
 from csms.server import CsmsServer, running_server
 from storage.sql import tables as t

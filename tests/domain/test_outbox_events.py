@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from csms.domain.customers import add_customer
-from csms.domain.stations import record_status
-from csms.domain.transaction_events import record_transaction_event
-from csms.domain.transactions import start_transaction, stop_transaction
+from csms.domain.charging.stations import record_status
+from csms.domain.charging.transaction_events import record_transaction_event
+from csms.domain.charging.transactions import start_transaction, stop_transaction
+from csms.domain.people.customers import add_customer
 from storage.database import Database
 from storage.ports import UnitOfWork
-from tests.domain.test_transaction_events import T0, _event, _session, _setup
+from tests.domain.charging.test_transaction_events import T0, _event, _session, _setup
 
 
 async def _keys(db: Database) -> list[str]:

@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import func, select
 
 from csms.config import Settings
-from csms.domain.stations import add_charger
-from csms.domain.tariffs import add_tariff, assign_tariff
+from csms.domain.billing.tariffs import add_tariff, assign_tariff
+from csms.domain.charging.stations import add_charger
 from simulators import ChargePoint16, ChargePoint201
 from simulators.station import Station
 from storage.sql import tables as t

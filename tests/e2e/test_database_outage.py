@@ -30,7 +30,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from csms.config import Settings
-from csms.domain.stations import add_charger
+from csms.domain.charging.stations import add_charger
 from csms.server import CsmsServer, running_server
 from storage.migrate import upgrade
 from tests.conftest import make_settings

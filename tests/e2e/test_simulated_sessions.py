@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from csms.domain.stations import add_charger
+from csms.domain.charging.stations import add_charger
 from simulators import ChargePoint16, ChargingPlan, HandshakeFailed
 from tests.waiting import eventually
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from csms.cli import main as csms_main
-from csms.domain.stations import add_charger
+from csms.domain.charging.stations import add_charger
 from simulators import ChargePoint16, ChargePoint201, ChargingPlan
 
 CARD = "04A1B2C3D4"

@@ -14,7 +14,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from csms.adapters import v16
 from csms.config import Settings
-from csms.domain.stations import add_charger
+from csms.domain.charging.stations import add_charger
 from csms.gateway import Gateway
 from protocol import OCPPVersion
 from storage.database import Database

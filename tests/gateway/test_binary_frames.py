@@ -17,7 +17,7 @@ from websockets.frames import BINARY, CLOSE, TEXT, Close
 
 from csms.adapters import v16, v201
 from csms.config import Settings
-from csms.domain.stations import add_charger
+from csms.domain.charging.stations import add_charger
 from csms.gateway import Gateway
 from protocol import OCPPVersion
 from storage.database import Database

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from csms.domain.cards import app_token_for
-from csms.domain.customers import add_customer
+from csms.domain.people.cards import app_token_for
+from csms.domain.people.customers import add_customer
 from storage.database import Database
 from storage.records import CustomerRecord, TransactionRecord
 from tests.gateway.conftest import NOW, RawCharger

@@ -19,7 +19,7 @@ from websockets.asyncio.client import connect
 
 from csms.adapters import v16, v201
 from csms.config import Settings
-from csms.domain.stations import add_charger
+from csms.domain.charging.stations import add_charger
 from csms.gateway import Gateway
 from protocol import OCPPVersion
 from storage.database import Database

@@ -21,7 +21,7 @@ from websockets.protocol import OPEN
 
 from csms.adapters import v16
 from csms.config import ConfigError, Settings, load_settings
-from csms.domain.stations import add_charger
+from csms.domain.charging.stations import add_charger
 from csms.gateway import CallContext, Gateway
 from protocol import OCPPVersion
 from storage.database import Database

@@ -20,7 +20,7 @@ from websockets.exceptions import InvalidStatus
 
 from csms.adapters import v16
 from csms.config import Settings
-from csms.domain.stations import add_charger
+from csms.domain.charging.stations import add_charger
 from csms.gateway import AUTH_THROTTLED_EVENT, AUTHORIZE_THROTTLED_EVENT, Gateway
 from protocol import OCPPVersion
 from storage.database import Database

@@ -12,7 +12,7 @@ from websockets.typing import Subprotocol
 
 from csms.adapters import v16, v201
 from csms.config import Settings
-from csms.domain.stations import add_charger
+from csms.domain.charging.stations import add_charger
 from csms.gateway import CallContext, Gateway
 from protocol import OCPPVersion
 from protocol.validation import validator_for

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from csms.domain.stations import add_charger
+from csms.domain.charging.stations import add_charger
 
 __all__ = ["HERE", "NodeCharger", "node_executable", "start_node_charger"]
 

@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from csms.domain.customers import add_customer
+from csms.domain.billing.payment_cards import processor_customer, remove_card, store_card
+from csms.domain.billing.tariffs import add_tariff, assign_tariff
 from csms.domain.outbox_events import enqueue_session_completed
-from csms.domain.payment_cards import processor_customer, remove_card, store_card
-from csms.domain.rights import erase_customer
-from csms.domain.tariffs import add_tariff, assign_tariff
+from csms.domain.people.customers import add_customer
+from csms.domain.people.rights import erase_customer
 from notify.billing import PaymentCharger, PaymentStatus, bill_session
 from notify.errors import DeliveryError
 from notify.outbox import Outcome

@@ -12,11 +12,11 @@ from decimal import Decimal
 
 import pytest
 
-from csms.domain.customers import add_customer
+from csms.domain.billing.payment_cards import store_card
+from csms.domain.billing.tariffs import add_tariff, assign_tariff
 from csms.domain.errors import InvalidRequest
 from csms.domain.outbox_events import enqueue_session_completed
-from csms.domain.payment_cards import store_card
-from csms.domain.tariffs import add_tariff, assign_tariff
+from csms.domain.people.customers import add_customer
 from notify.billing import (
     PaymentCharger,
     PaymentStatus,

@@ -19,13 +19,13 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from csms.config import Settings
-from csms.domain.cards import add_card
-from csms.domain.customers import add_customer
-from csms.domain.owners import add_owner
-from csms.domain.payment_cards import store_card
-from csms.domain.stations import add_charger
-from csms.domain.tariffs import add_tariff
-from csms.domain.tokens import create_token
+from csms.domain.billing.payment_cards import store_card
+from csms.domain.billing.tariffs import add_tariff
+from csms.domain.charging.stations import add_charger
+from csms.domain.people.cards import add_card
+from csms.domain.people.customers import add_customer
+from csms.domain.people.owners import add_owner
+from csms.domain.security.tokens import create_token
 from csms.server import running_server
 from notify.payments import CardDetails, StripeGateway
 from tests.fakes.payment_processor import FakeStripe

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
+from csms.domain.billing.tariffs import add_tariff, assign_tariff
 from csms.domain.outbox_events import enqueue_session_completed
-from csms.domain.tariffs import add_tariff, assign_tariff
 from notify.billing import bill_session
 from storage.database import Database
 from storage.migrate import upgrade

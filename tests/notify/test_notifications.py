@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from csms.domain.customers import add_customer
-from csms.domain.payment_cards import store_card
-from csms.domain.tariffs import add_tariff, assign_tariff
+from csms.domain.billing.payment_cards import store_card
+from csms.domain.billing.tariffs import add_tariff, assign_tariff
+from csms.domain.people.customers import add_customer
 from notify.billing import bill_session
 from notify.email import OutgoingEmail
 from notify.errors import DeliveryError

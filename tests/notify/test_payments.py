@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from csms.domain.pricing import CURRENCY_EXPONENTS
+from csms.domain.billing.pricing import CURRENCY_EXPONENTS
 from notify.errors import DeliveryError
 from notify.payments import (
     DEFAULT_STRIPE_URL,

@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from csms.domain.customers import add_customer
-from csms.domain.tariffs import add_tariff, assign_tariff
+from csms.domain.billing.tariffs import add_tariff, assign_tariff
+from csms.domain.people.customers import add_customer
 from notify.billing import adjust_invoice, bill_session, seller_of
 from notify.messages import InvoiceFacts, SessionFacts, receipt_email, receipt_sms
 from notify.notifications import Notifier

@@ -19,7 +19,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
-from csms.domain.stations import add_charger
+from csms.domain.charging.stations import add_charger
 from protocol import OCPPVersion
 from protocol.validation import validator_for
 from storage.database import Database

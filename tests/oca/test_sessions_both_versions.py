@@ -9,7 +9,7 @@ import httpx
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
-from csms.domain.stations import add_charger
+from csms.domain.charging.stations import add_charger
 from tests.gateway.conftest import PASSWORD, RawCharger, basic_auth
 from tests.oca.conftest import T0, Station, add_card, energy, event
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from csms.domain.device_model import device_model_summary
+from csms.domain.charging.device_model import device_model_summary
+from csms.domain.charging.stations import accept_charger, register_unknown_charger, remove_charger
 from csms.domain.model import RegistrationStatus
-from csms.domain.stations import accept_charger, register_unknown_charger, remove_charger
 from csms.domain.views import charger_view
 from tests.oca.conftest import STATION, T0, Station, connect_station
 

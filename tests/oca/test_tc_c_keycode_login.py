@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from csms.domain.cards import app_token_for
-from csms.domain.customers import add_customer
+from csms.domain.people.cards import app_token_for
+from csms.domain.people.customers import add_customer
 from storage.records import CustomerRecord, TransactionRecord
 from tests.oca.conftest import STATION, T0, Station, energy, event
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from csms.domain.customers import add_customer
-from csms.domain.stations import add_charger
+from csms.domain.charging.stations import add_charger
+from csms.domain.people.customers import add_customer
 from simulators import ChargePoint16, ChargePoint201, ChargingPlan
 from simulators.cli import main
 from simulators.scenario import SessionScript

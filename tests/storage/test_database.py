@@ -82,7 +82,7 @@ async def test_transaction_key_seen_in_rolled_back_unit_of_work_is_not_cached(
     db: Database,
 ) -> None:
     """The hot-path cache may only hold committed facts (a rolled-back row id is reused)."""
-    from csms.domain.transactions import start_transaction
+    from csms.domain.charging.transactions import start_transaction
 
     await db.write(_add("CP1"))
 

@@ -19,7 +19,7 @@ from websockets.asyncio.client import connect
 
 from csms.adapters import v16, v201
 from csms.config import Settings
-from csms.domain.stations import add_charger
+from csms.domain.charging.stations import add_charger
 from csms.gateway import Gateway
 from protocol import OCPPVersion
 from storage.database import Database
@@ -277,8 +277,8 @@ async def test_the_same_value_at_another_time_or_of_another_transaction_is_kept(
 async def test_concurrent_resends_in_one_group_commit_are_stored_once(db: Database) -> None:
     """Two copies in the same batch (the resend arrives on a new connection while the first
     is still being committed) collide inside one multi-row insert."""
+    from csms.domain.charging.transactions import record_meter_values
     from csms.domain.model import MeterSample
-    from csms.domain.transactions import record_meter_values
 
     moment = datetime(2026, 12, 3, 10, 5, tzinfo=UTC)
     samples = [MeterSample(moment, "1", "Energy.Active.Import.Register", None, "Wh")]

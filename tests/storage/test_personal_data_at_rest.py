@@ -134,7 +134,7 @@ async def test_an_erased_customer_s_ciphertext_is_gone_from_the_sqlite_file(
     exist)."""
     from sqlalchemy import text
 
-    from csms.domain.rights import erase_customer
+    from csms.domain.people.rights import erase_customer
     from storage.migrate import upgrade
 
     await asyncio.to_thread(upgrade, sqlite_url)

@@ -30,9 +30,11 @@ from csms.api.schemas import DriverSessionDetail as SessionDetail
 from csms.api.schemas import DriverSessionOut as SessionOut
 from csms.api.schemas import InvoiceOut, PaymentMethodOut
 from csms.api.throttle import account_key, login_throttle, source_key, too_many
-from csms.domain import accounts
-from csms.domain.consents import set_marketing, unsubscribe
-from csms.domain.customers import (
+from csms.domain.billing.payment_cards import processor_customer, remove_card, store_card
+from csms.domain.errors import InvalidRequest, NotFound
+from csms.domain.people import accounts
+from csms.domain.people.consents import set_marketing, unsubscribe
+from csms.domain.people.customers import (
     MAX_ADDRESS_LENGTH,
     MAX_EMAIL_LENGTH,
     MAX_NAME_LENGTH,
@@ -41,9 +43,7 @@ from csms.domain.customers import (
     CustomerProfile,
     get_customer,
 )
-from csms.domain.errors import InvalidRequest, NotFound
-from csms.domain.payment_cards import processor_customer, remove_card, store_card
-from csms.domain.rights import export_customer
+from csms.domain.people.rights import export_customer
 from csms.domain.views import (
     card_view,
     customer_view,

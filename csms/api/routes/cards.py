@@ -10,7 +10,14 @@ from fastapi import APIRouter, Query, status
 
 from csms.api.context import ApiContext, OperatorContext
 from csms.api.schemas import CardCreate, CardOut
-from csms.domain.cards import add_card, block_card, get_card, list_cards, parse_expiry, unblock_card
+from csms.domain.people.cards import (
+    add_card,
+    block_card,
+    get_card,
+    list_cards,
+    parse_expiry,
+    unblock_card,
+)
 from csms.domain.views import card_view
 from storage.ports import UnitOfWork
 from storage.records import IdTagRecord

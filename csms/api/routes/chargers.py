@@ -41,9 +41,8 @@ from csms.api.schemas import (
     ChargerOut,
     Removed,
 )
-from csms.domain.device_model import device_model_summary
-from csms.domain.errors import InvalidRequest, NotFound
-from csms.domain.stations import (
+from csms.domain.charging.device_model import device_model_summary
+from csms.domain.charging.stations import (
     accept_charger,
     add_charger,
     archive_charger,
@@ -51,6 +50,7 @@ from csms.domain.stations import (
     remove_charger,
     unarchive_charger,
 )
+from csms.domain.errors import InvalidRequest, NotFound
 from csms.domain.views import charger_view
 from storage.ports import UnitOfWork
 from storage.records import ChargerRecord, ConnectorRecord

@@ -15,9 +15,9 @@ from fastapi import APIRouter, status
 
 from csms.api.context import OperatorContext
 from csms.api.schemas import CustomerCreate, CustomerOut
-from csms.domain.customers import add_customer, get_customer, list_customers
 from csms.domain.errors import AlreadyExists, InvalidRequest
-from csms.domain.rights import erase_customer, export_customer
+from csms.domain.people.customers import add_customer, get_customer, list_customers
+from csms.domain.people.rights import erase_customer, export_customer
 from csms.domain.views import customer_view
 from csms.security import hash_pin, validate_pin
 from storage.ports import UnitOfWork

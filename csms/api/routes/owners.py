@@ -9,7 +9,7 @@ from fastapi import APIRouter, status
 
 from csms.api.context import AdminContext, OperatorContext
 from csms.api.schemas import OwnerCreate, OwnerOut
-from csms.domain.owners import add_owner, list_owners
+from csms.domain.people.owners import add_owner, list_owners
 from csms.domain.views import owner_view
 from storage.ports import UnitOfWork
 from storage.records import OwnerRecord

@@ -18,13 +18,13 @@ from fastapi import APIRouter
 from csms.api.context import AdminContext, ApiContext, OperatorContext
 from csms.api.errors import ApiError
 from csms.api.schemas import DataKeyOut, KeyRetiredOut, KeyRotationOut, RetentionOut
-from csms.domain.key_rotation import (
+from csms.domain.people.retention import run_retention
+from csms.domain.security.key_rotation import (
     KeyChangeRefused,
     key_usage,
     retire_data_key,
     rotate_data_keys,
 )
-from csms.domain.retention import run_retention
 
 __all__ = ["router"]
 

@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse, Response
 from csms.api.context import AnyRoleContext
 from csms.api.errors import ApiError
 from csms.api.schemas import SessionReportRow
-from csms.domain.owners import get_owner
-from csms.domain.reports import parse_report_bound, session_report, session_report_csv
+from csms.domain.billing.reports import parse_report_bound, session_report, session_report_csv
+from csms.domain.people.owners import get_owner
 from storage.ports import UnitOfWork
 
 __all__ = ["router"]

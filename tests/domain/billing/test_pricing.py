@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from csms.domain.pricing import (
+from csms.domain.billing.pricing import (
     TariffTerms,
     format_money,
     minor_units,

@@ -1,4 +1,5 @@
-"""Charging stations: provisioning, registration (boot), liveness, connector status."""
+"""Charging stations: provisioning, registration (boot), passwords, archiving, liveness,
+connector status and the events a charger reports about itself."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from csms.domain.errors import AlreadyExists, InvalidRequest, NotFound
 from csms.domain.model import BootInfo, RegistrationStatus, is_charging_done
 from csms.domain.outbox_events import enqueue_charging_done
+from csms.domain.people.owners import get_owner
 from csms.security import generate_password, hash_password
 from storage.ports import UnitOfWork
 from storage.records import (
@@ -79,12 +81,7 @@ def add_charger(
         raise InvalidRequest("security profile must be 1, 2 or 3")
     if uow.chargers.get(charger_id) is not None:
         raise AlreadyExists(f"charger {charger_id} already exists")
-    owner_id = None
-    if owner is not None:
-        owner_record = uow.owners.by_name(owner)
-        if owner_record is None:
-            raise NotFound(f"owner {owner!r} not found: add it with `csms owners add {owner}`")
-        owner_id = owner_record.id
+    owner_id = get_owner(uow, owner).id if owner is not None else None
     if password is not None and not 8 <= len(password) <= 40:
         raise InvalidRequest("password must be 8 to 40 characters")
     secret = password or generate_password()
@@ -99,6 +96,16 @@ def add_charger(
     )
     uow.chargers.add(charger)
     return charger, secret
+
+
+def _existing(
+    uow: UnitOfWork, charger_id: str, *, listing: str = "csms chargers list"
+) -> ChargerRecord:
+    """The charger ``charger_id``, else NotFound pointing to ``listing``."""
+    charger = uow.chargers.get(charger_id)
+    if charger is None:
+        raise NotFound(f"charger {charger_id} not found: see `{listing}`")
+    return charger
 
 
 def register_unknown_charger(
@@ -116,9 +123,7 @@ def register_unknown_charger(
 
 
 def accept_charger(uow: UnitOfWork, charger_id: str) -> ChargerRecord:
-    charger = uow.chargers.get(charger_id)
-    if charger is None:
-        raise NotFound(f"charger {charger_id} not found: see `csms chargers list`")
+    charger = _existing(uow, charger_id)
     uow.chargers.update(charger_id, registration_status=RegistrationStatus.ACCEPTED.value)
     charger.registration_status = RegistrationStatus.ACCEPTED.value
     return charger
@@ -175,9 +180,7 @@ def issue_password(
     accept of a charger whose issued password is not confirmed yet sends the same one
     again (unless ``password`` gives a new one).
     """
-    charger = uow.chargers.get(charger_id)
-    if charger is None:
-        raise NotFound(f"charger {charger_id} not found: see `csms chargers list`")
+    charger = _existing(uow, charger_id)
     if charger.password_hash is not None:
         if password is not None:
             raise InvalidRequest(
@@ -244,8 +247,7 @@ def record_password_not_delivered(
 
 
 def remove_charger(uow: UnitOfWork, charger_id: str) -> None:
-    if uow.chargers.get(charger_id) is None:
-        raise NotFound(f"charger {charger_id} not found: see `csms chargers list`")
+    _existing(uow, charger_id)
     if uow.transactions.list(charger_id=charger_id, limit=1):
         raise InvalidRequest(
             f"charger {charger_id} has recorded sessions and cannot be removed "
@@ -258,9 +260,7 @@ def remove_charger(uow: UnitOfWork, charger_id: str) -> None:
 def archive_charger(uow: UnitOfWork, charger_id: str, *, now: datetime) -> ChargerRecord:
     """Retire a charger that has history: hidden from ``chargers list``, its connections
     refused at the handshake as an unknown charger's; its sessions and reports stay."""
-    charger = uow.chargers.get(charger_id)
-    if charger is None:
-        raise NotFound(f"charger {charger_id} not found: see `csms chargers list --all`")
+    charger = _existing(uow, charger_id, listing="csms chargers list --all")
     if charger.archived_at is None:
         uow.chargers.update(charger_id, archived_at=now)
         charger.archived_at = now
@@ -269,9 +269,7 @@ def archive_charger(uow: UnitOfWork, charger_id: str, *, now: datetime) -> Charg
 
 def unarchive_charger(uow: UnitOfWork, charger_id: str) -> ChargerRecord:
     """Undo :func:`archive_charger`: listed again, connections let in again."""
-    charger = uow.chargers.get(charger_id)
-    if charger is None:
-        raise NotFound(f"charger {charger_id} not found: see `csms chargers list --all`")
+    charger = _existing(uow, charger_id, listing="csms chargers list --all")
     if charger.archived_at is not None:
         uow.chargers.update(charger_id, archived_at=None)
         charger.archived_at = None

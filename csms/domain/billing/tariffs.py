@@ -4,7 +4,7 @@ A tariff never changes once created (a new price is a new tariff): an invoice ca
 name the prices it was computed from. Assigning a tariff takes effect from that moment on;
 a session is billed under the tariff in force on its charger when it *started* (the
 charger's own assignment, else the default), so a price change never reaches a session
-already under way. The prices and the rounding rule are in ``csms.domain.pricing``.
+already under way. The prices and the rounding rule are in ``csms.domain.billing.pricing``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from csms.domain.billing.pricing import parse_amount, parse_currency
 from csms.domain.errors import AlreadyExists, InvalidRequest, NotFound
-from csms.domain.pricing import parse_amount, parse_currency
 from csms.domain.views import iso
 from storage.ports import UnitOfWork
 from storage.records import TariffRecord

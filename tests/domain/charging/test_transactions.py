@@ -7,15 +7,15 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
-from csms.domain.authorization import authorize_id_tag
-from csms.domain.model import AuthorizationStatus, MeterSample
-from csms.domain.stations import add_charger
-from csms.domain.transactions import (
+from csms.domain.charging.authorization import authorize_id_tag
+from csms.domain.charging.stations import add_charger
+from csms.domain.charging.transactions import (
     MAX_TRANSACTION_ID,
     record_meter_values,
     start_transaction,
     stop_transaction,
 )
+from csms.domain.model import AuthorizationStatus, MeterSample
 from storage.database import Database
 from storage.sql.repositories import SqlUnitOfWork
 

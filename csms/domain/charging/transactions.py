@@ -13,7 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from csms.domain.authorization import auth_method_for, authorize_id_tag, mark_login_token_used
+from csms.domain.charging.authorization import (
+    auth_method_for,
+    authorize_id_tag,
+    mark_login_token_used,
+)
 from csms.domain.errors import InvalidRequest, NotFound
 from csms.domain.model import (
     AuthMethod,
@@ -308,7 +312,7 @@ def _keep_late_stop(
 
 def _last_energy_register(uow: UnitOfWork, transaction: TransactionRecord) -> int | None:
     """The session's latest energy register reading in Wh (None without one)."""
-    from csms.domain.transaction_events import energy_wh
+    from csms.domain.charging.transaction_events import energy_wh
 
     readings = [
         wh

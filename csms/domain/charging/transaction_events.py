@@ -32,13 +32,14 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from csms.domain.authorization import (
+from csms.domain.charging.authorization import (
     TokenKind,
     auth_method_for,
     authorize_id_token,
     mark_login_token_used,
     token_record,
 )
+from csms.domain.charging.transactions import new_transaction_id
 from csms.domain.model import (
     AuthorizationStatus,
     IdTokenInfo,
@@ -47,8 +48,7 @@ from csms.domain.model import (
     is_charging_done,
 )
 from csms.domain.outbox_events import enqueue_charging_done, enqueue_session_completed
-from csms.domain.pin_login import PinCheck, issue_login_token, record_pin_attempt
-from csms.domain.transactions import new_transaction_id
+from csms.domain.people.pin_login import PinCheck, issue_login_token, record_pin_attempt
 from storage.ports import UnitOfWork
 from storage.records import MeterSampleRecord, TransactionEventRecord, TransactionRecord
 
@@ -134,7 +134,8 @@ def energy_wh(sample: MeterSample | MeterSampleRecord) -> int | None:
     return int((value * scale).scaleb(multiplier).to_integral_value())
 
 
-def _is_fast(event: TransactionEvent) -> bool:
+def _only_meter_values(event: TransactionEvent) -> bool:
+    """An Updated with no idToken and no chargingState: the hot path (see the module doc)."""
     return (
         event.event_type == UPDATED
         and event.id_token_type is None
@@ -154,7 +155,7 @@ def record_transaction_event(
     """
     stx = event.station_transaction_id
     transactions = uow.transactions
-    if _is_fast(event):
+    if _only_meter_values(event):
         known = transactions.active_station_transaction(charger_id, stx)
         if known is not None:
             pk, _connector_id = known
@@ -164,7 +165,7 @@ def record_transaction_event(
 
     tx = transactions.by_station_transaction_id(charger_id, stx)
     if tx is None:
-        tx = _create(uow, charger_id=charger_id, event=event, now=now)
+        tx = _create_transaction(uow, charger_id=charger_id, event=event, now=now)
     if event.pin_check is not None:
         stored = uow.transaction_events.get(charger_id, stx, event.seq_no)
         if stored is not None:
@@ -174,7 +175,7 @@ def record_transaction_event(
         else:
             event.id_token = _key_code_login_token(uow, tx, event.pin_check, charger_id, now=now)
     recorded = uow.transaction_events.add(_event_record(charger_id, tx.id, event, now))
-    info = _answer(uow, tx, event, now=now)
+    info = _id_token_info(uow, tx, event, now=now)
     if not recorded:
         return EventOutcome(info, recorded=False, transaction=tx)
     charging_done = _project(uow, tx, event=event, answer=info, now=now)
@@ -220,7 +221,7 @@ def _event_record(
     )
 
 
-def _int32(value: Any) -> int | None:
+def _int32(value: int | None) -> int | None:
     """``value`` where a 32-bit integer column can hold it, else None (logged).
 
     The 2.0.1 schemas give evse ids, reservationId, remoteStartId and numberOfPhasesUsed no
@@ -234,7 +235,7 @@ def _int32(value: Any) -> int | None:
     return None
 
 
-def _create(
+def _create_transaction(
     uow: UnitOfWork, *, charger_id: str, event: TransactionEvent, now: datetime
 ) -> TransactionRecord:
     """The transaction row, from whichever of its events arrived first (the projection
@@ -286,7 +287,7 @@ def _is_stop_token(event: TransactionEvent | TransactionEventRecord) -> bool:
     return event.event_type == ENDED or event.trigger_reason == STOP_AUTHORIZED
 
 
-def _answer(
+def _id_token_info(
     uow: UnitOfWork, tx: TransactionRecord, event: TransactionEvent, *, now: datetime
 ) -> IdTokenInfo | None:
     """idTokenInfo for the event's idToken, checked again like a 1.6 StartTransaction (the

@@ -13,8 +13,9 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from csms.domain.billing.pricing import format_money
 from csms.domain.errors import InvalidRequest
-from csms.domain.pricing import format_money
+from csms.domain.model import parse_moment
 from csms.domain.views import iso
 from storage.ports import UnitOfWork
 from storage.records import InvoiceRecord, TransactionRecord
@@ -56,22 +57,11 @@ def parse_report_bound(text: str, *, end: bool) -> datetime:
     A date as the start means that day's midnight (UTC); as the end, the whole day is in
     the period (the bound is the next midnight, excluded).
     """
-    text = text.strip()
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            if end:
-                day += timedelta(days=1)
-            return datetime.combine(day, time(0), tzinfo=UTC)
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidRequest(
-            f"{text!r} is not a date: use YYYY-MM-DD or an ISO 8601 date-time such as "
-            "2026-01-31T12:00:00Z"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+
+    def midnight(day: date) -> datetime:
+        return datetime.combine(day + timedelta(days=1) if end else day, time(0), tzinfo=UTC)
+
+    return parse_moment(text, day=midnight, example="2026-01-31T12:00:00Z")
 
 
 def _row(

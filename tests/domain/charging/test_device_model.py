@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from csms.domain.device_model import device_model_summary, record_report_part
-from csms.domain.stations import add_charger
+from csms.domain.charging.device_model import device_model_summary, record_report_part
+from csms.domain.charging.stations import add_charger
 from storage.database import Database
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)

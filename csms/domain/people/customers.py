@@ -46,7 +46,7 @@ __all__ = [
 #: Customer numbers are random 8-digit numbers (10000000-99999999): a pseudonym that says
 #: nothing about how many customers there are or when one registered.
 CUSTOMER_NUMBER_DIGITS = 8
-_LOWEST = 10 ** (CUSTOMER_NUMBER_DIGITS - 1)
+_LOWEST: int = 10 ** (CUSTOMER_NUMBER_DIGITS - 1)
 _COUNT = 9 * _LOWEST
 
 #: Only people of this age or older can register (SPEC "Personal data").
@@ -154,6 +154,14 @@ def parse_customer_number(text: str | int) -> int:
     return number
 
 
+def _check_not_taken(
+    other: CustomerRecord | None, current: CustomerRecord | None, what: str
+) -> None:
+    """AlreadyExists when ``other``, a customer with the same ``what``, is not ``current``."""
+    if other is not None and (current is None or other.id != current.id):
+        raise AlreadyExists(f"a customer with this {what} exists already")
+
+
 def _checked(
     uow: UnitOfWork, profile: CustomerProfile, *, current: CustomerRecord | None
 ) -> dict[str, object]:
@@ -171,9 +179,7 @@ def _checked(
         problem = validate_email(email)
         if problem:
             raise InvalidRequest(problem)
-        other = uow.customers.by_email(email)
-        if other is not None and (current is None or other.id != current.id):
-            raise AlreadyExists("a customer with this email address exists already")
+        _check_not_taken(uow.customers.by_email(email), current, "email address")
         fields["email"] = email
     if profile.phone is not None:
         phone = _normal_phone(profile.phone)
@@ -183,9 +189,7 @@ def _checked(
             problem = validate_phone(phone)
             if problem:
                 raise InvalidRequest(problem)
-            other = uow.customers.by_phone(phone)
-            if other is not None and (current is None or other.id != current.id):
-                raise AlreadyExists("a customer with this phone number exists already")
+            _check_not_taken(uow.customers.by_phone(phone), current, "phone number")
             fields["phone"] = phone
     if profile.address is not None:
         address = profile.address.strip()
@@ -264,7 +268,7 @@ def add_customer(
         record.marketing_changed_at = now
     customer = uow.customers.add(record)
     if marketing_opt_in:
-        from csms.domain.consents import new_unsubscribe_token
+        from csms.domain.people.consents import new_unsubscribe_token
 
         new_unsubscribe_token(uow, customer)
     return customer

@@ -6,9 +6,9 @@ the driver identified and decides the session's ``auth_method``:
 
 - ``card``: an RFID card (``csms cards add``): 1.6 idTag, 2.0.1 ISO14443/ISO15693.
 - ``app``: the customer's app token, sent by the CSMS in RemoteStart/RequestStart
-  (:func:`csms.domain.cards.app_token_for`).
+  (:func:`csms.domain.people.cards.app_token_for`).
 - ``login``: a one-time token issued after a touchscreen PIN login
-  (:mod:`csms.domain.pin_login`); it starts one session, within minutes of the login.
+  (:mod:`csms.domain.people.pin_login`); it starts one session, within minutes of the login.
 
 Tokens csms does not know fall back to the 2.0.1 idToken type (1.6 idTags: card).
 """
@@ -178,7 +178,7 @@ def authorize_id_token(
     (ISO14443/ISO15693) and a token the CSMS handed out (``Central``: app and remote starts,
     one-time login tokens) are looked up like a 1.6 idTag. A ``KeyCode`` (C04: a PIN typed
     on the keypad) authorizes only as the one-time login token its PIN login gave (see
-    :mod:`csms.domain.pin_login`; None: the login failed, or there was none); it never
+    :mod:`csms.domain.people.pin_login`; None: the login failed, or there was none); it never
     matches a card, or anyone who can read a card's printed UID could charge on its
     account. A contract id (eMAID), a vehicle MAC address and a station-local id likewise
     never stand in for a card: Invalid.

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from csms.domain.authorization import auth_method_for, authorize_id_tag, authorize_id_token
-from csms.domain.cards import add_card, app_token_for
-from csms.domain.customers import add_customer
+from csms.domain.charging.authorization import auth_method_for, authorize_id_tag, authorize_id_token
+from csms.domain.charging.stations import add_charger
+from csms.domain.charging.transaction_events import TransactionEvent, record_transaction_event
+from csms.domain.charging.transactions import StopOutcome, start_transaction, stop_transaction
 from csms.domain.model import AuthMethod, AuthorizationStatus
-from csms.domain.pin_login import LOGIN_TOKEN_LIFETIME, issue_login_token, verify_pin_login
-from csms.domain.stations import add_charger
-from csms.domain.transaction_events import TransactionEvent, record_transaction_event
-from csms.domain.transactions import StopOutcome, start_transaction, stop_transaction
+from csms.domain.people.cards import add_card, app_token_for
+from csms.domain.people.customers import add_customer
+from csms.domain.people.pin_login import LOGIN_TOKEN_LIFETIME, issue_login_token, verify_pin_login
 from storage.database import Database
 from storage.records import CustomerRecord, TransactionRecord
 from storage.sql.repositories import SqlUnitOfWork

@@ -6,14 +6,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from csms.domain.customers import (
+from csms.domain.errors import InvalidRequest, NotFound
+from csms.domain.people.customers import (
     add_customer,
     get_customer,
     list_customers,
     parse_customer_number,
     validate_email,
 )
-from csms.domain.errors import InvalidRequest, NotFound
 from storage.database import Database
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)

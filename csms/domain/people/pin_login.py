@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from csms.domain.authorization import TokenKind
-from csms.domain.customers import find_by_login
+from csms.domain.charging.authorization import TokenKind
+from csms.domain.people.customers import find_by_login
+from csms.domain.units_of_work import UnitsOfWork
 from csms.security import hash_pin, validate_pin, verify_pin
-from storage.database import Database
 from storage.ports import UnitOfWork
 from storage.records import CustomerRecord, IdTagRecord
 
@@ -144,10 +144,10 @@ def _verify(pin: str, pin_hash: str | None) -> bool:
     return matches and not decoy
 
 
-async def verify_pin_login(db: Database, *, login: str, pin: str) -> PinCheck:
+async def verify_pin_login(units: UnitsOfWork, *, login: str, pin: str) -> PinCheck:
     """Look the login up and verify the PIN, the slow part in a worker thread. Nothing is
     recorded yet: give the result to :func:`record_pin_attempt` in a write."""
-    candidate = await db.read(lambda uow: find_pin_candidate(uow, login))
+    candidate = await units.read(lambda uow: find_pin_candidate(uow, login))
     matches = await asyncio.to_thread(_verify, pin, candidate.pin_hash)
     return PinCheck(candidate, matches)
 
@@ -271,7 +271,7 @@ def record_pin_attempt(
 
 
 async def pin_login(
-    db: Database,
+    units: UnitsOfWork,
     *,
     login: str,
     pin: str,
@@ -281,8 +281,8 @@ async def pin_login(
 ) -> PinLoginOutcome:
     """A whole PIN login: verified off the event loop, then recorded; with ``issue_token``
     the accepted outcome carries a new one-time token."""
-    check = await verify_pin_login(db, login=login, pin=pin)
-    return await db.write(
+    check = await verify_pin_login(units, login=login, pin=pin)
+    return await units.write(
         lambda uow: record_pin_attempt(
             uow, check, charger_id=charger_id, now=now, issue_token=issue_token
         )

@@ -18,11 +18,11 @@ keys retired once nothing uses them (SPEC "Configuration": ``CSMS_DATA_KEYS``, n
     How many stored values (encrypted columns and keyed hashes) each key protects, counted
     by the ``KEYID.`` prefix every token and hash carries.
 
-Key operations of one database run one at a time (a lock per ``Database``). Other csms
-processes on the same database (a second node) learn of a new key only when restarted:
-rotate on one node, then restart the others before retiring the old key. The key ids and
-counts are no secret; key material is never returned, raised or logged (except the one
-freshly generated key a refused ``CSMS_DATA_KEYS`` rotation offers).
+Key operations on one database run one at a time (a lock per ``DataKeyHolder``: the
+``Database``). Other csms processes on the same database (a second node) learn of a new key
+only when restarted: rotate on one node, then restart the others before retiring the old key.
+The key ids and counts are no secret; key material is never returned, raised or logged
+(except the one freshly generated key a refused ``CSMS_DATA_KEYS`` rotation offers).
 """
 
 from __future__ import annotations
@@ -34,16 +34,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from csms.domain.errors import DomainError, NotFound
+from csms.domain.units_of_work import DataKeyHolder
 from storage.crypto import KEY_FILE_NAME, DataKey, KeyRing
 from storage.crypto import save_key_ring as _save_key_ring
 from storage.ports import UnitOfWork
-
-if TYPE_CHECKING:
-    from storage.database import Database
-    from storage.sql.repositories import SqlUnitOfWork
 
 __all__ = [
     "KeyChangeRefused",
@@ -107,7 +103,7 @@ def count_values_by_key(uow: UnitOfWork, key_ids: Iterable[str]) -> tuple[Counte
     return uow.data_keys.usage(key_ids)
 
 
-def reencrypt_all(uow: SqlUnitOfWork) -> dict[str, int]:
+def reencrypt_all(uow: UnitOfWork) -> dict[str, int]:
     """Re-encrypt (and re-hash) every value not under the unit of work's newest key; the
     rows changed per table."""
     return {
@@ -123,19 +119,21 @@ def reencrypt_all(uow: SqlUnitOfWork) -> dict[str, int]:
     }
 
 
-_LOCKS: weakref.WeakKeyDictionary[Database, asyncio.Lock] = weakref.WeakKeyDictionary()
+_LOCKS: weakref.WeakKeyDictionary[DataKeyHolder, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
-def _lock(db: Database) -> asyncio.Lock:
-    lock = _LOCKS.get(db)
+def _lock(units: DataKeyHolder) -> asyncio.Lock:
+    lock = _LOCKS.get(units)
     if lock is None:
-        lock = _LOCKS[db] = asyncio.Lock()
+        lock = _LOCKS[units] = asyncio.Lock()
     return lock
 
 
-async def _usage(db: Database, ring: KeyRing, *, keys_from_environment: bool) -> KeyUsageReport:
+async def _usage(
+    units: DataKeyHolder, ring: KeyRing, *, keys_from_environment: bool
+) -> KeyUsageReport:
     ids = ring.key_ids
-    counts, unknown = await db.read(lambda uow: count_values_by_key(uow, ids))
+    counts, unknown = await units.read(lambda uow: count_values_by_key(uow, ids))
     return KeyUsageReport(
         key_source=_source(keys_from_environment),
         keys=[KeyUsage(key_id, i == 0, counts[key_id]) for i, key_id in enumerate(ids)],
@@ -143,9 +141,9 @@ async def _usage(db: Database, ring: KeyRing, *, keys_from_environment: bool) ->
     )
 
 
-async def key_usage(db: Database, *, keys_from_environment: bool) -> KeyUsageReport:
-    """The keys ``db`` uses, newest first, and how many stored values each protects."""
-    return await _usage(db, db.vault.ring, keys_from_environment=keys_from_environment)
+async def key_usage(units: DataKeyHolder, *, keys_from_environment: bool) -> KeyUsageReport:
+    """The keys in use, newest first, and how many stored values each protects."""
+    return await _usage(units, units.vault.ring, keys_from_environment=keys_from_environment)
 
 
 def _new_key(ring: KeyRing) -> DataKey:
@@ -168,13 +166,13 @@ def _environment_refusal(ring: KeyRing) -> KeyChangeRefused:
 
 
 async def rotate_data_keys(
-    db: Database, *, home: Path, keys_from_environment: bool, now: datetime
+    units: DataKeyHolder, *, home: Path, keys_from_environment: bool, now: datetime
 ) -> RotationReport:
     """Rotate to a new data key and re-encrypt everything (see the module doc)."""
-    async with _lock(db):
-        ring = db.vault.ring
+    async with _lock(units):
+        ring = units.vault.ring
         new_key_id: str | None = None
-        usage = await _usage(db, ring, keys_from_environment=keys_from_environment)
+        usage = await _usage(units, ring, keys_from_environment=keys_from_environment)
         if usage.unknown_key_values:
             raise KeyChangeRefused(
                 f"{usage.unknown_key_values} stored values are encrypted under a key that is "
@@ -189,11 +187,11 @@ async def rotate_data_keys(
             ring = ring.with_new_key(key)
             # On disk before anything is encrypted under it.
             await asyncio.to_thread(_save_key_ring, ring, home)
-            db.set_keys(ring)
+            units.set_keys(ring)
             new_key_id = key.key_id
         key_ids = ring.key_ids
 
-        def reencrypt(uow: SqlUnitOfWork) -> dict[str, int]:
+        def reencrypt(uow: UnitOfWork) -> dict[str, int]:
             changed = reencrypt_all(uow)
             uow.security_events.add(
                 kind="DataKeyRotated",
@@ -207,7 +205,7 @@ async def rotate_data_keys(
             )
             return changed
 
-        changed = await db.write(reencrypt)
+        changed = await units.write(reencrypt)
         return RotationReport(
             key_source=_source(keys_from_environment),
             new_key_id=new_key_id,
@@ -218,11 +216,11 @@ async def rotate_data_keys(
 
 
 async def retire_data_key(
-    db: Database, key_id: str, *, home: Path, keys_from_environment: bool, now: datetime
+    units: DataKeyHolder, key_id: str, *, home: Path, keys_from_environment: bool, now: datetime
 ) -> list[str]:
     """Remove ``key_id`` from ``data.keys`` once no stored value uses it; the key ids left."""
-    async with _lock(db):
-        ring = db.vault.ring
+    async with _lock(units):
+        ring = units.vault.ring
         if ring.get(key_id) is None:
             raise NotFound(f"data key {key_id!r} is not in use: see `csms keys list`")
         if len(ring) == 1:
@@ -235,7 +233,7 @@ async def retire_data_key(
                 f"data key {key_id!r} is the newest key: new data is encrypted under it. "
                 "Run `csms keys rotate` to move the data to a new key first"
             )
-        usage = await _usage(db, ring, keys_from_environment=keys_from_environment)
+        usage = await _usage(units, ring, keys_from_environment=keys_from_environment)
         still = usage.values_under(key_id)
         if still:
             raise KeyChangeRefused(
@@ -250,9 +248,9 @@ async def retire_data_key(
             )
         remaining = ring.without(key_id)
         await asyncio.to_thread(_save_key_ring, remaining, home)
-        db.set_keys(remaining)
+        units.set_keys(remaining)
         left = remaining.key_ids
-        await db.write(
+        await units.write(
             lambda uow: uow.security_events.add(
                 kind="DataKeyRetired",
                 details={"key_id": key_id, "key_ids": left, "key_source": KEY_FILE_NAME},

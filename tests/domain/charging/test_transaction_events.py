@@ -6,15 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from csms.domain.model import AuthorizationStatus, MeterSample
-from csms.domain.stations import add_charger
-from csms.domain.transaction_events import (
+from csms.domain.charging.stations import add_charger
+from csms.domain.charging.transaction_events import (
     EventOutcome,
     TransactionEvent,
     energy_wh,
     record_transaction_event,
 )
-from csms.domain.transactions import start_transaction
+from csms.domain.charging.transactions import start_transaction
+from csms.domain.model import AuthorizationStatus, MeterSample
 from storage.database import Database
 from storage.records import TransactionRecord
 from storage.sql.repositories import SqlUnitOfWork

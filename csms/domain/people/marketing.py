@@ -12,7 +12,7 @@ import io
 from datetime import datetime
 from typing import Any
 
-from csms.domain.consents import new_unsubscribe_token
+from csms.domain.people.consents import new_unsubscribe_token
 from csms.domain.views import iso
 from storage.ports import UnitOfWork
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from csms.domain.customers import get_customer
+from csms.domain.billing.payment_cards import remove_all_cards
 from csms.domain.errors import NotFound
-from csms.domain.payment_cards import remove_all_cards
+from csms.domain.people.customers import get_customer
 from csms.domain.views import (
     card_view,
     customer_view,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from csms.domain.errors import NotFound
-from csms.domain.key_rotation import (
+from csms.domain.security.key_rotation import (
     KeyChangeRefused,
     count_values_by_key,
     key_usage,

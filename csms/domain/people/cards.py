@@ -1,7 +1,7 @@
 """RFID cards (id tags): provisioning, blocking, expiry, the customer a card belongs to.
 
 Stored statuses are ``active`` and ``blocked``; "expired" is derived from ``expires_at``
-and "invalid" from absence (see ``csms.domain.authorization``).
+and "invalid" from absence (see ``csms.domain.charging.authorization``).
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from datetime import UTC, date, datetime, time
 from enum import StrEnum
 
 from csms.domain.errors import AlreadyExists, InvalidRequest, NotFound
+from csms.domain.model import parse_moment
+from csms.domain.people.customers import get_customer
 from storage.ports import UnitOfWork
 from storage.records import CustomerRecord, IdTagRecord
 
@@ -55,20 +57,11 @@ def validate_uid(uid: str) -> str | None:
 def parse_expiry(text: str) -> datetime:
     """An expiry from ``YYYY-MM-DD`` (valid through the end of that day, UTC) or an ISO 8601
     date-time (no time zone means UTC)."""
-    text = text.strip()
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidRequest(
-            f"{text!r} is not a date: use YYYY-MM-DD or an ISO 8601 date-time "
-            "such as 2030-12-31T23:00:00Z"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+
+    def end_of(day: date) -> datetime:
+        return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
+
+    return parse_moment(text, day=end_of, example="2030-12-31T23:00:00Z")
 
 
 def card_state(card: IdTagRecord, *, now: datetime) -> CardState:
@@ -77,13 +70,6 @@ def card_state(card: IdTagRecord, *, now: datetime) -> CardState:
     if card.expires_at is not None and card.expires_at <= now:
         return CardState.EXPIRED
     return CardState.ACTIVE
-
-
-def _customer(uow: UnitOfWork, customer_number: int) -> CustomerRecord:
-    customer = uow.customers.by_number(customer_number)
-    if customer is None:
-        raise NotFound(f"customer {customer_number} not found: see `csms customers list`")
-    return customer
 
 
 def add_card(
@@ -114,7 +100,7 @@ def add_card(
             raise InvalidRequest(
                 f"expiry {expires_at.isoformat()} is in the past: give a future date"
             )
-    customer_id = _customer(uow, customer_number).id if customer_number is not None else None
+    customer_id = get_customer(uow, customer_number).id if customer_number is not None else None
     if uow.id_tags.by_uid(uid) is not None:
         raise AlreadyExists(f"card {uid} already exists: see `csms cards list`")
     return uow.id_tags.add(
@@ -137,7 +123,7 @@ def get_card(uow: UnitOfWork, uid: str) -> IdTagRecord:
 def list_cards(uow: UnitOfWork, *, customer_number: int | None = None) -> list[IdTagRecord]:
     if customer_number is None:
         return uow.id_tags.list()
-    return uow.id_tags.list(customer_id=_customer(uow, customer_number).id)
+    return uow.id_tags.list(customer_id=get_customer(uow, customer_number).id)
 
 
 def _set_status(uow: UnitOfWork, uid: str, status: CardState) -> IdTagRecord:

@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from csms.domain.authorization import authorize_id_tag
-from csms.domain.cards import (
+from csms.domain.charging.authorization import authorize_id_tag
+from csms.domain.errors import AlreadyExists, InvalidRequest, NotFound
+from csms.domain.model import AuthorizationStatus
+from csms.domain.people.cards import (
     CardState,
     add_card,
     block_card,
@@ -18,9 +20,7 @@ from csms.domain.cards import (
     unblock_card,
     validate_uid,
 )
-from csms.domain.customers import add_customer
-from csms.domain.errors import AlreadyExists, InvalidRequest, NotFound
-from csms.domain.model import AuthorizationStatus
+from csms.domain.people.customers import add_customer
 from storage.database import Database
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)

@@ -19,8 +19,9 @@ from enum import StrEnum
 from pathlib import Path
 
 from csms.domain.errors import InvalidRequest, NotFound
+from csms.domain.people.owners import get_owner
+from csms.domain.units_of_work import UnitsOfWork
 from csms.security import generate_token, hash_token
-from storage.database import Database
 from storage.ports import UnitOfWork
 from storage.records import ApiTokenRecord
 
@@ -82,10 +83,7 @@ def create_token(
     if parsed is Role.OWNER:
         if owner is None:
             raise InvalidRequest("an owner token needs --owner OWNER (see `csms owners list`)")
-        owner_record = uow.owners.by_name(owner)
-        if owner_record is None:
-            raise NotFound(f"owner {owner!r} not found: add it with `csms owners add {owner}`")
-        owner_id = owner_record.id
+        owner_id = get_owner(uow, owner).id
     elif owner is not None:
         raise InvalidRequest("--owner is only for owner tokens: add --role owner")
     token = generate_token()
@@ -204,7 +202,7 @@ def read_token_file(path: Path) -> str | None:
         return None
 
 
-async def ensure_admin_token(db: Database, path: Path) -> None:
+async def ensure_admin_token(units: UnitsOfWork, path: Path) -> None:
     """On first start, create an admin token and write it to ``path`` (mode 0600).
 
     Nothing happens when ``path`` holds a valid admin token, or when the database already
@@ -213,7 +211,7 @@ async def ensure_admin_token(db: Database, path: Path) -> None:
     """
     presented = read_token_file(path)
     if presented:
-        record = await db.read(lambda uow: authenticate(uow, presented))
+        record = await units.read(lambda uow: authenticate(uow, presented))
         if record is not None and record.role == Role.ADMIN.value:
             return
 
@@ -230,7 +228,7 @@ async def ensure_admin_token(db: Database, path: Path) -> None:
         write_secret_file(path, token + "\n")
         return True
 
-    if await db.write(create_if_none):
+    if await units.write(create_if_none):
         log.info("created an admin API token in %s", path)
     else:
         log.warning(

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from csms.domain import pin_login as pin_login_module
-from csms.domain.customers import add_customer, set_pin
-from csms.domain.pin_login import (
+from csms.domain.people import pin_login as pin_login_module
+from csms.domain.people.customers import add_customer, set_pin
+from csms.domain.people.pin_login import (
     LOGIN_TOKEN_LENGTH,
     LOGIN_TOKEN_LIFETIME,
     MAX_PIN_FAILURES,
@@ -23,7 +23,7 @@ from csms.domain.pin_login import (
     record_pin_attempt,
     verify_pin_login,
 )
-from csms.domain.rights import erase_customer
+from csms.domain.people.rights import erase_customer
 from storage.database import Database
 from storage.records import CustomerRecord
 
@@ -143,7 +143,7 @@ async def test_fifth_wrong_pin_locks_pin_login_for_15_minutes(
     db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     customer = await _customer(db)
-    caplog.set_level(logging.INFO, logger="csms.domain.pin_login")
+    caplog.set_level(logging.INFO, logger="csms.domain.people.pin_login")
     for attempt in range(MAX_PIN_FAILURES - 1):
         outcome = await _login(db, WRONG, now=NOW + timedelta(seconds=attempt))
         assert outcome.rejection is PinLoginRejection.WRONG_PIN

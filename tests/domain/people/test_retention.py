@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from csms.config import Settings
-from csms.domain.customers import add_customer
-from csms.domain.retention import run_retention, years_before
+from csms.domain.people.customers import add_customer
+from csms.domain.people.retention import run_retention, years_before
 from csms.server import running_server
 from storage.database import Database
 from storage.migrate import upgrade

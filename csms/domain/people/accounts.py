@@ -20,8 +20,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from csms.domain.cards import CardState, add_card, app_token_for, block_card
-from csms.domain.customers import (
+from csms.domain.errors import AlreadyExists, InvalidRequest, NotFound
+from csms.domain.model import TransactionStatus
+from csms.domain.people.cards import CardState, add_card, app_token_for, block_card
+from csms.domain.people.customers import (
     ADULT_AGE,
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
@@ -33,9 +35,7 @@ from csms.domain.customers import (
     update_customer,
     validate_phone,
 )
-from csms.domain.errors import AlreadyExists, InvalidRequest, NotFound
-from csms.domain.model import TransactionStatus
-from csms.domain.rights import erase_customer
+from csms.domain.people.rights import erase_customer
 from csms.security import hash_password, hash_pin, hash_token, validate_pin, verify_password
 from storage.ports import UnitOfWork
 from storage.records import (

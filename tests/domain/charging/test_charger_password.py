@@ -7,9 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from csms.domain.errors import InvalidRequest
-from csms.domain.model import RegistrationStatus
-from csms.domain.stations import (
+from csms.domain.charging.stations import (
     PASSWORD_ACTIVE,
     PASSWORD_PENDING,
     confirm_password,
@@ -17,6 +15,8 @@ from csms.domain.stations import (
     password_state,
     register_unknown_charger,
 )
+from csms.domain.errors import InvalidRequest
+from csms.domain.model import RegistrationStatus
 from csms.security import verify_password
 from storage.database import Database
 from storage.sql import tables as t

@@ -1,0 +1,1 @@
+"""Billing: tariffs, pricing, payment cards, plausibility checks and reports."""

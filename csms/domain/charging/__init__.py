@@ -1,0 +1,1 @@
+"""Charging: stations and EVSEs, device models, authorization, transactions, their events."""

@@ -1,0 +1,1 @@
+"""People: customers, accounts, cards, consents, rights, retention, PIN login, marketing, owners."""

@@ -1,0 +1,1 @@
+"""Security: API tokens and data key rotation."""
