@@ -11,18 +11,14 @@ from datetime import datetime
 from email.utils import parseaddr
 
 from csms.config import Settings
+from csms.domain.billing.invoices import PAYMENT_CHARGE, PaymentStatus, seller_of
+from csms.domain.billing.payments import PaymentGateway
 from csms.domain.outbox_events import CHARGING_DONE, PAYMENT_DETACH, SESSION_COMPLETED
-from notify.billing import (
-    PAYMENT_CHARGE,
-    PaymentCharger,
-    PaymentStatus,
-    bill_session,
-    seller_of,
-)
+from notify.billing import PaymentCharger, bill_session
 from notify.email import EmailSender, SmtpSettings
 from notify.notifications import NOTIFICATION_TOPICS, Notifier, fan_out_charging_done
 from notify.outbox import ExternalHandler, OutboxWorker, Outcome, RetryPolicy
-from notify.payments import PaymentGateway, StripeGateway
+from notify.payments import StripeGateway
 from notify.sms import SmsSender, SmsSettings
 from storage.database import Database
 from storage.ports import UnitOfWork

@@ -18,8 +18,8 @@ from csms.api.routes.reports import router as reports_router
 from csms.api.schemas import Health
 from csms.commands import CommandRouter
 from csms.config import Settings
+from csms.domain.billing.payments import PaymentGateway
 from csms.ratelimit import GuessThrottle
-from notify.payments import PaymentGateway
 from storage.database import Database
 
 __all__ = ["create_app"]

@@ -27,7 +27,7 @@ __all__ = [
     "is_charging_done",
 ]
 
-#: An invoice's ``payment_status`` (notify.billing.PaymentStatus): the API's filter and
+#: An invoice's ``payment_status`` (csms.domain.billing.invoices.PaymentStatus): the API's filter and
 #: field and the CLI's ``--status`` choices.
 PaymentStatusName = Literal[
     "not_required",

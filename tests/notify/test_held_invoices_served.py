@@ -19,6 +19,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from csms.config import Settings
+from csms.domain.billing.payments import CardDetails
 from csms.domain.cards import add_card
 from csms.domain.customers import add_customer
 from csms.domain.owners import add_owner
@@ -27,7 +28,7 @@ from csms.domain.stations import add_charger
 from csms.domain.tariffs import add_tariff
 from csms.domain.tokens import create_token
 from csms.server import running_server
-from notify.payments import CardDetails, StripeGateway
+from notify.payments import StripeGateway
 from tests.fakes.payment_processor import FakeStripe
 from tests.waiting import eventually
 

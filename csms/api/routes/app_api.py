@@ -31,6 +31,12 @@ from csms.api.schemas import DriverSessionOut as SessionOut
 from csms.api.schemas import InvoiceOut, PaymentMethodOut
 from csms.api.throttle import account_key, login_throttle, source_key, too_many
 from csms.domain import accounts
+from csms.domain.billing.payments import (
+    CardDetails,
+    CardRejected,
+    PaymentGateway,
+    PaymentProcessorError,
+)
 from csms.domain.consents import set_marketing, unsubscribe
 from csms.domain.customers import (
     MAX_ADDRESS_LENGTH,
@@ -52,8 +58,6 @@ from csms.domain.views import (
     payment_method_view,
     session_view,
 )
-from notify.errors import DeliveryError
-from notify.payments import CardDetails, CardRejected, PaymentGateway
 from storage.ports import UnitOfWork
 from storage.records import CustomerRecord, CustomerTokenRecord, InvoiceRecord, TransactionRecord
 
@@ -805,7 +809,7 @@ async def add_payment_card(
         )
     except CardRejected as exc:
         raise ApiError(402, f"the card was declined: {exc.message}") from None
-    except DeliveryError:
+    except PaymentProcessorError:
         raise ApiError(
             503, "the payment processor cannot be reached right now: try again in a moment"
         ) from None

@@ -1,0 +1,1 @@
+"""Billing: tariffs, pricing, invoices and the payment port."""
