@@ -213,7 +213,7 @@ def stripe_amount(amount_minor: int, currency: str) -> int:
         raise PaymentDeliveryError(
             f"cannot charge in {code}: csms does not know its minor unit", permanent=True
         )
-    amount = amount_minor * 10 ** (_STRIPE_EXPONENTS.get(code, iso) - iso)
+    amount = int(amount_minor * 10 ** (_STRIPE_EXPONENTS.get(code, iso) - iso))
     if code in _STRIPE_TENS_ONLY and amount % 10:
         raise PaymentDeliveryError(
             f"cannot charge {amount_minor} minor units of {code}: the payment processor takes "

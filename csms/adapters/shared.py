@@ -69,7 +69,7 @@ async def answer_boot(
     return {
         "status": decision.status.value,
         "currentTime": format_time(ctx.now),
-        "interval": ctx.settings.heartbeat_interval if accepted else BOOT_RETRY_INTERVAL,
+        "interval": ctx.settings.ocpp.heartbeat_interval if accepted else BOOT_RETRY_INTERVAL,
     }
 
 

@@ -56,12 +56,12 @@ def create_app(
     app.state.settings = settings
     app.state.payments = payments
     # Failed logins and tokens per source and per account (csms/api/throttle.py).
-    app.state.login_throttle = GuessThrottle(settings.rate_limit_login)
+    app.state.login_throttle = GuessThrottle(settings.api.rate_limit_login)
     install_error_handlers(app)
     # Request bodies are bounded before they are read (csms/api/body_limit.py).
     app.add_middleware(
         BodyLimitMiddleware,
-        default_limit=settings.api_max_body,
+        default_limit=settings.api.max_body,
         overrides=lambda: route_body_limits(app.router.routes),
     )
     # nosniff everywhere, no framing and a CSP on HTML (csms/api/headers.py); added last,

@@ -27,8 +27,8 @@ __all__ = [
     "is_charging_done",
 ]
 
-#: An invoice's ``payment_status`` (csms.domain.billing.invoices.PaymentStatus): the API's filter and
-#: field and the CLI's ``--status`` choices.
+#: An invoice's ``payment_status`` (csms.domain.billing.invoices.PaymentStatus): the API's
+#: filter and field and the CLI's ``--status`` choices.
 PaymentStatusName = Literal[
     "not_required",
     "pending",

@@ -242,7 +242,7 @@ async def marketing_export(ctx: OperatorContext, request: Request) -> Response:
     opted in, their unsubscribe link), for a newsletter tool. Unsubscribed and erased
     customers are never in it."""
     now = ctx.now()
-    public = ctx.settings.public_url or str(request.base_url).rstrip("/")
+    public = ctx.settings.api.public_url or str(request.base_url).rstrip("/")
     base = f"{public}/api/app/unsubscribe"
     rows = await ctx.db.write(lambda uow: marketing_list(uow, unsubscribe_base=base, now=now))
     return Response(
