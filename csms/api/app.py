@@ -12,7 +12,16 @@ from csms.api.body_limit import BodyLimitMiddleware, route_body_limits
 from csms.api.docs import router as docs_router
 from csms.api.errors import install_error_handlers, integers_in_range
 from csms.api.headers import SecurityHeadersMiddleware
-from csms.api.routes import app_api, billing, cards, chargers, customers, owners, sessions
+from csms.api.routes import (
+    app_api,
+    app_charging,
+    billing,
+    cards,
+    chargers,
+    customers,
+    owners,
+    sessions,
+)
 from csms.api.routes.privacy import router as privacy_router
 from csms.api.routes.reports import router as reports_router
 from csms.api.schemas import Health
@@ -70,6 +79,7 @@ def create_app(
     for module in (chargers, sessions, customers, cards, owners, billing):
         app.include_router(module.router)
     app.include_router(app_api.router)
+    app.include_router(app_charging.router)
     app.include_router(reports_router)
     app.include_router(privacy_router)
     app.include_router(docs_router)
