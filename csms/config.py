@@ -16,7 +16,7 @@ import dataclasses
 import importlib.util
 import os
 import tomllib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -50,6 +50,7 @@ UnknownChargerPolicy = Literal["reject", "pending", "accept"]
 EventLoopChoice = Literal["auto", "uvloop", "asyncio"]
 
 _T = TypeVar("_T")
+_N = TypeVar("_N", int, float)
 
 _TEN_A_MINUTE = Rate(10, 60.0)
 _SIXTY_A_MINUTE = Rate(60, 60.0)
@@ -294,26 +295,24 @@ def _port(key: str, raw: Any) -> int:
     return port
 
 
-def positive_int(key: str, raw: Any) -> int:
-    """``raw`` as a whole number above 0; ``ConfigError`` naming ``key`` otherwise."""
+def _positive(key: str, raw: Any, kind: Callable[[Any], _N]) -> _N:
     try:
-        value = int(raw)
+        value = kind(raw)
     except (TypeError, ValueError):
         raise ConfigError(key, f"{raw!r} is not a number") from None
     if value <= 0:
         raise ConfigError(key, f"{raw!r} must be greater than 0")
     return value
+
+
+def positive_int(key: str, raw: Any) -> int:
+    """``raw`` as a whole number above 0; ``ConfigError`` naming ``key`` otherwise."""
+    return _positive(key, raw, int)
 
 
 def positive_float(key: str, raw: Any) -> float:
     """``raw`` as a number above 0; ``ConfigError`` naming ``key`` otherwise."""
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(key, f"{raw!r} is not a number") from None
-    if value <= 0:
-        raise ConfigError(key, f"{raw!r} must be greater than 0")
-    return value
+    return _positive(key, raw, float)
 
 
 _DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}

@@ -79,6 +79,31 @@ class _ChargeJob:
     customer_number: int | None
 
 
+def _attempt(
+    invoice: InvoiceRecord,
+    key: str,
+    *,
+    now: datetime,
+    status: str,
+    reference: str | None,
+    decline_code: str | None = None,
+    message: str | None,
+) -> PaymentAttemptRecord:
+    """The record of one attempt to charge ``invoice`` (its message cut to 300 characters)."""
+    return PaymentAttemptRecord(
+        id=0,
+        invoice_id=invoice.id,
+        idempotency_key=key,
+        amount_minor=invoice.total_minor,
+        currency=invoice.currency,
+        status=status,
+        reference=reference,
+        decline_code=decline_code,
+        message=(message or "")[:300] or None,
+        created_at=now,
+    )
+
+
 def _next_card_id(uow: UnitOfWork, customer_id: int | None, current: int) -> int:
     """The card the next attempt charges, stored with the outcome of this one: the
     customer's newest card (``current`` when they have none left)."""
@@ -179,17 +204,14 @@ class PaymentCharger:
             if not exc.permanent:
                 raise  # the outcome is unknown: delivered again under the same key
             return self._refused(invoice, card, key, exc, now)
-        attempt = PaymentAttemptRecord(
-            id=0,
-            invoice_id=invoice.id,
-            idempotency_key=key,
-            amount_minor=invoice.total_minor,
-            currency=invoice.currency,
+        attempt = _attempt(
+            invoice,
+            key,
+            now=now,
             status=result.status,
             reference=result.reference,
             decline_code=result.decline_code,
-            message=(result.message or "")[:300] or None,
-            created_at=now,
+            message=result.message,
         )
         if result.status == "succeeded":
 
@@ -246,16 +268,13 @@ class PaymentCharger:
         API key, a payment intent left processing): the attempt is recorded as an error and
         the invoice fails; ``csms outbox retry`` starts a new attempt (a new key)."""
         error = str(exc)  # the adapter's text: no card number, key or unmasked processor id
-        attempt = PaymentAttemptRecord(
-            id=0,
-            invoice_id=invoice.id,
-            idempotency_key=key,
-            amount_minor=invoice.total_minor,
-            currency=invoice.currency,
+        attempt = _attempt(
+            invoice,
+            key,
+            now=now,
             status="error",
             reference=exc.reference if isinstance(exc, ChargeUnresolved) else None,
-            message=error[:300] or None,
-            created_at=now,
+            message=error,
         )
 
         def failed(uow: UnitOfWork) -> None:
