@@ -106,6 +106,8 @@ class ApiSettings:
 
 @dataclass(frozen=True, slots=True)
 class DatabaseSettings:
+    """The database (SQLite or PostgreSQL) and how long a write waits out an outage."""
+
     url: str
     #: Seconds a write (a transaction message above all) is held while the database is
     #: unreachable, its commit retried, before the charger is answered with an error;
@@ -115,6 +117,8 @@ class DatabaseSettings:
 
 @dataclass(frozen=True, slots=True)
 class PrivacySettings:
+    """Personal data: the keys it is encrypted with, how long sessions stay linked."""
+
     #: CSMS_DATA_KEYS as given (None: the keys in ``$CSMS_HOME/data.keys``, made on first use).
     data_keys: str | None = None
     #: Completed sessions are unlinked from their customer after this many years.
@@ -123,6 +127,8 @@ class PrivacySettings:
 
 @dataclass(frozen=True, slots=True)
 class BillingSettings:
+    """What invoices are checked against and name (csms.domain.billing.invoices)."""
+
     #: Billing's plausibility check (csms.domain.plausibility): the power, in kW, a
     #: session's energy is checked against when csms does not know its charger's own;
     #: None (``off``): energy is not checked against power at all.
@@ -184,6 +190,9 @@ _FLAT_NAMES: dict[str, tuple[str, str]] = {
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """Everything csms is configured with: ``home`` (CSMS_HOME), the groups by concern, the
+    log level and event loop of the process, and other packages' ``sections``."""
+
     home: Path
     database: DatabaseSettings
     ocpp: OcppSettings = field(default_factory=OcppSettings)
