@@ -24,8 +24,9 @@ from urllib.parse import quote
 
 import httpx
 
-from csms.config import ConfigError, Settings, load_settings
+from csms.config import ConfigError, Settings
 from csms.domain.model import PAYMENT_STATUSES
+from csms.wiring import load_settings
 from protocol import ID_TOKEN_TYPES
 
 __all__ = ["ApiClient", "CliError", "build_parser", "main", "package_version"]
@@ -603,11 +604,11 @@ class Context:
         from csms.domain.security.tokens import read_token_file
 
         settings = self.settings
-        token = settings.api_token or read_token_file(settings.admin_token_path)
+        token = settings.api.token or read_token_file(settings.admin_token_path)
         client = ApiClient(
-            settings.api_url,
+            settings.api.url,
             token,
-            timeout=settings.call_timeout + 15,
+            timeout=settings.ocpp.call_timeout + 15,
             transport=self.transport,
         )
         if token is None:
@@ -627,7 +628,7 @@ def _run_db(settings: Settings, fn: Callable[[Any], Any]) -> Any:
     from storage.database import Database
 
     async def run() -> Any:
-        db = Database(settings.database_url, keys=settings.key_ring())
+        db = Database(settings.database.url, keys=settings.key_ring())
         try:
             return await db.write(fn)
         finally:
@@ -669,7 +670,7 @@ def cmd_db_upgrade(ctx: Context) -> int:
 
     from storage.migrate import head_revision, upgrade
 
-    url = ctx.settings.database_url
+    url = ctx.settings.database.url
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -714,7 +715,7 @@ def cmd_token_create(ctx: Context) -> int:
         raise CliError(str(exc)) from None
     except StorageError as exc:
         raise CliError(
-            f"cannot create the token in {_redacted(ctx.settings.database_url)}: {exc}; "
+            f"cannot create the token in {_redacted(ctx.settings.database.url)}: {exc}; "
             "if the database is new, run `csms db upgrade` first"
         ) from None
     if ctx.out.json:
@@ -743,7 +744,7 @@ def _iso(value: Any) -> str | None:
 
 def _token_db_error(ctx: Context, exc: Exception) -> CliError:
     return CliError(
-        f"cannot read the tokens in {_redacted(ctx.settings.database_url)}: {exc}; "
+        f"cannot read the tokens in {_redacted(ctx.settings.database.url)}: {exc}; "
         "if the database is new, run `csms db upgrade` first"
     )
 

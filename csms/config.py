@@ -1,30 +1,56 @@
 """Configuration: environment variables, an optional ``csms.toml``, then command-line flags.
 
+``Settings`` groups csms's own settings by concern: ``ocpp`` (the charger endpoint),
+``api`` (the HTTP API and the CLI's way to it), ``database``, ``privacy`` (personal-data
+keys, retention) and ``billing`` (the plausibility ceiling, the seller). Another package
+that reads keys of its own (notify: email, SMS, payments, the outbox) parses them itself,
+as a ``ConfigSection`` handed to ``load_settings``; its parsed settings travel in
+``Settings.sections`` (csms/wiring.py loads them all).
+
 A bad value stops start-up with a ``ConfigError`` that names the key and says what is allowed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, cast
 
 from csms.ratelimit import Rate, parse_rate
 
 if TYPE_CHECKING:
     from storage.crypto import KeyRing
 
-__all__ = ["ConfigError", "EventLoopChoice", "Settings", "UnknownChargerPolicy", "load_settings"]
+__all__ = [
+    "ApiSettings",
+    "BillingSettings",
+    "ConfigError",
+    "ConfigSection",
+    "DatabaseSettings",
+    "EventLoopChoice",
+    "OcppSettings",
+    "PrivacySettings",
+    "Settings",
+    "UnknownChargerPolicy",
+    "config_error_from",
+    "load_settings",
+    "parse_delays",
+    "positive_float",
+    "positive_int",
+]
 
 UnknownChargerPolicy = Literal["reject", "pending", "accept"]
 #: ``auto``: uvloop where it is installed (a dependency on Linux and macOS), else asyncio's.
 EventLoopChoice = Literal["auto", "uvloop", "asyncio"]
 
+_T = TypeVar("_T")
+_N = TypeVar("_N", int, float)
 
 _TEN_A_MINUTE = Rate(10, 60.0)
 _SIXTY_A_MINUTE = Rate(60, 60.0)
@@ -37,57 +63,73 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
-    home: Path
-    database_url: str
-    ocpp_host: str = "0.0.0.0"
-    ocpp_port: int = 9000
-    api_host: str = "127.0.0.1"
-    api_port: int = 8080
-    api_url: str = "http://127.0.0.1:8080"
-    api_token: str | None = None
+class OcppSettings:
+    """The charger endpoint: where it listens, whom it lets in, how it talks to them."""
+
+    host: str = "0.0.0.0"
+    port: int = 9000
     unknown_chargers: UnknownChargerPolicy = "reject"
     heartbeat_interval: int = 300
     call_timeout: float = 30.0
     ping_interval: float | None = 60.0
     max_frame_bytes: int = 256 * 1024
-    log_level: str = "INFO"
-    event_loop: EventLoopChoice = "auto"
+    #: Seconds a charger has to complete its opening handshake, from TCP connect to the
+    #: 101 (CSMS_HANDSHAKE_TIMEOUT): a handshake that drags on is dropped.
+    handshake_timeout: float = 10.0
+    #: Seconds a stopping server waits for the CALLs being handled to be answered before
+    #: it closes the connections anyway (CSMS_SHUTDOWN_GRACE).
+    shutdown_grace: float = 10.0
+    #: Throttling guesses (csms/ratelimit.py); None: off. Wrong charger passwords per
+    #: source address and per identity; Authorize requests per charger.
+    rate_limit_charger_auth: Rate | None = _TEN_A_MINUTE
+    rate_limit_authorize: Rate | None = _SIXTY_A_MINUTE
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    """The HTTP API: where it listens, its limits, and how the CLI reaches it."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: What the CLI talks to (CSMS_API_URL) and with which token (CSMS_API_TOKEN).
+    url: str = "http://127.0.0.1:8080"
+    token: str | None = None
+    #: Largest HTTP API request body in bytes (a route may set its own: csms/api/body_limit.py).
+    max_body: int = 1024 * 1024
+    #: Failed API logins (customer logins and bearer tokens) per source address and per
+    #: account (csms/ratelimit.py); None: off.
+    rate_limit_login: Rate | None = _TEN_A_MINUTE
+    #: Where people reach the customer API (the links in the marketing export); None: the
+    #: address the export was asked for at.
+    public_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    """The database (SQLite or PostgreSQL) and how long a write waits out an outage."""
+
+    url: str
+    #: Seconds a write (a transaction message above all) is held while the database is
+    #: unreachable, its commit retried, before the charger is answered with an error;
+    #: below chargers' call timeouts. 0: no hold.
+    outage_hold: float = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacySettings:
+    """Personal data: the keys it is encrypted with, how long sessions stay linked."""
+
     #: CSMS_DATA_KEYS as given (None: the keys in ``$CSMS_HOME/data.keys``, made on first use).
     data_keys: str | None = None
     #: Completed sessions are unlinked from their customer after this many years.
     retention_years: int = 7
-    #: Email (notify/email.py): None disables it (messages are logged as skipped).
-    smtp_url: str | None = None
-    mail_from: str | None = None
-    #: SMS (notify/sms.py, a Twilio-style gateway): None disables it.
-    sms_url: str | None = None
-    sms_from: str | None = None
-    #: The payment processor (notify/payments.py): None bills sessions and leaves payment
-    #: pending.
-    payment_url: str | None = None
-    payment_key: str | None = None
-    #: Where people reach the customer API (the links in the marketing export); None: the
-    #: address the export was asked for at.
-    public_url: str | None = None
-    #: Outbox deliveries (docs/adr/0008-outbox.md): attempts before ``failed``, and the
-    #: backoff between them (doubling from ``outbox_retry_base`` up to
-    #: ``outbox_retry_max`` seconds, with jitter).
-    outbox_max_attempts: int = 12
-    outbox_retry_base: float = 10.0
-    outbox_retry_max: float = 3600.0
-    #: Seconds a worker holds a delivery it is making; one whose process died is made
-    #: again once this has run out (longer than any receiver's timeout).
-    outbox_lease: float = 120.0
-    #: Seconds after a declined charge before each new attempt (then the invoice fails).
-    payment_retry_delays: tuple[float, ...] = (3600.0, 86400.0, 259200.0)
-    #: Seconds a stopping server waits for the CALLs being handled to be answered before
-    #: it closes the connections anyway (CSMS_SHUTDOWN_GRACE).
-    shutdown_grace: float = 10.0
-    #: Seconds a charger has to complete its opening handshake, from TCP connect to the
-    #: 101 (CSMS_HANDSHAKE_TIMEOUT): a handshake that drags on is dropped.
-    handshake_timeout: float = 10.0
-    #: Billing's plausibility check (csms.domain.plausibility): the power, in kW, a
+
+
+@dataclass(frozen=True, slots=True)
+class BillingSettings:
+    """What invoices are checked against and name (csms.domain.billing.invoices)."""
+
+    #: Billing's plausibility check (csms.domain.billing.plausibility): the power, in kW, a
     #: session's energy is checked against when csms does not know its charger's own;
     #: None (``off``): energy is not checked against power at all.
     max_charger_kw: Decimal | None = Decimal(350)
@@ -95,18 +137,72 @@ class Settings:
     seller_name: str | None = None
     seller_address: str | None = None
     seller_vat_id: str | None = None
-    #: Seconds a write (a transaction message above all) is held while the database is
-    #: unreachable, its commit retried, before the charger is answered with an error;
-    #: below chargers' call timeouts. 0: no hold.
-    db_outage_hold: float = 20.0
-    #: Largest HTTP API request body in bytes (a route may set its own: csms/api/body_limit.py).
-    api_max_body: int = 1024 * 1024
-    #: Throttling guesses (csms/ratelimit.py); None: off. Failed API logins (customer
-    #: logins and bearer tokens) per source address and per account; wrong charger
-    #: passwords per source address and per identity; Authorize requests per charger.
-    rate_limit_login: Rate | None = _TEN_A_MINUTE
-    rate_limit_charger_auth: Rate | None = _TEN_A_MINUTE
-    rate_limit_authorize: Rate | None = _SIXTY_A_MINUTE
+
+
+class ConfigSection(Protocol):
+    """Settings another package reads from keys of its own (notify/config.py).
+
+    ``parse`` gets the values of its ``keys`` that are set (the environment over
+    ``csms.toml``, under their ``CSMS_`` names) and raises ``ConfigError`` naming the key of
+    a bad one; what it returns is ``Settings.sections[name]``.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def keys(self) -> Collection[str]: ...
+
+    def parse(self, raw: Mapping[str, Any]) -> object: ...
+
+
+#: ``with_overrides`` names of the settings before they were grouped (``ocpp_port``, the
+#: CLI's flags and the tests use them): the group and the field each one is now.
+_FLAT_NAMES: dict[str, tuple[str, str]] = {
+    "database_url": ("database", "url"),
+    "db_outage_hold": ("database", "outage_hold"),
+    "ocpp_host": ("ocpp", "host"),
+    "ocpp_port": ("ocpp", "port"),
+    "unknown_chargers": ("ocpp", "unknown_chargers"),
+    "heartbeat_interval": ("ocpp", "heartbeat_interval"),
+    "call_timeout": ("ocpp", "call_timeout"),
+    "ping_interval": ("ocpp", "ping_interval"),
+    "max_frame_bytes": ("ocpp", "max_frame_bytes"),
+    "handshake_timeout": ("ocpp", "handshake_timeout"),
+    "shutdown_grace": ("ocpp", "shutdown_grace"),
+    "rate_limit_charger_auth": ("ocpp", "rate_limit_charger_auth"),
+    "rate_limit_authorize": ("ocpp", "rate_limit_authorize"),
+    "api_host": ("api", "host"),
+    "api_port": ("api", "port"),
+    "api_url": ("api", "url"),
+    "api_token": ("api", "token"),
+    "api_max_body": ("api", "max_body"),
+    "rate_limit_login": ("api", "rate_limit_login"),
+    "public_url": ("api", "public_url"),
+    "data_keys": ("privacy", "data_keys"),
+    "retention_years": ("privacy", "retention_years"),
+    "max_charger_kw": ("billing", "max_charger_kw"),
+    "seller_name": ("billing", "seller_name"),
+    "seller_address": ("billing", "seller_address"),
+    "seller_vat_id": ("billing", "seller_vat_id"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything csms is configured with: ``home`` (CSMS_HOME), the groups by concern, the
+    log level and event loop of the process, and other packages' ``sections``."""
+
+    home: Path
+    database: DatabaseSettings
+    ocpp: OcppSettings = field(default_factory=OcppSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    billing: BillingSettings = field(default_factory=BillingSettings)
+    log_level: str = "INFO"
+    event_loop: EventLoopChoice = "auto"
+    #: Other packages' settings, by ``ConfigSection.name`` (``section`` reads one).
+    sections: Mapping[str, object] = field(default_factory=dict, compare=False)
 
     @property
     def admin_token_path(self) -> Path:
@@ -117,54 +213,85 @@ class Settings:
         with a new key the first time)."""
         from storage.crypto import load_key_ring
 
-        return load_key_ring(env_value=self.data_keys, home=self.home)
+        return load_key_ring(env_value=self.privacy.data_keys, home=self.home)
+
+    def section(self, name: str, kind: type[_T]) -> _T | None:
+        """The settings another package parsed as section ``name`` (None: not loaded)."""
+        value = self.sections.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, kind):
+            raise TypeError(f"settings section {name!r} is a {type(value).__name__}")
+        return value
 
     def with_overrides(self, **overrides: Any) -> Settings:
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        """These settings with the given values, None left out (the CLI's flags that were
+        not given). Names are fields (``home``, ``ocpp=OcppSettings(...)``), the names of
+        before the grouping (``ocpp_port``, ``database_url``: ``_FLAT_NAMES``), or fields of
+        a section's settings (``payment_url``)."""
+        top: dict[str, Any] = {}
+        groups: dict[str, dict[str, Any]] = {}
+        sections = dict(self.sections)
+        for name, value in overrides.items():
+            if value is None:
+                continue
+            if name in _FLAT_NAMES:
+                group, field_name = _FLAT_NAMES[name]
+                groups.setdefault(group, {})[field_name] = value
+                continue
+            if name in _TOP_FIELDS:
+                top[name] = value
+                continue
+            owner = next(
+                (
+                    key
+                    for key, section in sections.items()
+                    if dataclasses.is_dataclass(section)
+                    and name in {f.name for f in dataclasses.fields(section)}
+                ),
+                None,
+            )
+            if owner is None:
+                raise TypeError(f"Settings has no setting {name!r}")
+            sections[owner] = replace(cast(Any, sections[owner]), **{name: value})
+        for group, values in groups.items():
+            top[group] = replace(top.get(group, getattr(self, group)), **values)
+        return replace(self, **top, sections=sections)
 
 
-_KEYS = {
-    "CSMS_HOME": "home",
-    "CSMS_DATABASE_URL": "database_url",
-    "CSMS_OCPP_HOST": "ocpp_host",
-    "CSMS_OCPP_PORT": "ocpp_port",
-    "CSMS_API_HOST": "api_host",
-    "CSMS_API_PORT": "api_port",
-    "CSMS_API_URL": "api_url",
-    "CSMS_API_TOKEN": "api_token",
-    "CSMS_UNKNOWN_CHARGERS": "unknown_chargers",
-    "CSMS_HEARTBEAT_INTERVAL": "heartbeat_interval",
-    "CSMS_CALL_TIMEOUT": "call_timeout",
-    "CSMS_PING_INTERVAL": "ping_interval",
-    "CSMS_MAX_FRAME_BYTES": "max_frame_bytes",
-    "CSMS_LOG_LEVEL": "log_level",
-    "CSMS_EVENT_LOOP": "event_loop",
-    "CSMS_DATA_KEYS": "data_keys",
-    "CSMS_RETENTION_YEARS": "retention_years",
-    "CSMS_SMTP_URL": "smtp_url",
-    "CSMS_MAIL_FROM": "mail_from",
-    "CSMS_SMS_URL": "sms_url",
-    "CSMS_SMS_FROM": "sms_from",
-    "CSMS_PAYMENT_URL": "payment_url",
-    "CSMS_PAYMENT_KEY": "payment_key",
-    "CSMS_PUBLIC_URL": "public_url",
-    "CSMS_OUTBOX_MAX_ATTEMPTS": "outbox_max_attempts",
-    "CSMS_OUTBOX_RETRY_BASE": "outbox_retry_base",
-    "CSMS_OUTBOX_RETRY_MAX": "outbox_retry_max",
-    "CSMS_OUTBOX_LEASE": "outbox_lease",
-    "CSMS_PAYMENT_RETRY_DELAYS": "payment_retry_delays",
-    "CSMS_SHUTDOWN_GRACE": "shutdown_grace",
-    "CSMS_HANDSHAKE_TIMEOUT": "handshake_timeout",
-    "CSMS_MAX_CHARGER_KW": "max_charger_kw",
-    "CSMS_SELLER_NAME": "seller_name",
-    "CSMS_SELLER_ADDRESS": "seller_address",
-    "CSMS_SELLER_VAT_ID": "seller_vat_id",
-    "CSMS_DB_OUTAGE_HOLD": "db_outage_hold",
-    "CSMS_API_MAX_BODY": "api_max_body",
-    "CSMS_RATE_LIMIT_LOGIN": "rate_limit_login",
-    "CSMS_RATE_LIMIT_CHARGER_AUTH": "rate_limit_charger_auth",
-    "CSMS_RATE_LIMIT_AUTHORIZE": "rate_limit_authorize",
-}
+_TOP_FIELDS = frozenset(f.name for f in dataclasses.fields(Settings)) - {"sections"}
+
+_KEYS = (
+    "CSMS_HOME",
+    "CSMS_DATABASE_URL",
+    "CSMS_OCPP_HOST",
+    "CSMS_OCPP_PORT",
+    "CSMS_API_HOST",
+    "CSMS_API_PORT",
+    "CSMS_API_URL",
+    "CSMS_API_TOKEN",
+    "CSMS_UNKNOWN_CHARGERS",
+    "CSMS_HEARTBEAT_INTERVAL",
+    "CSMS_CALL_TIMEOUT",
+    "CSMS_PING_INTERVAL",
+    "CSMS_MAX_FRAME_BYTES",
+    "CSMS_LOG_LEVEL",
+    "CSMS_EVENT_LOOP",
+    "CSMS_DATA_KEYS",
+    "CSMS_RETENTION_YEARS",
+    "CSMS_PUBLIC_URL",
+    "CSMS_SHUTDOWN_GRACE",
+    "CSMS_HANDSHAKE_TIMEOUT",
+    "CSMS_MAX_CHARGER_KW",
+    "CSMS_SELLER_NAME",
+    "CSMS_SELLER_ADDRESS",
+    "CSMS_SELLER_VAT_ID",
+    "CSMS_DB_OUTAGE_HOLD",
+    "CSMS_API_MAX_BODY",
+    "CSMS_RATE_LIMIT_LOGIN",
+    "CSMS_RATE_LIMIT_CHARGER_AUTH",
+    "CSMS_RATE_LIMIT_AUTHORIZE",
+)
 
 
 def _port(key: str, raw: Any) -> int:
@@ -177,7 +304,7 @@ def _port(key: str, raw: Any) -> int:
     return port
 
 
-def _positive(key: str, raw: Any, kind: type[int] | type[float]) -> Any:
+def _positive(key: str, raw: Any, kind: Callable[[Any], _N]) -> _N:
     try:
         value = kind(raw)
     except (TypeError, ValueError):
@@ -185,6 +312,16 @@ def _positive(key: str, raw: Any, kind: type[int] | type[float]) -> Any:
     if value <= 0:
         raise ConfigError(key, f"{raw!r} must be greater than 0")
     return value
+
+
+def positive_int(key: str, raw: Any) -> int:
+    """``raw`` as a whole number above 0; ``ConfigError`` naming ``key`` otherwise."""
+    return _positive(key, raw, int)
+
+
+def positive_float(key: str, raw: Any) -> float:
+    """``raw`` as a number above 0; ``ConfigError`` naming ``key`` otherwise."""
+    return _positive(key, raw, float)
 
 
 _DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -211,13 +348,13 @@ def _duration_seconds(key: str, raw: Any, *, allow_zero: bool = False) -> float:
     return value
 
 
-def _delays(key: str, raw: Any) -> tuple[float, ...]:
+def parse_delays(key: str, raw: Any) -> tuple[float, ...]:
     """Comma-separated seconds (``3600,86400``); empty: no retries."""
     text = ",".join(str(v) for v in raw) if isinstance(raw, list | tuple) else str(raw)
     delays: list[float] = []
     for part in text.split(","):
         if part.strip():
-            delays.append(_positive(key, part.strip(), float))
+            delays.append(positive_float(key, part.strip()))
     return tuple(delays)
 
 
@@ -246,73 +383,7 @@ def _rate(key: str, raw: Any, default: str) -> Rate | None:
         raise ConfigError(key, str(exc)) from None
 
 
-def _limits(raw: dict[str, Any]) -> dict[str, Any]:
-    """The request body limit and the rate limits (throttling guesses)."""
-    return {
-        "api_max_body": _size("CSMS_API_MAX_BODY", raw.get("CSMS_API_MAX_BODY", "1MB")),
-        "rate_limit_login": _rate(
-            "CSMS_RATE_LIMIT_LOGIN", raw.get("CSMS_RATE_LIMIT_LOGIN"), "10/min"
-        ),
-        "rate_limit_charger_auth": _rate(
-            "CSMS_RATE_LIMIT_CHARGER_AUTH", raw.get("CSMS_RATE_LIMIT_CHARGER_AUTH"), "10/min"
-        ),
-        "rate_limit_authorize": _rate(
-            "CSMS_RATE_LIMIT_AUTHORIZE", raw.get("CSMS_RATE_LIMIT_AUTHORIZE"), "60/min"
-        ),
-    }
-
-
-def _check_smtp(url: str, sender: str) -> None:
-    from notify.email import SmtpSettings
-
-    SmtpSettings.from_url(url, sender=sender)
-
-
-def _check_sms(url: str, sender: str) -> None:
-    from notify.sms import SmsSettings
-
-    SmsSettings.from_url(url, sender=sender)
-
-
-def _channels(raw: dict[str, Any]) -> dict[str, Any]:
-    """The email, SMS and payment settings, each checked by the adapter that will use it,
-    so that a bad value stops start-up naming its key (and never echoing a secret)."""
-    values: dict[str, Any] = {}
-    for name, key in (
-        ("smtp_url", "CSMS_SMTP_URL"),
-        ("mail_from", "CSMS_MAIL_FROM"),
-        ("sms_url", "CSMS_SMS_URL"),
-        ("sms_from", "CSMS_SMS_FROM"),
-        ("payment_url", "CSMS_PAYMENT_URL"),
-        ("payment_key", "CSMS_PAYMENT_KEY"),
-    ):
-        value = raw.get(key)
-        values[name] = None if value is None or str(value) == "" else str(value)
-    # Email and SMS: the URL, the sender it requires (an example for the error), the check.
-    for url_key, from_key, example, check in (
-        ("CSMS_SMTP_URL", "CSMS_MAIL_FROM", "noreply@...", _check_smtp),
-        ("CSMS_SMS_URL", "CSMS_SMS_FROM", "+4930...", _check_sms),
-    ):
-        url, sender = values[_KEYS[url_key]], values[_KEYS[from_key]]
-        if url is None:
-            continue
-        if sender is None:
-            raise ConfigError(from_key, f"is required with {url_key} ({example})")
-        try:
-            check(url, sender)
-        except ValueError as exc:
-            raise _config_error(exc, url_key) from None
-    if values["payment_url"] is not None or values["payment_key"] is not None:
-        from notify.payments import StripeGateway
-
-        try:
-            StripeGateway.check_settings(values["payment_url"], values["payment_key"])
-        except ValueError as exc:
-            raise _config_error(exc, "CSMS_PAYMENT_URL") from None
-    return values
-
-
-def _billing(raw: dict[str, Any]) -> dict[str, Any]:
+def _billing(raw: Mapping[str, Any]) -> BillingSettings:
     """The plausibility ceiling and the seller printed on receipts and invoices."""
     text = str(raw.get("CSMS_MAX_CHARGER_KW", "350")).strip()
     ceiling: Decimal | None = None
@@ -327,7 +398,7 @@ def _billing(raw: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(
             "CSMS_MAX_CHARGER_KW", f"{text!r}: use a power from 0 to 10000 kW, or off"
         )
-    values: dict[str, Any] = {"max_charger_kw": ceiling}
+    seller: list[str | None] = []
     for key, limit in (
         ("CSMS_SELLER_NAME", 200),
         ("CSMS_SELLER_ADDRESS", 500),
@@ -338,26 +409,26 @@ def _billing(raw: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError(key, f"is at most {limit} characters")
         if any(ch in given for ch in "\x00\r"):
             raise ConfigError(key, "must not contain control characters")
-        values[_KEYS[key]] = given or None
-    return values
+        seller.append(given or None)
+    name, address, vat_id = seller
+    return BillingSettings(
+        max_charger_kw=ceiling, seller_name=name, seller_address=address, seller_vat_id=vat_id
+    )
 
 
-def _config_error(exc: ValueError, default: str) -> ConfigError:
-    """A ConfigError for an adapter's error, under the key its message names (the first
-    one it mentions), the key said once."""
+def config_error_from(exc: ValueError, default: str, *, keys: Collection[str]) -> ConfigError:
+    """A ConfigError for an adapter's error, under the key of ``keys`` its message names
+    (the first one it mentions, else ``default``), the key said once."""
     text = str(exc)
-    named = [(text.find(key), key) for key in _KEYS if key in text]
+    named = [(text.find(key), key) for key in keys if key in text]
     key = min(named)[1] if named else default
     if text.startswith(key):
         text = text[len(key) :].lstrip(": ")
     return ConfigError(key, text)
 
 
-def load_settings(
-    env: Mapping[str, str] | None = None, *, config_file: Path | None = None
-) -> Settings:
-    """Settings from ``env`` (default ``os.environ``) over ``csms.toml`` (if present)."""
-    env = os.environ if env is None else env
+def _read(env: Mapping[str, str], config_file: Path | None, known: Sequence[str]) -> dict[str, Any]:
+    """The values of the ``known`` keys: the environment over ``csms.toml``."""
     raw: dict[str, Any] = {}
     path = config_file or Path(env.get("CSMS_CONFIG") or "csms.toml")
     if config_file is None and env.get("CSMS_CONFIG") and not path.exists():
@@ -373,12 +444,74 @@ def load_settings(
             raise ConfigError(str(path), f"cannot read configuration file: {exc}") from None
         for key, value in data.items():
             name = key.upper() if key.upper().startswith("CSMS_") else f"CSMS_{key.upper()}"
-            if name not in _KEYS:
-                raise ConfigError(f"{path}:{key}", f"unknown key; known: {', '.join(_KEYS)}")
+            if name not in known:
+                raise ConfigError(f"{path}:{key}", f"unknown key; known: {', '.join(known)}")
             raw[name] = value
-    for name in _KEYS:
+    for name in known:
         if name in env and env[name] != "":
             raw[name] = env[name]
+    return raw
+
+
+def _ocpp(raw: Mapping[str, Any], policy: UnknownChargerPolicy) -> OcppSettings:
+    ping = raw.get("CSMS_PING_INTERVAL", 60)
+    return OcppSettings(
+        host=str(raw.get("CSMS_OCPP_HOST", "0.0.0.0")),
+        port=_port("CSMS_OCPP_PORT", raw.get("CSMS_OCPP_PORT", 9000)),
+        unknown_chargers=policy,
+        heartbeat_interval=positive_int(
+            "CSMS_HEARTBEAT_INTERVAL", raw.get("CSMS_HEARTBEAT_INTERVAL", 300)
+        ),
+        call_timeout=positive_float("CSMS_CALL_TIMEOUT", raw.get("CSMS_CALL_TIMEOUT", 30)),
+        ping_interval=(
+            None
+            if str(ping) in ("0", "off", "none")
+            else positive_float("CSMS_PING_INTERVAL", ping)
+        ),
+        max_frame_bytes=positive_int(
+            "CSMS_MAX_FRAME_BYTES", raw.get("CSMS_MAX_FRAME_BYTES", 256 * 1024)
+        ),
+        handshake_timeout=_duration_seconds(
+            "CSMS_HANDSHAKE_TIMEOUT", raw.get("CSMS_HANDSHAKE_TIMEOUT", 10)
+        ),
+        shutdown_grace=_duration_seconds(
+            "CSMS_SHUTDOWN_GRACE", raw.get("CSMS_SHUTDOWN_GRACE", 10), allow_zero=True
+        ),
+        rate_limit_charger_auth=_rate(
+            "CSMS_RATE_LIMIT_CHARGER_AUTH", raw.get("CSMS_RATE_LIMIT_CHARGER_AUTH"), "10/min"
+        ),
+        rate_limit_authorize=_rate(
+            "CSMS_RATE_LIMIT_AUTHORIZE", raw.get("CSMS_RATE_LIMIT_AUTHORIZE"), "60/min"
+        ),
+    )
+
+
+def _api(raw: Mapping[str, Any]) -> ApiSettings:
+    port = _port("CSMS_API_PORT", raw.get("CSMS_API_PORT", 8080))
+    token = raw.get("CSMS_API_TOKEN")
+    return ApiSettings(
+        host=str(raw.get("CSMS_API_HOST", "127.0.0.1")),
+        port=port,
+        url=str(raw.get("CSMS_API_URL", f"http://127.0.0.1:{port}")).rstrip("/"),
+        token=None if token is None else str(token),
+        max_body=_size("CSMS_API_MAX_BODY", raw.get("CSMS_API_MAX_BODY", "1MB")),
+        rate_limit_login=_rate("CSMS_RATE_LIMIT_LOGIN", raw.get("CSMS_RATE_LIMIT_LOGIN"), "10/min"),
+        public_url=str(raw["CSMS_PUBLIC_URL"]).rstrip("/") if raw.get("CSMS_PUBLIC_URL") else None,
+    )
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    *,
+    config_file: Path | None = None,
+    sections: Sequence[ConfigSection] = (),
+) -> Settings:
+    """Settings from ``env`` (default ``os.environ``) over ``csms.toml`` (if present), with
+    the ``sections`` of other packages parsed from their own keys (csms/wiring.py names
+    them; without them their keys are unknown)."""
+    env = os.environ if env is None else env
+    known = [*_KEYS, *(key for section in sections for key in section.keys)]
+    raw = _read(env, config_file, known)
 
     home = Path(raw.get("CSMS_HOME", "./var"))
     database_url = str(raw.get("CSMS_DATABASE_URL", f"sqlite+aiosqlite:///{home}/csms.sqlite3"))
@@ -390,11 +523,7 @@ def load_settings(
     policy = str(raw.get("CSMS_UNKNOWN_CHARGERS", "reject"))
     if policy not in ("reject", "pending", "accept"):
         raise ConfigError("CSMS_UNKNOWN_CHARGERS", f"{policy!r}: use reject, pending or accept")
-    api_port = _port("CSMS_API_PORT", raw.get("CSMS_API_PORT", 8080))
-    ping = raw.get("CSMS_PING_INTERVAL", 60)
-    ping_interval = (
-        None if str(ping) in ("0", "off", "none") else _positive("CSMS_PING_INTERVAL", ping, float)
-    )
+    api = _api(raw)
     level = str(raw.get("CSMS_LOG_LEVEL", "INFO")).upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("CSMS_LOG_LEVEL", f"{level!r}: use DEBUG, INFO, WARNING or ERROR")
@@ -413,52 +542,30 @@ def load_settings(
             KeyRing.parse(str(data_keys))
         except KeyRingError as exc:
             raise ConfigError("CSMS_DATA_KEYS", str(exc)) from None
-    return Settings(
-        home=home,
-        database_url=database_url,
-        ocpp_host=str(raw.get("CSMS_OCPP_HOST", "0.0.0.0")),
-        ocpp_port=_port("CSMS_OCPP_PORT", raw.get("CSMS_OCPP_PORT", 9000)),
-        api_host=str(raw.get("CSMS_API_HOST", "127.0.0.1")),
-        api_port=api_port,
-        api_url=str(raw.get("CSMS_API_URL", f"http://127.0.0.1:{api_port}")).rstrip("/"),
-        api_token=raw.get("CSMS_API_TOKEN"),
-        unknown_chargers=policy,  # type: ignore[arg-type]
-        heartbeat_interval=_positive(
-            "CSMS_HEARTBEAT_INTERVAL", raw.get("CSMS_HEARTBEAT_INTERVAL", 300), int
-        ),
-        call_timeout=_positive("CSMS_CALL_TIMEOUT", raw.get("CSMS_CALL_TIMEOUT", 30), float),
-        ping_interval=ping_interval,
-        max_frame_bytes=_positive(
-            "CSMS_MAX_FRAME_BYTES", raw.get("CSMS_MAX_FRAME_BYTES", 256 * 1024), int
-        ),
-        log_level=level,
-        event_loop=event_loop,  # type: ignore[arg-type]
+    ocpp = _ocpp(raw, cast(UnknownChargerPolicy, policy))
+    privacy = PrivacySettings(
         data_keys=None if data_keys is None else str(data_keys),
-        retention_years=_positive("CSMS_RETENTION_YEARS", raw.get("CSMS_RETENTION_YEARS", 7), int),
-        public_url=str(raw["CSMS_PUBLIC_URL"]).rstrip("/") if raw.get("CSMS_PUBLIC_URL") else None,
-        outbox_max_attempts=_positive(
-            "CSMS_OUTBOX_MAX_ATTEMPTS", raw.get("CSMS_OUTBOX_MAX_ATTEMPTS", 12), int
-        ),
-        outbox_retry_base=_positive(
-            "CSMS_OUTBOX_RETRY_BASE", raw.get("CSMS_OUTBOX_RETRY_BASE", 10), float
-        ),
-        outbox_retry_max=_positive(
-            "CSMS_OUTBOX_RETRY_MAX", raw.get("CSMS_OUTBOX_RETRY_MAX", 3600), float
-        ),
-        outbox_lease=_positive("CSMS_OUTBOX_LEASE", raw.get("CSMS_OUTBOX_LEASE", 120), float),
-        payment_retry_delays=_delays(
-            "CSMS_PAYMENT_RETRY_DELAYS", raw.get("CSMS_PAYMENT_RETRY_DELAYS", "3600,86400,259200")
-        ),
-        shutdown_grace=_duration_seconds(
-            "CSMS_SHUTDOWN_GRACE", raw.get("CSMS_SHUTDOWN_GRACE", 10), allow_zero=True
-        ),
-        handshake_timeout=_duration_seconds(
-            "CSMS_HANDSHAKE_TIMEOUT", raw.get("CSMS_HANDSHAKE_TIMEOUT", 10)
-        ),
-        db_outage_hold=_duration_seconds(
+        retention_years=positive_int("CSMS_RETENTION_YEARS", raw.get("CSMS_RETENTION_YEARS", 7)),
+    )
+    database = DatabaseSettings(
+        url=database_url,
+        outage_hold=_duration_seconds(
             "CSMS_DB_OUTAGE_HOLD", raw.get("CSMS_DB_OUTAGE_HOLD", "20s"), allow_zero=True
         ),
-        **_channels(raw),
-        **_billing(raw),
-        **_limits(raw),
+    )
+    billing = _billing(raw)
+    parsed = {
+        section.name: section.parse({key: raw[key] for key in section.keys if key in raw})
+        for section in sections
+    }
+    return Settings(
+        home=home,
+        database=database,
+        ocpp=ocpp,
+        api=api,
+        privacy=privacy,
+        billing=billing,
+        log_level=level,
+        event_loop=cast(EventLoopChoice, event_loop),
+        sections=parsed,
     )

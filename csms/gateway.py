@@ -436,8 +436,8 @@ class Gateway:
         self._hook_tasks: set[asyncio.Task[None]] = set()
         # Throttling guesses (csms/ratelimit.py): charger passwords per source address
         # and per identity; Authorize requests per charger.
-        self._password_guesses = GuessThrottle(settings.rate_limit_charger_auth)
-        rate = settings.rate_limit_authorize
+        self._password_guesses = GuessThrottle(settings.ocpp.rate_limit_charger_auth)
+        rate = settings.ocpp.rate_limit_authorize
         self._authorize_rate = RateLimiter(rate) if rate is not None else None
 
     # -- lifecycle ------------------------------------------------------------------
@@ -447,12 +447,12 @@ class Gateway:
             process_request=self._process_request,
             on_open=self._open,
             subprotocols=self.subprotocols,
-            max_size=self.settings.max_frame_bytes,
-            ping_interval=self.settings.ping_interval,
-            ping_timeout=self.settings.ping_interval,
-            open_timeout=self.settings.handshake_timeout,
+            max_size=self.settings.ocpp.max_frame_bytes,
+            ping_interval=self.settings.ocpp.ping_interval,
+            ping_timeout=self.settings.ocpp.ping_interval,
+            open_timeout=self.settings.ocpp.handshake_timeout,
         )
-        await server.listen(self.settings.ocpp_host, self.settings.ocpp_port)
+        await server.listen(self.settings.ocpp.host, self.settings.ocpp.port)
         self._loop_time = asyncio.get_running_loop().time
         self._stopping = False
         self._server = server
@@ -469,7 +469,7 @@ class Gateway:
         server = self._server
         if server is None:
             return
-        grace = self.settings.shutdown_grace if grace is None else grace
+        grace = self.settings.ocpp.shutdown_grace if grace is None else grace
         self._stopping = True
         server.quiesce()
         # Busy workers end once they have answered what was read (see _work); idle ones
@@ -517,7 +517,9 @@ class Gateway:
             raise ChargerNotConnected(
                 f"charger {charger_id} is not connected: check `csms chargers show {charger_id}`"
             )
-        answer = await conn.call(action, payload, timeout=timeout or self.settings.call_timeout)
+        answer = await conn.call(
+            action, payload, timeout=timeout or self.settings.ocpp.call_timeout
+        )
         return CommandResult(charger_id=charger_id, action=action, payload=answer)
 
     def disconnect(self, charger_id: str, *, reason: str) -> bool:
@@ -598,7 +600,7 @@ class Gateway:
             log.warning("connection of %s not logged: %s", charger_id, exc)
 
     async def _unknown_charger(self, identity: str) -> ChargerRecord | None:
-        policy = self.settings.unknown_chargers
+        policy = self.settings.ocpp.unknown_chargers
         if policy == "reject":
             return None
         status = RegistrationStatus.ACCEPTED if policy == "accept" else RegistrationStatus.PENDING
@@ -715,7 +717,7 @@ class Gateway:
         session = OCPPSession(
             version=version,
             role="csms",
-            call_timeout=self.settings.call_timeout,
+            call_timeout=self.settings.ocpp.call_timeout,
             # A charger accepted before may reconnect without booting again (1.6 chargers
             # usually boot only at power-up): it keeps its accepted state.
             accepted=charger.registration_status == RegistrationStatus.ACCEPTED.value,

@@ -13,7 +13,6 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -21,20 +20,18 @@ from csms.adapters import v16, v201
 from csms.config import Settings
 from csms.domain.people.retention import RetentionReport, run_retention
 from csms.gateway import Gateway
+from csms.wiring import NotifyService, notify_service
 from protocol import OCPPVersion
 from storage.database import Database
 from storage.errors import StorageUnavailable
 from storage.files import secure_directory
 from storage.migrate import head_revision, revision_of, upgrade
 
-if TYPE_CHECKING:
-    from notify.service import Billing
-
 __all__ = ["CsmsServer", "configure_logging", "running_server", "serve"]
 
 log = logging.getLogger(__name__)
 
-#: Retention (csms.domain.retention) runs this long after start, then once a day.
+#: Retention (csms.domain.people.retention) runs this long after start, then once a day.
 RETENTION_FIRST_DELAY = 60.0
 RETENTION_INTERVAL = 24 * 60 * 60.0
 
@@ -52,7 +49,7 @@ class CsmsServer:
         self.settings = settings
         self.db: Database | None = None
         self.gateway: Gateway | None = None
-        self.billing: Billing | None = None
+        self.billing: NotifyService | None = None
         self._api: uvicorn.Server | None = None
         self._api_ticks: asyncio.Task[None] | None = None
         self._retention_first_delay = retention_first_delay
@@ -92,8 +89,10 @@ class CsmsServer:
         secure_directory(settings.home)  # 0700, looser modes tightened (storage/files.py)
         keys = settings.key_ring()
         if migrate:
-            await asyncio.to_thread(lambda: upgrade(settings.database_url, keys=keys))
-        self.db = Database(settings.database_url, keys=keys, outage_hold=settings.db_outage_hold)
+            await asyncio.to_thread(lambda: upgrade(settings.database.url, keys=keys))
+        self.db = Database(
+            settings.database.url, keys=keys, outage_hold=settings.database.outage_hold
+        )
         current = await self.db.read(lambda uow: revision_of(uow.conn))
         if current != head_revision():
             await self.db.close()
@@ -114,10 +113,8 @@ class CsmsServer:
         db, gateway = self.db, self.gateway
         gateway.connect_hooks.append(lambda cid: deliver_pending_password(db, gateway, cid))
         await self.gateway.start()
-        from notify.service import Billing
-
         # Billing and notification: the outbox worker (docs/adr/0008-outbox.md).
-        self.billing = Billing(self.db, settings)
+        self.billing = notify_service(self.db, settings)
         await self.billing.start()
         from csms.api import create_app
 
@@ -129,8 +126,8 @@ class CsmsServer:
         )
         config = uvicorn.Config(
             app,
-            host=settings.api_host,
-            port=settings.api_port,
+            host=settings.api.host,
+            port=settings.api.port,
             log_level=settings.log_level.lower(),
             access_log=False,
             log_config=None,  # our handlers and format (configure_logging)
@@ -143,7 +140,7 @@ class CsmsServer:
         config.load()
         self._api.lifespan = config.lifespan_class(config)
         try:
-            api_sockets = bind_listening_sockets(settings.api_host, settings.api_port)
+            api_sockets = bind_listening_sockets(settings.api.host, settings.api.port)
         except OSError:
             await self.billing.stop()
             await self.gateway.stop()
@@ -155,15 +152,15 @@ class CsmsServer:
             await self.billing.stop()
             await self.gateway.stop()
             raise OSError(
-                f"cannot listen on {settings.api_host}:{settings.api_port} "
+                f"cannot listen on {settings.api.host}:{settings.api.port} "
                 "(in use? set CSMS_API_PORT)"
             )
         self._retention = asyncio.create_task(self._retention_daily(), name="retention")
         log.info(
             "csms serving OCPP on ws://%s:%s/ocpp/{id} and the API on http://%s:%s (%s loop)",
-            settings.ocpp_host,
+            settings.ocpp.host,
             self.ocpp_port,
-            settings.api_host,
+            settings.api.host,
             self.api_port,
             type(asyncio.get_running_loop()).__module__.partition(".")[0],
         )
@@ -172,7 +169,7 @@ class CsmsServer:
         """Run retention shortly after start, then every day. A failed run is logged and
         tried again at the next one; it never stops the server."""
         delay = self._retention_first_delay
-        years = self.settings.retention_years
+        years = self.settings.privacy.retention_years
         while True:
             await asyncio.sleep(delay)
             delay = self._retention_interval

@@ -83,7 +83,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, *, rng: random.Random | None = None) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1, 2, ...)."""
-        ceiling = min(self.cap, self.base * 2 ** max(0, attempt - 1))
+        ceiling = min(self.cap, self.base * float(2 ** max(0, attempt - 1)))
         return ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
 
 

@@ -1,14 +1,10 @@
-"""Card payments: the ``PaymentGateway`` port and its Stripe adapter (``StripeGateway``).
+"""Card payments through Stripe: ``StripeGateway`` implements the payment port
+(``csms.domain.billing.payments.PaymentGateway``).
 
 What is kept
-    A card number and its CVC go to the payment processor once, when a card is added, and
-    are never stored or logged by csms (SPEC "Personal data"). The processor answers with a
-    payment method id (``pm_...``), the customer it belongs to (``cus_...``) and the card's
-    brand, last four digits and expiry: that ``StoredCard`` is all csms keeps. The token alone
-    cannot be charged by anyone without the secret API key, last4 and brand let a driver
-    recognise the card in the app, and the expiry lets csms ask for a new card in time.
-    ``CardDetails`` hides the number and the CVC from ``repr``/``str``, and nothing this module
-    raises or logs contains them, the API key, or a request body.
+    What the port says (``csms.domain.billing.payments``): the card number and CVC go to the
+    processor once and are never stored or logged; csms keeps the ``StoredCard``. Nothing
+    this module raises or logs contains them, the API key, or a request body.
 
 Idempotency
     Every POST carries an ``Idempotency-Key``. The processor stores its first answer to a key
@@ -18,14 +14,14 @@ Idempotency
     key. A retry after a *decline* needs a *new* key, otherwise it replays the decline; the
     caller derives keys such as ``invoice-{id}-attempt-{n}`` and moves to ``n + 1`` only after a
     ``ChargeResult`` with ``status="declined"`` and ``retryable=True``, never after a
-    ``DeliveryError``. A key reused with different parameters is refused by the processor
-    (``DeliveryError(permanent=True)``). ``add_card`` makes up to three requests; it derives
+    ``PaymentDeliveryError``. A key reused with different parameters is refused by the processor
+    (``PaymentDeliveryError(permanent=True)``). ``add_card`` makes up to three requests; it derives
     one key per step from the caller's key, so a retried ``add_card`` with the same key finds
     the same customer and payment method instead of creating new ones.
 
 Amounts
     ``charge`` takes integer ISO 4217 minor units, as invoices store them
-    (``csms.domain.pricing.CURRENCY_EXPONENTS``), and sends Stripe's ``amount``, which is in
+    (``csms.domain.billing.pricing.CURRENCY_EXPONENTS``), and sends Stripe's ``amount``, which is in
     Stripe's own minor unit of the currency (``stripe_amount``). They differ for ISK: csms
     bills whole krónur (ISO exponent 0), Stripe still takes ISK as a two-decimal currency
     (``500`` charges 5 ISK, and only multiples of 100 are accepted). HUF is two-decimal at
@@ -46,13 +42,13 @@ Failures
     * a card the processor or issuer refuses: ``CardRejected`` from ``add_card``, a
       ``ChargeResult(status="declined")`` from ``charge``;
     * the processor is unreachable, slow, rate limiting or failing (timeouts, connection
-      errors, 409 ``idempotency_key_in_use``, 429, 5xx): ``DeliveryError(permanent=False)``;
+      errors, 409 ``idempotency_key_in_use``, 429, 5xx): ``PaymentDeliveryError(permanent=False)``;
       retry with the same key;
     * the processor refuses the request itself (a wrong API key, an unknown id, a reused key
       with other parameters, an amount below the processor's minimum: 400, 401, 403, 404):
-      ``DeliveryError(permanent=True)``;
+      ``PaymentDeliveryError(permanent=True)``;
     * a payment intent the processor left ``processing`` (neither paid nor declined yet):
-      ``ChargeUnresolved``, a permanent ``DeliveryError`` naming the payment intent.
+      ``ChargeUnresolved``, a permanent ``PaymentDeliveryError`` naming the payment intent.
 
 Which declines may be retried later
     ``retryable`` is False for the decline codes in ``HARD_DECLINE_CODES``: the card is
@@ -72,12 +68,19 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
-from typing import Any, Literal, Protocol
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx
 
+from csms.domain.billing.payments import (
+    CardDetails,
+    CardOnFile,
+    CardRejected,
+    ChargeResult,
+    PaymentProcessorError,
+    StoredCard,
+)
 from csms.domain.billing.pricing import CURRENCY_EXPONENTS
 from notify.errors import DeliveryError
 
@@ -85,13 +88,8 @@ __all__ = [
     "DEFAULT_STRIPE_URL",
     "HARD_DECLINE_CODES",
     "STRIPE_API_VERSION",
-    "CardDetails",
-    "CardOnFile",
-    "CardRejected",
-    "ChargeResult",
     "ChargeUnresolved",
-    "PaymentGateway",
-    "StoredCard",
+    "PaymentDeliveryError",
     "StripeGateway",
     "is_retryable_decline",
     "mask_id",
@@ -153,6 +151,21 @@ _STRIPE_EXPONENTS = {"ISK": 2}
 _STRIPE_TENS_ONLY = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
 
 
+class PaymentDeliveryError(DeliveryError, PaymentProcessorError):
+    """A request to the payment processor failed: a ``DeliveryError`` to the outbox worker
+    (retried unless ``permanent``), a ``PaymentProcessorError`` to the customer API."""
+
+
+class ChargeUnresolved(PaymentDeliveryError):
+    """The processor has neither paid nor declined the charge (a payment intent left
+    ``processing``): someone has to look at it there. Permanent; ``reference`` names the
+    payment intent (unmasked: for the record, not for logs)."""
+
+    def __init__(self, message: str, *, reference: str) -> None:
+        super().__init__(message, permanent=True)
+        self.reference = reference
+
+
 def mask_id(value: str | None) -> str:
     """A processor id as it may be logged: its prefix and last four characters
     (``pm_****4242``)."""
@@ -190,19 +203,19 @@ def _mask_ids_in_http_client_logs() -> None:
 def stripe_amount(amount_minor: int, currency: str) -> int:
     """Stripe's ``amount`` for ``amount_minor`` ISO 4217 minor units of ``currency``.
 
-    ``DeliveryError(permanent=True)`` for a currency csms does not know the minor unit of,
+    ``PaymentDeliveryError(permanent=True)`` for a currency csms does not know the minor unit of,
     or an amount Stripe does not take in it (a three-decimal currency's amount not ending
     in 0): the processor would refuse it.
     """
     code = currency.upper()
     iso = CURRENCY_EXPONENTS.get(code)
     if iso is None:
-        raise DeliveryError(
+        raise PaymentDeliveryError(
             f"cannot charge in {code}: csms does not know its minor unit", permanent=True
         )
-    amount = amount_minor * 10 ** (_STRIPE_EXPONENTS.get(code, iso) - iso)
+    amount = int(amount_minor * 10 ** (_STRIPE_EXPONENTS.get(code, iso) - iso))
     if code in _STRIPE_TENS_ONLY and amount % 10:
-        raise DeliveryError(
+        raise PaymentDeliveryError(
             f"cannot charge {amount_minor} minor units of {code}: the payment processor takes "
             f"{code} amounts in multiples of 10 only",
             permanent=True,
@@ -213,191 +226,6 @@ def stripe_amount(amount_minor: int, currency: str) -> int:
 def is_retryable_decline(code: str | None) -> bool:
     """Whether a charge declined with ``code`` may succeed on the same card later."""
     return code not in HARD_DECLINE_CODES
-
-
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
-
-
-def _as_int(value: int | str, what: str) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{what} must be a number")
-    if isinstance(value, int):
-        return value
-    text = value.strip()
-    if not re.fullmatch(r"[0-9]{1,4}", text):
-        raise ValueError(f"{what} must be a number")
-    return int(text)
-
-
-@dataclass(frozen=True, repr=False)
-class CardDetails:
-    """A card as the driver typed it: only ever passed on to the processor, never kept.
-
-    Build it with ``CardDetails.parse`` (which normalises and checks it); ``repr`` and ``str``
-    show the last four digits and the expiry only.
-    """
-
-    number: str
-    exp_month: int
-    exp_year: int
-    cvc: str
-
-    @classmethod
-    def parse(
-        cls,
-        number: str,
-        exp_month: int | str,
-        exp_year: int | str,
-        cvc: str,
-        *,
-        today: date,
-    ) -> CardDetails:
-        """Normalise (spaces and dashes out, a 2-digit year to 4) and check a card.
-
-        Raises ``ValueError`` saying which field is wrong, never echoing the number or CVC.
-        """
-        if not isinstance(number, str):
-            raise ValueError("card number must be a string of digits")
-        digits = re.sub(r"[ \-]", "", number)
-        if not re.fullmatch(r"[0-9]+", digits):
-            raise ValueError("card number must contain only digits, spaces and dashes")
-        month = _as_int(exp_month, "expiry month")
-        year = _as_int(exp_year, "expiry year")
-        if isinstance(exp_year, str) and len(exp_year.strip()) not in (2, 4):
-            raise ValueError("expiry year must have 2 or 4 digits")
-        if year < 100:
-            year += 2000
-        if not isinstance(cvc, str):
-            raise ValueError("CVC must be a string of 3 or 4 digits")
-        card = cls(number=digits, exp_month=month, exp_year=year, cvc=cvc.strip())
-        card.validate(today=today)
-        return card
-
-    def validate(self, *, today: date) -> None:
-        """Check the card as it is (already normalised); ``ValueError`` if it is not usable."""
-        if not re.fullmatch(r"[0-9]{12,19}", self.number):
-            raise ValueError("card number must have 12 to 19 digits")
-        if not _luhn_ok(self.number):
-            raise ValueError("card number is not valid (check digit mismatch): check for typos")
-        if not 1 <= self.exp_month <= 12:
-            raise ValueError("expiry month must be between 1 and 12")
-        if not 2000 <= self.exp_year <= 2099:
-            raise ValueError("expiry year must be a year such as 2030 (or 30)")
-        # A card is valid through the last day of its expiry month.
-        if (self.exp_year, self.exp_month) < (today.year, today.month):
-            raise ValueError("card has expired")
-        if not re.fullmatch(r"[0-9]{3,4}", self.cvc):
-            raise ValueError("CVC must have 3 or 4 digits")
-
-    @property
-    def last4(self) -> str:
-        return self.number[-4:]
-
-    def __repr__(self) -> str:
-        return f"CardDetails(****{self.last4}, {self.exp_month:02d}/{self.exp_year})"
-
-    __str__ = __repr__
-
-
-@dataclass(frozen=True)
-class StoredCard:
-    """What csms keeps of a card: the processor's token and what a driver needs to see."""
-
-    token: str  # processor payment method id, pm_...
-    customer_ref: str  # processor customer id, cus_...
-    brand: str  # visa, mastercard, amex, ... as the processor names it
-    last4: str
-    exp_month: int
-    exp_year: int
-
-
-class CardOnFile(Protocol):
-    """Anything that names a card at the processor: a ``StoredCard``, a storage row."""
-
-    @property
-    def token(self) -> str: ...
-
-    @property
-    def customer_ref(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class ChargeResult:
-    """The processor's final answer to a charge (a failure to get one is a ``DeliveryError``)."""
-
-    status: Literal["succeeded", "declined"]
-    reference: str | None  # payment intent id (pi_...), also on most declines
-    decline_code: str | None = None
-    message: str | None = None  # the processor's text, safe to show the customer
-    retryable: bool = False  # declined, and a charge with a *new* key may succeed later
-
-
-class ChargeUnresolved(DeliveryError):
-    """The processor has neither paid nor declined the charge (a payment intent left
-    ``processing``): someone has to look at it there. Permanent; ``reference`` names the
-    payment intent (unmasked: for the record, not for logs)."""
-
-    def __init__(self, message: str, *, reference: str) -> None:
-        super().__init__(message, permanent=True)
-        self.reference = reference
-
-
-class CardRejected(ValueError):
-    """The processor or the issuer refused the card when it was added (an API answers 400)."""
-
-    def __init__(self, message: str, code: str | None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-
-
-class PaymentGateway(Protocol):
-    """The payment processor, as notify and the API use it."""
-
-    async def add_card(
-        self,
-        card: CardDetails,
-        *,
-        customer_ref: str | None,
-        description: str,
-        idempotency_key: str,
-        customer_number: str | None = None,
-    ) -> StoredCard:
-        """Store ``card`` at the processor, under ``customer_ref`` or a new processor customer.
-
-        ``description`` (and ``customer_number``) name the customer by csms customer number
-        only ("csms customer 123456789"), never by name or email. Raises ``CardRejected``
-        or ``DeliveryError``.
-        """
-        ...
-
-    async def charge(
-        self,
-        *,
-        amount_minor: int,
-        currency: str,
-        card: CardOnFile,
-        idempotency_key: str,
-        description: str,
-        metadata: Mapping[str, str],
-    ) -> ChargeResult:
-        """Charge a stored card off-session; ``DeliveryError`` when the outcome is unknown."""
-        ...
-
-    async def detach_card(self, token: str, *, idempotency_key: str) -> None:
-        """Remove a stored card at the processor (card removal, erasure); done if already gone."""
-        ...
-
-    async def aclose(self) -> None: ...
 
 
 def _check_idempotency_key(key: str) -> None:
@@ -697,12 +525,12 @@ class StripeGateway:
                 },
             )
         except httpx.TimeoutException as exc:
-            raise DeliveryError(
+            raise PaymentDeliveryError(
                 f"payment processor did not answer {endpoint} in time ({type(exc).__name__}); "
                 "the outcome is unknown: retry with the same idempotency key"
             ) from None
         except httpx.HTTPError as exc:
-            raise DeliveryError(
+            raise PaymentDeliveryError(
                 f"payment processor unreachable for {endpoint}: "
                 f"{type(exc).__name__}: {redact(exc) or 'no detail'}"
             ) from None
@@ -714,7 +542,7 @@ class StripeGateway:
             body = None
         if not isinstance(body, dict):
             if 200 <= response.status_code < 300:
-                raise DeliveryError(
+                raise PaymentDeliveryError(
                     f"payment processor answered {endpoint} with HTTP {response.status_code} "
                     "but no JSON object; retry with the same idempotency key"
                 )
@@ -746,13 +574,13 @@ class StripeGateway:
         transient = answer.status in (409, 429) or answer.status >= 500
         if answer.status == 401:
             text += "; check CSMS_PAYMENT_KEY"
-        raise DeliveryError(redact(text), permanent=not transient)
+        raise PaymentDeliveryError(redact(text), permanent=not transient)
 
     @staticmethod
     def _id_of(answer: _Answer, what: str, redact: _Redactor) -> str:
         value = answer.body.get("id")
         if not isinstance(value, str) or not _TOKEN_RE.fullmatch(value):
-            raise DeliveryError(
+            raise PaymentDeliveryError(
                 f"payment processor answered without a valid {what} id"
                 + (f" (request {answer.request_id})" if answer.request_id else ""),
                 permanent=True,

@@ -1,6 +1,7 @@
 """Billing and notification inside a csms server: the outbox worker and its deliveries,
-built from the settings (SPEC "Configuration": CSMS_SMTP_URL, CSMS_SMS_URL,
-CSMS_PAYMENT_URL/KEY; unset channels are logged and skipped).
+built from the settings (notify's own, notify/config.py: CSMS_SMTP_URL, CSMS_SMS_URL,
+CSMS_PAYMENT_URL/KEY, unset channels logged and skipped; and csms's billing settings:
+the plausibility ceiling, the seller). csms/wiring.py builds it for the server.
 """
 
 from __future__ import annotations
@@ -11,18 +12,15 @@ from datetime import datetime
 from email.utils import parseaddr
 
 from csms.config import Settings
+from csms.domain.billing.invoices import PAYMENT_CHARGE, PaymentStatus, seller_of
+from csms.domain.billing.payments import PaymentGateway
 from csms.domain.outbox_events import CHARGING_DONE, PAYMENT_DETACH, SESSION_COMPLETED
-from notify.billing import (
-    PAYMENT_CHARGE,
-    PaymentCharger,
-    PaymentStatus,
-    bill_session,
-    seller_of,
-)
+from notify.billing import PaymentCharger, bill_session
+from notify.config import NotifySettings
 from notify.email import EmailSender, SmtpSettings
 from notify.notifications import NOTIFICATION_TOPICS, Notifier, fan_out_charging_done
 from notify.outbox import ExternalHandler, OutboxWorker, Outcome, RetryPolicy
-from notify.payments import PaymentGateway, StripeGateway
+from notify.payments import StripeGateway
 from notify.sms import SmsSender, SmsSettings
 from storage.database import Database
 from storage.ports import UnitOfWork
@@ -33,7 +31,7 @@ __all__ = ["Billing", "CardDetacher", "payment_gateway"]
 log = logging.getLogger(__name__)
 
 
-def payment_gateway(settings: Settings) -> PaymentGateway | None:
+def payment_gateway(settings: NotifySettings) -> PaymentGateway | None:
     """The configured payment processor (None: payments are off)."""
     return StripeGateway.from_settings(settings.payment_url, settings.payment_key)
 
@@ -90,22 +88,24 @@ class Billing:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
-        self.gateway = payment_gateway(settings)
+        notify = NotifySettings.of(settings)
+        billing = settings.billing
+        self.gateway = payment_gateway(notify)
         self.email: EmailSender | None = None
         self.sms: SmsSender | None = None
-        if settings.smtp_url and settings.mail_from:
+        if notify.smtp_url and notify.mail_from:
             self.email = EmailSender(
-                SmtpSettings.from_url(settings.smtp_url, sender=settings.mail_from)
+                SmtpSettings.from_url(notify.smtp_url, sender=notify.mail_from)
             )
-        if settings.sms_url and settings.sms_from:
-            self.sms = SmsSender(SmsSettings.from_url(settings.sms_url, sender=settings.sms_from))
-        domain = parseaddr(settings.mail_from or "")[1].rpartition("@")[2] or "csms.invalid"
+        if notify.sms_url and notify.sms_from:
+            self.sms = SmsSender(SmsSettings.from_url(notify.sms_url, sender=notify.sms_from))
+        domain = parseaddr(notify.mail_from or "")[1].rpartition("@")[2] or "csms.invalid"
         notifier = Notifier(db, email=self.email, sms=self.sms, message_domain=domain)
         external: dict[str, ExternalHandler] = dict.fromkeys(NOTIFICATION_TOPICS, notifier)
         external[PAYMENT_DETACH] = CardDetacher(db, self.gateway)
         if self.gateway is not None:
             external[PAYMENT_CHARGE] = PaymentCharger(
-                db, self.gateway, retry_delays=settings.payment_retry_delays
+                db, self.gateway, retry_delays=notify.payment_retry_delays
             )
         self.worker = OutboxWorker(
             db,
@@ -113,22 +113,22 @@ class Billing:
                 SESSION_COMPLETED: functools.partial(
                     bill_session,
                     payments_enabled=self.gateway is not None,
-                    max_charger_kw=settings.max_charger_kw,
+                    max_charger_kw=billing.max_charger_kw,
                     seller=seller_of(
-                        name=settings.seller_name,
-                        address=settings.seller_address,
-                        vat_id=settings.seller_vat_id,
+                        name=billing.seller_name,
+                        address=billing.seller_address,
+                        vat_id=billing.seller_vat_id,
                     ),
                 ),
                 CHARGING_DONE: fan_out_charging_done,
             },
             external=external,
             policy=RetryPolicy(
-                max_attempts=settings.outbox_max_attempts,
-                base=settings.outbox_retry_base,
-                cap=settings.outbox_retry_max,
+                max_attempts=notify.outbox_max_attempts,
+                base=notify.outbox_retry_base,
+                cap=notify.outbox_retry_max,
             ),
-            lease=settings.outbox_lease,
+            lease=notify.outbox_lease,
         )
         for name, on in (
             ("email", self.email is not None),

@@ -354,7 +354,7 @@ class ApiTokenRecord:
 
 @dataclass(slots=True)
 class TariffRecord:
-    """A tariff; amounts are decimal strings (``csms.domain.pricing`` reads them)."""
+    """A tariff; amounts are decimal strings (``csms.domain.billing.pricing`` reads them)."""
 
     id: int
     name: str

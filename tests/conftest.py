@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from csms.config import Settings, load_settings
+from csms.config import Settings
+from csms.wiring import load_settings
 from storage.database import Database
 from storage.migrate import upgrade
 

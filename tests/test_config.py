@@ -1,4 +1,6 @@
-"""Configuration: a bad value refuses to start and names the key; defaults per SPEC.md."""
+"""Configuration: a bad value refuses to start and names the key; defaults per SPEC.md.
+
+Settings are loaded as the process loads them (csms/wiring.py: csms's and notify's)."""
 
 from __future__ import annotations
 
@@ -6,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from csms.config import ConfigError, load_settings
+from csms.config import ConfigError
 from csms.server import event_loop_factory
+from csms.wiring import load_settings
+from notify.config import NotifySettings
 
 NO_FILE = Path("/nonexistent/csms.toml")
 
@@ -19,10 +23,10 @@ def _load(**env: str):  # type: ignore[no-untyped-def]
 def test_defaults_follow_the_spec() -> None:
     settings = _load()
     assert settings.home == Path("./var")
-    assert settings.database_url == "sqlite+aiosqlite:///var/csms.sqlite3"
-    assert (settings.ocpp_host, settings.ocpp_port) == ("0.0.0.0", 9000)
-    assert (settings.api_host, settings.api_port) == ("127.0.0.1", 8080)
-    assert settings.unknown_chargers == "reject"
+    assert settings.database.url == "sqlite+aiosqlite:///var/csms.sqlite3"
+    assert (settings.ocpp.host, settings.ocpp.port) == ("0.0.0.0", 9000)
+    assert (settings.api.host, settings.api.port) == ("127.0.0.1", 8080)
+    assert settings.ocpp.unknown_chargers == "reject"
     assert settings.event_loop == "auto"
 
 
@@ -57,7 +61,7 @@ def test_environment_overrides_the_config_file(tmp_path: Path) -> None:
     path = tmp_path / "csms.toml"
     path.write_text('ocpp_port = 9001\nevent_loop = "asyncio"\n')
     settings = load_settings({"CSMS_OCPP_PORT": "9002"}, config_file=path)
-    assert settings.ocpp_port == 9002
+    assert settings.ocpp.port == 9002
     assert settings.event_loop == "asyncio"
 
 
@@ -106,11 +110,12 @@ def test_secrets_in_channel_settings_never_appear_in_the_refusal() -> None:
 
 def test_email_sms_and_payments_are_off_unless_configured() -> None:
     settings = _load()
-    assert (settings.smtp_url, settings.sms_url, settings.payment_url, settings.payment_key) == (
+    notify = NotifySettings.of(settings)
+    assert (notify.smtp_url, notify.sms_url, notify.payment_url, notify.payment_key) == (
         None,
         None,
         None,
         None,
     )
-    assert settings.payment_retry_delays == (3600.0, 86400.0, 259200.0)
-    assert settings.outbox_max_attempts == 12
+    assert notify.payment_retry_delays == (3600.0, 86400.0, 259200.0)
+    assert notify.outbox_max_attempts == 12

@@ -9,15 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from csms.config import ConfigError, load_settings
+from csms.config import ConfigError
+from csms.wiring import load_settings
 
 NO_FILE = Path("/nonexistent/csms.toml")
 
 
 def test_the_ceiling_defaults_to_350_kw_and_no_seller_is_printed() -> None:
     settings = load_settings({}, config_file=NO_FILE)
-    assert settings.max_charger_kw == Decimal(350)
-    assert (settings.seller_name, settings.seller_address, settings.seller_vat_id) == (
+    assert settings.billing.max_charger_kw == Decimal(350)
+    assert (
+        settings.billing.seller_name,
+        settings.billing.seller_address,
+        settings.billing.seller_vat_id,
+    ) == (
         None,
         None,
         None,
@@ -34,10 +39,10 @@ def test_the_seller_and_ceiling_come_from_the_environment() -> None:
         },
         config_file=NO_FILE,
     )
-    assert settings.max_charger_kw == Decimal(150)
-    assert settings.seller_name == "Stadtwerke Beispiel GmbH"
-    assert settings.seller_address == "Hauptstraße 1\n12345 Beispielstadt"
-    assert settings.seller_vat_id == "DE123456789"
+    assert settings.billing.max_charger_kw == Decimal(150)
+    assert settings.billing.seller_name == "Stadtwerke Beispiel GmbH"
+    assert settings.billing.seller_address == "Hauptstraße 1\n12345 Beispielstadt"
+    assert settings.billing.seller_vat_id == "DE123456789"
 
 
 def test_the_seller_comes_from_csms_toml_and_the_environment_wins(tmp_path: Path) -> None:
@@ -49,14 +54,15 @@ def test_the_seller_comes_from_csms_toml_and_the_environment_wins(tmp_path: Path
         "max_charger_kw = 50\n"
     )
     settings = load_settings({"CSMS_SELLER_NAME": "From Env AG"}, config_file=path)
-    assert settings.seller_name == "From Env AG"
-    assert settings.seller_address == "Line 1\nLine 2"
-    assert settings.seller_vat_id == "ATU12345678"
-    assert settings.max_charger_kw == Decimal(50)
+    assert settings.billing.seller_name == "From Env AG"
+    assert settings.billing.seller_address == "Line 1\nLine 2"
+    assert settings.billing.seller_vat_id == "ATU12345678"
+    assert settings.billing.max_charger_kw == Decimal(50)
 
 
 def test_the_power_check_can_be_turned_off_for_time_compressed_test_benches() -> None:
-    assert load_settings({"CSMS_MAX_CHARGER_KW": "off"}, config_file=NO_FILE).max_charger_kw is None
+    settings = load_settings({"CSMS_MAX_CHARGER_KW": "off"}, config_file=NO_FILE)
+    assert settings.billing.max_charger_kw is None
 
 
 @pytest.mark.parametrize(

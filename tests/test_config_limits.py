@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from csms.config import ConfigError, load_settings
+from csms.config import ConfigError
 from csms.ratelimit import Rate
+from csms.wiring import load_settings
 
 
 def _load(tmp_path: Path, **env: str):  # type: ignore[no-untyped-def]
@@ -17,10 +18,10 @@ def _load(tmp_path: Path, **env: str):  # type: ignore[no-untyped-def]
 
 def test_defaults_bound_bodies_and_throttle_guesses(tmp_path: Path) -> None:
     settings = _load(tmp_path)
-    assert settings.api_max_body == 1024 * 1024
-    assert settings.rate_limit_login == Rate(10, 60.0)
-    assert settings.rate_limit_charger_auth == Rate(10, 60.0)
-    assert settings.rate_limit_authorize == Rate(60, 60.0)
+    assert settings.api.max_body == 1024 * 1024
+    assert settings.api.rate_limit_login == Rate(10, 60.0)
+    assert settings.ocpp.rate_limit_charger_auth == Rate(10, 60.0)
+    assert settings.ocpp.rate_limit_authorize == Rate(60, 60.0)
 
 
 def test_sizes_and_rates_take_units_and_off(tmp_path: Path) -> None:
@@ -31,18 +32,18 @@ def test_sizes_and_rates_take_units_and_off(tmp_path: Path) -> None:
         CSMS_RATE_LIMIT_CHARGER_AUTH="off",
         CSMS_RATE_LIMIT_AUTHORIZE="0",
     )
-    assert settings.api_max_body == 512 * 1024
-    assert settings.rate_limit_login == Rate(5, 600.0)
-    assert settings.rate_limit_charger_auth is None
-    assert settings.rate_limit_authorize is None
+    assert settings.api.max_body == 512 * 1024
+    assert settings.api.rate_limit_login == Rate(5, 600.0)
+    assert settings.ocpp.rate_limit_charger_auth is None
+    assert settings.ocpp.rate_limit_authorize is None
 
 
 def test_the_toml_file_sets_them_too(tmp_path: Path) -> None:
     config = tmp_path / "csms.toml"
     config.write_text('api_max_body = "2MB"\nrate_limit_login = "20/min"\n')
     settings = load_settings({}, config_file=config)
-    assert settings.api_max_body == 2 * 1024 * 1024
-    assert settings.rate_limit_login == Rate(20, 60.0)
+    assert settings.api.max_body == 2 * 1024 * 1024
+    assert settings.api.rate_limit_login == Rate(20, 60.0)
 
 
 @pytest.mark.parametrize(

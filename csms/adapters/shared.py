@@ -7,7 +7,7 @@
   answers on both. A vendorId no handler claims is answered ``UnknownVendorId`` and
   recorded.
 - csms's own vendorId ``csms``: messageId ``PinLogin``, the touchscreen login (SPEC
-  "Authorization methods"; see :mod:`csms.domain.pin_login`).
+  "Authorization methods"; see :mod:`csms.domain.people.pin_login`).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ async def answer_boot(
     return {
         "status": decision.status.value,
         "currentTime": format_time(ctx.now),
-        "interval": ctx.settings.heartbeat_interval if accepted else BOOT_RETRY_INTERVAL,
+        "interval": ctx.settings.ocpp.heartbeat_interval if accepted else BOOT_RETRY_INTERVAL,
     }
 
 

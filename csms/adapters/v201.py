@@ -216,7 +216,7 @@ async def authorize(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
 async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """E01–E15: stored once per (station, transactionId, seqNo), whatever the order in which
     events arrive; an idToken is answered with idTokenInfo (E05: the transaction is kept
-    whatever its status). See :mod:`csms.domain.transaction_events`."""
+    whatever its status). See :mod:`csms.domain.charging.transaction_events`."""
     info = p["transactionInfo"]
     token = p.get("idToken")
     details = p.copy()

@@ -12,14 +12,23 @@ from csms.api.body_limit import BodyLimitMiddleware, route_body_limits
 from csms.api.docs import router as docs_router
 from csms.api.errors import install_error_handlers, integers_in_range
 from csms.api.headers import SecurityHeadersMiddleware
-from csms.api.routes import app_api, billing, cards, chargers, customers, owners, sessions
+from csms.api.routes import (
+    app_api,
+    app_charging,
+    billing,
+    cards,
+    chargers,
+    customers,
+    owners,
+    sessions,
+)
 from csms.api.routes.privacy import router as privacy_router
 from csms.api.routes.reports import router as reports_router
 from csms.api.schemas import Health
 from csms.commands import CommandRouter
 from csms.config import Settings
+from csms.domain.billing.payments import PaymentGateway
 from csms.ratelimit import GuessThrottle
-from notify.payments import PaymentGateway
 from storage.database import Database
 
 __all__ = ["create_app"]
@@ -56,12 +65,12 @@ def create_app(
     app.state.settings = settings
     app.state.payments = payments
     # Failed logins and tokens per source and per account (csms/api/throttle.py).
-    app.state.login_throttle = GuessThrottle(settings.rate_limit_login)
+    app.state.login_throttle = GuessThrottle(settings.api.rate_limit_login)
     install_error_handlers(app)
     # Request bodies are bounded before they are read (csms/api/body_limit.py).
     app.add_middleware(
         BodyLimitMiddleware,
-        default_limit=settings.api_max_body,
+        default_limit=settings.api.max_body,
         overrides=lambda: route_body_limits(app.router.routes),
     )
     # nosniff everywhere, no framing and a CSP on HTML (csms/api/headers.py); added last,
@@ -70,6 +79,7 @@ def create_app(
     for module in (chargers, sessions, customers, cards, owners, billing):
         app.include_router(module.router)
     app.include_router(app_api.router)
+    app.include_router(app_charging.router)
     app.include_router(reports_router)
     app.include_router(privacy_router)
     app.include_router(docs_router)

@@ -19,7 +19,7 @@ from csms.api.throttle import token_failed
 from csms.commands import CommandRouter
 from csms.config import Settings
 from csms.domain.people.accounts import authenticate_customer
-from notify.payments import PaymentGateway
+from csms.domain.billing.payments import PaymentGateway
 from storage.database import Database
 
 __all__ = ["CustomerApiContext", "CustomerCaller", "CustomerContext"]

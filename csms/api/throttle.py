@@ -4,7 +4,7 @@ Per source address and, for logins, per account (a keyed hash of the login, so t
 email address is held even in memory): past ``CSMS_RATE_LIMIT_LOGIN`` the answer is 429
 with ``Retry-After``, before any password is checked (a wrong bearer token: instead of
 401; a valid token always works). The 10-wrong-passwords pause of an
-account (csms.domain.accounts) stays as it was; this limit also covers spraying many
+account (csms.domain.people.accounts) stays as it was; this limit also covers spraying many
 accounts from one source, and tokens guessed against every route.
 """
 

@@ -30,8 +30,8 @@ __all__ = [
     "parse_moment",
 ]
 
-#: An invoice's ``payment_status`` (notify.billing.PaymentStatus): the API's filter and
-#: field and the CLI's ``--status`` choices.
+#: An invoice's ``payment_status`` (csms.domain.billing.invoices.PaymentStatus): the API's
+#: filter and field and the CLI's ``--status`` choices.
 PaymentStatusName = Literal[
     "not_required",
     "pending",

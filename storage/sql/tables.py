@@ -589,7 +589,7 @@ api_tokens = Table(
 
 
 # Prices. Money amounts are decimal strings ("0.39"): exact on every backend (SQLite has no
-# decimal type), read as Decimal (csms.domain.tariffs). A tariff never changes once made:
+# decimal type), read as Decimal (csms.domain.billing.tariffs). A tariff never changes once made:
 # a new price is a new tariff, assigned from a moment on, so a session is always billed at
 # the prices in force when it started.
 tariffs = Table(

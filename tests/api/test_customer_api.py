@@ -99,7 +99,10 @@ async def unthrottled_users(settings_factory: Any) -> AsyncIterator[AppUsers]:
     """Users of a server without CSMS_RATE_LIMIT_LOGIN: to see the account lock alone."""
     from csms.server import running_server
 
-    settings = dataclasses.replace(settings_factory(), rate_limit_login=None)
+    settings = settings_factory()
+    settings = dataclasses.replace(
+        settings, api=dataclasses.replace(settings.api, rate_limit_login=None)
+    )
     async with running_server(settings) as server, AppUsers.open(server) as opened:
         yield opened
 

@@ -55,5 +55,5 @@ def cli_env(csms_server: Any) -> dict[str, str]:
     return {
         "CSMS_HOME": str(csms_server.settings.home),
         "CSMS_API_URL": csms_server.api_url,
-        "CSMS_DATABASE_URL": csms_server.settings.database_url,
+        "CSMS_DATABASE_URL": csms_server.settings.database.url,
     }

@@ -157,7 +157,7 @@ async def test_invoices_show_their_number_and_the_seller(
         env = {
             "CSMS_HOME": str(server.settings.home),
             "CSMS_API_URL": server.api_url,
-            "CSMS_DATABASE_URL": server.settings.database_url,
+            "CSMS_DATABASE_URL": server.settings.database.url,
         }
         await _ok(env, "tariffs", "add", "standard", "--per-kwh", "0.35")
         tariff = await server.db.read(lambda uow: uow.tariffs.by_name("standard"))

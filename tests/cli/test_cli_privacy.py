@@ -43,7 +43,7 @@ def _env(server: Any) -> dict[str, str]:
     return {
         "CSMS_HOME": str(server.settings.home),
         "CSMS_API_URL": server.api_url,
-        "CSMS_DATABASE_URL": server.settings.database_url,
+        "CSMS_DATABASE_URL": server.settings.database.url,
     }
 
 
@@ -136,8 +136,8 @@ async def server_with_old_data(
     settings = settings_factory()
     home = settings.home
     save_key_ring(KeyRing([OLD]), home)
-    await asyncio.to_thread(upgrade, settings.database_url, keys=KeyRing([OLD]))
-    database = Database(settings.database_url, keys=KeyRing([OLD]))
+    await asyncio.to_thread(upgrade, settings.database.url, keys=KeyRing([OLD]))
+    database = Database(settings.database.url, keys=KeyRing([OLD]))
     now = datetime.now(UTC)
     try:
         await database.write(lambda uow: add_customer(uow, name=NAME, email=EMAIL, now=now))

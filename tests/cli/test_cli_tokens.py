@@ -33,7 +33,7 @@ def env(server: CsmsServer) -> dict[str, str]:
     return {
         "CSMS_HOME": str(server.settings.home),
         "CSMS_API_URL": server.api_url,
-        "CSMS_DATABASE_URL": server.settings.database_url,
+        "CSMS_DATABASE_URL": server.settings.database.url,
     }
 
 

@@ -45,7 +45,7 @@ def env(server: Any) -> dict[str, str]:
     return {
         "CSMS_HOME": str(server.settings.home),
         "CSMS_API_URL": server.api_url,
-        "CSMS_DATABASE_URL": server.settings.database_url,
+        "CSMS_DATABASE_URL": server.settings.database.url,
     }
 
 

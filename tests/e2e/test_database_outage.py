@@ -173,7 +173,7 @@ def _seconds(hold: str) -> float:
 
     return load_settings(
         {"CSMS_DB_OUTAGE_HOLD": hold}, config_file=Path("absent.toml")
-    ).db_outage_hold
+    ).database.outage_hold
 
 
 @contextlib.asynccontextmanager

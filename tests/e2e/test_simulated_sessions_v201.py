@@ -57,7 +57,7 @@ async def _sessions_via_cli(server: Any) -> list[dict[str, Any]]:
     env = {
         "CSMS_HOME": str(server.settings.home),
         "CSMS_API_URL": server.api_url,
-        "CSMS_DATABASE_URL": server.settings.database_url,
+        "CSMS_DATABASE_URL": server.settings.database.url,
     }
     out, err = io.StringIO(), io.StringIO()
     code = await asyncio.to_thread(

@@ -247,13 +247,13 @@ def test_shutdown_grace_and_handshake_timeout_take_durations(
     key: str, value: str, expected: float, tmp_path: Path
 ) -> None:
     settings = load_settings({key: value}, config_file=tmp_path / "absent.toml")
-    assert getattr(settings, key.removeprefix("CSMS_").lower()) == expected
+    assert getattr(settings.ocpp, key.removeprefix("CSMS_").lower()) == expected
 
 
 def test_shutdown_grace_and_handshake_timeout_default_to_ten_seconds(tmp_path: Path) -> None:
     settings = load_settings({}, config_file=tmp_path / "absent.toml")
-    assert settings.shutdown_grace == 10.0
-    assert settings.handshake_timeout == 10.0
+    assert settings.ocpp.shutdown_grace == 10.0
+    assert settings.ocpp.handshake_timeout == 10.0
 
 
 @pytest.mark.parametrize(

@@ -13,15 +13,12 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from csms.domain.billing.payments import CardDetails, CardRejected, ChargeResult, StoredCard
 from csms.domain.billing.pricing import CURRENCY_EXPONENTS
 from notify.errors import DeliveryError
 from notify.payments import (
     DEFAULT_STRIPE_URL,
     STRIPE_API_VERSION,
-    CardDetails,
-    CardRejected,
-    ChargeResult,
-    StoredCard,
     StripeGateway,
     mask_id,
     redact_ids,

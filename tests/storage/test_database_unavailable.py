@@ -59,7 +59,7 @@ async def test_without_a_hold_a_write_fails_at_once() -> None:
 
 def _settings(value: str | None) -> float:
     env = {} if value is None else {"CSMS_DB_OUTAGE_HOLD": value}
-    return load_settings(env, config_file=Path("absent.toml")).db_outage_hold
+    return load_settings(env, config_file=Path("absent.toml")).database.outage_hold
 
 
 def test_db_outage_hold_defaults_to_20_seconds_and_takes_durations() -> None:
@@ -80,4 +80,4 @@ def test_a_bad_db_outage_hold_stops_start_up_naming_the_variable(value: str) -> 
 def test_db_outage_hold_may_be_set_in_csms_toml(tmp_path: Path) -> None:
     config = tmp_path / "csms.toml"
     config.write_text('db_outage_hold = "7s"\n')
-    assert load_settings({}, config_file=config).db_outage_hold == 7.0
+    assert load_settings({}, config_file=config).database.outage_hold == 7.0

@@ -1,4 +1,6 @@
-"""``/api/app``: the customer API that the driver's app uses.
+"""``/api/app``: the customer API that the driver's app uses: registration, login, the
+profile and its preferences, the customer's data (export, deletion). Charging with it (RFID
+cards, favorites, sessions, paying) is in ``csms.api.routes.app_charging``.
 
 Every route under ``/api/app/me`` acts for the customer whose login token it was given
 and for nobody else: ids of cards and sessions are looked up among that customer's own
@@ -13,25 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import re
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from fastapi import APIRouter, Depends, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from csms.api.commands import RemoteStart, RemoteStop, send_command
 from csms.api.customer_context import CustomerApiContext, CustomerContext
 from csms.api.errors import ApiError
-from csms.api.schemas import DriverSessionDetail as SessionDetail
-from csms.api.schemas import DriverSessionOut as SessionOut
-from csms.api.schemas import InvoiceOut, PaymentMethodOut
 from csms.api.throttle import account_key, login_throttle, source_key, too_many
-from csms.domain.billing.payment_cards import processor_customer, remove_card, store_card
-from csms.domain.errors import InvalidRequest, NotFound
 from csms.domain.people import accounts
 from csms.domain.people.consents import set_marketing, unsubscribe
 from csms.domain.people.customers import (
@@ -43,36 +38,31 @@ from csms.domain.people.customers import (
     CustomerProfile,
     get_customer,
 )
+from csms.domain.errors import InvalidRequest, NotFound
 from csms.domain.people.rights import export_customer
 from csms.domain.views import (
-    card_view,
     customer_view,
-    invoice_view,
     iso,
-    payment_method_view,
-    session_view,
 )
-from notify.errors import DeliveryError
-from notify.payments import CardDetails, CardRejected, PaymentGateway
 from storage.ports import UnitOfWork
-from storage.records import CustomerRecord, CustomerTokenRecord, InvoiceRecord, TransactionRecord
+from storage.records import CustomerRecord, CustomerTokenRecord
 
-__all__ = ["router"]
+__all__ = ["AppRequest", "no_store", "router", "unprocessable"]
 
 
-def _no_store(response: Response) -> None:
+def no_store(response: Response) -> None:
     # Personal data and tokens: no shared or browser cache may keep an answer.
     response.headers["Cache-Control"] = "no-store"
 
 
-router = APIRouter(prefix="/api/app", tags=["app"], dependencies=[Depends(_no_store)])
+router = APIRouter(prefix="/api/app", tags=["app"], dependencies=[Depends(no_store)])
 
 Channel = Literal["email", "sms"]
 
 # -- request bodies -------------------------------------------------------------------
 
 
-class _Request(BaseModel):
+class AppRequest(BaseModel):
     # A misspelt field is an error, not silently ignored.
     model_config = ConfigDict(extra="forbid")
 
@@ -80,7 +70,7 @@ class _Request(BaseModel):
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-class RegisterRequest(_Request):
+class RegisterRequest(AppRequest):
     name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
     email: str = Field(min_length=3, max_length=MAX_EMAIL_LENGTH)
     password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)
@@ -100,12 +90,12 @@ class RegisterRequest(_Request):
         return value
 
 
-class LoginRequest(_Request):
+class LoginRequest(AppRequest):
     login: str = Field(min_length=1, max_length=MAX_EMAIL_LENGTH, description="email or phone")
     password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
 
 
-class ProfileChange(_Request):
+class ProfileChange(AppRequest):
     """Fields to change; leave one out to keep it. ``null`` or ``""`` removes the phone
     number, address or vehicle; name and email can be changed but not removed."""
 
@@ -117,36 +107,27 @@ class ProfileChange(_Request):
     notify: list[Channel] | None = None
 
 
-class PasswordChange(_Request):
+class PasswordChange(AppRequest):
     current_password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
     new_password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)
 
 
-class PinChange(_Request):
+class PinChange(AppRequest):
     current_password: str = Field(
         min_length=1, max_length=MAX_PASSWORD_LENGTH, description="your password"
     )
     pin: str = Field(description="4-8 digits, not one digit repeated, not a run like 1234")
 
 
-class NotificationsChange(_Request):
+class NotificationsChange(AppRequest):
     notify: list[Channel] = Field(description='[], ["email"], ["sms"] or both')
 
 
-class MarketingChange(_Request):
+class MarketingChange(AppRequest):
     opt_in: bool
 
 
-class CardRegistration(_Request):
-    uid: str = Field(min_length=1, max_length=36, description="the UID of an RFID card you hold")
-
-
-class StartRequest(_Request):
-    charger_id: str = Field(min_length=1, max_length=48)
-    connector_id: int | None = Field(default=None, ge=1, description="any free one if left out")
-
-
-class AccountDeletion(_Request):
+class AccountDeletion(AppRequest):
     password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
 
 
@@ -211,33 +192,6 @@ class Unsubscribed(BaseModel):
     message: str
 
 
-class CardOut(BaseModel):
-    id: int = Field(description="how the API refers to the card")
-    uid: str = Field(description="masked: only the last 4 characters")
-    status: Literal["active", "blocked", "expired"]
-    expires_at: datetime | None = None
-    created_at: datetime
-
-
-class FavoriteOut(BaseModel):
-    charger_id: str
-    name: str | None = None
-    added_at: datetime
-
-
-class FavoriteRemoved(BaseModel):
-    charger_id: str
-    removed: bool
-
-
-class ChargerAnswer(BaseModel):
-    charger_id: str
-    status: str | None = Field(description="the charger's answer: Accepted or Rejected")
-    message: str
-    reason: str | None = Field(default=None, description="the charger's reason, when it gave one")
-    session_id: int | None = None
-
-
 class AccountDeleted(BaseModel):
     customer_number: int
     erased_at: datetime
@@ -248,7 +202,7 @@ class AccountDeleted(BaseModel):
 
 
 @contextmanager
-def _unprocessable() -> Iterator[None]:
+def unprocessable() -> Iterator[None]:
     """Domain validation failures answer 422, like malformed bodies do."""
     try:
         yield
@@ -276,48 +230,6 @@ async def _verify_password(ctx: CustomerApiContext, password: str) -> None:
         raise ApiError(403, "the password is not correct: enter your current password")
 
 
-def _card_answer(card: Any, *, now: datetime) -> dict[str, Any]:
-    return {"id": card.id, **card_view(card, customer_number=None, now=now, masked=True)}
-
-
-def _session_answer(
-    tx: TransactionRecord,
-    customer_number: int,
-    meter_values: Any = None,
-    *,
-    invoice: InvoiceRecord | None = None,
-    invoice_details: bool = False,
-) -> dict[str, Any]:
-    return session_view(
-        tx,
-        customer_number=customer_number,
-        include_id_tag=False,
-        meter_values=meter_values,
-        invoice=invoice,
-        invoice_details=invoice_details,
-    )
-
-
-async def _to_charger(ctx: CustomerApiContext, charger_id: str, command: Any) -> dict[str, Any]:
-    """Send a command, with the charger's failures said the way a driver understands."""
-    try:
-        return await send_command(ctx.router, charger_id, command)
-    except ApiError as exc:
-        messages = {
-            503: f"charger {charger_id} is offline right now: try again later or choose "
-            "another charger",
-            504: f"charger {charger_id} did not answer in time: try again in a moment",
-        }
-        message = messages.get(
-            exc.status_code,
-            f"charger {charger_id} could not do this: try again, or contact support if it "
-            "keeps failing",
-        )
-        raise ApiError(exc.status_code, message) from None
-    except InvalidRequest as exc:
-        raise ApiError(422, str(exc)) from None
-
-
 # -- registration and login -----------------------------------------------------------
 
 
@@ -326,7 +238,7 @@ async def register(body: RegisterRequest, request: Request) -> dict[str, Any]:
     """Create an account (18 or older only) and log in: the answer holds the login token."""
     db = request.app.state.db
     now = CustomerApiContext.now()
-    with _unprocessable():
+    with unprocessable():
         accounts.check_can_register(body.birth_date, today=now.date())
         if body.pin is not None:
             accounts.check_pin_rules(body.pin)
@@ -356,7 +268,7 @@ async def register(body: RegisterRequest, request: Request) -> dict[str, Any]:
         login = accounts.issue_token(uow, customer.id, token=token, now=now, created_ip=address)
         return customer, login.expires_at
 
-    with _unprocessable():
+    with unprocessable():
         customer, expires_at = await db.write(run)
     return _token_answer(customer, token, expires_at)
 
@@ -442,7 +354,7 @@ async def change_profile(body: ProfileChange, ctx: CustomerContext) -> dict[str,
             raise ApiError(422, f"{required} cannot be removed: give a new {required}")
 
     def clearable(field: str) -> str | None:
-        value = getattr(body, field)
+        value: str | None = getattr(body, field)
         if field in given and value is None:
             return ""  # null removes it
         return value
@@ -456,7 +368,7 @@ async def change_profile(body: ProfileChange, ctx: CustomerContext) -> dict[str,
         notify=body.notify,
     )
     customer_id, now = ctx.caller.customer_id, ctx.now()
-    with _unprocessable():
+    with unprocessable():
         await ctx.db.write(lambda uow: accounts.update_profile(uow, customer_id, profile, now=now))
     return await _profile(ctx)
 
@@ -506,7 +418,7 @@ async def _verify_password_as_login(
 async def change_pin(body: PinChange, ctx: CustomerContext, request: Request) -> dict[str, Any]:
     """Set the PIN you log in with at a charger's touchscreen (your password is asked:
     the PIN starts charging sessions that you pay for)."""
-    with _unprocessable():
+    with unprocessable():
         accounts.check_pin_rules(body.pin)
     await _verify_password_as_login(ctx, request, body.current_password)
     _, pin_hash = await asyncio.to_thread(accounts.hash_credentials, None, body.pin)
@@ -521,7 +433,7 @@ async def change_notifications(body: NotificationsChange, ctx: CustomerContext) 
     """How to tell you that your car is charged: email, SMS, both or none."""
     profile = CustomerProfile(notify=body.notify)
     customer_id, now = ctx.caller.customer_id, ctx.now()
-    with _unprocessable():
+    with unprocessable():
         await ctx.db.write(lambda uow: accounts.update_profile(uow, customer_id, profile, now=now))
     return {"notify": (await _profile(ctx))["notify"]}
 
@@ -574,285 +486,6 @@ async def unsubscribe_link(token: str, request: Request) -> dict[str, Any]:
 async def unsubscribe_one_click(token: str, request: Request) -> dict[str, Any]:
     """The same as the link, for mail programs' one-click unsubscribe (RFC 8058)."""
     return await _unsubscribe(request, token)
-
-
-# -- cards ----------------------------------------------------------------------------
-
-
-@router.get("/me/cards", response_model=list[CardOut])
-async def list_cards(ctx: CustomerContext) -> list[dict[str, Any]]:
-    """Your RFID cards, UIDs masked."""
-    customer_id, now = ctx.caller.customer_id, ctx.now()
-    cards = await ctx.db.read(lambda uow: accounts.own_cards(uow, customer_id))
-    return [_card_answer(card, now=now) for card in cards]
-
-
-@router.post("/me/cards", response_model=CardOut, status_code=status.HTTP_201_CREATED)
-async def add_card(body: CardRegistration, ctx: CustomerContext) -> dict[str, Any]:
-    """Register an RFID card you hold: charging with it is then on your account."""
-    customer_id, now = ctx.caller.customer_id, ctx.now()
-    with _unprocessable():
-        card = await ctx.db.write(
-            lambda uow: accounts.register_card(uow, customer_id, body.uid.strip(), now=now)
-        )
-    return _card_answer(card, now=now)
-
-
-@router.post("/me/cards/{card_id}/block", response_model=CardOut)
-async def block_card(card_id: int, ctx: CustomerContext) -> dict[str, Any]:
-    """Block one of your cards (lost or stolen): chargers refuse it from now on."""
-    customer_id, now = ctx.caller.customer_id, ctx.now()
-    card = await ctx.db.write(lambda uow: accounts.block_own_card(uow, customer_id, card_id))
-    return _card_answer(card, now=now)
-
-
-# -- favorites ------------------------------------------------------------------------
-
-
-def _favorite_answer(favorite: accounts.Favorite) -> dict[str, Any]:
-    return {
-        "charger_id": favorite.charger_id,
-        "name": favorite.name,
-        "added_at": iso(favorite.added_at),
-    }
-
-
-@router.get("/me/favorites", response_model=list[FavoriteOut])
-async def list_favorites(ctx: CustomerContext) -> list[dict[str, Any]]:
-    customer_id = ctx.caller.customer_id
-    chosen = await ctx.db.read(lambda uow: accounts.favorites(uow, customer_id))
-    return [_favorite_answer(f) for f in chosen]
-
-
-@router.put("/me/favorites/{charger_id}", response_model=FavoriteOut)
-async def add_favorite(charger_id: str, ctx: CustomerContext) -> dict[str, Any]:
-    """Mark a charger as a favorite (again is fine)."""
-    customer_id, now = ctx.caller.customer_id, ctx.now()
-    favorite = await ctx.db.write(
-        lambda uow: accounts.add_favorite(uow, customer_id, charger_id, now=now)
-    )
-    return _favorite_answer(favorite)
-
-
-@router.delete("/me/favorites/{charger_id}", response_model=FavoriteRemoved)
-async def remove_favorite(charger_id: str, ctx: CustomerContext) -> dict[str, Any]:
-    customer_id = ctx.caller.customer_id
-    removed = await ctx.db.write(lambda uow: accounts.remove_favorite(uow, customer_id, charger_id))
-    return {"charger_id": charger_id, "removed": removed}
-
-
-# -- sessions -------------------------------------------------------------------------
-
-
-@router.get("/me/sessions", response_model=list[SessionOut])
-async def list_sessions(
-    ctx: CustomerContext,
-    active: Annotated[bool | None, Query(description="true: charging now, false: ended")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[dict[str, Any]]:
-    """Your charging sessions, newest first."""
-    caller = ctx.caller
-
-    def load(uow: UnitOfWork) -> tuple[list[TransactionRecord], dict[int, InvoiceRecord]]:
-        sessions = accounts.own_sessions(uow, caller.customer_id, active=active, limit=limit)
-        return sessions, uow.invoices.for_transactions(tx.id for tx in sessions)
-
-    sessions, invoices = await ctx.db.read(load)
-    return [
-        _session_answer(tx, caller.customer_number, invoice=invoices.get(tx.id)) for tx in sessions
-    ]
-
-
-@router.get("/me/sessions/{session_id}", response_model=SessionDetail)
-async def show_session(session_id: int, ctx: CustomerContext) -> dict[str, Any]:
-    """One of your sessions with all its meter values."""
-    caller = ctx.caller
-
-    def load(uow: UnitOfWork) -> dict[str, Any]:
-        tx = accounts.own_session(uow, caller.customer_id, session_id)
-        samples = uow.meter_samples.for_transaction(tx.id)
-        invoice = uow.invoices.by_transaction(tx.id)
-        return _session_answer(
-            tx, caller.customer_number, samples, invoice=invoice, invoice_details=True
-        )
-
-    return await ctx.db.read(load)
-
-
-_START_MESSAGES = {
-    "Accepted": "the charger is starting your session: plug in if you have not yet",
-    "Rejected": "the charger refused to start: check that the connector is free and the "
-    "cable is plugged in, or try another connector",
-}
-
-
-@router.post("/me/sessions", response_model=ChargerAnswer)
-async def start_session(body: StartRequest, ctx: CustomerContext) -> dict[str, Any]:
-    """Start charging at a charger: it is asked to start a session on your account."""
-    customer_id, now = ctx.caller.customer_id, ctx.now()
-    id_tag = await ctx.db.write(
-        lambda uow: accounts.app_start_token(uow, customer_id, body.charger_id, now=now)
-    )
-    command = RemoteStart(id_tag=id_tag, connector_id=body.connector_id, token_type="Central")
-    answer = await _to_charger(ctx, body.charger_id, command)
-    charger_status = answer.get("status")
-    return {
-        "charger_id": body.charger_id,
-        "status": charger_status,
-        "reason": answer.get("reason"),
-        "message": _START_MESSAGES.get(
-            str(charger_status), f"the charger answered {charger_status}"
-        ),
-    }
-
-
-_STOP_MESSAGES = {
-    "Accepted": "the charger is stopping your session: unplug when it has stopped",
-    "Rejected": "the charger refused to stop: stop the session at the charger, or contact support",
-}
-
-
-@router.post("/me/sessions/{session_id}/stop", response_model=ChargerAnswer)
-async def stop_session(session_id: int, ctx: CustomerContext) -> dict[str, Any]:
-    """Stop one of your running sessions."""
-    customer_id = ctx.caller.customer_id
-    tx = await ctx.db.read(lambda uow: accounts.own_active_session(uow, customer_id, session_id))
-    command = RemoteStop(
-        transaction_id=tx.transaction_id, station_transaction_id=tx.station_transaction_id
-    )
-    answer = await _to_charger(ctx, tx.charger_id, command)
-    charger_status = answer.get("status")
-    return {
-        "charger_id": tx.charger_id,
-        "session_id": tx.id,
-        "status": charger_status,
-        "reason": answer.get("reason"),
-        "message": _STOP_MESSAGES.get(
-            str(charger_status), f"the charger answered {charger_status}"
-        ),
-    }
-
-
-# -- paying: cards at the payment processor, invoices ---------------------------------
-
-
-class PaymentCardRegistration(_Request):
-    """A card to pay with. Number and CVC are sent on to the payment processor and never
-    stored or logged: only its token, the brand and the last 4 digits are kept."""
-
-    number: SecretStr = Field(description="the card number (12-19 digits)")
-    exp_month: int = Field(ge=1, le=12)
-    exp_year: int = Field(ge=0, le=9999, description="YYYY (or YY)")
-    cvc: SecretStr = Field(description="3 or 4 digits")
-
-
-def _payments(ctx: CustomerApiContext) -> PaymentGateway:
-    gateway = ctx.payments
-    if gateway is None:
-        raise ApiError(
-            503,
-            "card payments are not available on this server yet: charge with a card "
-            "or PIN and pay as the operator tells you",
-        )
-    return gateway
-
-
-@router.get("/me/payment-cards", response_model=list[PaymentMethodOut])
-async def list_payment_cards(ctx: CustomerContext) -> list[dict[str, Any]]:
-    """Your cards for paying: brand, last 4 digits, expiry. The newest is charged."""
-    customer_id = ctx.caller.customer_id
-    methods = await ctx.db.read(lambda uow: uow.payment_methods.list(customer_id))
-    return [payment_method_view(m) for m in methods]
-
-
-@router.post(
-    "/me/payment-cards", response_model=PaymentMethodOut, status_code=status.HTTP_201_CREATED
-)
-async def add_payment_card(
-    body: PaymentCardRegistration,
-    ctx: CustomerContext,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            max_length=100,
-            description="send the same key when retrying a request whose answer got lost",
-        ),
-    ] = None,
-) -> dict[str, Any]:
-    """Add a card to pay for your sessions with. It is charged at the end of each session."""
-    gateway = _payments(ctx)
-    caller, now = ctx.caller, ctx.now()
-    try:
-        card = CardDetails.parse(
-            body.number.get_secret_value(),
-            body.exp_month,
-            body.exp_year,
-            body.cvc.get_secret_value(),
-            today=now.date(),
-        )
-    except ValueError as exc:
-        raise ApiError(422, str(exc)) from None
-    customer_ref = await ctx.db.read(lambda uow: processor_customer(uow, caller.customer_id))
-    key = f"card-{caller.customer_number}-{idempotency_key or secrets.token_hex(12)}"
-    try:
-        stored = await gateway.add_card(
-            card,
-            customer_ref=customer_ref,
-            description=f"csms customer {caller.customer_number}",
-            idempotency_key=key,
-            customer_number=str(caller.customer_number),
-        )
-    except CardRejected as exc:
-        raise ApiError(402, f"the card was declined: {exc.message}") from None
-    except DeliveryError:
-        raise ApiError(
-            503, "the payment processor cannot be reached right now: try again in a moment"
-        ) from None
-    method = await ctx.db.write(
-        lambda uow: store_card(
-            uow,
-            caller.customer_id,
-            token=stored.token,
-            customer_ref=stored.customer_ref,
-            brand=stored.brand,
-            last4=stored.last4,
-            exp_month=stored.exp_month,
-            exp_year=stored.exp_year,
-            now=now,
-        )
-    )
-    return payment_method_view(method)
-
-
-@router.delete("/me/payment-cards/{card_id}", response_model=PaymentMethodOut)
-async def remove_payment_card(card_id: int, ctx: CustomerContext) -> dict[str, Any]:
-    """Remove a card: it is no longer charged, and is deleted at the payment processor."""
-    customer_id, now = ctx.caller.customer_id, ctx.now()
-    method = await ctx.db.write(lambda uow: remove_card(uow, customer_id, card_id, now=now))
-    return payment_method_view(method)
-
-
-@router.get("/me/invoices", response_model=list[InvoiceOut])
-async def list_invoices(
-    ctx: CustomerContext, limit: Annotated[int, Query(ge=1, le=1000)] = 100
-) -> list[dict[str, Any]]:
-    """Your invoices, newest first, with every attempt to charge them."""
-    customer_id = ctx.caller.customer_id
-
-    def load(uow: UnitOfWork) -> list[dict[str, Any]]:
-        return [
-            invoice_view(
-                invoice,
-                attempts=uow.payment_attempts.for_invoice(invoice.id),
-                card=uow.payment_methods.get(invoice.payment_method_id)
-                if invoice.payment_method_id is not None
-                else None,
-            )
-            for invoice in uow.invoices.list(customer_id=customer_id, limit=limit)
-        ]
-
-    return await ctx.db.read(load)
 
 
 # -- your data ------------------------------------------------------------------------

@@ -18,13 +18,12 @@ from csms.api.schemas import (
     TariffCreate,
     TariffOut,
 )
-from csms.domain.billing.tariffs import add_tariff, assign_tariff, tariff_view, tariffs_in_force
+from csms.domain.billing.invoices import adjust_invoice, release_invoice
 from csms.domain.errors import InvalidRequest, NotFound
-from csms.domain.model import PaymentStatusName
 from csms.domain.people.marketing import marketing_csv, marketing_list
+from csms.domain.model import PaymentStatusName
+from csms.domain.billing.tariffs import add_tariff, assign_tariff, tariff_view, tariffs_in_force
 from csms.domain.views import invoice_view, outbox_view
-from notify.billing import adjust_invoice, release_invoice
-from notify.payments import StripeGateway
 from storage.ports import UnitOfWork
 
 __all__ = ["router"]
@@ -143,9 +142,9 @@ async def show_invoice(invoice_id: int, ctx: OperatorContext) -> dict[str, Any]:
     return await ctx.db.read(load)
 
 
-def _payments_enabled(ctx: OperatorContext) -> bool:
-    settings = ctx.settings
-    return StripeGateway.check_settings(settings.payment_url, settings.payment_key) is not None
+def _payments_enabled(request: Request) -> bool:
+    """Whether card payments are configured: the app was given a payment processor."""
+    return request.app.state.payments is not None
 
 
 def _shown(uow: UnitOfWork, invoice_id: int) -> dict[str, Any]:
@@ -157,11 +156,11 @@ def _shown(uow: UnitOfWork, invoice_id: int) -> dict[str, Any]:
 
 
 @router.post("/api/invoices/{invoice_id}/release", response_model=InvoiceOut)
-async def release(invoice_id: int, ctx: OperatorContext) -> dict[str, Any]:
+async def release(invoice_id: int, ctx: OperatorContext, request: Request) -> dict[str, Any]:
     """Charge a held invoice as billed: the card charge and the receipts go out through the
     outbox as for any invoice (charged at most once)."""
     now = ctx.now()
-    enabled = _payments_enabled(ctx)
+    enabled = _payments_enabled(request)
 
     def run(uow: UnitOfWork) -> dict[str, Any]:
         invoice = release_invoice(uow, invoice_id, now=now, payments_enabled=enabled)
@@ -171,11 +170,13 @@ async def release(invoice_id: int, ctx: OperatorContext) -> dict[str, Any]:
 
 
 @router.post("/api/invoices/{invoice_id}/adjust", response_model=InvoiceOut)
-async def adjust(invoice_id: int, body: InvoiceAdjust, ctx: OperatorContext) -> dict[str, Any]:
+async def adjust(
+    invoice_id: int, body: InvoiceAdjust, ctx: OperatorContext, request: Request
+) -> dict[str, Any]:
     """Price a held invoice again from the corrected energy, under the tariff of its
     session, then release it. The session keeps what the charger reported."""
     now = ctx.now()
-    enabled = _payments_enabled(ctx)
+    enabled = _payments_enabled(request)
 
     def run(uow: UnitOfWork) -> dict[str, Any]:
         invoice = adjust_invoice(
@@ -241,7 +242,7 @@ async def marketing_export(ctx: OperatorContext, request: Request) -> Response:
     opted in, their unsubscribe link), for a newsletter tool. Unsubscribed and erased
     customers are never in it."""
     now = ctx.now()
-    public = ctx.settings.public_url or str(request.base_url).rstrip("/")
+    public = ctx.settings.api.public_url or str(request.base_url).rstrip("/")
     base = f"{public}/api/app/unsubscribe"
     rows = await ctx.db.write(lambda uow: marketing_list(uow, unsubscribe_base=base, now=now))
     return Response(

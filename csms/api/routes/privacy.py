@@ -3,7 +3,7 @@
 - ``GET /api/keys``: the data keys, newest first, and how many stored values each protects.
 - ``POST /api/keys/rotate``: a new key, everything re-encrypted under it.
 - ``POST /api/keys/{key_id}/retire``: drop a key nothing uses any more.
-- ``POST /api/retention/run``: what the server also runs daily (csms.domain.retention).
+- ``POST /api/retention/run``: what the server also runs daily (csms.domain.people.retention).
 
 Key ids are no secret; key material is never in an answer, except the one freshly
 generated key a refused rotation offers when the keys come from ``CSMS_DATA_KEYS``.
@@ -32,7 +32,7 @@ router = APIRouter(tags=["personal data"])
 
 
 def _keys_from_environment(ctx: ApiContext) -> bool:
-    return ctx.settings.data_keys is not None
+    return ctx.settings.privacy.data_keys is not None
 
 
 @router.get("/api/keys", response_model=list[DataKeyOut])
@@ -91,6 +91,6 @@ async def run_retention_now(ctx: OperatorContext) -> dict[str, Any]:
     """Apply the retention rules now (the server also does this daily): connection
     addresses older than 21 days, expired logins, sessions past the retention period."""
     now = ctx.now()
-    years = ctx.settings.retention_years
+    years = ctx.settings.privacy.retention_years
     report = await ctx.db.write(lambda uow: run_retention(uow, now=now, retention_years=years))
     return report.as_dict()

@@ -1,6 +1,6 @@
 """``/api/reports``: station owners' reports. Admin and operator tokens may ask for any
 owner's, or leave the owner out for every charger's; an owner token for its own owner
-only. Rows carry the customer number, never who the driver is (csms.domain.reports)."""
+only. Rows carry the customer number, never who the driver is (csms.domain.billing.reports)."""
 
 from __future__ import annotations
 

@@ -14,15 +14,15 @@ from csms.api.context import AnyRoleContext, ApiContext, OperatorContext
 from csms.api.errors import ApiError
 from csms.api.routes.chargers import load_charger
 from csms.api.schemas import SessionClose, SessionDetail, SessionOut
+from csms.domain.billing.invoices import terms_of
+from csms.domain.people.customers import get_customer
+from csms.domain.errors import NotFound
+from csms.domain.model import TransactionStatus
 from csms.domain.billing.pricing import price_session
 from csms.domain.billing.reports import parse_report_bound
 from csms.domain.charging.transaction_events import energy_wh
 from csms.domain.charging.transactions import close_session
-from csms.domain.errors import NotFound
-from csms.domain.model import TransactionStatus
-from csms.domain.people.customers import get_customer
 from csms.domain.views import money_view, normalize_ocpp_version, session_view
-from notify.billing import terms_of
 from storage.ports import UnitOfWork
 from storage.records import InvoiceRecord, MeterSampleRecord, TransactionRecord
 

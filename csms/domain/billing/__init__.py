@@ -1,1 +1,1 @@
-"""Billing: tariffs, pricing, payment cards, plausibility checks and reports."""
+"""Billing: tariffs, pricing, invoices, payment cards, plausibility checks, reports and the payment port."""

@@ -1,8 +1,9 @@
 """A customer's cards for paying (SPEC "Personal data": card numbers and CVC never stored).
 
 The card number and CVC go from the customer API straight to the payment processor
-(``notify.payments.PaymentGateway.add_card``); what comes back, the processor's token and
-customer reference, the brand, the last 4 digits and the expiry, is all that is stored.
+(``csms.domain.billing.payments.PaymentGateway.add_card``); what comes back, the
+processor's token and customer reference, the brand, the last 4 digits and the expiry, is
+all that is stored.
 A removed card (by the customer, or because the customer was erased) stays until the
 outbox has detached it at the processor (``payment.detach``), then its row goes.
 """

@@ -4,7 +4,7 @@ A meter register that jumps (a 1.6 meterStop of 2147483647 after an hour), a met
 was reset or replaced (meterStop below meterStart) or a station clock that jumped back
 (stopped before it started) gives a session whose energy or duration nobody can bill.
 Such a session is completed and kept as it is, meter values and all; billing holds its
-invoice for an operator instead of charging the card (notify.billing).
+invoice for an operator instead of charging the card (csms.domain.billing.invoices).
 
 The rule, pure (no clock, no database): the energy must not exceed
 

@@ -246,8 +246,8 @@ async def test_retention_years_is_the_configured_number(db: Database) -> None:
 
 async def _seeded_home(settings: Settings) -> None:
     """The server's database, migrated, with a charger connection 30 days old."""
-    await asyncio.to_thread(upgrade, settings.database_url, keys=settings.key_ring())
-    database = Database(settings.database_url, keys=settings.key_ring())
+    await asyncio.to_thread(upgrade, settings.database.url, keys=settings.key_ring())
+    database = Database(settings.database.url, keys=settings.key_ring())
     long_ago = datetime.now(UTC) - timedelta(days=30)
     try:
         await database.write(
