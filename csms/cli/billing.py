@@ -8,7 +8,16 @@ from typing import Any
 
 from csms.cli.client import EXIT_OK, EXIT_USAGE, CliError, segment
 from csms.cli.context import Context
-from csms.cli.options import CommandTree, date_range_options, epilog, int_in, limit_option, positive
+from csms.cli.options import (
+    CommandTree,
+    Subject,
+    date_range_options,
+    epilog,
+    given,
+    int_in,
+    limit_option,
+    positive,
+)
 from csms.cli.output import Column, Output, field, kwh, money, time_field, when
 from csms.domain.model import PAYMENT_STATUSES
 
@@ -235,9 +244,7 @@ def cmd_invoices_release(ctx: Context) -> int:
 
 def cmd_invoices_adjust(ctx: Context) -> int:
     a = ctx.args
-    body: dict[str, Any] = {"energy_kwh": a.energy_kwh}
-    if a.reason is not None:
-        body["reason"] = a.reason
+    body = given({"energy_kwh": a.energy_kwh}, a, "reason")
     invoice = ctx.post(f"/api/invoices/{a.id}/adjust", body)
     return _invoice_done(ctx, invoice, f"adjusted to {a.energy_kwh} kWh and released")
 
@@ -390,23 +397,28 @@ def register(tree: CommandTree) -> None:
         action="store_true",
         help="only held invoices (implausible sessions, never charged), with the reason",
     )
-    p = tree.verb(invoices, "show", cmd_invoices_show, "show an invoice and its payment attempts")
-    p.add_argument("id", type=positive, help="invoice id")
-    held_id = "invoice id (`csms invoices list --held`)"
+    tree.verb(
+        invoices,
+        "show",
+        cmd_invoices_show,
+        "show an invoice and its payment attempts",
+        subject=Subject("id", "invoice id", positive),
+    )
+    held = Subject("id", "invoice id (`csms invoices list --held`)", positive)
     p = tree.verb(
         invoices,
         "release",
         cmd_invoices_release,
         "charge a held invoice as billed (card charge and receipt go out)",
+        subject=held,
     )
-    p.add_argument("id", type=positive, help=held_id)
     p = tree.verb(
         invoices,
         "adjust",
         cmd_invoices_adjust,
         "price a held invoice again from the corrected energy, then release it",
+        subject=held,
     )
-    p.add_argument("id", type=positive, help=held_id)
     p.add_argument(
         "--energy-kwh", required=True, metavar="X", help="the energy to bill, in kWh (12.5)"
     )
@@ -417,5 +429,10 @@ def register(tree: CommandTree) -> None:
     p.add_argument("--failed", action="store_true", help="only those that failed for good")
     p.add_argument("--status", choices=["pending", "done", "failed"], help="only this status")
     limit_option(p)
-    p = tree.verb(outbox, "retry", cmd_outbox_retry, "queue a failed delivery again")
-    p.add_argument("id", type=positive, help="outbox id (`csms outbox list --failed`)")
+    tree.verb(
+        outbox,
+        "retry",
+        cmd_outbox_retry,
+        "queue a failed delivery again",
+        subject=Subject("id", "outbox id (`csms outbox list --failed`)", positive),
+    )

@@ -11,8 +11,16 @@ import argparse
 from typing import Any
 
 from csms.cli.client import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError, segment
-from csms.cli.context import Context, Handler
-from csms.cli.options import CommandTree, Verbs, comma_list, epilog, non_negative, positive
+from csms.cli.context import Context
+from csms.cli.options import (
+    CommandTree,
+    Subject,
+    comma_list,
+    epilog,
+    given,
+    non_negative,
+    positive,
+)
 from csms.cli.output import Column, Output, field, time_field, when
 
 __all__ = ["charger_command", "evse_option", "place", "register", "show_answer"]
@@ -162,11 +170,7 @@ def charger_command(ctx: Context, path: str, body: dict[str, Any] | None = None)
 
 def place(body: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """Add ``--connector``/``--evse`` to a command body when given."""
-    if getattr(args, "connector", None) is not None:
-        body["connector_id"] = args.connector
-    if getattr(args, "evse", None) is not None:
-        body["evse_id"] = args.evse
-    return body
+    return given(body, args, connector="connector_id", evse="evse_id")
 
 
 # -- the commands -----------------------------------------------------------------------
@@ -178,15 +182,8 @@ def _path(ctx: Context, verb: str = "") -> str:
 
 
 def cmd_chargers_add(ctx: Context) -> int:
-    a = ctx.args
-    body = {
-        "id": a.id,
-        "password": a.password,
-        "security_profile": a.security_profile,
-        "owner": a.owner,
-        "name": a.name,
-    }
-    charger = ctx.post("/api/chargers", {k: v for k, v in body.items() if v is not None})
+    body = given({}, ctx.args, "id", "password", "security_profile", "owner", "name")
+    charger = ctx.post("/api/chargers", body)
     return ctx.result(
         charger,
         lambda c: (
@@ -221,8 +218,7 @@ def _show_accepted(out: Output, charger: dict[str, Any]) -> None:
 
 
 def cmd_chargers_accept(ctx: Context) -> int:
-    body = {"password": ctx.args.password} if ctx.args.password is not None else {}
-    charger = ctx.post(_path(ctx, "accept"), body)
+    charger = ctx.post(_path(ctx, "accept"), given({}, ctx.args, "password"))
     ctx.result(charger, lambda c: _show_accepted(ctx.out, c))
     delivery = charger.get("password_delivery") or {}
     if delivery.get("status") != "refused":
@@ -274,19 +270,13 @@ def cmd_chargers_availability(ctx: Context) -> int:
     return charger_command(ctx, _path(ctx, "availability"), body)
 
 
-def _attribute(body: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    if args.attribute is not None:
-        body["attribute"] = args.attribute
-    return body
-
-
 def cmd_chargers_config_get(ctx: Context) -> int:
-    body = _attribute({"keys": ctx.args.keys}, ctx.args)
+    body = given({"keys": ctx.args.keys}, ctx.args, "attribute")
     return charger_command(ctx, _path(ctx, "config/get"), body)
 
 
 def cmd_chargers_config_set(ctx: Context) -> int:
-    body = _attribute({"key": ctx.args.key, "value": ctx.args.value}, ctx.args)
+    body = given({"key": ctx.args.key, "value": ctx.args.value}, ctx.args, "attribute")
     return charger_command(ctx, _path(ctx, "config/set"), body)
 
 
@@ -307,10 +297,11 @@ def cmd_chargers_report(ctx: Context) -> int:
             "components (NAME...) or --criteria",
             exit_code=EXIT_USAGE,
         )
-    body: dict[str, Any] = {"names": a.names, "criteria": a.criteria or []}
-    if a.type is not None:
-        body["type"] = a.type
+    body = given({"names": a.names, "criteria": a.criteria or []}, a, "type")
     return charger_command(ctx, _path(ctx, "report"), body)
+
+
+_CHARGER = Subject("id", "charger id")
 
 
 # -- the parser -------------------------------------------------------------------------
@@ -368,15 +359,6 @@ def _attribute_option(p: argparse.ArgumentParser) -> None:
     epilog(p, _CONFIG_HELP.split("\n", 2)[2])
 
 
-def _on_charger(
-    tree: CommandTree, group: Verbs, name: str, handler: Handler, help: str
-) -> argparse.ArgumentParser:
-    """A verb whose first argument is the charger id."""
-    p = tree.verb(group, name, handler, help)
-    p.add_argument("id", help="charger id")
-    return p
-
-
 def register(tree: CommandTree) -> None:
     """``csms chargers …``."""
     chargers = tree.noun("chargers", "charging stations")
@@ -390,12 +372,12 @@ def register(tree: CommandTree) -> None:
     which = p.add_mutually_exclusive_group()
     which.add_argument("--archived", action="store_true", help="only archived chargers")
     which.add_argument("--all", action="store_true", help="archived chargers too")
-    p = _on_charger(
-        tree,
+    p = tree.verb(
         chargers,
         "accept",
         cmd_chargers_accept,
         "accept a pending charger; one without a password gets one (printed once, sent to it)",
+        subject=_CHARGER,
     )
     p.add_argument(
         "--password",
@@ -413,20 +395,20 @@ def register(tree: CommandTree) -> None:
         ("unarchive", cmd_chargers_unarchive, "undo `chargers archive`"),
         ("clear-cache", cmd_chargers_clear_cache, "clear the charger's authorization cache"),
     ):
-        _on_charger(tree, chargers, verb, handler, text)
-    p = _on_charger(
-        tree, chargers, "reset", cmd_chargers_reset, "reset a charger (soft by default)"
+        tree.verb(chargers, verb, handler, text, subject=_CHARGER)
+    p = tree.verb(
+        chargers, "reset", cmd_chargers_reset, "reset a charger (soft by default)", subject=_CHARGER
     )
     p.add_argument(
         "--hard", action="store_true", help="reboot now (1.6 Hard; 2.0.1 Immediate, not OnIdle)"
     )
     p.add_argument("--evse", type=positive, help="OCPP 2.0.1: reset only this EVSE")
     epilog(p, _RESET_HELP)
-    p = _on_charger(tree, chargers, "unlock", cmd_chargers_unlock, "unlock a connector")
+    p = tree.verb(chargers, "unlock", cmd_chargers_unlock, "unlock a connector", subject=_CHARGER)
     p.add_argument("--connector", type=positive, required=True, help="connector number")
     evse_option(p)
-    p = _on_charger(
-        tree, chargers, "availability", cmd_chargers_availability, "change availability"
+    p = tree.verb(
+        chargers, "availability", cmd_chargers_availability, "change availability", subject=_CHARGER
     )
     p.add_argument("state", choices=["operative", "inoperative"])
     p.add_argument(
@@ -439,23 +421,31 @@ def register(tree: CommandTree) -> None:
         "read or change charger configuration (2.0.1: variables)",
         _CONFIG_HELP,
     )
-    p = _on_charger(
-        tree,
+    p = tree.verb(
         config,
         "get",
         cmd_chargers_config_get,
         "read configuration keys (1.6: all by default) or 2.0.1 variables",
+        subject=_CHARGER,
     )
     p.add_argument("keys", nargs="*", metavar="KEY", help="1.6 key or 2.0.1 Component.Variable")
     _attribute_option(p)
-    p = _on_charger(
-        tree, config, "set", cmd_chargers_config_set, "change a configuration key or variable"
+    p = tree.verb(
+        config,
+        "set",
+        cmd_chargers_config_set,
+        "change a configuration key or variable",
+        subject=_CHARGER,
     )
     p.add_argument("key", metavar="KEY", help="1.6 key or 2.0.1 Component.Variable")
     p.add_argument("value", metavar="VALUE")
     _attribute_option(p)
-    p = _on_charger(
-        tree, chargers, "trigger", cmd_chargers_trigger, "ask the charger to send a message"
+    p = tree.verb(
+        chargers,
+        "trigger",
+        cmd_chargers_trigger,
+        "ask the charger to send a message",
+        subject=_CHARGER,
     )
     p.add_argument(
         "message",
@@ -465,12 +455,12 @@ def register(tree: CommandTree) -> None:
     )
     p.add_argument("--connector", type=positive, help="connector number")
     evse_option(p)
-    p = _on_charger(
-        tree,
+    p = tree.verb(
         chargers,
         "report",
         cmd_chargers_report,
         "ask a 2.0.1 station for its device model report (sent back in NotifyReport)",
+        subject=_CHARGER,
     )
     p.add_argument(
         "names",

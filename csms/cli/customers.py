@@ -10,7 +10,7 @@ from typing import Any
 
 from csms.cli.client import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError, segment
 from csms.cli.context import Context
-from csms.cli.options import CommandTree, comma_list, output_option, positive
+from csms.cli.options import CommandTree, Subject, comma_list, given, output_option, positive
 from csms.cli.output import Column, Output, field, time_field, when, write_private_file
 
 __all__ = ["register_cards", "register_customers"]
@@ -58,24 +58,13 @@ def _show_customer(out: Output, c: dict[str, Any]) -> None:
     )
 
 
-def _given(args: argparse.Namespace, body: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
-    """``body`` with the options ``names`` (option dest → body field) that were given."""
-    for dest, key in names.items():
-        value = getattr(args, dest)
-        if value is not None:
-            body[key] = value
-    return body
-
-
 # -- customers --------------------------------------------------------------------------
 
 
 def cmd_customers_add(ctx: Context) -> int:
     a = ctx.args
-    body = _given(
-        a,
-        {"name": a.name, "email": a.email},
-        {n: n for n in ("phone", "address", "vehicle", "pin", "notify")},
+    body = given(
+        {"name": a.name, "email": a.email}, a, "phone", "address", "vehicle", "pin", "notify"
     )
     return ctx.result(
         ctx.post("/api/customers", body),
@@ -166,6 +155,9 @@ def cmd_customers_marketing_export(ctx: Context) -> int:
     return EXIT_OK
 
 
+_CUSTOMER = Subject("number", "customer number", positive)
+
+
 def _notify_channels(text: str) -> list[str]:
     """An argparse type: ``email``, ``sms``, ``email,sms`` or ``none``."""
     wanted = comma_list(text)
@@ -193,23 +185,22 @@ def register_customers(tree: CommandTree) -> None:
         help="how to tell the driver the car is done: email, sms, email,sms or none",
     )
     tree.verb(customers, "list", cmd_customers_list, "list customers")
-    p = tree.verb(customers, "show", cmd_customers_show, "show a customer")
-    p.add_argument("number", type=positive, help="customer number")
+    tree.verb(customers, "show", cmd_customers_show, "show a customer", subject=_CUSTOMER)
     p = tree.verb(
         customers,
         "export",
         cmd_customers_export,
         "everything held about a customer, as JSON (their right of access)",
+        subject=_CUSTOMER,
     )
-    p.add_argument("number", type=positive, help="customer number")
     output_option(p)
     p = tree.verb(
         customers,
         "erase",
         cmd_customers_erase,
         "erase a customer's identity for good (sessions stay under the number)",
+        subject=_CUSTOMER,
     )
-    p.add_argument("number", type=positive, help="customer number")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p = tree.verb(
         customers,
@@ -225,9 +216,7 @@ def register_customers(tree: CommandTree) -> None:
 
 def cmd_cards_add(ctx: Context) -> int:
     a = ctx.args
-    body = _given(
-        a, {"uid": a.uid}, {"customer": "customer_number", "expires": "expires", "group": "group"}
-    )
+    body = given({"uid": a.uid}, a, customer="customer_number", expires="expires", group="group")
 
     def text(card: dict[str, Any]) -> str:
         owner = f" for customer {card['customer_number']}" if card.get("customer_number") else ""
@@ -278,4 +267,4 @@ def register_cards(tree: CommandTree) -> None:
         ("block", cmd_cards_block, "block a card"),
         ("unblock", cmd_cards_unblock, "unblock a card"),
     ):
-        tree.verb(cards, verb, handler, text).add_argument("uid", help="card UID")
+        tree.verb(cards, verb, handler, text, subject=Subject("uid", "card UID"))

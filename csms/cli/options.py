@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import NoReturn, TypeAlias
+from typing import Any, NoReturn, TypeAlias
 
 from csms.cli.client import EXIT_USAGE
 from csms.cli.context import Handler
@@ -16,10 +16,12 @@ from csms.cli.context import Handler
 __all__ = [
     "CommandTree",
     "Parser",
+    "Subject",
     "Verbs",
     "comma_list",
     "date_range_options",
     "epilog",
+    "given",
     "int_in",
     "limit_option",
     "non_negative",
@@ -41,6 +43,15 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
+@dataclass(frozen=True)
+class Subject:
+    """The positional argument naming what a verb acts on (a charger id, a session id)."""
+
+    dest: str
+    help: str
+    type: Callable[[str], Any] = str
+
+
 @dataclass
 class CommandTree:
     """The ``csms`` parser's nouns and their verbs; every one takes the ``common`` options
@@ -55,13 +66,22 @@ class CommandTree:
         return p.add_subparsers(dest="verb", required=True, metavar="COMMAND")
 
     def verb(
-        self, group: Verbs | None, name: str, handler: Handler, help: str
+        self,
+        group: Verbs | None,
+        name: str,
+        handler: Handler,
+        help: str,
+        *,
+        subject: Subject | None = None,
     ) -> argparse.ArgumentParser:
-        """A command run by ``handler``: a verb of ``group``, or a noun of its own (None)."""
+        """A command run by ``handler``: a verb of ``group``, or a noun of its own (None);
+        its first argument the ``subject`` when given."""
         p = (group or self.nouns).add_parser(
             name, help=help, description=help, parents=[self.common]
         )
         p.set_defaults(handler=handler)
+        if subject is not None:
+            p.add_argument(subject.dest, type=subject.type, help=subject.help)
         return p
 
     def verbs(self, group: Verbs, name: str, help: str, description: str) -> Verbs:
@@ -74,6 +94,18 @@ class CommandTree:
             parents=[self.common],
         )
         return p.add_subparsers(dest=f"{name}_verb", required=True, metavar="COMMAND")
+
+
+def given(
+    body: dict[str, Any], args: argparse.Namespace, *names: str, **renamed: str
+) -> dict[str, Any]:
+    """``body`` with the options that were given (not None) added: each of ``names``
+    under its own name, each of ``renamed`` (option → field) under the field's name."""
+    for dest, key in (*((n, n) for n in names), *renamed.items()):
+        value = getattr(args, dest, None)
+        if value is not None:
+            body[key] = value
+    return body
 
 
 def epilog(p: argparse.ArgumentParser, text: str) -> None:

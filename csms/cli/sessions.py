@@ -7,11 +7,12 @@ from typing import Any
 
 from csms.cli.billing import show_invoice_lines
 from csms.cli.chargers import charger_command, evse_option, place
-from csms.cli.context import Context, Handler
+from csms.cli.context import Context
 from csms.cli.options import (
     CommandTree,
-    Verbs,
+    Subject,
     date_range_options,
+    given,
     limit_option,
     non_negative,
     positive,
@@ -110,9 +111,7 @@ def cmd_sessions_show(ctx: Context) -> int:
 
 def cmd_sessions_start(ctx: Context) -> int:
     a = ctx.args
-    body = place({"charger_id": a.charger, "id_tag": a.id_tag}, a)
-    if a.token_type is not None:
-        body["token_type"] = a.token_type
+    body = given(place({"charger_id": a.charger, "id_tag": a.id_tag}, a), a, "token_type")
     return charger_command(ctx, "/api/sessions/start", body)
 
 
@@ -126,11 +125,7 @@ def cmd_sessions_status(ctx: Context) -> int:
 
 def cmd_sessions_close(ctx: Context) -> int:
     a = ctx.args
-    body: dict[str, Any] = {}
-    if a.meter_stop is not None:
-        body["meter_stop_wh"] = a.meter_stop
-    if a.reason is not None:
-        body["reason"] = a.reason
+    body = given({}, a, meter_stop="meter_stop_wh", reason="reason")
     return ctx.result(
         ctx.post(f"/api/sessions/{a.id}/close", body),
         lambda s: (
@@ -141,9 +136,7 @@ def cmd_sessions_close(ctx: Context) -> int:
     )
 
 
-def _on_session(tree: CommandTree, group: Verbs, name: str, handler: Handler, help: str) -> None:
-    """A verb whose argument is the session id."""
-    tree.verb(group, name, handler, help).add_argument("id", type=positive, help="session id")
+_SESSION = Subject("id", "session id", positive)
 
 
 def register(tree: CommandTree) -> None:
@@ -165,7 +158,13 @@ def register(tree: CommandTree) -> None:
         start="started from: YYYY-MM-DD or ISO 8601",
         end="started before the end of: YYYY-MM-DD or ISO 8601",
     )
-    _on_session(tree, sessions, "show", cmd_sessions_show, "show a session with its meter values")
+    tree.verb(
+        sessions,
+        "show",
+        cmd_sessions_show,
+        "show a session with its meter values",
+        subject=_SESSION,
+    )
     p = tree.verb(sessions, "start", cmd_sessions_start, "ask a charger to start a session")
     p.add_argument("charger", help="charger id")
     p.add_argument(
@@ -178,14 +177,16 @@ def register(tree: CommandTree) -> None:
         choices=list(ID_TOKEN_TYPES),
         help="OCPP 2.0.1 idToken type (default Central: a token the CSMS vouches for)",
     )
-    _on_session(tree, sessions, "stop", cmd_sessions_stop, "ask the charger to stop a session")
+    tree.verb(
+        sessions, "stop", cmd_sessions_stop, "ask the charger to stop a session", subject=_SESSION
+    )
     p = tree.verb(
         sessions,
         "close",
         cmd_sessions_close,
         "end a stuck session without the charger (billed, its card free again)",
+        subject=_SESSION,
     )
-    p.add_argument("id", type=positive, help="session id")
     p.add_argument(
         "--meter-stop",
         type=non_negative,
@@ -194,10 +195,10 @@ def register(tree: CommandTree) -> None:
         "the meter start)",
     )
     p.add_argument("--reason", help="why, kept with the session")
-    _on_session(
-        tree,
+    tree.verb(
         sessions,
         "status",
         cmd_sessions_status,
         "ask a 2.0.1 station whether a session is still ongoing (GetTransactionStatus)",
+        subject=_SESSION,
     )
