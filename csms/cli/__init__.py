@@ -6,11 +6,15 @@ to the running server's HTTP API (``CSMS_API_URL``, token from ``CSMS_API_TOKEN`
 is for people. Errors go to stderr with a non-zero exit status: 1 for a failed command,
 2 for bad usage or configuration.
 
-This module assembles the parser from the noun modules (each registers its own verbs:
-:mod:`~csms.cli.admin`, :mod:`~csms.cli.chargers`, :mod:`~csms.cli.sessions`,
-:mod:`~csms.cli.customers`, :mod:`~csms.cli.billing`) and turns what a command raises
-into a message and an exit status; :mod:`~csms.cli.client` is the one way to the API,
-:mod:`~csms.cli.output` the one way to print.
+This module assembles the parser from the noun modules, each of which registers its own
+verbs and handlers (:mod:`~csms.cli.admin`, :mod:`~csms.cli.chargers`,
+:mod:`~csms.cli.sessions`, :mod:`~csms.cli.customers`, :mod:`~csms.cli.billing`), and
+turns what a command raises into a message and an exit status. They share
+:mod:`~csms.cli.client` (the API client, exit statuses, :class:`CliError`),
+:mod:`~csms.cli.output` (JSON, tables, formatters), :mod:`~csms.cli.context` (what a
+handler gets: call the API, print the answer) and :mod:`~csms.cli.options` (the command
+tree, argument types, shared options). A new noun is a module with a
+``register(tree)`` added to ``_REGISTER``.
 """
 
 from __future__ import annotations

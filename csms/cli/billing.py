@@ -155,16 +155,14 @@ def cmd_reports_sessions(ctx: Context) -> int:
             "--json prints JSON: leave out --format csv (or --json)", exit_code=EXIT_USAGE
         )
     params = {"owner": a.owner, "from": a.start, "to": a.end}
-    with ctx.client() as api:
-        if a.format == "csv":
-            ctx.out.out.write(api.get_text("/api/reports/sessions", format="csv", **params))
-            return EXIT_OK
-        rows = api.get("/api/reports/sessions", format="json", **params)
-    if ctx.out.json or a.format == "json":
+    if a.format == "csv":
+        ctx.out.out.write(ctx.get_text("/api/reports/sessions", format="csv", **params))
+        return EXIT_OK
+    rows = ctx.get("/api/reports/sessions", format="json", **params)
+    if a.format == "json":
         ctx.out.data(rows)
-    else:
-        ctx.out.table(rows, _REPORT_COLUMNS, "no sessions in this period")
-    return EXIT_OK
+        return EXIT_OK
+    return ctx.rows(rows, _REPORT_COLUMNS, "no sessions in this period")
 
 
 # -- tariffs ----------------------------------------------------------------------------

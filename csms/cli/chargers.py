@@ -251,9 +251,7 @@ def cmd_chargers_unarchive(ctx: Context) -> int:
 
 
 def cmd_chargers_remove(ctx: Context) -> int:
-    with ctx.client() as api:
-        result = api.delete(_path(ctx))
-    return ctx.result(result, lambda _: f"removed charger {ctx.args.id}")
+    return ctx.result(ctx.delete(_path(ctx)), lambda _: f"removed charger {ctx.args.id}")
 
 
 def cmd_chargers_reset(ctx: Context) -> int:
@@ -301,10 +299,9 @@ def cmd_chargers_report(ctx: Context) -> int:
     return charger_command(ctx, _path(ctx, "report"), body)
 
 
-_CHARGER = Subject("id", "charger id")
-
-
 # -- the parser -------------------------------------------------------------------------
+
+_CHARGER = Subject("id", "charger id")
 
 _CONFIG_HELP = """\
 read or change charger configuration

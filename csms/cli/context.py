@@ -60,10 +60,25 @@ class Context:
         with self.client() as api:
             return api.get(path, **params)
 
+    def get_page(self, path: str, **params: Any) -> tuple[Any, httpx.Headers]:
+        """GET a page of a list; its JSON answer and the headers (the next-page cursor)."""
+        with self.client() as api:
+            return api.get_page(path, **params)
+
+    def get_text(self, path: str, **params: Any) -> str:
+        """GET ``path`` whose answer is text (CSV), not JSON."""
+        with self.client() as api:
+            return api.get_text(path, **params)
+
     def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
         """POST ``body`` (default ``{}``) to ``path``; its JSON answer."""
         with self.client() as api:
             return api.post(path, body)
+
+    def delete(self, path: str) -> Any:
+        """DELETE ``path``; its JSON answer (None when empty)."""
+        with self.client() as api:
+            return api.delete(path)
 
     # -- printing what the API answered ---------------------------------------------
 

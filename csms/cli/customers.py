@@ -146,8 +146,7 @@ def cmd_customers_erase(ctx: Context) -> int:
 def cmd_customers_marketing_export(ctx: Context) -> int:
     if ctx.out.json:
         raise CliError("the marketing export is CSV: leave out --json", exit_code=EXIT_USAGE)
-    with ctx.client() as api:
-        text = api.get_text("/api/marketing/export")
+    text = ctx.get_text("/api/marketing/export")
     path = _write_output(ctx, text)
     if path is not None:
         count = max(0, text.count("\r\n") - 1)

@@ -83,16 +83,15 @@ def _show_session(out: Output, s: dict[str, Any]) -> None:
 
 def cmd_sessions_list(ctx: Context) -> int:
     a = ctx.args
-    with ctx.client() as api:
-        sessions, headers = api.get_page(
-            "/api/sessions",
-            charger=a.charger,
-            active="true" if a.active else None,
-            customer=a.customer,
-            limit=a.limit,
-            before=a.before,
-            **{"from": a.start, "to": a.end},
-        )
+    sessions, headers = ctx.get_page(
+        "/api/sessions",
+        charger=a.charger,
+        active="true" if a.active else None,
+        customer=a.customer,
+        limit=a.limit,
+        before=a.before,
+        **{"from": a.start, "to": a.end},
+    )
     code = ctx.rows(sessions, _SESSION_COLUMNS, "no sessions")
     cursor = headers.get("X-Next-Before")
     if cursor:
