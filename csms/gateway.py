@@ -50,16 +50,16 @@ from websockets.datastructures import Headers
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
-from csms.commands import (
+from csms.config import Settings
+from csms.domain.model import RegistrationStatus
+from csms.domain.stations import confirm_password, register_unknown_charger, validate_identity
+from csms.ratelimit import GuessThrottle, RateLimiter, growing_delay
+from csms.routing import (
     ChargerNotConnected,
     CommandError,
     CommandResult,
     CommandTimeout,
 )
-from csms.config import Settings
-from csms.domain.model import RegistrationStatus
-from csms.domain.stations import confirm_password, register_unknown_charger, validate_identity
-from csms.ratelimit import GuessThrottle, RateLimiter, growing_delay
 from csms.security import verify_password
 from csms.transport import ConnectionNotOpen, WebSocketConnection, WebSocketServer
 from protocol import (

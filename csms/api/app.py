@@ -16,9 +16,9 @@ from csms.api.routes import app_api, billing, cards, chargers, customers, owners
 from csms.api.routes.privacy import router as privacy_router
 from csms.api.routes.reports import router as reports_router
 from csms.api.schemas import Health
-from csms.commands import CommandRouter
 from csms.config import Settings
 from csms.ratelimit import GuessThrottle
+from csms.routing import CommandRouter
 from notify.payments import PaymentGateway
 from storage.database import Database
 

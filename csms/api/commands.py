@@ -38,9 +38,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from csms.api.errors import ApiError
-from csms.commands import ChargerNotConnected, CommandError, CommandRouter, CommandTimeout
 from csms.domain.errors import InvalidRequest
 from csms.domain.views import normalize_ocpp_version
+from csms.routing import ChargerNotConnected, CommandError, CommandRouter, CommandTimeout
 from protocol import ID_TOKEN_TYPES
 
 __all__ = [

@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 
 from csms.api.commands import ChangeConfiguration, send_command
 from csms.api.errors import ApiError
-from csms.commands import CommandRouter
 from csms.domain.errors import InvalidRequest
 from csms.domain.stations import (
     PASSWORD_PENDING,
@@ -29,6 +28,7 @@ from csms.domain.stations import (
     record_password_refused,
 )
 from csms.domain.views import normalize_ocpp_version
+from csms.routing import CommandRouter
 from storage.database import Database
 
 __all__ = ["PasswordDelivery", "deliver_password", "deliver_pending_password"]

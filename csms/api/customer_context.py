@@ -16,9 +16,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from csms.api.errors import ApiError
 from csms.api.throttle import token_failed
-from csms.commands import CommandRouter
 from csms.config import Settings
 from csms.domain.accounts import authenticate_customer
+from csms.routing import CommandRouter
 from notify.payments import PaymentGateway
 from storage.database import Database
 
