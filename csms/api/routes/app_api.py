@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_core import PydanticCustomError
 
-from csms.api.commands import RemoteStart, RemoteStop, send_command
+from csms.api.command_answers import command_answer as send_command
 from csms.api.customer_context import CustomerApiContext, CustomerContext
 from csms.api.errors import ApiError
 from csms.api.schemas import DriverSessionDetail as SessionDetail
@@ -31,6 +31,7 @@ from csms.api.schemas import DriverSessionOut as SessionOut
 from csms.api.schemas import InvoiceOut, PaymentMethodOut
 from csms.api.throttle import account_key, login_throttle, source_key, too_many
 from csms.domain import accounts
+from csms.domain.charging.remote_commands import RemoteStart, RemoteStop
 from csms.domain.consents import set_marketing, unsubscribe
 from csms.domain.customers import (
     MAX_ADDRESS_LENGTH,

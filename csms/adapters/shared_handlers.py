@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from csms.adapters.common import format_time
+from csms.adapters.timestamps import format_time
 from csms.domain.model import BootInfo, RegistrationStatus
 from csms.domain.pin_login import pin_login, record_malformed_attempt
 from csms.domain.stations import record_boot, record_charger_event, touch_charger
@@ -54,11 +54,12 @@ async def answer_boot(
     """Store what the charger reports at boot; Accepted with the heartbeat interval, or
     Pending until an operator runs ``csms chargers accept``. Only an Accepted charger may
     send anything else (the session's boot gate)."""
+    now = ctx.clock()
     decision = await ctx.db.write(
-        lambda uow: record_boot(uow, charger_id=ctx.charger_id, info=info, now=ctx.now)
+        lambda uow: record_boot(uow, charger_id=ctx.charger_id, info=info, now=now)
     )
     accepted = decision.status is RegistrationStatus.ACCEPTED
-    ctx.connection.session.accepted = accepted
+    ctx.set_accepted(accepted)
     log.info(
         "charger %s (OCPP %s) booted%s: %s",
         ctx.charger_id,
@@ -68,27 +69,29 @@ async def answer_boot(
     )
     return {
         "status": decision.status.value,
-        "currentTime": format_time(ctx.now),
-        "interval": ctx.settings.heartbeat_interval if accepted else BOOT_RETRY_INTERVAL,
+        "currentTime": format_time(now),
+        "interval": ctx.heartbeat_interval if accepted else BOOT_RETRY_INTERVAL,
     }
 
 
 async def heartbeat(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
-    await ctx.db.write(lambda uow: touch_charger(uow, charger_id=ctx.charger_id, now=ctx.now))
-    return {"currentTime": format_time(ctx.now)}
+    now = ctx.clock()
+    await ctx.db.write(lambda uow: touch_charger(uow, charger_id=ctx.charger_id, now=now))
+    return {"currentTime": format_time(now)}
 
 
 async def data_transfer(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """UnknownVendorId unless a handler claims the vendor."""
     handler = VENDOR_HANDLERS.get(p["vendorId"])
     if handler is None:
+        now = ctx.clock()
         await ctx.db.write(
             lambda uow: record_charger_event(
                 uow,
                 charger_id=ctx.charger_id,
                 kind="DataTransfer",
                 payload={"vendorId": p["vendorId"], "messageId": p.get("messageId")},
-                now=ctx.now,
+                now=now,
             )
         )
         return {"status": "UnknownVendorId"}
@@ -128,14 +131,15 @@ async def pin_login_transfer(ctx: CallContext, p: dict[str, Any]) -> dict[str, A
     reason (wrong login, wrong PIN, no PIN, erased, locked, malformed data): the charger
     learns nothing about which accounts exist. The reason is recorded as a security event.
     """
+    now = ctx.clock()
     request = parse_pin_login(p.get("data"))
     if request is None:
         await ctx.db.write(
-            lambda uow: record_malformed_attempt(uow, charger_id=ctx.charger_id, now=ctx.now)
+            lambda uow: record_malformed_attempt(uow, charger_id=ctx.charger_id, now=now)
         )
         return {"status": "Rejected"}
     login, pin = request
-    outcome = await pin_login(ctx.db, login=login, pin=pin, charger_id=ctx.charger_id, now=ctx.now)
+    outcome = await pin_login(ctx.db, login=login, pin=pin, charger_id=ctx.charger_id, now=now)
     token = outcome.token
     if not outcome.accepted or token is None or token.expires_at is None:
         return {"status": "Rejected"}

@@ -1,7 +1,7 @@
-"""OCPP 2.0.1 adapter: one function per action a charging station sends.
+"""OCPP 2.0.1 inbound: one handler per action a charging station sends.
 
-Each function translates the 2.0.1 payload into a version-neutral domain call and the
-result back into the 2.0.1 answer, like :mod:`csms.adapters.v16`. Transaction messages
+Each handler translates the 2.0.1 payload into a version-neutral domain call and the
+result back into the 2.0.1 answer, like :mod:`csms.adapters.v16.inbound`. Transaction messages
 are committed before the answer is returned (``Database.write`` returns after the commit).
 Every answer is checked against the official response schema by the session before it goes
 out.
@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from csms.adapters.common import format_time, parse_time
-from csms.adapters.shared import answer_boot, data_transfer, heartbeat
+from csms.adapters.shared_handlers import answer_boot, data_transfer, heartbeat
+from csms.adapters.timestamps import format_time, parse_time
 from csms.domain.authorization import KEY_CODE, NO_AUTHORIZATION, authorize_id_token
 from csms.domain.device_model import record_report_part
 from csms.domain.model import (
@@ -143,6 +143,7 @@ async def boot_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
 
 async def notify_report(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """B07/B08: the device model, stored per station (a report may come in parts)."""
+    now = ctx.clock()
     generated_at = parse_time(p["generatedAt"], field="generatedAt")
     report = await ctx.db.write(
         lambda uow: record_report_part(
@@ -153,7 +154,7 @@ async def notify_report(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
             seq_no=p["seqNo"],
             tbc=p.get("tbc", False),
             report_data=p.get("reportData") or [],
-            now=ctx.now,
+            now=now,
         )
     )
     if report.complete:
@@ -188,6 +189,7 @@ async def authorize(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """C01–C06: the idToken checked like a 1.6 idTag, whatever its type. A KeyCode with a
     Login (C04, touchscreen) is a PIN login: Accepted when login and PIN match (cacheable
     only as long as a one-time login token lives), else Invalid, whatever the reason."""
+    now = ctx.clock()
     token = p["idToken"]
     if token["type"] == KEY_CODE:
         login = key_code_login(token)
@@ -198,16 +200,16 @@ async def authorize(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
                 login=login,
                 pin=token["idToken"],
                 charger_id=ctx.charger_id,
-                now=ctx.now,
+                now=now,
                 issue_token=False,
             )
             if outcome.accepted:
-                info = IdTokenInfo(AuthorizationStatus.ACCEPTED, ctx.now + LOGIN_TOKEN_LIFETIME)
-        return {"idTokenInfo": id_token_info(info, token, now=ctx.now)}
+                info = IdTokenInfo(AuthorizationStatus.ACCEPTED, now + LOGIN_TOKEN_LIFETIME)
+        return {"idTokenInfo": id_token_info(info, token, now=now)}
     info = await ctx.db.read(
-        lambda uow: authorize_id_token(uow, token["idToken"], token["type"], now=ctx.now)
+        lambda uow: authorize_id_token(uow, token["idToken"], token["type"], now=now)
     )
-    return {"idTokenInfo": id_token_info(info, token, now=ctx.now)}
+    return {"idTokenInfo": id_token_info(info, token, now=now)}
 
 
 # -- E: transactions ------------------------------------------------------------------
@@ -217,6 +219,7 @@ async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
     """E01–E15: stored once per (station, transactionId, seqNo), whatever the order in which
     events arrive; an idToken is answered with idTokenInfo (E05: the transaction is kept
     whatever its status). See :mod:`csms.domain.transaction_events`."""
+    now = ctx.clock()
     info = p["transactionInfo"]
     token = p.get("idToken")
     details = p.copy()
@@ -250,9 +253,7 @@ async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
         pin_check=pin_check,
     )
     outcome = await ctx.db.write(
-        lambda uow: record_transaction_event(
-            uow, charger_id=ctx.charger_id, event=event, now=ctx.now
-        )
+        lambda uow: record_transaction_event(uow, charger_id=ctx.charger_id, event=event, now=now)
     )
     if outcome.recorded and event.event_type != "Updated" and outcome.transaction is not None:
         tx = outcome.transaction
@@ -267,7 +268,7 @@ async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
         )
     if outcome.id_token_info is None or token is None:
         return {}
-    return {"idTokenInfo": id_token_info(outcome.id_token_info, token, now=ctx.now)}
+    return {"idTokenInfo": id_token_info(outcome.id_token_info, token, now=now)}
 
 
 # -- G: availability, J: meter values -------------------------------------------------
@@ -276,6 +277,7 @@ async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
 async def status_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """G01: the status of a connector of an EVSE. Shown as connector ``evseId`` (what an
     operator calls connector N on both versions); the connectorId is kept with it."""
+    now = ctx.clock()
     timestamp = parse_time(p["timestamp"], field="timestamp")
     await ctx.db.write(
         lambda uow: record_status(
@@ -287,7 +289,7 @@ async def status_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, 
             # 2.0.1 reports faults through NotifyEvent; the status has no error code.
             error_code="NoError",
             timestamp=timestamp,
-            now=ctx.now,
+            now=now,
         )
     )
     return {}
@@ -295,6 +297,7 @@ async def status_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, 
 
 async def meter_values(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """J01: meter values outside transactions, per EVSE (0 is the station's main meter)."""
+    now = ctx.clock()
     samples = meter_samples(p["meterValue"])
     await ctx.db.write(
         lambda uow: record_meter_values(
@@ -303,7 +306,7 @@ async def meter_values(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
             connector_id=p["evseId"],
             transaction_id=None,
             samples=samples,
-            now=ctx.now,
+            now=now,
         )
     )
     return {}
@@ -317,10 +320,11 @@ def _recorded(kind: str, answer: dict[str, Any], charger_field: str | None = Non
     ``charger_field`` also keeps the message's ``status`` on the charger (latest status)."""
 
     async def handle(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+        now = ctx.clock()
         fields = {charger_field: p["status"]} if charger_field else {}
         await ctx.db.write(
             lambda uow: record_charger_event(
-                uow, charger_id=ctx.charger_id, kind=kind, payload=p, now=ctx.now, **fields
+                uow, charger_id=ctx.charger_id, kind=kind, payload=p, now=now, **fields
             )
         )
         return dict(answer)

@@ -1,8 +1,9 @@
-"""OCPP 1.6J adapter: one function per action a charge point sends (Core profile).
+"""OCPP 1.6J inbound: one handler per action a charge point sends (Core profile).
 
-Each function translates the 1.6 payload into a version-neutral domain call and the
+Each handler translates the 1.6 payload into a version-neutral domain call and the
 result back into the 1.6 answer. Transaction messages are committed before the answer
-is returned (``Database.write`` returns after the commit).
+is returned (``Database.write`` returns after the commit). A handler gets the payload
+and the connection's :class:`~csms.gateway.CallContext`.
 """
 
 from __future__ import annotations
@@ -11,18 +12,18 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from csms.adapters.common import format_time, parse_time
-from csms.adapters.shared import (
+from csms.adapters.shared_handlers import (
     VENDOR_HANDLERS,
     VendorHandler,
     answer_boot,
     data_transfer,
     heartbeat,
 )
+from csms.adapters.timestamps import format_time, parse_time
+from csms.domain import transactions
 from csms.domain.authorization import authorize_id_tag
 from csms.domain.model import BootInfo, IdTokenInfo, MeterSample
 from csms.domain.stations import record_charger_event, record_status
-from csms.domain.transactions import record_meter_values, start_transaction, stop_transaction
 from csms.gateway import CallContext, Handler
 
 __all__ = ["HANDLERS", "VENDOR_HANDLERS", "VendorHandler", "meter_samples"]
@@ -82,6 +83,7 @@ async def boot_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
 
 async def status_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """1.6 §4.9: current status per connector, and its history."""
+    now = ctx.clock()
     timestamp = parse_time(p["timestamp"], field="timestamp") if "timestamp" in p else None
     await ctx.db.write(
         lambda uow: record_status(
@@ -94,7 +96,7 @@ async def status_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, 
             vendor_id=p.get("vendorId"),
             vendor_error_code=p.get("vendorErrorCode"),
             timestamp=timestamp,
-            now=ctx.now,
+            now=now,
         )
     )
     return {}
@@ -102,17 +104,19 @@ async def status_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, 
 
 async def authorize(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """1.6 §4.1."""
+    now = ctx.clock()
     id_tag = p["idTag"]
-    info = await ctx.db.read(lambda uow: authorize_id_tag(uow, id_tag, now=ctx.now))
+    info = await ctx.db.read(lambda uow: authorize_id_tag(uow, id_tag, now=now))
     return {"idTagInfo": id_tag_info(info)}
 
 
-async def start_transaction_(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+async def start_transaction(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """1.6 §4.8: the CSMS assigns the transactionId; the idTag is checked again, and the
     transaction is kept whatever the status (the charger decides to stop it)."""
+    now = ctx.clock()
     timestamp = parse_time(p["timestamp"], field="timestamp")
     result = await ctx.db.write(
-        lambda uow: start_transaction(
+        lambda uow: transactions.start_transaction(
             uow,
             charger_id=ctx.charger_id,
             connector_id=p["connectorId"],
@@ -120,7 +124,7 @@ async def start_transaction_(ctx: CallContext, p: dict[str, Any]) -> dict[str, A
             meter_start_wh=p["meterStart"],
             timestamp=timestamp,
             reservation_id=p.get("reservationId"),
-            now=ctx.now,
+            now=now,
         )
     )
     if result.created:
@@ -136,27 +140,29 @@ async def start_transaction_(ctx: CallContext, p: dict[str, Any]) -> dict[str, A
 
 async def meter_values(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """1.6 §4.7: every sampled value is kept, linked to the transaction or the connector."""
+    now = ctx.clock()
     samples = meter_samples(p["meterValue"])
     await ctx.db.write(
-        lambda uow: record_meter_values(
+        lambda uow: transactions.record_meter_values(
             uow,
             charger_id=ctx.charger_id,
             connector_id=p["connectorId"],
             transaction_id=p.get("transactionId"),
             samples=samples,
-            now=ctx.now,
+            now=now,
         )
     )
     return {}
 
 
-async def stop_transaction_(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+async def stop_transaction(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     """1.6 §4.10: always acknowledged; unknown ids are kept for reconciliation; a repeated
     stop is counted once."""
+    now = ctx.clock()
     timestamp = parse_time(p["timestamp"], field="timestamp")
     samples = meter_samples(p.get("transactionData") or [])
     outcome = await ctx.db.write(
-        lambda uow: stop_transaction(
+        lambda uow: transactions.stop_transaction(
             uow,
             charger_id=ctx.charger_id,
             transaction_id=p["transactionId"],
@@ -166,7 +172,7 @@ async def stop_transaction_(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
             id_tag=p.get("idTag"),
             samples=samples,
             raw_payload=p,
-            now=ctx.now,
+            now=now,
         )
     )
     if outcome.recorded and outcome.transaction is not None:
@@ -185,13 +191,14 @@ def _status_report(kind: str, charger_field: str) -> Handler:
     """A handler that records a charger's status report and keeps its latest status."""
 
     async def handle(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+        now = ctx.clock()
         await ctx.db.write(
             lambda uow: record_charger_event(
                 uow,
                 charger_id=ctx.charger_id,
                 kind=kind,
                 payload=p,
-                now=ctx.now,
+                now=now,
                 **{charger_field: p["status"]},
             )
         )
@@ -216,7 +223,7 @@ HANDLERS: Mapping[str, Handler] = {
     "FirmwareStatusNotification": firmware_status_notification,
     "Heartbeat": heartbeat,
     "MeterValues": meter_values,
-    "StartTransaction": start_transaction_,
+    "StartTransaction": start_transaction,
     "StatusNotification": status_notification,
-    "StopTransaction": stop_transaction_,
+    "StopTransaction": stop_transaction,
 }

@@ -1,0 +1,1 @@
+"""Charging: stations, EVSEs, authorization, transactions, meter samples, operator commands."""
