@@ -1,1 +1,1 @@
-"""Charging: stations, EVSEs, authorization, transactions, meter samples, operator commands."""
+"""Charging: stations and EVSEs, device models, authorization, transactions, their events."""
