@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The interop tests drive an independent OCPP implementation (npm ocpp-rpc) under Node.js.
 INTEROP := tests/interop/node_modules/.package-lock.json
 
-.PHONY: run test lint types fmt bench install clean
+.PHONY: run test lint types fmt bench install clean generate check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ run: $(STAMP)
 test: $(STAMP) $(INTEROP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Lint, types and the unit tests (no database, process or socket: tests/conftest.py marks
+# them), in under a minute; `make test` runs the whole suite.
+check: lint types
+	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -41,6 +46,10 @@ fmt: $(STAMP)
 
 types: $(STAMP)
 	$(BIN)/mypy
+
+# The typed OCPP messages (protocol/messages/v16.py, v201.py) from the ocpp package's schemas.
+generate: $(STAMP)
+	$(BIN)/python -m protocol.messages.generate
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
