@@ -108,7 +108,9 @@ class CallContext:
     clock: Callable[[], datetime] = _utcnow
 
 
-Handler = Callable[[CallContext, dict[str, Any]], Awaitable[dict[str, Any]]]
+#: An inbound handler: the connection's context and the action's request, already checked
+#: against its schema (typed in :mod:`protocol.messages`), to the action's response.
+Handler = Callable[[CallContext, Any], Awaitable[Any]]
 
 
 def _boot_gate(session: OCPPSession) -> Callable[[bool], None]:

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from csms.adapters.shared_handlers import answer_boot, data_transfer, heartbeat
 from csms.adapters.timestamps import format_time, parse_time
@@ -38,6 +38,23 @@ from csms.domain.transaction_events import (
 )
 from csms.domain.transactions import record_meter_values
 from csms.gateway import CallContext, Handler
+from protocol.messages.v201 import (
+    AuthorizeRequest,
+    AuthorizeResponse,
+    BootNotificationRequest,
+    BootNotificationResponse,
+    IdTokenInfoType,
+    IdTokenType,
+    MeterValuesRequest,
+    MeterValuesResponse,
+    MeterValueType,
+    NotifyReportRequest,
+    NotifyReportResponse,
+    StatusNotificationRequest,
+    StatusNotificationResponse,
+    TransactionEventRequest,
+    TransactionEventResponse,
+)
 
 __all__ = [
     "AUTHORIZATION_CACHE_LIFETIME",
@@ -55,16 +72,14 @@ log = logging.getLogger(__name__)
 AUTHORIZATION_CACHE_LIFETIME = timedelta(days=1)
 
 
-def id_token_info(
-    info: IdTokenInfo, id_token: Mapping[str, Any], *, now: datetime
-) -> dict[str, Any]:
+def id_token_info(info: IdTokenInfo, id_token: IdTokenType, *, now: datetime) -> IdTokenInfoType:
     """2.0.1 IdTokenInfoType for an authorization result.
 
     ``groupIdToken`` is the card's parent (1.6 parentIdTag), of the presented token's type;
     ``cacheExpiryDateTime`` bounds how long the station may cache the answer: the card's own
     expiry, and never longer than :data:`AUTHORIZATION_CACHE_LIFETIME` for an accepted one.
     """
-    result: dict[str, Any] = {"status": info.status.value}
+    result: IdTokenInfoType = {"status": info.status.value}
     if id_token["type"] != NO_AUTHORIZATION:
         expiry = info.expiry_date
         if info.status is AuthorizationStatus.ACCEPTED:
@@ -82,14 +97,15 @@ def _number_text(value: float) -> str:
     return str(value) if isinstance(value, int) else repr(value)
 
 
-def meter_samples(meter_values: list[dict[str, Any]]) -> list[MeterSample]:
+def meter_samples(meter_values: list[MeterValueType]) -> list[MeterSample]:
     """Every sampledValue of a 2.0.1 meterValue list, with the defaults of SampledValueType
     and UnitOfMeasureType made explicit; signedMeterValue kept verbatim (JSON text)."""
     samples: list[MeterSample] = []
     for meter_value in meter_values:
         timestamp = parse_time(meter_value["timestamp"], field="meterValue.timestamp")
         for sampled in meter_value["sampledValue"]:
-            get = sampled.get
+            # The bound get, looked up once per value (its keys: SampledValueType).
+            get: Callable[..., Any] = sampled.get
             measurand = get("measurand", ENERGY_REGISTER)
             unit_of_measure = get("unitOfMeasure")
             if unit_of_measure is not None:
@@ -121,7 +137,9 @@ def meter_samples(meter_values: list[dict[str, Any]]) -> list[MeterSample]:
 # -- B: provisioning ------------------------------------------------------------------
 
 
-async def boot_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+async def boot_notification(
+    ctx: CallContext, p: BootNotificationRequest
+) -> BootNotificationResponse:
     """B01/B02/B03: store what the station reports; Accepted with the heartbeat interval,
     Pending until an operator runs ``csms chargers accept``, or Rejected."""
     station = p["chargingStation"]
@@ -138,10 +156,15 @@ async def boot_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
         meter_type=None,
         meter_serial_number=None,
     )
-    return await answer_boot(ctx, info, reason=p["reason"])
+    answer = await answer_boot(ctx, info, reason=p["reason"])
+    return {
+        "status": answer.status.value,
+        "currentTime": answer.current_time,
+        "interval": answer.interval,
+    }
 
 
-async def notify_report(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+async def notify_report(ctx: CallContext, p: NotifyReportRequest) -> NotifyReportResponse:
     """B07/B08: the device model, stored per station (a report may come in parts)."""
     now = ctx.clock()
     generated_at = parse_time(p["generatedAt"], field="generatedAt")
@@ -153,7 +176,7 @@ async def notify_report(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
             generated_at=generated_at,
             seq_no=p["seqNo"],
             tbc=p.get("tbc", False),
-            report_data=p.get("reportData") or [],
+            report_data=cast("list[dict[str, Any]]", p.get("reportData") or []),
             now=now,
         )
     )
@@ -174,7 +197,7 @@ async def notify_report(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
 LOGIN_INFO_TYPE = "Login"
 
 
-def key_code_login(id_token: Mapping[str, Any]) -> str | None:
+def key_code_login(id_token: IdTokenType) -> str | None:
     """The login of a touchscreen ``KeyCode`` idToken (SPEC "Authorization methods": the PIN
     in ``idToken``, the email or phone in an additionalInfo of type ``Login``), or None."""
     if id_token.get("type") != KEY_CODE:
@@ -185,7 +208,7 @@ def key_code_login(id_token: Mapping[str, Any]) -> str | None:
     return None
 
 
-async def authorize(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+async def authorize(ctx: CallContext, p: AuthorizeRequest) -> AuthorizeResponse:
     """C01–C06: the idToken checked like a 1.6 idTag, whatever its type. A KeyCode with a
     Login (C04, touchscreen) is a PIN login: Accepted when login and PIN match (cacheable
     only as long as a one-time login token lives), else Invalid, whatever the reason."""
@@ -215,14 +238,17 @@ async def authorize(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
 # -- E: transactions ------------------------------------------------------------------
 
 
-async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+async def transaction_event(
+    ctx: CallContext, p: TransactionEventRequest
+) -> TransactionEventResponse:
     """E01–E15: stored once per (station, transactionId, seqNo), whatever the order in which
     events arrive; an idToken is answered with idTokenInfo (E05: the transaction is kept
     whatever its status). See :mod:`csms.domain.transaction_events`."""
     now = ctx.clock()
     info = p["transactionInfo"]
     token = p.get("idToken")
-    details = p.copy()
+    # Kept as the event's details, without the meter values and the token itself.
+    details = cast("dict[str, Any]", p).copy()
     meter_value = details.pop("meterValue", None)
     if token is not None:
         # The token itself (a card UID; a KeyCode's login) is personal data: it is stored
@@ -274,7 +300,9 @@ async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
 # -- G: availability, J: meter values -------------------------------------------------
 
 
-async def status_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+async def status_notification(
+    ctx: CallContext, p: StatusNotificationRequest
+) -> StatusNotificationResponse:
     """G01: the status of a connector of an EVSE. Shown as connector ``evseId`` (what an
     operator calls connector N on both versions); the connectorId is kept with it."""
     now = ctx.clock()
@@ -295,7 +323,7 @@ async def status_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, 
     return {}
 
 
-async def meter_values(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+async def meter_values(ctx: CallContext, p: MeterValuesRequest) -> MeterValuesResponse:
     """J01: meter values outside transactions, per EVSE (0 is the station's main meter)."""
     now = ctx.clock()
     samples = meter_samples(p["meterValue"])
