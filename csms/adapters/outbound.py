@@ -11,8 +11,8 @@ only places that know the OCPP action names of commands.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 from csms.adapters.v16 import outbound as v16
 from csms.adapters.v201 import outbound as v201
@@ -23,7 +23,7 @@ from csms.routing import ChargerNotConnected, CommandError, CommandRouter, Comma
 __all__ = ["answer_from_ocpp", "send_command", "to_ocpp"]
 
 _Translator = tuple[
-    Callable[[Command], tuple[str, dict[str, Any]]],
+    Callable[[Command], tuple[str, Mapping[str, Any]]],
     Callable[[Command, dict[str, Any]], dict[str, Any]],
 ]
 
@@ -49,7 +49,9 @@ def to_ocpp(command: Command, ocpp_version: str | None) -> tuple[str, dict[str, 
     as 1.6); raises InvalidRequest for values the version cannot carry,
     UnsupportedCommand for a command the version does not have."""
     build, _ = _translator(ocpp_version)
-    return build(command)
+    action, payload = build(command)
+    # The typed request (v16.outbound.Request, v201.outbound.Request) is a plain dict.
+    return action, cast("dict[str, Any]", payload)
 
 
 def answer_from_ocpp(

@@ -8,7 +8,7 @@ GetTransactionStatus are 2.0.1 only: :class:`UnsupportedCommand`, saying what to
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from csms.adapters.triggers import trigger_name
 from csms.domain.charging.remote_commands import (
@@ -28,8 +28,34 @@ from csms.domain.charging.remote_commands import (
     UnsupportedCommand,
 )
 from csms.domain.errors import InvalidRequest
+from protocol.messages.v16 import (
+    ChangeAvailabilityRequest,
+    ChangeConfigurationRequest,
+    ClearCacheRequest,
+    GetConfigurationRequest,
+    GetConfigurationResponse,
+    RemoteStartTransactionRequest,
+    RemoteStopTransactionRequest,
+    RequestedMessage,
+    ResetRequest,
+    TriggerMessageRequest,
+    UnlockConnectorRequest,
+)
 
-__all__ = ["answer_from_ocpp", "to_ocpp"]
+__all__ = ["Request", "answer_from_ocpp", "to_ocpp"]
+
+#: The requests of the commands a 1.6 charger takes.
+Request = (
+    ResetRequest
+    | UnlockConnectorRequest
+    | ChangeAvailabilityRequest
+    | GetConfigurationRequest
+    | ChangeConfigurationRequest
+    | TriggerMessageRequest
+    | ClearCacheRequest
+    | RemoteStartTransactionRequest
+    | RemoteStopTransactionRequest
+)
 
 _ID_TAG = 20  # 1.6 §7.28 IdToken: CiString20Type
 _KEY = 50  # 1.6 §6.23 ChangeConfiguration.req key: CiString50Type
@@ -50,22 +76,27 @@ def _actual(attribute: str) -> None:
         )
 
 
-def to_ocpp(command: Command) -> tuple[str, dict[str, Any]]:
+def to_ocpp(command: Command) -> tuple[str, Request]:
     """The 1.6 action and payload for ``command``; raises InvalidRequest for values 1.6
     cannot carry, UnsupportedCommand for a command 1.6 does not have."""
     match command:
         case Reset(hard=hard, evse_id=evse_id):  # 1.6 §6.41
             _no_evse(evse_id)
-            return "Reset", {"type": "Hard" if hard else "Soft"}
+            reset: ResetRequest = {"type": "Hard" if hard else "Soft"}
+            return "Reset", reset
         case UnlockConnector(connector_id=connector_id, evse_id=evse_id):  # 1.6 §6.51
             _no_evse(evse_id)
-            return "UnlockConnector", {"connectorId": connector_id}
+            unlock: UnlockConnectorRequest = {"connectorId": connector_id}
+            return "UnlockConnector", unlock
         case ChangeAvailability(
             operative=operative, connector_id=connector_id, evse_id=evse_id
         ):  # 1.6 §6.3
             _no_evse(evse_id)
-            kind = "Operative" if operative else "Inoperative"
-            return "ChangeAvailability", {"connectorId": connector_id, "type": kind}
+            availability: ChangeAvailabilityRequest = {
+                "connectorId": connector_id,
+                "type": "Operative" if operative else "Inoperative",
+            }
+            return "ChangeAvailability", availability
         case GetConfiguration(keys=keys, attribute=attribute):  # 1.6 §6.29: none means all
             _actual(attribute)
             too_long = [k for k in keys if len(k) > _KEY]
@@ -73,24 +104,28 @@ def to_ocpp(command: Command) -> tuple[str, dict[str, Any]]:
                 raise InvalidRequest(
                     f"configuration key {too_long[0]!r} is longer than {_KEY} characters"
                 )
-            return "GetConfiguration", ({"key": list(keys)} if keys else {})
+            read: GetConfigurationRequest = {"key": list(keys)} if keys else {}
+            return "GetConfiguration", read
         case ChangeConfiguration(key=key, value=value, attribute=attribute):  # 1.6 §6.23
             _actual(attribute)
             if len(key) > _KEY:
                 raise InvalidRequest(f"configuration key is longer than {_KEY} characters")
             if len(value) > _VALUE:
                 raise InvalidRequest(f"configuration value is longer than {_VALUE} characters")
-            return "ChangeConfiguration", {"key": key, "value": value}
+            change: ChangeConfigurationRequest = {"key": key, "value": value}
+            return "ChangeConfiguration", change
         case TriggerMessage(
             message=message, connector_id=connector_id, evse_id=evse_id
         ):  # 1.6 §6.49
             _no_evse(evse_id)
-            payload: dict[str, Any] = {"requestedMessage": trigger_name(message, version="1.6")}
+            requested = cast("RequestedMessage", trigger_name(message, version="1.6"))
+            trigger: TriggerMessageRequest = {"requestedMessage": requested}
             if connector_id is not None:
-                payload["connectorId"] = connector_id
-            return "TriggerMessage", payload
+                trigger["connectorId"] = connector_id
+            return "TriggerMessage", trigger
         case ClearCache():  # 1.6 §6.9
-            return "ClearCache", {}
+            clear: ClearCacheRequest = {}
+            return "ClearCache", clear
         case RemoteStart(
             id_tag=id_tag, connector_id=connector_id, evse_id=evse_id, token_type=token_type
         ):  # 1.6 §6.33
@@ -101,12 +136,13 @@ def to_ocpp(command: Command) -> tuple[str, dict[str, Any]]:
                 raise InvalidRequest(
                     f"id tag is longer than {_ID_TAG} characters (the OCPP 1.6 limit)"
                 )
-            payload = {"idTag": id_tag}
+            start: RemoteStartTransactionRequest = {"idTag": id_tag}
             if connector_id is not None:
-                payload["connectorId"] = connector_id
-            return "RemoteStartTransaction", payload
+                start["connectorId"] = connector_id
+            return "RemoteStartTransaction", start
         case RemoteStop(transaction_id=transaction_id):  # 1.6 §6.35
-            return "RemoteStopTransaction", {"transactionId": transaction_id}
+            stop: RemoteStopTransactionRequest = {"transactionId": transaction_id}
+            return "RemoteStopTransaction", stop
         case GetBaseReport() | GetReport():
             raise UnsupportedCommand(
                 "OCPP 1.6 chargers have no device model reports: read their configuration "
@@ -124,6 +160,7 @@ def answer_from_ocpp(command: Command, payload: dict[str, Any]) -> dict[str, Any
     """Version-neutral fields of a 1.6 CALLRESULT: ``configuration`` and ``unknown_keys``
     for GetConfiguration, else the charger's ``status``."""
     if isinstance(command, GetConfiguration):  # 1.6 §6.30
+        read = cast("GetConfigurationResponse", payload)
         return {
             "configuration": [
                 {
@@ -131,8 +168,8 @@ def answer_from_ocpp(command: Command, payload: dict[str, Any]) -> dict[str, Any
                     "value": item.get("value"),
                     "readonly": bool(item.get("readonly", False)),
                 }
-                for item in payload.get("configurationKey") or []
+                for item in read.get("configurationKey") or []
             ],
-            "unknown_keys": list(payload.get("unknownKey") or []),
+            "unknown_keys": list(read.get("unknownKey") or []),
         }
     return {"status": payload.get("status")}

@@ -15,7 +15,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 from csms.adapters.triggers import trigger_name
 from csms.domain.charging.remote_commands import (
@@ -38,27 +39,74 @@ from csms.domain.charging.remote_commands import (
 )
 from csms.domain.errors import InvalidRequest
 from protocol import ID_TOKEN_TYPES
+from protocol.messages.v201 import (
+    AttributeEnumType,
+    ChangeAvailabilityRequest,
+    ClearCacheRequest,
+    ComponentCriterionEnumType,
+    ComponentType,
+    ComponentVariableType,
+    EVSEType,
+    GetBaseReportRequest,
+    GetReportRequest,
+    GetTransactionStatusRequest,
+    GetTransactionStatusResponse,
+    GetVariableDataType,
+    GetVariablesRequest,
+    GetVariablesResponse,
+    IdTokenEnumType,
+    MessageTriggerEnumType,
+    ReportBaseEnumType,
+    RequestStartTransactionRequest,
+    RequestStartTransactionResponse,
+    RequestStopTransactionRequest,
+    ResetRequest,
+    SetVariableDataType,
+    SetVariablesRequest,
+    SetVariablesResponse,
+    StatusInfoType,
+    TriggerMessageRequest,
+    UnlockConnectorRequest,
+    VariableType,
+)
 
 __all__ = [
     "ATTRIBUTE_TYPES",
     "REPORT_BASES",
     "REPORT_CRITERIA",
+    "Request",
     "answer_from_ocpp",
     "component_type",
     "to_ocpp",
     "variable_type",
 ]
 
+#: The requests of the commands a 2.0.1 station takes.
+Request = (
+    ResetRequest
+    | UnlockConnectorRequest
+    | ChangeAvailabilityRequest
+    | GetVariablesRequest
+    | SetVariablesRequest
+    | TriggerMessageRequest
+    | ClearCacheRequest
+    | RequestStartTransactionRequest
+    | RequestStopTransactionRequest
+    | GetBaseReportRequest
+    | GetReportRequest
+    | GetTransactionStatusRequest
+)
+
 #: 2.0.1 AttributeEnumType.
-ATTRIBUTE_TYPES = ("Actual", "Target", "MinSet", "MaxSet")
+ATTRIBUTE_TYPES: tuple[AttributeEnumType, ...] = ("Actual", "Target", "MinSet", "MaxSet")
 #: Report names as the API and CLI spell them → 2.0.1 ReportBaseEnumType.
-REPORT_BASES = {
+REPORT_BASES: dict[str, ReportBaseEnumType] = {
     "full": "FullInventory",
     "config": "ConfigurationInventory",
     "summary": "SummaryInventory",
 }
 #: Criteria as the API and CLI spell them → 2.0.1 ComponentCriterionEnumType.
-REPORT_CRITERIA = {
+REPORT_CRITERIA: dict[str, ComponentCriterionEnumType] = {
     "active": "Active",
     "available": "Available",
     "enabled": "Enabled",
@@ -69,49 +117,49 @@ _VALUE = 1000  # SetVariableDataType.attributeValue: string(1000)
 _ID_TOKEN = 36  # IdTokenType.idToken: string(36)
 
 
-def component_type(name: VariableName) -> dict[str, Any]:
+def component_type(name: VariableName) -> ComponentType:
     """2.0.1 ComponentType of a variable name."""
-    component: dict[str, Any] = {"name": name.component}
+    component: ComponentType = {"name": name.component}
     if name.component_instance is not None:
         component["instance"] = name.component_instance
     if name.evse_id is not None:
-        evse: dict[str, Any] = {"id": name.evse_id}
+        evse: EVSEType = {"id": name.evse_id}
         if name.connector_id is not None:
             evse["connectorId"] = name.connector_id
         component["evse"] = evse
     return component
 
 
-def variable_type(name: VariableName) -> dict[str, Any]:
+def variable_type(name: VariableName) -> VariableType:
     """2.0.1 VariableType of a variable name (one that names a variable)."""
     if name.variable is None:
         raise AssertionError("no variable")
-    variable: dict[str, Any] = {"name": name.variable}
+    variable: VariableType = {"name": name.variable}
     if name.variable_instance is not None:
         variable["instance"] = name.variable_instance
     return variable
 
 
-def _name_from(component: dict[str, Any], variable: dict[str, Any] | None) -> str:
+def _name_from(component: ComponentType | None, variable: VariableType | None) -> str:
     """The command-line form of a ComponentType/VariableType the station sent."""
-    evse = component.get("evse") or {}
+    evse = component.get("evse") if component else None
     return str(
         VariableName(
-            component=str(component.get("name")),
+            component=str(component.get("name") if component else None),
             variable=str(variable.get("name")) if variable else None,
-            component_instance=component.get("instance"),
+            component_instance=component.get("instance") if component else None,
             variable_instance=variable.get("instance") if variable else None,
-            evse_id=evse.get("id"),
-            connector_id=evse.get("connectorId"),
+            evse_id=evse.get("id") if evse else None,
+            connector_id=evse.get("connectorId") if evse else None,
         )
     )
 
 
-def _evse(evse_id: int | None, connector_id: int | None) -> dict[str, Any] | None:
+def _evse(evse_id: int | None, connector_id: int | None) -> EVSEType | None:
     """2.0.1 EVSEType for a place named the version-neutral way (module docstring);
     None for the whole station."""
     if evse_id is not None:
-        evse: dict[str, Any] = {"id": evse_id}
+        evse: EVSEType = {"id": evse_id}
         if connector_id:  # 0 (the 1.6 "whole charger") names no connector
             evse["connectorId"] = connector_id
         return evse
@@ -120,7 +168,7 @@ def _evse(evse_id: int | None, connector_id: int | None) -> dict[str, Any] | Non
     return None
 
 
-def _attribute(attribute: str) -> str:
+def _attribute(attribute: str) -> AttributeEnumType:
     if attribute not in ATTRIBUTE_TYPES:
         raise InvalidRequest(
             f"unknown attribute {attribute!r}: use one of {', '.join(ATTRIBUTE_TYPES)}"
@@ -128,39 +176,42 @@ def _attribute(attribute: str) -> str:
     return attribute
 
 
-def _report_names(names: tuple[str, ...]) -> list[dict[str, Any]]:
+def _report_names(names: tuple[str, ...]) -> list[ComponentVariableType]:
     """2.0.1 ComponentVariableType for each ``Component`` or ``Component.Variable``."""
-    wanted: list[dict[str, Any]] = []
+    wanted: list[ComponentVariableType] = []
     for text in names:
         name = parse_variable_name(text, variable_required=False)
-        item: dict[str, Any] = {"component": component_type(name)}
+        item: ComponentVariableType = {"component": component_type(name)}
         if name.variable is not None:
             item["variable"] = variable_type(name)
         wanted.append(item)
     return wanted
 
 
-def to_ocpp(command: Command) -> tuple[str, dict[str, Any]]:
+def to_ocpp(command: Command) -> tuple[str, Request]:
     """The 2.0.1 action and payload for ``command``; raises InvalidRequest for values
     2.0.1 cannot carry (NoStationTransactionId for a session the station gave no id)."""
     match command:
         case Reset(hard=hard, evse_id=evse_id):  # 2.0.1 B11 (station), B12 (EVSE)
-            payload: dict[str, Any] = {"type": "Immediate" if hard else "OnIdle"}
+            reset: ResetRequest = {"type": "Immediate" if hard else "OnIdle"}
             if evse_id is not None:
-                payload["evseId"] = evse_id
-            return "Reset", payload
+                reset["evseId"] = evse_id
+            return "Reset", reset
         case UnlockConnector(connector_id=connector_id, evse_id=evse_id):  # 2.0.1 F05
             if evse_id is None:
                 evse_id, connector_id = connector_id, 1
-            return "UnlockConnector", {"evseId": evse_id, "connectorId": connector_id}
+            unlock: UnlockConnectorRequest = {"evseId": evse_id, "connectorId": connector_id}
+            return "UnlockConnector", unlock
         case ChangeAvailability(
             operative=operative, connector_id=connector_id, evse_id=evse_id
         ):  # 2.0.1 G03 (station), G04 (EVSE/connector)
-            payload = {"operationalStatus": "Operative" if operative else "Inoperative"}
+            availability: ChangeAvailabilityRequest = {
+                "operationalStatus": "Operative" if operative else "Inoperative"
+            }
             evse = _evse(evse_id, connector_id)
             if evse is not None:
-                payload["evse"] = evse
-            return "ChangeAvailability", payload
+                availability["evse"] = evse
+            return "ChangeAvailability", availability
         case GetConfiguration(keys=keys, attribute=attribute):  # 2.0.1 B06
             if not keys:
                 raise InvalidRequest(
@@ -169,7 +220,7 @@ def to_ocpp(command: Command) -> tuple[str, dict[str, Any]]:
                     "`csms chargers report ID --type config`"
                 )
             kind = _attribute(attribute)
-            data = []
+            data: list[GetVariableDataType] = []
             for key in keys:
                 name = parse_variable_name(key)
                 data.append(
@@ -179,30 +230,34 @@ def to_ocpp(command: Command) -> tuple[str, dict[str, Any]]:
                         "variable": variable_type(name),
                     }
                 )
-            return "GetVariables", {"getVariableData": data}
+            read: GetVariablesRequest = {"getVariableData": data}
+            return "GetVariables", read
         case ChangeConfiguration(key=key, value=value, attribute=attribute):  # 2.0.1 B05
             name = parse_variable_name(key)
             if len(value) > _VALUE:
                 raise InvalidRequest(
                     f"the value is longer than {_VALUE} characters (the OCPP 2.0.1 limit)"
                 )
-            item = {
+            item: SetVariableDataType = {
                 "attributeType": _attribute(attribute),
                 "attributeValue": value,
                 "component": component_type(name),
                 "variable": variable_type(name),
             }
-            return "SetVariables", {"setVariableData": [item]}
+            change: SetVariablesRequest = {"setVariableData": [item]}
+            return "SetVariables", change
         case TriggerMessage(
             message=message, connector_id=connector_id, evse_id=evse_id
         ):  # 2.0.1 F06
-            payload = {"requestedMessage": trigger_name(message, version="2.0.1")}
+            requested = cast("MessageTriggerEnumType", trigger_name(message, version="2.0.1"))
+            trigger: TriggerMessageRequest = {"requestedMessage": requested}
             evse = _evse(evse_id, connector_id)
             if evse is not None:
-                payload["evse"] = evse
-            return "TriggerMessage", payload
+                trigger["evse"] = evse
+            return "TriggerMessage", trigger
         case ClearCache():  # 2.0.1 C11
-            return "ClearCache", {}
+            clear: ClearCacheRequest = {}
+            return "ClearCache", clear
         case RemoteStart(
             id_tag=id_tag,
             connector_id=connector_id,
@@ -223,40 +278,44 @@ def to_ocpp(command: Command) -> tuple[str, dict[str, Any]]:
                     "RequestStartTransaction names an EVSE, not a connector of it: "
                     "give --evse N alone (or --connector N, which means EVSE N on 2.0.1)"
                 )
-            payload = {
-                "idToken": {"idToken": id_tag, "type": token_type},
+            start: RequestStartTransactionRequest = {
+                "idToken": {"idToken": id_tag, "type": cast("IdTokenEnumType", token_type)},
                 "remoteStartId": remote_start_id,
             }
             evse = _evse(evse_id, connector_id)
             if evse is not None:
-                payload["evseId"] = evse["id"]  # an EVSE (> 0); the station picks its connector
-            return "RequestStartTransaction", payload
+                start["evseId"] = evse["id"]  # an EVSE (> 0); the station picks its connector
+            return "RequestStartTransaction", start
         case RemoteStop(station_transaction_id=station_transaction_id):  # 2.0.1 F03
             if not station_transaction_id:
                 raise NoStationTransactionId(
                     "this session has no transaction id from the station, so an OCPP 2.0.1 "
                     "station cannot be asked to stop it; stop it at the station"
                 )
-            return "RequestStopTransaction", {"transactionId": station_transaction_id}
+            stop: RequestStopTransactionRequest = {"transactionId": station_transaction_id}
+            return "RequestStopTransaction", stop
         case GetBaseReport(report=report, request_id=request_id):  # 2.0.1 B07/B08
             base = REPORT_BASES.get(report)
             if base is None:
                 raise InvalidRequest(
                     f"unknown report {report!r}: use one of {', '.join(REPORT_BASES)}"
                 )
-            return "GetBaseReport", {"requestId": request_id, "reportBase": base}
+            base_report: GetBaseReportRequest = {"requestId": request_id, "reportBase": base}
+            return "GetBaseReport", base_report
         case GetReport(names=names, criteria=criteria, request_id=request_id):  # 2.0.1 B08
-            payload = {"requestId": request_id}
+            report_of: GetReportRequest = {"requestId": request_id}
             if names:
-                payload["componentVariable"] = _report_names(names)
+                report_of["componentVariable"] = _report_names(names)
             if criteria:
                 unknown = [c for c in criteria if c not in REPORT_CRITERIA]
                 if unknown:
                     raise InvalidRequest(
                         f"unknown criterion {unknown[0]!r}: use {', '.join(REPORT_CRITERIA)}"
                     )
-                payload["componentCriteria"] = [REPORT_CRITERIA[c] for c in dict.fromkeys(criteria)]
-            return "GetReport", payload
+                report_of["componentCriteria"] = [
+                    REPORT_CRITERIA[c] for c in dict.fromkeys(criteria)
+                ]
+            return "GetReport", report_of
         case GetTransactionStatus(
             station_transaction_id=station_transaction_id, of_session=of_session
         ):  # 2.0.1 E14
@@ -265,18 +324,20 @@ def to_ocpp(command: Command) -> tuple[str, dict[str, Any]]:
                     "this session has no transaction id from the station, so an OCPP 2.0.1 "
                     "station cannot be asked for its status"
                 )
-            return "GetTransactionStatus", (
+            status: GetTransactionStatusRequest = (
                 {"transactionId": station_transaction_id} if station_transaction_id else {}
             )
+            return "GetTransactionStatus", status
     raise AssertionError(f"unhandled command {command!r}")
 
 
 _UNKNOWN_VARIABLE = frozenset({"UnknownComponent", "UnknownVariable"})
 
 
-def _reason(payload: dict[str, Any]) -> str | None:
-    """2.0.1 StatusInfoType as one line: ``reasonCode: additionalInfo``."""
-    info = payload.get("statusInfo") or payload.get("attributeStatusInfo")
+def _reason(payload: Mapping[str, Any]) -> str | None:
+    """2.0.1 StatusInfoType (``statusInfo``, or ``attributeStatusInfo`` of a variable's
+    result) as one line: ``reasonCode: additionalInfo``."""
+    info: StatusInfoType | None = payload.get("statusInfo") or payload.get("attributeStatusInfo")
     if not info:
         return None
     extra = info.get("additionalInfo")
@@ -292,8 +353,8 @@ def answer_from_ocpp(command: Command, payload: dict[str, Any]) -> dict[str, Any
             configuration: list[dict[str, Any]] = []
             unknown: list[str] = []
             rejected: list[dict[str, Any]] = []
-            for result in payload.get("getVariableResult") or []:
-                key = _name_from(result.get("component") or {}, result.get("variable"))
+            for result in cast("GetVariablesResponse", payload).get("getVariableResult") or []:
+                key = _name_from(result.get("component"), result.get("variable"))
                 status = result.get("attributeStatus")
                 if status == "Accepted":
                     value = result.get("attributeValue")
@@ -307,18 +368,20 @@ def answer_from_ocpp(command: Command, payload: dict[str, Any]) -> dict[str, Any
                 answer["rejected_keys"] = rejected
             return answer
         case ChangeConfiguration():  # 2.0.1 B05: one result for the one variable set
-            results = payload.get("setVariableResult") or [{}]
-            first = results[0]
+            results = cast("SetVariablesResponse", payload).get("setVariableResult")
+            first: Mapping[str, Any] = results[0] if results else {}
             return {"status": first.get("attributeStatus"), "reason": _reason(first)}
         case GetTransactionStatus():  # 2.0.1 E14
+            transaction = cast("GetTransactionStatusResponse", payload)
             return {
-                "ongoing": payload.get("ongoingIndicator"),
-                "messages_in_queue": payload.get("messagesInQueue"),
+                "ongoing": transaction.get("ongoingIndicator"),
+                "messages_in_queue": transaction.get("messagesInQueue"),
             }
         case RemoteStart(remote_start_id=remote_start_id):  # 2.0.1 F01: already started?
-            answer = {"status": payload.get("status"), "remote_start_id": remote_start_id}
-            if payload.get("transactionId") is not None:
-                answer["station_transaction_id"] = payload["transactionId"]
+            started = cast("RequestStartTransactionResponse", payload)
+            answer = {"status": started.get("status"), "remote_start_id": remote_start_id}
+            if started.get("transactionId") is not None:
+                answer["station_transaction_id"] = started["transactionId"]
         case GetBaseReport(request_id=request_id) | GetReport(request_id=request_id):
             answer = {"status": payload.get("status"), "request_id": request_id}
         case _:
