@@ -50,12 +50,6 @@ from websockets.datastructures import Headers
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
-from csms.commands import (
-    ChargerNotConnected,
-    CommandError,
-    CommandResult,
-    CommandTimeout,
-)
 from csms.config import Settings
 from csms.domain.charging.stations import (
     confirm_password,
@@ -64,6 +58,12 @@ from csms.domain.charging.stations import (
 )
 from csms.domain.model import RegistrationStatus
 from csms.ratelimit import GuessThrottle, RateLimiter, growing_delay
+from csms.routing import (
+    ChargerNotConnected,
+    CommandError,
+    CommandResult,
+    CommandTimeout,
+)
 from csms.security import verify_password
 from csms.transport import ConnectionNotOpen, WebSocketConnection, WebSocketServer
 from protocol import (
@@ -90,18 +90,40 @@ __all__ = ["CallContext", "ChargerConnection", "Gateway", "Handler"]
 log = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
 class CallContext:
-    """What an adapter function gets besides the payload."""
+    """What a handler gets besides the payload: the few things it needs of its charger's
+    connection, built once per connection by the gateway (nothing per message)."""
 
+    #: The charger's identity (the last segment of its connection's path).
     charger_id: str
-    connection: ChargerConnection
+    #: Runs the handler's units of work; ``write`` returns after the commit.
     db: Database
-    settings: Settings
-    now: datetime
+    #: Seconds between heartbeats asked of an Accepted charger (CSMS_HEARTBEAT_INTERVAL).
+    heartbeat_interval: int
+    #: Opens (True) or closes the session's boot gate: until it is open, the charger may
+    #: send nothing but BootNotification (1.6 §4.2, 2.0.1 B02/B03).
+    set_accepted: Callable[[bool], None]
+    #: The current time, timezone-aware UTC: a handler reads it once per message.
+    clock: Callable[[], datetime] = _utcnow
 
 
-Handler = Callable[[CallContext, dict[str, Any]], Awaitable[dict[str, Any]]]
+#: An inbound handler: the connection's context and the action's request, already checked
+#: against its schema (typed in :mod:`protocol.messages`), to the action's response.
+Handler = Callable[[CallContext, Any], Awaitable[Any]]
+
+
+def _boot_gate(session: OCPPSession) -> Callable[[bool], None]:
+    """``CallContext.set_accepted`` of a connection's session."""
+
+    def set_accepted(accepted: bool) -> None:
+        session.accepted = accepted
+
+    return set_accepted
 
 
 #: Messages a charger may queue behind a CALL being handled before reading pauses, and
@@ -135,6 +157,8 @@ class ChargerConnection:
     remote_address: str | None
     gateway: Gateway
     handlers: Mapping[str, Handler]
+    #: What every handler of this connection gets (:class:`CallContext`).
+    context: CallContext
     _call_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _waiter: asyncio.Future[Any] | None = None
     _worker: asyncio.Task[None] | None = None
@@ -317,11 +341,10 @@ class ChargerConnection:
         if call.action == "Authorize" and not await gateway._authorize_allowed(self):
             self._send(session.reply(call, _AUTHORIZE_REFUSED[self.version]), call)
             return
-        ctx = CallContext(self.charger_id, self, gateway.db, gateway.settings, _utcnow())
         debug = log.isEnabledFor(logging.DEBUG)
         started = time.perf_counter() if debug else 0.0
         try:
-            answer = await handler(ctx, call.payload)
+            answer = await handler(self.context, call.payload)
             text = session.reply(call, answer)
         except OCPPError as exc:
             text = session.reply_error(call, exc)
@@ -351,10 +374,6 @@ class ChargerConnection:
         except ConnectionNotOpen:
             if call is not None:
                 log.info("%s closed before the answer to %s", self.charger_id, call.action)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 #: Seconds a charger refused while the database is unreachable is asked to wait (a short
@@ -723,6 +742,12 @@ class Gateway:
             accepted=charger.registration_status == RegistrationStatus.ACCEPTED.value,
         )
         remote = ws.remote_address[0] if ws.remote_address else None
+        context = CallContext(
+            charger_id=charger.id,
+            db=self.db,
+            heartbeat_interval=self.settings.ocpp.heartbeat_interval,
+            set_accepted=_boot_gate(session),
+        )
         conn = ChargerConnection(
             charger_id=charger.id,
             version=version,
@@ -732,6 +757,7 @@ class Gateway:
             remote_address=remote,
             gateway=self,
             handlers=self.handlers[version],
+            context=context,
         )
         previous = self.connections.get(charger.id)
         self.connections[charger.id] = conn

@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 
 import uvicorn
 
-from csms.adapters import v16, v201
+from csms.adapters.v16 import inbound as v16
+from csms.adapters.v201 import inbound as v201
 from csms.config import Settings
 from csms.domain.people.retention import RetentionReport, run_retention
 from csms.gateway import Gateway
@@ -108,7 +109,7 @@ class CsmsServer:
             settings=settings,
             handlers={OCPPVersion.V201: v201.HANDLERS, OCPPVersion.V16: v16.HANDLERS},
         )
-        from csms.api.credentials import deliver_pending_password
+        from csms.adapters.password_delivery import deliver_pending_password
 
         db, gateway = self.db, self.gateway
         gateway.connect_hooks.append(lambda cid: deliver_pending_password(db, gateway, cid))

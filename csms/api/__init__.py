@@ -1,4 +1,4 @@
-"""The HTTP API for the CLI, station owners and (later) the driver app."""
+"""The HTTP API for the CLI, station owners and the driver app (``/api/app``)."""
 
 from __future__ import annotations
 

@@ -25,10 +25,10 @@ from csms.api.routes import (
 from csms.api.routes.privacy import router as privacy_router
 from csms.api.routes.reports import router as reports_router
 from csms.api.schemas import Health
-from csms.commands import CommandRouter
 from csms.config import Settings
 from csms.domain.billing.payments import PaymentGateway
 from csms.ratelimit import GuessThrottle
+from csms.routing import CommandRouter
 from storage.database import Database
 
 __all__ = ["create_app"]

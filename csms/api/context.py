@@ -12,9 +12,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from csms.api.errors import ApiError
 from csms.api.throttle import token_failed
-from csms.commands import CommandRouter
 from csms.config import Settings
 from csms.domain.security.tokens import Role, refusal
+from csms.routing import CommandRouter
 from csms.security import hash_token
 from storage.database import Database
 

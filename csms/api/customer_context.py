@@ -16,10 +16,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from csms.api.errors import ApiError
 from csms.api.throttle import token_failed
-from csms.commands import CommandRouter
 from csms.config import Settings
-from csms.domain.people.accounts import authenticate_customer
 from csms.domain.billing.payments import PaymentGateway
+from csms.domain.people.accounts import authenticate_customer
+from csms.routing import CommandRouter
 from storage.database import Database
 
 __all__ = ["CustomerApiContext", "CustomerCaller", "CustomerContext"]

@@ -15,8 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from csms.commands import ChargerNotConnected, CommandError, CommandTimeout
 from csms.domain.errors import AlreadyExists, DomainError, InvalidRequest, NotFound
+from csms.routing import ChargerNotConnected, CommandError, CommandTimeout
 from storage.errors import ConflictError, StorageError, StorageUnavailable
 
 __all__ = ["ApiError", "install_error_handlers", "integers_in_range", "validation_message"]

@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from csms.api import create_app
-from csms.commands import CommandResult
 from csms.config import Settings
 from csms.domain.people.owners import add_owner
 from csms.domain.security.tokens import create_token
+from csms.routing import CommandResult
 from storage.database import Database
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)

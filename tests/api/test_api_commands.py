@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from csms.commands import ChargerNotConnected, CommandError, CommandTimeout
+from csms.routing import ChargerNotConnected, CommandError, CommandTimeout
 from tests.api.conftest import Api, add_charger_for, add_session
 
 

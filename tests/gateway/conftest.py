@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from csms.adapters import v16
+from csms.adapters.v16 import inbound as v16
 from csms.config import Settings
 from csms.domain.charging.stations import add_charger
 from csms.gateway import Gateway

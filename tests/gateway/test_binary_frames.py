@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from websockets.frames import BINARY, CLOSE, TEXT, Close
 
-from csms.adapters import v16, v201
+from csms.adapters.v16 import inbound as v16
+from csms.adapters.v201 import inbound as v201
 from csms.config import Settings
 from csms.domain.charging.stations import add_charger
 from csms.gateway import Gateway

@@ -9,7 +9,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from csms.adapters import v16
+from csms.adapters.v16 import inbound as v16
 from csms.config import Settings
 from csms.gateway import Gateway, identity_from_path
 from protocol import OCPPVersion

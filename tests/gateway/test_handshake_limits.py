@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from csms.adapters import v16
+from csms.adapters.v16 import inbound as v16
 from csms.config import Settings
 from csms.gateway import Gateway
 from csms.transport import WebSocketConnection

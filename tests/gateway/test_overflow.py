@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
-from csms.adapters import v16, v201
+from csms.adapters.v16 import inbound as v16
+from csms.adapters.v201 import inbound as v201
 from csms.config import Settings
 from csms.domain.charging.stations import add_charger
 from csms.gateway import Gateway

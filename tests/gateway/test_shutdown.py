@@ -19,7 +19,7 @@ import pytest
 from websockets.frames import CLOSE, TEXT, Close
 from websockets.protocol import OPEN
 
-from csms.adapters import v16
+from csms.adapters.v16 import inbound as v16
 from csms.config import ConfigError, Settings, load_settings
 from csms.domain.charging.stations import add_charger
 from csms.gateway import CallContext, Gateway

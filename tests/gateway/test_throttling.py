@@ -18,7 +18,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from csms.adapters import v16
+from csms.adapters.v16 import inbound as v16
 from csms.config import Settings
 from csms.domain.charging.stations import add_charger
 from csms.gateway import AUTH_THROTTLED_EVENT, AUTHORIZE_THROTTLED_EVENT, Gateway

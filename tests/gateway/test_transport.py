@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import BINARY, CLOSE, CONT, PING, PONG, TEXT, Close, Frame, Opcode
 from websockets.protocol import OPEN
 
-from csms.adapters import v16
+from csms.adapters.v16 import inbound as v16
 from csms.config import Settings
 from csms.gateway import Gateway
 from csms.transport import ConnectionNotOpen, WebSocketConnection, WebSocketServer

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
-from csms.commands import ChargerNotConnected, CommandError, CommandTimeout
 from csms.gateway import Gateway
+from csms.routing import ChargerNotConnected, CommandError, CommandTimeout
 from storage.database import Database
 from tests.gateway.conftest import NOW, RawCharger
 

@@ -10,7 +10,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
-from csms.adapters import v16, v201
+from csms.adapters.v16 import inbound as v16
+from csms.adapters.v201 import inbound as v201
 from csms.config import Settings
 from csms.domain.charging.stations import add_charger
 from csms.gateway import CallContext, Gateway
@@ -273,8 +274,8 @@ async def test_data_transfer_to_an_unknown_vendor_is_unknown_vendor_id(
 async def test_data_transfer_vendor_handlers_answer_on_both_versions(
     station: Station, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One registry (csms.adapters.v16.VENDOR_HANDLERS): a handler written for 1.6, such as
-    the touchscreen PinLogin, answers a 2.0.1 station too."""
+    """One registry (csms.adapters.shared_handlers.VENDOR_HANDLERS): a handler written for
+    1.6, such as the touchscreen PinLogin, answers a 2.0.1 station too."""
     seen: list[tuple[str, dict[str, Any]]] = []
 
     def echo(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:

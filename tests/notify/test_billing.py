@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from csms.domain.billing.invoices import PaymentStatus
-from csms.domain.billing.payments import CardDetails, ChargeResult
-from csms.domain.people.customers import add_customer
-from csms.domain.outbox_events import enqueue_session_completed
 from csms.domain.billing.payment_cards import processor_customer, remove_card, store_card
-from csms.domain.people.rights import erase_customer
+from csms.domain.billing.payments import CardDetails, ChargeResult
 from csms.domain.billing.tariffs import add_tariff, assign_tariff
+from csms.domain.outbox_events import enqueue_session_completed
+from csms.domain.people.customers import add_customer
+from csms.domain.people.rights import erase_customer
 from notify.billing import PaymentCharger, bill_session
 from notify.errors import DeliveryError
 from notify.outbox import Outcome

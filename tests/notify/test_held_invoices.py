@@ -13,12 +13,12 @@ from decimal import Decimal
 import pytest
 
 from csms.domain.billing.invoices import PaymentStatus, adjust_invoice, release_invoice
+from csms.domain.billing.payment_cards import store_card
 from csms.domain.billing.payments import CardDetails
-from csms.domain.people.customers import add_customer
+from csms.domain.billing.tariffs import add_tariff, assign_tariff
 from csms.domain.errors import InvalidRequest
 from csms.domain.outbox_events import enqueue_session_completed
-from csms.domain.billing.payment_cards import store_card
-from csms.domain.billing.tariffs import add_tariff, assign_tariff
+from csms.domain.people.customers import add_customer
 from notify.billing import PaymentCharger, bill_session
 from notify.payments import StripeGateway
 from storage.database import Database

@@ -19,13 +19,13 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from csms.config import Settings
+from csms.domain.billing.payment_cards import store_card
 from csms.domain.billing.payments import CardDetails
+from csms.domain.billing.tariffs import add_tariff
+from csms.domain.charging.stations import add_charger
 from csms.domain.people.cards import add_card
 from csms.domain.people.customers import add_customer
 from csms.domain.people.owners import add_owner
-from csms.domain.billing.payment_cards import store_card
-from csms.domain.charging.stations import add_charger
-from csms.domain.billing.tariffs import add_tariff
 from csms.domain.security.tokens import create_token
 from csms.server import running_server
 from notify.payments import StripeGateway

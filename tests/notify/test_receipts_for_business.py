@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from csms.domain.billing.invoices import adjust_invoice, seller_of
-from csms.domain.people.customers import add_customer
 from csms.domain.billing.tariffs import add_tariff, assign_tariff
+from csms.domain.people.customers import add_customer
 from notify.billing import bill_session
 from notify.messages import InvoiceFacts, SessionFacts, receipt_email, receipt_sms
 from notify.notifications import Notifier

@@ -27,6 +27,7 @@ from pydantic_core import PydanticCustomError
 from csms.api.customer_context import CustomerApiContext, CustomerContext
 from csms.api.errors import ApiError
 from csms.api.throttle import account_key, login_throttle, source_key, too_many
+from csms.domain.errors import InvalidRequest, NotFound
 from csms.domain.people import accounts
 from csms.domain.people.consents import set_marketing, unsubscribe
 from csms.domain.people.customers import (
@@ -38,7 +39,6 @@ from csms.domain.people.customers import (
     CustomerProfile,
     get_customer,
 )
-from csms.domain.errors import InvalidRequest, NotFound
 from csms.domain.people.rights import export_customer
 from csms.domain.views import (
     customer_view,

@@ -25,7 +25,7 @@ from csms.api.routes.app_api import AppRequest, no_store, unprocessable
 from csms.api.schemas import DriverSessionDetail as SessionDetail
 from csms.api.schemas import DriverSessionOut as SessionOut
 from csms.api.schemas import InvoiceOut, PaymentMethodOut
-from csms.domain.people import accounts
+from csms.domain.billing.payment_cards import processor_customer, remove_card, store_card
 from csms.domain.billing.payments import (
     CardDetails,
     CardRejected,
@@ -33,7 +33,7 @@ from csms.domain.billing.payments import (
     PaymentProcessorError,
 )
 from csms.domain.errors import InvalidRequest
-from csms.domain.billing.payment_cards import processor_customer, remove_card, store_card
+from csms.domain.people import accounts
 from csms.domain.views import (
     card_view,
     invoice_view,

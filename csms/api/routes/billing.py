@@ -19,10 +19,10 @@ from csms.api.schemas import (
     TariffOut,
 )
 from csms.domain.billing.invoices import adjust_invoice, release_invoice
-from csms.domain.errors import InvalidRequest, NotFound
-from csms.domain.people.marketing import marketing_csv, marketing_list
-from csms.domain.model import PaymentStatusName
 from csms.domain.billing.tariffs import add_tariff, assign_tariff, tariff_view, tariffs_in_force
+from csms.domain.errors import InvalidRequest, NotFound
+from csms.domain.model import PaymentStatusName
+from csms.domain.people.marketing import marketing_csv, marketing_list
 from csms.domain.views import invoice_view, outbox_view
 from storage.ports import UnitOfWork
 

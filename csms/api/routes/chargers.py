@@ -7,7 +7,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, status
 
-from csms.api.command_schemas import (
+from csms.adapters.password_delivery import deliver_password
+from csms.api.command_answers import command_answer
+from csms.api.command_bodies import (
     AvailabilityCommand,
     CommandAnswer,
     ConfigGetCommand,
@@ -17,21 +19,7 @@ from csms.api.command_schemas import (
     TriggerCommand,
     UnlockCommand,
 )
-from csms.api.commands import (
-    ChangeAvailability,
-    ChangeConfiguration,
-    ClearCache,
-    Command,
-    GetBaseReport,
-    GetConfiguration,
-    GetReport,
-    Reset,
-    TriggerMessage,
-    UnlockConnector,
-    send_command,
-)
 from csms.api.context import AnyRoleContext, ApiContext, OperatorContext
-from csms.api.credentials import deliver_password
 from csms.api.errors import ApiError
 from csms.api.schemas import (
     ChargerAccept,
@@ -42,6 +30,18 @@ from csms.api.schemas import (
     Removed,
 )
 from csms.domain.charging.device_model import device_model_summary
+from csms.domain.charging.remote_commands import (
+    ChangeAvailability,
+    ChangeConfiguration,
+    ClearCache,
+    Command,
+    GetBaseReport,
+    GetConfiguration,
+    GetReport,
+    Reset,
+    TriggerMessage,
+    UnlockConnector,
+)
 from csms.domain.charging.stations import (
     accept_charger,
     add_charger,
@@ -206,7 +206,7 @@ async def accept(
         delivery = await deliver_password(ctx.db, ctx.router, charger_id)
     if ctx.router.is_connected(charger_id) and (delivery is None or delivery.status != "accepted"):
         try:
-            await send_command(ctx.router, charger_id, TriggerMessage("BootNotification"))
+            await command_answer(ctx.router, charger_id, TriggerMessage("BootNotification"))
         except (ApiError, InvalidRequest) as exc:
             log.info("charger %s accepted; boot trigger not taken (%s)", charger_id, exc)
     answer = _view(ctx, await load_charger(ctx, charger_id))
@@ -244,7 +244,7 @@ async def unarchive(charger_id: str, ctx: OperatorContext) -> dict[str, Any]:
 
 async def _command(ctx: ApiContext, charger_id: str, command: Command) -> dict[str, Any]:
     await load_charger(ctx, charger_id)
-    return await send_command(ctx.router, charger_id, command)
+    return await command_answer(ctx.router, charger_id, command)
 
 
 @router.post("/{charger_id}/reset", response_model=CommandAnswer)

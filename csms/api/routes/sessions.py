@@ -8,21 +8,27 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Response
 
-from csms.api.command_schemas import CommandAnswer, SessionStartCommand
-from csms.api.commands import GetTransactionStatus, RemoteStart, RemoteStop, send_command
+from csms.api.command_answers import command_answer
+from csms.api.command_bodies import CommandAnswer, SessionStartCommand
 from csms.api.context import AnyRoleContext, ApiContext, OperatorContext
 from csms.api.errors import ApiError
 from csms.api.routes.chargers import load_charger
 from csms.api.schemas import SessionClose, SessionDetail, SessionOut
 from csms.domain.billing.invoices import terms_of
-from csms.domain.people.customers import get_customer
-from csms.domain.errors import NotFound
-from csms.domain.model import TransactionStatus
 from csms.domain.billing.pricing import price_session
 from csms.domain.billing.reports import parse_report_bound
+from csms.domain.charging.remote_commands import (
+    GetTransactionStatus,
+    NoStationTransactionId,
+    RemoteStart,
+    RemoteStop,
+)
 from csms.domain.charging.transaction_events import energy_wh
 from csms.domain.charging.transactions import close_session
-from csms.domain.views import money_view, normalize_ocpp_version, session_view
+from csms.domain.errors import NotFound
+from csms.domain.model import TransactionStatus
+from csms.domain.people.customers import get_customer
+from csms.domain.views import money_view, session_view
 from storage.ports import UnitOfWork
 from storage.records import InvoiceRecord, MeterSampleRecord, TransactionRecord
 
@@ -240,7 +246,7 @@ async def show_session(session_id: int, ctx: AnyRoleContext) -> dict[str, Any]:
 
 
 def _station_transaction_id(tx: TransactionRecord) -> str | None:
-    """The transaction id a 2.0.1 station gave the session (None for 1.6 sessions)."""
+    """The transaction id the station gave the session (None if it gave none)."""
     return tx.station_transaction_id
 
 
@@ -256,7 +262,7 @@ async def start_session(body: SessionStartCommand, ctx: OperatorContext) -> dict
         evse_id=body.evse_id,
         token_type=body.token_type,
     )
-    return await send_command(ctx.router, body.charger_id, command)
+    return await command_answer(ctx.router, body.charger_id, command)
 
 
 @router.post("/{session_id}/stop", response_model=CommandAnswer)
@@ -269,7 +275,7 @@ async def stop_session(session_id: int, ctx: OperatorContext) -> dict[str, Any]:
     command = RemoteStop(
         transaction_id=tx.transaction_id, station_transaction_id=_station_transaction_id(tx)
     )
-    return await send_command(ctx.router, tx.charger_id, command)
+    return await command_answer(ctx.router, tx.charger_id, command)
 
 
 @router.post("/{session_id}/close", response_model=SessionOut, response_model_exclude_unset=True)
@@ -308,13 +314,14 @@ async def session_status(session_id: int, ctx: OperatorContext) -> dict[str, Any
     """Ask a 2.0.1 station whether the session's transaction is still ongoing and whether
     it still holds messages of it (GetTransactionStatus)."""
     tx = await _load_session(ctx, session_id)
-    station_transaction_id = _station_transaction_id(tx)
-    version = normalize_ocpp_version(ctx.router.ocpp_version(tx.charger_id))
-    if station_transaction_id is None and version == "2.0.1":
+    command = GetTransactionStatus(
+        station_transaction_id=_station_transaction_id(tx), of_session=True
+    )
+    try:
+        return await command_answer(ctx.router, tx.charger_id, command)
+    except NoStationTransactionId:
         raise ApiError(
             409,
             f"session {session_id} has no transaction id from the station, so its status "
             "cannot be asked for; see `csms sessions show` instead",
-        )
-    command = GetTransactionStatus(station_transaction_id=station_transaction_id)
-    return await send_command(ctx.router, tx.charger_id, command)
+        ) from None

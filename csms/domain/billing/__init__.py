@@ -1,1 +1,1 @@
-"""Billing: tariffs, pricing, invoices, payment cards, plausibility checks, reports and the payment port."""
+"""Billing: tariffs, pricing, invoices, payment cards, plausibility, reports, the payment port."""

@@ -23,14 +23,14 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from csms.domain.errors import InvalidRequest, NotFound
-from csms.domain.outbox_events import enqueue_for_session
 from csms.domain.billing.plausibility import (
     DEFAULT_MAX_CHARGER_KW,
     Implausible,
     check_session_energy,
 )
 from csms.domain.billing.pricing import Price, TariffTerms, price_session, to_decimal
+from csms.domain.errors import InvalidRequest, NotFound
+from csms.domain.outbox_events import enqueue_for_session
 from csms.domain.views import notify_view
 from storage.ports import UnitOfWork
 from storage.records import (

@@ -15,19 +15,24 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
-from csms.adapters.common import format_time
+from csms.adapters.timestamps import format_time
 from csms.domain.charging.stations import record_boot, record_charger_event, touch_charger
 from csms.domain.model import BootInfo, RegistrationStatus
 from csms.domain.people.pin_login import pin_login, record_malformed_attempt
 from csms.gateway import CallContext
+from protocol.messages import v16, v201
 
 __all__ = [
     "BOOT_RETRY_INTERVAL",
     "CSMS_VENDOR_ID",
     "PIN_LOGIN_MESSAGE_ID",
     "VENDOR_HANDLERS",
+    "BootAnswer",
+    "DataTransferRequest",
+    "DataTransferResponse",
     "VendorHandler",
     "answer_boot",
     "csms_data_transfer",
@@ -42,23 +47,37 @@ log = logging.getLogger(__name__)
 #: Seconds before a Pending or Rejected charger should send BootNotification again.
 BOOT_RETRY_INTERVAL = 60
 
-VendorHandler = Callable[[CallContext, dict[str, Any]], Any]
-#: DataTransfer handlers by vendorId; a handler returns the DataTransfer answer payload
-#: (``status`` and optional ``data``), the same keys in both versions.
+#: A DataTransfer request of either version (2.0.1 allows any JSON as ``data``).
+DataTransferRequest = v16.DataTransferRequest | v201.DataTransferRequest
+#: The DataTransfer answer: ``status`` and optional ``data``, as 1.6 types them (a valid
+#: 2.0.1 answer too).
+DataTransferResponse = v16.DataTransferResponse
+#: A vendor's DataTransfer handler: returns the answer, or an awaitable of it.
+VendorHandler = Callable[[CallContext, DataTransferRequest], Any]
+#: DataTransfer handlers by vendorId.
 VENDOR_HANDLERS: dict[str, VendorHandler] = {}
 
 
-async def answer_boot(
-    ctx: CallContext, info: BootInfo, *, reason: str | None = None
-) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class BootAnswer:
+    """The BootNotification answer, the same in both versions: ``status``,
+    ``currentTime`` and ``interval``."""
+
+    status: RegistrationStatus
+    current_time: str
+    interval: int
+
+
+async def answer_boot(ctx: CallContext, info: BootInfo, *, reason: str | None = None) -> BootAnswer:
     """Store what the charger reports at boot; Accepted with the heartbeat interval, or
     Pending until an operator runs ``csms chargers accept``. Only an Accepted charger may
     send anything else (the session's boot gate)."""
+    now = ctx.clock()
     decision = await ctx.db.write(
-        lambda uow: record_boot(uow, charger_id=ctx.charger_id, info=info, now=ctx.now)
+        lambda uow: record_boot(uow, charger_id=ctx.charger_id, info=info, now=now)
     )
     accepted = decision.status is RegistrationStatus.ACCEPTED
-    ctx.connection.session.accepted = accepted
+    ctx.set_accepted(accepted)
     log.info(
         "charger %s (OCPP %s) booted%s: %s",
         ctx.charger_id,
@@ -66,36 +85,41 @@ async def answer_boot(
         f" ({reason})" if reason else "",
         decision.status.value,
     )
-    return {
-        "status": decision.status.value,
-        "currentTime": format_time(ctx.now),
-        "interval": ctx.settings.ocpp.heartbeat_interval if accepted else BOOT_RETRY_INTERVAL,
-    }
+    return BootAnswer(
+        decision.status,
+        format_time(now),
+        ctx.heartbeat_interval if accepted else BOOT_RETRY_INTERVAL,
+    )
 
 
-async def heartbeat(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
-    await ctx.db.write(lambda uow: touch_charger(uow, charger_id=ctx.charger_id, now=ctx.now))
-    return {"currentTime": format_time(ctx.now)}
+async def heartbeat(
+    ctx: CallContext, p: v16.HeartbeatRequest | v201.HeartbeatRequest
+) -> v16.HeartbeatResponse:
+    """1.6 §4.6, 2.0.1 G02: the charger is alive; it learns the current time."""
+    now = ctx.clock()
+    await ctx.db.write(lambda uow: touch_charger(uow, charger_id=ctx.charger_id, now=now))
+    return {"currentTime": format_time(now)}
 
 
-async def data_transfer(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+async def data_transfer(ctx: CallContext, p: DataTransferRequest) -> DataTransferResponse:
     """UnknownVendorId unless a handler claims the vendor."""
     handler = VENDOR_HANDLERS.get(p["vendorId"])
     if handler is None:
+        now = ctx.clock()
         await ctx.db.write(
             lambda uow: record_charger_event(
                 uow,
                 charger_id=ctx.charger_id,
                 kind="DataTransfer",
                 payload={"vendorId": p["vendorId"], "messageId": p.get("messageId")},
-                now=ctx.now,
+                now=now,
             )
         )
         return {"status": "UnknownVendorId"}
     result = handler(ctx, p)
     if hasattr(result, "__await__"):
         result = await result
-    return dict(result)
+    return cast("DataTransferResponse", dict(result))
 
 
 #: csms's own DataTransfer vendorId and the touchscreen login's messageId (SPEC
@@ -122,20 +146,21 @@ def parse_pin_login(data: Any) -> tuple[str, str] | None:
     return login, pin
 
 
-async def pin_login_transfer(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+async def pin_login_transfer(ctx: CallContext, p: DataTransferRequest) -> DataTransferResponse:
     """DataTransfer csms/PinLogin: ``Accepted`` with data ``{"idTag": "<one-time token>",
     "expiresAt": "<UTC>"}`` when the login and PIN match, else ``Rejected`` whatever the
     reason (wrong login, wrong PIN, no PIN, erased, locked, malformed data): the charger
     learns nothing about which accounts exist. The reason is recorded as a security event.
     """
+    now = ctx.clock()
     request = parse_pin_login(p.get("data"))
     if request is None:
         await ctx.db.write(
-            lambda uow: record_malformed_attempt(uow, charger_id=ctx.charger_id, now=ctx.now)
+            lambda uow: record_malformed_attempt(uow, charger_id=ctx.charger_id, now=now)
         )
         return {"status": "Rejected"}
     login, pin = request
-    outcome = await pin_login(ctx.db, login=login, pin=pin, charger_id=ctx.charger_id, now=ctx.now)
+    outcome = await pin_login(ctx.db, login=login, pin=pin, charger_id=ctx.charger_id, now=now)
     token = outcome.token
     if not outcome.accepted or token is None or token.expires_at is None:
         return {"status": "Rejected"}
@@ -143,7 +168,7 @@ async def pin_login_transfer(ctx: CallContext, p: dict[str, Any]) -> dict[str, A
     return {"status": "Accepted", "data": json.dumps(data, separators=(",", ":"))}
 
 
-async def csms_data_transfer(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+async def csms_data_transfer(ctx: CallContext, p: DataTransferRequest) -> DataTransferResponse:
     """DataTransfer for vendorId ``csms``: PinLogin, else UnknownMessageId."""
     if p.get("messageId") == PIN_LOGIN_MESSAGE_ID:
         return await pin_login_transfer(ctx, p)

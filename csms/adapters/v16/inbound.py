@@ -1,41 +1,57 @@
-"""OCPP 1.6J adapter: one function per action a charge point sends (Core profile).
+"""OCPP 1.6J inbound: one handler per action a charge point sends (Core profile).
 
-Each function translates the 1.6 payload into a version-neutral domain call and the
+Each handler translates the 1.6 payload into a version-neutral domain call and the
 result back into the 1.6 answer. Transaction messages are committed before the answer
-is returned (``Database.write`` returns after the commit).
+is returned (``Database.write`` returns after the commit). A handler gets the payload
+and the connection's :class:`~csms.gateway.CallContext`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
 
-from csms.adapters.common import format_time, parse_time
-from csms.adapters.shared import (
+from csms.adapters.shared_handlers import (
     VENDOR_HANDLERS,
     VendorHandler,
     answer_boot,
     data_transfer,
     heartbeat,
 )
+from csms.adapters.timestamps import format_time, parse_time
+from csms.domain.charging import transactions
 from csms.domain.charging.authorization import authorize_id_tag
 from csms.domain.charging.stations import record_charger_event, record_status
-from csms.domain.charging.transactions import (
-    record_meter_values,
-    start_transaction,
-    stop_transaction,
-)
 from csms.domain.model import BootInfo, IdTokenInfo, MeterSample
 from csms.gateway import CallContext, Handler
+from protocol.messages.v16 import (
+    AuthorizeRequest,
+    AuthorizeResponse,
+    BootNotificationRequest,
+    BootNotificationResponse,
+    DiagnosticsStatusNotificationRequest,
+    FirmwareStatusNotificationRequest,
+    IdTagInfo,
+    MeterValue,
+    MeterValuesRequest,
+    MeterValuesResponse,
+    StartTransactionRequest,
+    StartTransactionResponse,
+    StatusNotificationRequest,
+    StatusNotificationResponse,
+    StopTransactionRequest,
+    StopTransactionResponse,
+)
 
 __all__ = ["HANDLERS", "VENDOR_HANDLERS", "VendorHandler", "meter_samples"]
 
 log = logging.getLogger(__name__)
 
 
-def id_tag_info(info: IdTokenInfo) -> dict[str, Any]:
-    result: dict[str, Any] = {"status": info.status.value}
+def id_tag_info(info: IdTokenInfo) -> IdTagInfo:
+    """1.6 §7.19 IdTagInfo for an authorization result."""
+    result: IdTagInfo = {"status": info.status.value}
     if info.expiry_date is not None:
         result["expiryDate"] = format_time(info.expiry_date)
     if info.parent_id_tag is not None:
@@ -43,13 +59,14 @@ def id_tag_info(info: IdTokenInfo) -> dict[str, Any]:
     return result
 
 
-def meter_samples(meter_values: list[dict[str, Any]]) -> list[MeterSample]:
+def meter_samples(meter_values: Sequence[MeterValue]) -> list[MeterSample]:
     """Every sampledValue of a 1.6 meterValue list, defaults of 1.6 §7.45 made explicit."""
     samples: list[MeterSample] = []
     for meter_value in meter_values:
         timestamp = parse_time(meter_value["timestamp"], field="meterValue.timestamp")
         for sampled in meter_value["sampledValue"]:
-            get = sampled.get
+            # The bound get, looked up once per value (its keys: MeterValueSampledValue).
+            get: Callable[..., Any] = sampled.get
             # Positional: this runs for every value of every reading (see SampledValue).
             samples.append(
                 MeterSample(
@@ -66,7 +83,9 @@ def meter_samples(meter_values: list[dict[str, Any]]) -> list[MeterSample]:
     return samples
 
 
-async def boot_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+async def boot_notification(
+    ctx: CallContext, p: BootNotificationRequest
+) -> BootNotificationResponse:
     """1.6 §4.2: store what the charger reports; Accepted with the heartbeat interval, or
     Pending until an operator runs ``csms chargers accept``."""
     info = BootInfo(
@@ -81,11 +100,19 @@ async def boot_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
         meter_type=p.get("meterType"),
         meter_serial_number=p.get("meterSerialNumber"),
     )
-    return await answer_boot(ctx, info)
+    answer = await answer_boot(ctx, info)
+    return {
+        "status": answer.status.value,
+        "currentTime": answer.current_time,
+        "interval": answer.interval,
+    }
 
 
-async def status_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+async def status_notification(
+    ctx: CallContext, p: StatusNotificationRequest
+) -> StatusNotificationResponse:
     """1.6 §4.9: current status per connector, and its history."""
+    now = ctx.clock()
     timestamp = parse_time(p["timestamp"], field="timestamp") if "timestamp" in p else None
     await ctx.db.write(
         lambda uow: record_status(
@@ -98,25 +125,29 @@ async def status_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, 
             vendor_id=p.get("vendorId"),
             vendor_error_code=p.get("vendorErrorCode"),
             timestamp=timestamp,
-            now=ctx.now,
+            now=now,
         )
     )
     return {}
 
 
-async def authorize(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+async def authorize(ctx: CallContext, p: AuthorizeRequest) -> AuthorizeResponse:
     """1.6 §4.1."""
+    now = ctx.clock()
     id_tag = p["idTag"]
-    info = await ctx.db.read(lambda uow: authorize_id_tag(uow, id_tag, now=ctx.now))
+    info = await ctx.db.read(lambda uow: authorize_id_tag(uow, id_tag, now=now))
     return {"idTagInfo": id_tag_info(info)}
 
 
-async def start_transaction_(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+async def start_transaction(
+    ctx: CallContext, p: StartTransactionRequest
+) -> StartTransactionResponse:
     """1.6 §4.8: the CSMS assigns the transactionId; the idTag is checked again, and the
     transaction is kept whatever the status (the charger decides to stop it)."""
+    now = ctx.clock()
     timestamp = parse_time(p["timestamp"], field="timestamp")
     result = await ctx.db.write(
-        lambda uow: start_transaction(
+        lambda uow: transactions.start_transaction(
             uow,
             charger_id=ctx.charger_id,
             connector_id=p["connectorId"],
@@ -124,7 +155,7 @@ async def start_transaction_(ctx: CallContext, p: dict[str, Any]) -> dict[str, A
             meter_start_wh=p["meterStart"],
             timestamp=timestamp,
             reservation_id=p.get("reservationId"),
-            now=ctx.now,
+            now=now,
         )
     )
     if result.created:
@@ -138,29 +169,32 @@ async def start_transaction_(ctx: CallContext, p: dict[str, Any]) -> dict[str, A
     return {"transactionId": result.transaction_id, "idTagInfo": id_tag_info(result.id_token_info)}
 
 
-async def meter_values(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+async def meter_values(ctx: CallContext, p: MeterValuesRequest) -> MeterValuesResponse:
     """1.6 §4.7: every sampled value is kept, linked to the transaction or the connector."""
+    now = ctx.clock()
     samples = meter_samples(p["meterValue"])
     await ctx.db.write(
-        lambda uow: record_meter_values(
+        lambda uow: transactions.record_meter_values(
             uow,
             charger_id=ctx.charger_id,
             connector_id=p["connectorId"],
             transaction_id=p.get("transactionId"),
             samples=samples,
-            now=ctx.now,
+            now=now,
         )
     )
     return {}
 
 
-async def stop_transaction_(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+async def stop_transaction(ctx: CallContext, p: StopTransactionRequest) -> StopTransactionResponse:
     """1.6 §4.10: always acknowledged; unknown ids are kept for reconciliation; a repeated
     stop is counted once."""
+    now = ctx.clock()
     timestamp = parse_time(p["timestamp"], field="timestamp")
-    samples = meter_samples(p.get("transactionData") or [])
+    # transactionData is a meterValue list (1.6 §6.47: the same MeterValue type).
+    samples = meter_samples(cast("list[MeterValue]", p.get("transactionData") or []))
     outcome = await ctx.db.write(
-        lambda uow: stop_transaction(
+        lambda uow: transactions.stop_transaction(
             uow,
             charger_id=ctx.charger_id,
             transaction_id=p["transactionId"],
@@ -169,8 +203,8 @@ async def stop_transaction_(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
             reason=p.get("reason"),
             id_tag=p.get("idTag"),
             samples=samples,
-            raw_payload=p,
-            now=ctx.now,
+            raw_payload=cast("dict[str, Any]", p),
+            now=now,
         )
     )
     if outcome.recorded and outcome.transaction is not None:
@@ -188,14 +222,18 @@ async def stop_transaction_(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
 def _status_report(kind: str, charger_field: str) -> Handler:
     """A handler that records a charger's status report and keeps its latest status."""
 
-    async def handle(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    async def handle(
+        ctx: CallContext,
+        p: DiagnosticsStatusNotificationRequest | FirmwareStatusNotificationRequest,
+    ) -> dict[str, object]:
+        now = ctx.clock()
         await ctx.db.write(
             lambda uow: record_charger_event(
                 uow,
                 charger_id=ctx.charger_id,
                 kind=kind,
-                payload=p,
-                now=ctx.now,
+                payload=cast("dict[str, Any]", p),
+                now=now,
                 **{charger_field: p["status"]},
             )
         )
@@ -220,7 +258,7 @@ HANDLERS: Mapping[str, Handler] = {
     "FirmwareStatusNotification": firmware_status_notification,
     "Heartbeat": heartbeat,
     "MeterValues": meter_values,
-    "StartTransaction": start_transaction_,
+    "StartTransaction": start_transaction,
     "StatusNotification": status_notification,
-    "StopTransaction": stop_transaction_,
+    "StopTransaction": stop_transaction,
 }

@@ -1,4 +1,4 @@
-"""Helpers shared by the version adapters."""
+"""OCPP dateTime values: parsed into aware UTC datetimes, written as RFC 3339 UTC."""
 
 from __future__ import annotations
 

@@ -18,9 +18,8 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from csms.api.commands import ChangeConfiguration, send_command
-from csms.api.errors import ApiError
-from csms.commands import CommandRouter
+from csms.adapters.outbound import send_command
+from csms.domain.charging.remote_commands import ChangeConfiguration, UnsupportedCommand
 from csms.domain.charging.stations import (
     PASSWORD_PENDING,
     confirm_password,
@@ -29,6 +28,7 @@ from csms.domain.charging.stations import (
 )
 from csms.domain.errors import InvalidRequest
 from csms.domain.views import normalize_ocpp_version
+from csms.routing import CommandError, CommandRouter
 from storage.database import Database
 
 __all__ = ["PasswordDelivery", "deliver_password", "deliver_pending_password"]
@@ -76,7 +76,7 @@ async def deliver_password(
     version = normalize_ocpp_version(router.ocpp_version(charger_id))
     try:
         answer = await send_command(router, charger_id, _setting(secret, version))
-    except (ApiError, InvalidRequest) as exc:
+    except (CommandError, UnsupportedCommand, InvalidRequest) as exc:
         return await _not_delivered(
             db, charger_id, f"not delivered ({exc}); it is sent again at the next connection"
         )

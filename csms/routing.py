@@ -1,8 +1,10 @@
 """Operator commands to live chargers, routed to the connection that holds the charger.
 
-``CommandRouter`` is the one interface the API uses; ``LocalCommandRouter`` serves the
-chargers connected to this process. A multi-node deployment implements the same
-interface by forwarding to the node holding the charger's connection.
+``CommandRouter`` is the one interface commands go through
+(:func:`csms.adapters.outbound.send_command` sends them, the API asks it which chargers
+are online); :class:`csms.gateway.Gateway` implements it for the chargers connected to
+this process. A multi-node deployment implements the same interface by forwarding to the
+node holding the charger's connection.
 """
 
 from __future__ import annotations
@@ -37,17 +39,21 @@ class CommandError(Exception):
 
 
 class ChargerNotConnected(CommandError):
-    pass
+    """The charger has no open connection (or lost it before answering)."""
 
 
 class CommandTimeout(CommandError):
-    pass
+    """The charger did not answer in time."""
 
 
 class CommandRouter(Protocol):
+    """Where a charger's connection is, and sending a CALL over it."""
+
     def is_connected(self, charger_id: str) -> bool: ...
 
-    def ocpp_version(self, charger_id: str) -> str | None: ...
+    def ocpp_version(self, charger_id: str) -> str | None:
+        """The connection's subprotocol (``ocpp1.6``, ``ocpp2.0.1``); None when offline."""
+        ...
 
     async def send(
         self, charger_id: str, action: str, payload: dict[str, Any], *, timeout: float | None = None

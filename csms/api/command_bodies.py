@@ -1,6 +1,7 @@
 """Request and answer bodies of the charger command endpoints (pydantic).
 
-Commands work on OCPP 1.6 and 2.0.1 chargers alike; see :mod:`csms.api.commands` for how
+Commands work on OCPP 1.6 and 2.0.1 chargers alike; see
+:mod:`csms.domain.charging.remote_commands` and :mod:`csms.adapters.outbound` for how
 ``connector_id``/``evse_id``, configuration keys and reset types map onto each version.
 """
 

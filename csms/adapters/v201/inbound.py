@@ -1,7 +1,7 @@
-"""OCPP 2.0.1 adapter: one function per action a charging station sends.
+"""OCPP 2.0.1 inbound: one handler per action a charging station sends.
 
-Each function translates the 2.0.1 payload into a version-neutral domain call and the
-result back into the 2.0.1 answer, like :mod:`csms.adapters.v16`. Transaction messages
+Each handler translates the 2.0.1 payload into a version-neutral domain call and the
+result back into the 2.0.1 answer, like :mod:`csms.adapters.v16.inbound`. Transaction messages
 are committed before the answer is returned (``Database.write`` returns after the commit).
 Every answer is checked against the official response schema by the session before it goes
 out.
@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from csms.adapters.common import format_time, parse_time
-from csms.adapters.shared import answer_boot, data_transfer, heartbeat
+from csms.adapters.shared_handlers import answer_boot, data_transfer, heartbeat
+from csms.adapters.timestamps import format_time, parse_time
 from csms.domain.charging.authorization import KEY_CODE, NO_AUTHORIZATION, authorize_id_token
 from csms.domain.charging.device_model import record_report_part
 from csms.domain.charging.stations import record_charger_event, record_status
@@ -38,6 +38,23 @@ from csms.domain.model import (
 )
 from csms.domain.people.pin_login import LOGIN_TOKEN_LIFETIME, pin_login, verify_pin_login
 from csms.gateway import CallContext, Handler
+from protocol.messages.v201 import (
+    AuthorizeRequest,
+    AuthorizeResponse,
+    BootNotificationRequest,
+    BootNotificationResponse,
+    IdTokenInfoType,
+    IdTokenType,
+    MeterValuesRequest,
+    MeterValuesResponse,
+    MeterValueType,
+    NotifyReportRequest,
+    NotifyReportResponse,
+    StatusNotificationRequest,
+    StatusNotificationResponse,
+    TransactionEventRequest,
+    TransactionEventResponse,
+)
 
 __all__ = [
     "AUTHORIZATION_CACHE_LIFETIME",
@@ -55,16 +72,14 @@ log = logging.getLogger(__name__)
 AUTHORIZATION_CACHE_LIFETIME = timedelta(days=1)
 
 
-def id_token_info(
-    info: IdTokenInfo, id_token: Mapping[str, Any], *, now: datetime
-) -> dict[str, Any]:
+def id_token_info(info: IdTokenInfo, id_token: IdTokenType, *, now: datetime) -> IdTokenInfoType:
     """2.0.1 IdTokenInfoType for an authorization result.
 
     ``groupIdToken`` is the card's parent (1.6 parentIdTag), of the presented token's type;
     ``cacheExpiryDateTime`` bounds how long the station may cache the answer: the card's own
     expiry, and never longer than :data:`AUTHORIZATION_CACHE_LIFETIME` for an accepted one.
     """
-    result: dict[str, Any] = {"status": info.status.value}
+    result: IdTokenInfoType = {"status": info.status.value}
     if id_token["type"] != NO_AUTHORIZATION:
         expiry = info.expiry_date
         if info.status is AuthorizationStatus.ACCEPTED:
@@ -82,14 +97,15 @@ def _number_text(value: float) -> str:
     return str(value) if isinstance(value, int) else repr(value)
 
 
-def meter_samples(meter_values: list[dict[str, Any]]) -> list[MeterSample]:
+def meter_samples(meter_values: list[MeterValueType]) -> list[MeterSample]:
     """Every sampledValue of a 2.0.1 meterValue list, with the defaults of SampledValueType
     and UnitOfMeasureType made explicit; signedMeterValue kept verbatim (JSON text)."""
     samples: list[MeterSample] = []
     for meter_value in meter_values:
         timestamp = parse_time(meter_value["timestamp"], field="meterValue.timestamp")
         for sampled in meter_value["sampledValue"]:
-            get = sampled.get
+            # The bound get, looked up once per value (its keys: SampledValueType).
+            get: Callable[..., Any] = sampled.get
             measurand = get("measurand", ENERGY_REGISTER)
             unit_of_measure = get("unitOfMeasure")
             if unit_of_measure is not None:
@@ -121,7 +137,9 @@ def meter_samples(meter_values: list[dict[str, Any]]) -> list[MeterSample]:
 # -- B: provisioning ------------------------------------------------------------------
 
 
-async def boot_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+async def boot_notification(
+    ctx: CallContext, p: BootNotificationRequest
+) -> BootNotificationResponse:
     """B01/B02/B03: store what the station reports; Accepted with the heartbeat interval,
     Pending until an operator runs ``csms chargers accept``, or Rejected."""
     station = p["chargingStation"]
@@ -138,11 +156,17 @@ async def boot_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
         meter_type=None,
         meter_serial_number=None,
     )
-    return await answer_boot(ctx, info, reason=p["reason"])
+    answer = await answer_boot(ctx, info, reason=p["reason"])
+    return {
+        "status": answer.status.value,
+        "currentTime": answer.current_time,
+        "interval": answer.interval,
+    }
 
 
-async def notify_report(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+async def notify_report(ctx: CallContext, p: NotifyReportRequest) -> NotifyReportResponse:
     """B07/B08: the device model, stored per station (a report may come in parts)."""
+    now = ctx.clock()
     generated_at = parse_time(p["generatedAt"], field="generatedAt")
     report = await ctx.db.write(
         lambda uow: record_report_part(
@@ -152,8 +176,8 @@ async def notify_report(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
             generated_at=generated_at,
             seq_no=p["seqNo"],
             tbc=p.get("tbc", False),
-            report_data=p.get("reportData") or [],
-            now=ctx.now,
+            report_data=cast("list[dict[str, Any]]", p.get("reportData") or []),
+            now=now,
         )
     )
     if report.complete:
@@ -173,7 +197,7 @@ async def notify_report(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
 LOGIN_INFO_TYPE = "Login"
 
 
-def key_code_login(id_token: Mapping[str, Any]) -> str | None:
+def key_code_login(id_token: IdTokenType) -> str | None:
     """The login of a touchscreen ``KeyCode`` idToken (SPEC "Authorization methods": the PIN
     in ``idToken``, the email or phone in an additionalInfo of type ``Login``), or None."""
     if id_token.get("type") != KEY_CODE:
@@ -184,10 +208,11 @@ def key_code_login(id_token: Mapping[str, Any]) -> str | None:
     return None
 
 
-async def authorize(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+async def authorize(ctx: CallContext, p: AuthorizeRequest) -> AuthorizeResponse:
     """C01–C06: the idToken checked like a 1.6 idTag, whatever its type. A KeyCode with a
     Login (C04, touchscreen) is a PIN login: Accepted when login and PIN match (cacheable
     only as long as a one-time login token lives), else Invalid, whatever the reason."""
+    now = ctx.clock()
     token = p["idToken"]
     if token["type"] == KEY_CODE:
         login = key_code_login(token)
@@ -198,28 +223,32 @@ async def authorize(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
                 login=login,
                 pin=token["idToken"],
                 charger_id=ctx.charger_id,
-                now=ctx.now,
+                now=now,
                 issue_token=False,
             )
             if outcome.accepted:
-                info = IdTokenInfo(AuthorizationStatus.ACCEPTED, ctx.now + LOGIN_TOKEN_LIFETIME)
-        return {"idTokenInfo": id_token_info(info, token, now=ctx.now)}
+                info = IdTokenInfo(AuthorizationStatus.ACCEPTED, now + LOGIN_TOKEN_LIFETIME)
+        return {"idTokenInfo": id_token_info(info, token, now=now)}
     info = await ctx.db.read(
-        lambda uow: authorize_id_token(uow, token["idToken"], token["type"], now=ctx.now)
+        lambda uow: authorize_id_token(uow, token["idToken"], token["type"], now=now)
     )
-    return {"idTokenInfo": id_token_info(info, token, now=ctx.now)}
+    return {"idTokenInfo": id_token_info(info, token, now=now)}
 
 
 # -- E: transactions ------------------------------------------------------------------
 
 
-async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+async def transaction_event(
+    ctx: CallContext, p: TransactionEventRequest
+) -> TransactionEventResponse:
     """E01–E15: stored once per (station, transactionId, seqNo), whatever the order in which
     events arrive; an idToken is answered with idTokenInfo (E05: the transaction is kept
     whatever its status). See :mod:`csms.domain.charging.transaction_events`."""
+    now = ctx.clock()
     info = p["transactionInfo"]
     token = p.get("idToken")
-    details = p.copy()
+    # Kept as the event's details, without the meter values and the token itself.
+    details = cast("dict[str, Any]", p).copy()
     meter_value = details.pop("meterValue", None)
     if token is not None:
         # The token itself (a card UID; a KeyCode's login) is personal data: it is stored
@@ -250,9 +279,7 @@ async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
         pin_check=pin_check,
     )
     outcome = await ctx.db.write(
-        lambda uow: record_transaction_event(
-            uow, charger_id=ctx.charger_id, event=event, now=ctx.now
-        )
+        lambda uow: record_transaction_event(uow, charger_id=ctx.charger_id, event=event, now=now)
     )
     if outcome.recorded and event.event_type != "Updated" and outcome.transaction is not None:
         tx = outcome.transaction
@@ -267,15 +294,18 @@ async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
         )
     if outcome.id_token_info is None or token is None:
         return {}
-    return {"idTokenInfo": id_token_info(outcome.id_token_info, token, now=ctx.now)}
+    return {"idTokenInfo": id_token_info(outcome.id_token_info, token, now=now)}
 
 
 # -- G: availability, J: meter values -------------------------------------------------
 
 
-async def status_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+async def status_notification(
+    ctx: CallContext, p: StatusNotificationRequest
+) -> StatusNotificationResponse:
     """G01: the status of a connector of an EVSE. Shown as connector ``evseId`` (what an
     operator calls connector N on both versions); the connectorId is kept with it."""
+    now = ctx.clock()
     timestamp = parse_time(p["timestamp"], field="timestamp")
     await ctx.db.write(
         lambda uow: record_status(
@@ -287,14 +317,15 @@ async def status_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, 
             # 2.0.1 reports faults through NotifyEvent; the status has no error code.
             error_code="NoError",
             timestamp=timestamp,
-            now=ctx.now,
+            now=now,
         )
     )
     return {}
 
 
-async def meter_values(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+async def meter_values(ctx: CallContext, p: MeterValuesRequest) -> MeterValuesResponse:
     """J01: meter values outside transactions, per EVSE (0 is the station's main meter)."""
+    now = ctx.clock()
     samples = meter_samples(p["meterValue"])
     await ctx.db.write(
         lambda uow: record_meter_values(
@@ -303,7 +334,7 @@ async def meter_values(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
             connector_id=p["evseId"],
             transaction_id=None,
             samples=samples,
-            now=ctx.now,
+            now=now,
         )
     )
     return {}
@@ -317,10 +348,11 @@ def _recorded(kind: str, answer: dict[str, Any], charger_field: str | None = Non
     ``charger_field`` also keeps the message's ``status`` on the charger (latest status)."""
 
     async def handle(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+        now = ctx.clock()
         fields = {charger_field: p["status"]} if charger_field else {}
         await ctx.db.write(
             lambda uow: record_charger_event(
-                uow, charger_id=ctx.charger_id, kind=kind, payload=p, now=ctx.now, **fields
+                uow, charger_id=ctx.charger_id, kind=kind, payload=p, now=now, **fields
             )
         )
         return dict(answer)

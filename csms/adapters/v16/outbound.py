@@ -1,0 +1,175 @@
+"""OCPP 1.6J: operator commands as the CALLs a charge point takes, and its answers back.
+
+A 1.6 charger numbers its connectors and has no EVSEs: a command naming an EVSE is
+refused (name the connector instead). Configuration keys are plain names with only an
+actual value. A hard reset is ``Hard``, a soft one ``Soft``. Device model reports and
+GetTransactionStatus are 2.0.1 only: :class:`UnsupportedCommand`, saying what to use.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from csms.adapters.triggers import trigger_name
+from csms.domain.charging.remote_commands import (
+    ChangeAvailability,
+    ChangeConfiguration,
+    ClearCache,
+    Command,
+    GetBaseReport,
+    GetConfiguration,
+    GetReport,
+    GetTransactionStatus,
+    RemoteStart,
+    RemoteStop,
+    Reset,
+    TriggerMessage,
+    UnlockConnector,
+    UnsupportedCommand,
+)
+from csms.domain.errors import InvalidRequest
+from protocol.messages.v16 import (
+    ChangeAvailabilityRequest,
+    ChangeConfigurationRequest,
+    ClearCacheRequest,
+    GetConfigurationRequest,
+    GetConfigurationResponse,
+    RemoteStartTransactionRequest,
+    RemoteStopTransactionRequest,
+    RequestedMessage,
+    ResetRequest,
+    TriggerMessageRequest,
+    UnlockConnectorRequest,
+)
+
+__all__ = ["Request", "answer_from_ocpp", "to_ocpp"]
+
+#: The requests of the commands a 1.6 charger takes.
+Request = (
+    ResetRequest
+    | UnlockConnectorRequest
+    | ChangeAvailabilityRequest
+    | GetConfigurationRequest
+    | ChangeConfigurationRequest
+    | TriggerMessageRequest
+    | ClearCacheRequest
+    | RemoteStartTransactionRequest
+    | RemoteStopTransactionRequest
+)
+
+_ID_TAG = 20  # 1.6 §7.28 IdToken: CiString20Type
+_KEY = 50  # 1.6 §6.23 ChangeConfiguration.req key: CiString50Type
+_VALUE = 500  # value: CiString500Type
+
+
+def _no_evse(evse_id: int | None) -> None:
+    if evse_id is not None:
+        raise InvalidRequest(
+            "OCPP 1.6 chargers have no EVSEs: name the connector (--connector N) instead"
+        )
+
+
+def _actual(attribute: str) -> None:
+    if attribute != "Actual":
+        raise InvalidRequest(
+            f"OCPP 1.6 configuration keys have no {attribute} attribute: leave it out"
+        )
+
+
+def to_ocpp(command: Command) -> tuple[str, Request]:
+    """The 1.6 action and payload for ``command``; raises InvalidRequest for values 1.6
+    cannot carry, UnsupportedCommand for a command 1.6 does not have."""
+    match command:
+        case Reset(hard=hard, evse_id=evse_id):  # 1.6 §6.41
+            _no_evse(evse_id)
+            reset: ResetRequest = {"type": "Hard" if hard else "Soft"}
+            return "Reset", reset
+        case UnlockConnector(connector_id=connector_id, evse_id=evse_id):  # 1.6 §6.51
+            _no_evse(evse_id)
+            unlock: UnlockConnectorRequest = {"connectorId": connector_id}
+            return "UnlockConnector", unlock
+        case ChangeAvailability(
+            operative=operative, connector_id=connector_id, evse_id=evse_id
+        ):  # 1.6 §6.3
+            _no_evse(evse_id)
+            availability: ChangeAvailabilityRequest = {
+                "connectorId": connector_id,
+                "type": "Operative" if operative else "Inoperative",
+            }
+            return "ChangeAvailability", availability
+        case GetConfiguration(keys=keys, attribute=attribute):  # 1.6 §6.29: none means all
+            _actual(attribute)
+            too_long = [k for k in keys if len(k) > _KEY]
+            if too_long:
+                raise InvalidRequest(
+                    f"configuration key {too_long[0]!r} is longer than {_KEY} characters"
+                )
+            read: GetConfigurationRequest = {"key": list(keys)} if keys else {}
+            return "GetConfiguration", read
+        case ChangeConfiguration(key=key, value=value, attribute=attribute):  # 1.6 §6.23
+            _actual(attribute)
+            if len(key) > _KEY:
+                raise InvalidRequest(f"configuration key is longer than {_KEY} characters")
+            if len(value) > _VALUE:
+                raise InvalidRequest(f"configuration value is longer than {_VALUE} characters")
+            change: ChangeConfigurationRequest = {"key": key, "value": value}
+            return "ChangeConfiguration", change
+        case TriggerMessage(
+            message=message, connector_id=connector_id, evse_id=evse_id
+        ):  # 1.6 §6.49
+            _no_evse(evse_id)
+            requested = cast("RequestedMessage", trigger_name(message, version="1.6"))
+            trigger: TriggerMessageRequest = {"requestedMessage": requested}
+            if connector_id is not None:
+                trigger["connectorId"] = connector_id
+            return "TriggerMessage", trigger
+        case ClearCache():  # 1.6 §6.9
+            clear: ClearCacheRequest = {}
+            return "ClearCache", clear
+        case RemoteStart(
+            id_tag=id_tag, connector_id=connector_id, evse_id=evse_id, token_type=token_type
+        ):  # 1.6 §6.33
+            _no_evse(evse_id)
+            if token_type != "Central":
+                raise InvalidRequest("OCPP 1.6 id tags have no token type: leave it out")
+            if len(id_tag) > _ID_TAG:
+                raise InvalidRequest(
+                    f"id tag is longer than {_ID_TAG} characters (the OCPP 1.6 limit)"
+                )
+            start: RemoteStartTransactionRequest = {"idTag": id_tag}
+            if connector_id is not None:
+                start["connectorId"] = connector_id
+            return "RemoteStartTransaction", start
+        case RemoteStop(transaction_id=transaction_id):  # 1.6 §6.35
+            stop: RemoteStopTransactionRequest = {"transactionId": transaction_id}
+            return "RemoteStopTransaction", stop
+        case GetBaseReport() | GetReport():
+            raise UnsupportedCommand(
+                "OCPP 1.6 chargers have no device model reports: read their configuration "
+                "with `csms chargers config get ID`"
+            )
+        case GetTransactionStatus():
+            raise UnsupportedCommand(
+                "OCPP 1.6 has no GetTransactionStatus (it is OCPP 2.0.1 only): "
+                "see the session with `csms sessions show ID`"
+            )
+    raise AssertionError(f"unhandled command {command!r}")
+
+
+def answer_from_ocpp(command: Command, payload: dict[str, Any]) -> dict[str, Any]:
+    """Version-neutral fields of a 1.6 CALLRESULT: ``configuration`` and ``unknown_keys``
+    for GetConfiguration, else the charger's ``status``."""
+    if isinstance(command, GetConfiguration):  # 1.6 §6.30
+        read = cast("GetConfigurationResponse", payload)
+        return {
+            "configuration": [
+                {
+                    "key": item.get("key"),
+                    "value": item.get("value"),
+                    "readonly": bool(item.get("readonly", False)),
+                }
+                for item in read.get("configurationKey") or []
+            ],
+            "unknown_keys": list(read.get("unknownKey") or []),
+        }
+    return {"status": payload.get("status")}
