@@ -9,7 +9,8 @@ the modules share; ``vault`` the encryption of personal data.
 
 from __future__ import annotations
 
-from storage.sql.repositories.unit_of_work import SqlUnitOfWork, StorageCache
+from storage.sql.repositories.cache import StorageCache
+from storage.sql.repositories.unit_of_work import SqlUnitOfWork
 from storage.sql.repositories.vault import Vault
 
 __all__ = ["SqlUnitOfWork", "StorageCache", "Vault"]

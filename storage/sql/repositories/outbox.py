@@ -3,17 +3,15 @@ of their cause, claimed, completed, rescheduled or failed by the workers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection, case, func, select, update
 
 from storage.records import OutboxRecord
 from storage.sql import tables as t
 from storage.sql.repositories.common import Repository, upsert
-
-if TYPE_CHECKING:
-    from storage.sql.repositories.unit_of_work import SqlUnitOfWork
 
 __all__ = ["SqlOutbox"]
 
@@ -30,15 +28,16 @@ def _clip(text: str | None, length: int) -> str | None:
 
 
 class SqlOutbox(Repository[OutboxRecord]):
-    """The outbox table. ``enqueue`` tells the unit of work, whose commit then wakes the
-    workers of this process (``SqlUnitOfWork.outbox_listeners``)."""
+    """The outbox table. A delivery added (``enqueue``, ``retry``) calls ``on_enqueue``:
+    the unit of work's, whose commit then wakes the workers of this process
+    (``SqlUnitOfWork.outbox_listeners``)."""
 
     table = t.outbox
     record_type = OutboxRecord
 
-    def __init__(self, conn: Connection, uow: SqlUnitOfWork) -> None:
+    def __init__(self, conn: Connection, *, on_enqueue: Callable[[], None]) -> None:
         super().__init__(conn)
-        self._uow = uow
+        self._on_enqueue = on_enqueue
 
     def enqueue(self, *, topic: str, key: str, payload: dict[str, Any], now: datetime) -> bool:
         statement = (
@@ -57,7 +56,7 @@ class SqlOutbox(Repository[OutboxRecord]):
         )
         added = bool(self.conn.execute(statement).rowcount)
         if added:
-            self._uow.outbox_added()
+            self._on_enqueue()
         return added
 
     def get(self, outbox_id: int) -> OutboxRecord | None:
@@ -147,7 +146,7 @@ class SqlOutbox(Repository[OutboxRecord]):
             )
         )
         if result.rowcount:
-            self._uow.outbox_added()
+            self._on_enqueue()
         return bool(result.rowcount)
 
     def list(self, *, status: str | None = None, limit: int = 100) -> list[OutboxRecord]:

@@ -3,8 +3,9 @@ per (station, transactionId, seqNo)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Select, and_, bindparam, or_, select, update
@@ -12,6 +13,7 @@ from sqlalchemy import Connection, Select, and_, bindparam, or_, select, update
 from storage.crypto import FieldCipher
 from storage.records import TransactionEventRecord, TransactionRecord
 from storage.sql import tables as t
+from storage.sql.repositories.cache import StorageCache
 from storage.sql.repositories.common import (
     Repository,
     SealingRepository,
@@ -22,9 +24,7 @@ from storage.sql.repositories.common import (
     upsert,
 )
 from storage.sql.repositories.samples import SAMPLES_FIELD, encode_samples
-
-if TYPE_CHECKING:
-    from storage.sql.repositories.unit_of_work import SqlUnitOfWork
+from storage.sql.repositories.vault import Vault
 
 __all__ = ["SqlTransactionEvents", "SqlTransactions"]
 
@@ -44,10 +44,18 @@ class SqlTransactions(Repository[TransactionRecord]):
     table = t.transactions
     record_type = TransactionRecord
 
-    def __init__(self, conn: Connection, uow: SqlUnitOfWork) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        vault: Vault,
+        *,
+        cache: StorageCache,
+        after_commit: Callable[[Callable[[], None]], None],
+    ) -> None:
         super().__init__(conn)
-        self._uow = uow
-        self.vault = uow.vault
+        self.vault = vault
+        self._cache = cache
+        self._after_commit = after_commit
 
     def _columns(self, values: dict[str, Any]) -> dict[str, Any]:
         if "id_tag" in values:
@@ -69,7 +77,7 @@ class SqlTransactions(Repository[TransactionRecord]):
 
     def key_for(self, transaction_id: int) -> tuple[int, str] | None:
         """(row id, charger id) of a transaction, from the cache when it is known."""
-        cache = self._uow.cache
+        cache = self._cache
         key = cache.transaction_keys.get(transaction_id)
         if key is not None:
             return key
@@ -78,11 +86,11 @@ class SqlTransactions(Repository[TransactionRecord]):
             return None
         pk, charger_id = int(row[0]), str(row[1])
         # The row may belong to this very (uncommitted) batch: cache it only after commit.
-        self._uow.after_commit(lambda: cache.remember_transaction(transaction_id, pk, charger_id))
+        self._after_commit(lambda: cache.remember_transaction(transaction_id, pk, charger_id))
         return pk, charger_id
 
     def add(self, transaction: TransactionRecord) -> TransactionRecord:
-        values = record_values(transaction, without_id=True)  # the id: the database's
+        values = record_values(transaction, without_id=True)  # (the database assigns the id)
         transaction.id = self._insert(self._columns(values))
         return transaction
 
@@ -106,19 +114,19 @@ class SqlTransactions(Repository[TransactionRecord]):
     def active_station_transaction(
         self, charger_id: str, station_transaction_id: str
     ) -> tuple[int, int] | None:
-        return self._uow.cache.active_station_transactions.get((charger_id, station_transaction_id))
+        return self._cache.active_station_transactions.get((charger_id, station_transaction_id))
 
     def remember_active(
         self, charger_id: str, station_transaction_id: str, pk: int, connector_id: int
     ) -> None:
-        cache = self._uow.cache
-        self._uow.after_commit(
+        cache = self._cache
+        self._after_commit(
             lambda: cache.remember_active(charger_id, station_transaction_id, pk, connector_id)
         )
 
     def forget_active(self, charger_id: str, station_transaction_id: str) -> None:
-        cache = self._uow.cache
-        self._uow.after_commit(lambda: cache.forget_active(charger_id, station_transaction_id))
+        cache = self._cache
+        self._after_commit(lambda: cache.forget_active(charger_id, station_transaction_id))
 
     def transaction_id_taken(self, transaction_id: int) -> bool:
         query = select(t.transactions.c.id).where(t.transactions.c.transaction_id == transaction_id)

@@ -1,5 +1,5 @@
 """The SQL unit of work: every repository over one connection, buffered appends, and
-what runs once the database transaction has committed; and the per-process cache."""
+what runs once the database transaction has committed."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from storage.sql.repositories.billing import (
     SqlPaymentMethods,
     SqlTariffs,
 )
+from storage.sql.repositories.cache import StorageCache
 from storage.sql.repositories.keys import SqlDataKeys
 from storage.sql.repositories.outbox import SqlOutbox
 from storage.sql.repositories.people import (
@@ -36,42 +37,7 @@ from storage.sql.repositories.stations import (
 from storage.sql.repositories.transactions import SqlTransactionEvents, SqlTransactions
 from storage.sql.repositories.vault import Vault
 
-__all__ = ["SqlUnitOfWork", "StorageCache"]
-
-
-class StorageCache:
-    """Facts that never change once committed, kept per process to spare hot-path queries.
-
-    ``transaction_keys``: CSMS transactionId → (row id, charger id). A transaction id is
-    assigned once and never reused, so the entry stays true on every node.
-
-    ``active_station_transactions``: (charger id, station transactionId) → (row id, connector
-    id) of a 2.0.1 transaction this process saw active. Neither changes once the transaction
-    has started on its EVSE; the entry is dropped when
-    this process commits the transaction's end. (A station talks to one node at a time; a
-    transaction ended through another node and then updated here again would take the fast
-    path once more, which stores its event and samples but skips the energy recount.)
-    """
-
-    def __init__(self, *, max_entries: int = 200_000) -> None:
-        self.max_entries = max_entries
-        self.transaction_keys: dict[int, tuple[int, str]] = {}
-        self.active_station_transactions: dict[tuple[str, str], tuple[int, int]] = {}
-
-    def remember_transaction(self, transaction_id: int, pk: int, charger_id: str) -> None:
-        if len(self.transaction_keys) >= self.max_entries:
-            self.transaction_keys.clear()
-        self.transaction_keys[transaction_id] = (pk, charger_id)
-
-    def remember_active(
-        self, charger_id: str, station_transaction_id: str, pk: int, connector_id: int
-    ) -> None:
-        if len(self.active_station_transactions) >= self.max_entries:
-            self.active_station_transactions.clear()
-        self.active_station_transactions[charger_id, station_transaction_id] = (pk, connector_id)
-
-    def forget_active(self, charger_id: str, station_transaction_id: str) -> None:
-        self.active_station_transactions.pop((charger_id, station_transaction_id), None)
+__all__ = ["SqlUnitOfWork"]
 
 
 class SqlUnitOfWork:
@@ -102,7 +68,9 @@ class SqlUnitOfWork:
         self.status_events = SqlStatusEvents(conn)
         self.customers = SqlCustomers(conn, vault)
         self.id_tags = SqlIdTags(conn, vault)
-        self.transactions = SqlTransactions(conn, self)
+        self.transactions = SqlTransactions(
+            conn, vault, cache=self.cache, after_commit=self.after_commit
+        )
         self.meter_samples = SqlMeterSamples(conn, vault)
         self.transaction_events = SqlTransactionEvents(conn, vault)
         self.device_model = SqlDeviceModel(conn)
@@ -118,7 +86,7 @@ class SqlUnitOfWork:
         self.payment_methods = SqlPaymentMethods(conn, vault)
         self.invoices = SqlInvoices(conn)
         self.payment_attempts = SqlPaymentAttempts(conn)
-        self.outbox = SqlOutbox(conn, self)
+        self.outbox = SqlOutbox(conn, on_enqueue=self.outbox_added)
 
     def flush(self) -> None:
         self.meter_samples.flush()
