@@ -47,7 +47,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bench.processes import (
     ServerProcess,
@@ -284,16 +284,21 @@ class BenchResults:
             for step, baseline in RATIO_PAIRS
             if step in self.throughput and baseline in self.throughput
         }
-        return clean(
-            {
-                "started_at": self.started_at,
-                "options": asdict(self.options),
-                "throughput": {name: steps.to_dict() for name, steps in self.throughput.items()},
-                "ratios": ratios,
-                "csms_to_echo_ratio": self.ratio,
-                "csms201_to_echo201_ratio": self.ratio201,
-                "idle": asdict(self.idle) if self.idle else None,
-            }
+        return cast(
+            "dict[str, Any]",
+            clean(
+                {
+                    "started_at": self.started_at,
+                    "options": asdict(self.options),
+                    "throughput": {
+                        name: steps.to_dict() for name, steps in self.throughput.items()
+                    },
+                    "ratios": ratios,
+                    "csms_to_echo_ratio": self.ratio,
+                    "csms201_to_echo201_ratio": self.ratio201,
+                    "idle": asdict(self.idle) if self.idle else None,
+                }
+            ),
         )
 
 

@@ -18,7 +18,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, status
 from pydantic import BaseModel, Field, SecretStr
 
-from csms.api.commands import RemoteStart, RemoteStop, send_command
+from csms.api.command_answers import command_answer as send_command
+from csms.domain.charging.remote_commands import RemoteStart, RemoteStop
 from csms.api.customer_context import CustomerApiContext, CustomerContext
 from csms.api.errors import ApiError
 from csms.api.routes.app_api import AppRequest, no_store, unprocessable
