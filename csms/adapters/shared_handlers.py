@@ -2,6 +2,8 @@
 
 - The BootNotification answer (1.6 §4.2, 2.0.1 B01–B03) and Heartbeat (1.6 §4.6,
   2.0.1 G02).
+- SecurityEventNotification (1.6 security extension N02, 2.0.1 A04): kept, critical
+  events logged.
 - DataTransfer (1.6 §4.3, 2.0.1 P01/P02): one registry of vendor handlers serves 1.6
   chargers and 2.0.1 stations alike, so a handler such as the touchscreen ``PinLogin``
   answers on both. A vendorId no handler claims is answered ``UnknownVendorId`` and
@@ -22,6 +24,7 @@ from csms.adapters.timestamps import format_time
 from csms.domain.charging.stations import record_boot, record_charger_event, touch_charger
 from csms.domain.model import BootInfo, RegistrationStatus
 from csms.domain.people.pin_login import pin_login, record_malformed_attempt
+from csms.domain.security.events import record_security_event
 from csms.gateway import CallContext
 from protocol.messages import v16, v201
 
@@ -40,6 +43,7 @@ __all__ = [
     "heartbeat",
     "parse_pin_login",
     "pin_login_transfer",
+    "security_event_notification",
 ]
 
 log = logging.getLogger(__name__)
@@ -99,6 +103,20 @@ async def heartbeat(
     now = ctx.clock()
     await ctx.db.write(lambda uow: touch_charger(uow, charger_id=ctx.charger_id, now=now))
     return {"currentTime": format_time(now)}
+
+
+async def security_event_notification(
+    ctx: CallContext,
+    p: v16.SecurityEventNotificationRequest | v201.SecurityEventNotificationRequest,
+) -> v16.SecurityEventNotificationResponse:
+    """1.6 security extension N02 / 2.0.1 A04: the event is kept; the answer is empty.
+
+    Critical events also get a WARNING line (see :mod:`csms.domain.security.events`)."""
+    now = ctx.clock()
+    await ctx.db.write(
+        lambda uow: record_security_event(uow, charger_id=ctx.charger_id, payload=p, now=now)
+    )
+    return {}
 
 
 async def data_transfer(ctx: CallContext, p: DataTransferRequest) -> DataTransferResponse:

@@ -244,6 +244,22 @@ async def test_unknown_action_gets_not_implemented(charger: RawCharger) -> None:
     assert answer[0] == 4 and answer[2] == "NotImplemented"
 
 
+async def test_a_security_event_notification_is_answered_and_kept_not_refused(
+    charger: RawCharger, sqlite_db: Database
+) -> None:
+    # 1.6 security extension N02: a charger's security event is answered (it used to get
+    # NotImplemented) and kept as a charger event.
+    await charger.boot()
+    answer = await charger.call(
+        "SecurityEventNotification", {"type": "StartupOfTheDevice", "timestamp": T0}
+    )
+    assert answer[0] == 3 and answer[2] == {}
+    events = await sqlite_db.read(
+        lambda uow: uow.charger_events.list("CP1", kind="SecurityEventNotification")
+    )
+    assert [e.payload for e in events] == [{"type": "StartupOfTheDevice", "timestamp": T0}]
+
+
 async def test_schema_violations_get_the_1_6_error_codes(charger: RawCharger) -> None:
     await charger.boot()
     missing = await charger.call("StartTransaction", {"connectorId": 1, "idTag": "X"})

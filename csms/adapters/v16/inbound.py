@@ -18,6 +18,7 @@ from csms.adapters.shared_handlers import (
     answer_boot,
     data_transfer,
     heartbeat,
+    security_event_notification,
 )
 from csms.adapters.timestamps import format_time, parse_time
 from csms.domain.charging import transactions
@@ -258,6 +259,8 @@ HANDLERS: Mapping[str, Handler] = {
     "FirmwareStatusNotification": firmware_status_notification,
     "Heartbeat": heartbeat,
     "MeterValues": meter_values,
+    # 1.6 security extension (OCPP 1.6 Security Whitepaper) N02: kept, critical ones logged.
+    "SecurityEventNotification": security_event_notification,
     "StartTransaction": start_transaction,
     "StatusNotification": status_notification,
     "StopTransaction": stop_transaction,

@@ -19,7 +19,12 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from csms.adapters.shared_handlers import answer_boot, data_transfer, heartbeat
+from csms.adapters.shared_handlers import (
+    answer_boot,
+    data_transfer,
+    heartbeat,
+    security_event_notification,
+)
 from csms.adapters.timestamps import format_time, parse_time
 from csms.domain.charging.authorization import KEY_CODE, NO_AUTHORIZATION, authorize_id_token
 from csms.domain.charging.device_model import record_report_part
@@ -373,10 +378,11 @@ HANDLERS: Mapping[str, Handler] = {
     # L01: firmware update progress; N01: log upload progress (latest kept on the charger).
     "FirmwareStatusNotification": _recorded("FirmwareStatusNotification", {}, "firmware_status"),
     "LogStatusNotification": _recorded("LogStatusNotification", {}, "diagnostics_status"),
-    # N07/N08: monitoring events and reports; A04: security events (stored).
+    # N07/N08: monitoring events and reports (stored); A04: security events (stored,
+    # critical ones logged).
     "NotifyEvent": _recorded("NotifyEvent", {}),
     "NotifyMonitoringReport": _recorded("NotifyMonitoringReport", {}),
-    "SecurityEventNotification": _recorded("SecurityEventNotification", {}),
+    "SecurityEventNotification": security_event_notification,
     # Recorded until the features behind them exist; the answers are what the 2.0.1 use
     # cases allow when the CSMS does not take part (no schedule, no certificate service).
     "ClearedChargingLimit": _recorded("ClearedChargingLimit", {}),

@@ -19,7 +19,6 @@ from fastapi import APIRouter, Depends, Header, Query, status
 from pydantic import BaseModel, Field, SecretStr
 
 from csms.api.command_answers import command_answer as send_command
-from csms.domain.charging.remote_commands import RemoteStart, RemoteStop
 from csms.api.customer_context import CustomerApiContext, CustomerContext
 from csms.api.errors import ApiError
 from csms.api.routes.app_api import AppRequest, no_store, unprocessable
@@ -33,6 +32,7 @@ from csms.domain.billing.payments import (
     PaymentGateway,
     PaymentProcessorError,
 )
+from csms.domain.charging.remote_commands import RemoteStart, RemoteStop
 from csms.domain.errors import InvalidRequest
 from csms.domain.people import accounts
 from csms.domain.views import (
