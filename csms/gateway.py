@@ -57,6 +57,7 @@ from csms.domain.charging.stations import (
     validate_identity,
 )
 from csms.domain.model import RegistrationStatus
+from csms.domain.units_of_work import UnitsOfWork
 from csms.ratelimit import GuessThrottle, RateLimiter, growing_delay
 from csms.routing import (
     ChargerNotConnected,
@@ -101,8 +102,9 @@ class CallContext:
 
     #: The charger's identity (the last segment of its connection's path).
     charger_id: str
-    #: Runs the handler's units of work; ``write`` returns after the commit.
-    db: Database
+    #: Runs the handler's units of work; ``write`` returns after the commit (the
+    #: process's Database; a handler sees only its ``read`` and ``write``).
+    db: UnitsOfWork
     #: Seconds between heartbeats asked of an Accepted charger (CSMS_HEARTBEAT_INTERVAL).
     heartbeat_interval: int
     #: Opens (True) or closes the session's boot gate: until it is open, the charger may

@@ -89,7 +89,7 @@ async def csms_server(settings_factory: Callable[..., Settings]) -> AsyncIterato
 
 #: Folders of tests/ (``.``: the files directly in it) whose tests are unit tests unless
 #: they use one of the fixtures below or sit in one of the files below.
-UNIT_FOLDERS = frozenset({".", "protocol", "domain", "storage"})
+UNIT_FOLDERS = frozenset({".", "adapters", "protocol", "domain", "storage"})
 #: Fixtures that bring a database, a server (settings_factory: its settings) or a peer.
 IO_FIXTURES = frozenset(
     {

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, status
 from pydantic import BaseModel, Field, SecretStr
 
-from csms.api.command_answers import command_answer as send_command
+from csms.api.command_answers import command_answer
 from csms.api.customer_context import CustomerApiContext, CustomerContext
 from csms.api.errors import ApiError
 from csms.api.routes.app_api import AppRequest, no_store, unprocessable
@@ -114,7 +114,7 @@ def _session_answer(
 async def _to_charger(ctx: CustomerApiContext, charger_id: str, command: Any) -> dict[str, Any]:
     """Send a command, with the charger's failures said the way a driver understands."""
     try:
-        return await send_command(ctx.router, charger_id, command)
+        return await command_answer(ctx.router, charger_id, command)
     except ApiError as exc:
         messages = {
             503: f"charger {charger_id} is offline right now: try again later or choose "
