@@ -19,6 +19,7 @@ from csms.domain.charging.stations import add_charger
 from simulators import ChargePoint16, ChargePoint201, ChargingPlan
 from simulators.station import MessageRecord
 from tests.api.test_customer_api import AppCustomer, AppUsers
+from tests.waiting import eventually
 
 #: Long enough that a session runs until the app stops it.
 LONG_PLAN = ChargingPlan(energy_wh=50_000, power_w=11_000)
@@ -99,6 +100,9 @@ async def test_app_start_on_an_ocpp16_charger_charges_on_the_customers_account(
         shown = await _completed(ann, session["id"])
         assert shown["stop_reason"] == "Remote" and shown["meter_values"]
 
+        # The charger frees its connector once its own side of the stop is done (after the
+        # StopTransaction answer): a start sent before that is rightly Rejected.
+        await eventually(lambda: cp.connectors[1].free)
         again = await ann.app.post("/api/app/me/sessions", json={"charger_id": "CP16"})
         assert again.json()["status"] == "Accepted"
         second_start = _calls_received(cp, "RemoteStartTransaction")[-1]
