@@ -120,9 +120,10 @@ def reseal(
 class Repository(Generic[R]):
     """A repository over one connection: its ``table`` holds rows of ``record_type``.
 
-    ``_first``, ``_one`` (the first row meeting conditions) and ``_all`` read records
-    through ``_select`` (the whole row unless a repository leaves columns out) and
-    ``_from_row`` (which a repository that decrypts overrides).
+    ``_first`` (the first row of a query), ``_one`` (the first row meeting conditions) and
+    ``_all`` (every row of a query) read records through ``_from_row``, which a repository
+    that decrypts overrides; ``_one`` selects through ``_select``, the whole row unless a
+    repository leaves columns out.
     """
 
     table: Table
