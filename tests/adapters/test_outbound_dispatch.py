@@ -15,7 +15,7 @@ from csms.domain.charging.remote_commands import (
 )
 from csms.domain.errors import InvalidRequest
 from csms.routing import ChargerNotConnected, CommandError, CommandTimeout
-from tests.adapters.conftest import RecordingRouter
+from tests.fakes.router import RecordingRouter
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from csms.domain.model import RegistrationStatus
 from csms.routing import CommandTimeout
 from storage.database import Database
 from storage.ports import UnitOfWork
-from tests.adapters.conftest import RecordingRouter
+from tests.fakes.router import RecordingRouter
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 PASSWORD = "correct-horse-battery"  # 21 characters: a 2.0.1 passwordString

@@ -14,36 +14,10 @@ from csms.api import create_app
 from csms.config import Settings
 from csms.domain.people.owners import add_owner
 from csms.domain.security.tokens import create_token
-from csms.routing import CommandResult
 from storage.database import Database
+from tests.fakes.router import RecordingRouter
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
-
-
-class FakeRouter:
-    """A CommandRouter double: chargers in ``connected`` (id → subprotocol) are online;
-    ``send`` records the call and answers from ``answers`` (by action) or raises ``error``."""
-
-    def __init__(self) -> None:
-        self.connected: dict[str, str] = {}
-        self.sent: list[tuple[str, str, dict[str, Any]]] = []
-        self.answers: dict[str, dict[str, Any]] = {}
-        self.error: Exception | None = None
-
-    def is_connected(self, charger_id: str) -> bool:
-        return charger_id in self.connected
-
-    def ocpp_version(self, charger_id: str) -> str | None:
-        return self.connected.get(charger_id)
-
-    async def send(
-        self, charger_id: str, action: str, payload: dict[str, Any], *, timeout: float | None = None
-    ) -> CommandResult:
-        self.sent.append((charger_id, action, payload))
-        if self.error is not None:
-            raise self.error
-        answer = self.answers.get(action, {"status": "Accepted"})
-        return CommandResult(charger_id=charger_id, action=action, payload=answer)
 
 
 @dataclass
@@ -51,7 +25,7 @@ class Api:
     """Clients for each role over one app."""
 
     db: Database
-    router: FakeRouter
+    router: RecordingRouter
     admin: httpx.AsyncClient
     operator: httpx.AsyncClient
     owner: httpx.AsyncClient  # the owner "ACME"
@@ -61,13 +35,13 @@ class Api:
 
 
 @pytest.fixture
-def fake_router() -> FakeRouter:
-    return FakeRouter()
+def fake_router() -> RecordingRouter:
+    return RecordingRouter()
 
 
 @pytest.fixture
 async def api(
-    sqlite_db: Database, fake_router: FakeRouter, settings_factory: Callable[..., Settings]
+    sqlite_db: Database, fake_router: RecordingRouter, settings_factory: Callable[..., Settings]
 ) -> AsyncIterator[Api]:
     app = create_app(db=sqlite_db, router=fake_router, settings=settings_factory())
 

@@ -30,7 +30,7 @@ from csms.api.body_limit import max_body
 from csms.config import Settings
 from csms.server import running_server
 from storage.database import Database
-from tests.api.conftest import FakeRouter
+from tests.fakes.router import RecordingRouter
 
 CSMS = str(Path(sys.executable).with_name("csms"))
 MB = 1024 * 1024
@@ -211,7 +211,7 @@ async def test_a_route_can_take_larger_bodies_than_the_default(
     sqlite_db: Database, settings_factory: Callable[..., Settings]
 ) -> None:
     app = create_app(
-        db=sqlite_db, router=FakeRouter(), settings=settings_factory(api_max_body=1024)
+        db=sqlite_db, router=RecordingRouter(), settings=settings_factory(api_max_body=1024)
     )
 
     @app.put("/api/test-upload")

@@ -13,7 +13,7 @@ import pytest
 from csms.api import create_app
 from csms.config import Settings
 from storage.database import Database
-from tests.api.conftest import FakeRouter
+from tests.fakes.router import RecordingRouter
 
 LOGIN = "/api/app/login"
 PASSWORD = "a long enough password"
@@ -41,7 +41,9 @@ class Clients:
 async def clients(
     sqlite_db: Database, settings_factory: Callable[..., Settings]
 ) -> AsyncIterator[Clients]:
-    holder = Clients(create_app(db=sqlite_db, router=FakeRouter(), settings=settings_factory()))
+    holder = Clients(
+        create_app(db=sqlite_db, router=RecordingRouter(), settings=settings_factory())
+    )
     yield holder
     for client in holder._open:
         await client.aclose()
