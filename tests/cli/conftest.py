@@ -35,6 +35,13 @@ async def run_cli(env: dict[str, str], *args: str) -> Result:
     return Result(code, out.getvalue(), err.getvalue())
 
 
+async def answer_one_call(ws: Any, answer: dict[str, Any]) -> list[Any]:
+    """As a charger on ``ws``: receive the server's CALL, answer it, return the CALL."""
+    call = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+    await ws.send(json.dumps([3, call[1], answer]))
+    return list(call)
+
+
 async def run_csms_process(env: dict[str, str], *args: str) -> Result:
     """The installed ``csms`` executable in a subprocess."""
     process = await asyncio.create_subprocess_exec(

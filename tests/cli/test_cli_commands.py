@@ -9,15 +9,8 @@ from typing import Any
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
-from tests.cli.conftest import Result, run_cli
+from tests.cli.conftest import Result, answer_one_call, run_cli
 from tests.gateway.conftest import basic_auth
-
-
-async def _answer_one_call(ws: Any, answer: dict[str, Any]) -> list[Any]:
-    """Receive the server's CALL, answer it, return the CALL."""
-    call = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
-    await ws.send(json.dumps([3, call[1], answer]))
-    return list(call)
 
 
 async def test_reset_reaches_the_charger_and_prints_its_answer(
@@ -45,7 +38,7 @@ async def test_reset_reaches_the_charger_and_prints_its_answer(
         assert shown["connected"] is True and shown["ocpp_version"] == "1.6"
 
         cli = asyncio.create_task(run_cli(cli_env, "chargers", "reset", "CP1", "--hard"))
-        call = await _answer_one_call(ws, {"status": "Accepted"})
+        call = await answer_one_call(ws, {"status": "Accepted"})
         result: Result = await cli
         assert call[2:] == ["Reset", {"type": "Hard"}]
         assert result.code == 0, result.err
@@ -54,7 +47,7 @@ async def test_reset_reaches_the_charger_and_prints_its_answer(
         cli = asyncio.create_task(
             run_cli(cli_env, "chargers", "config", "get", "CP1", "HeartbeatInterval", "--json")
         )
-        call = await _answer_one_call(
+        call = await answer_one_call(
             ws,
             {"configurationKey": [{"key": "HeartbeatInterval", "readonly": False, "value": "300"}]},
         )
@@ -67,7 +60,7 @@ async def test_reset_reaches_the_charger_and_prints_its_answer(
         cli = asyncio.create_task(
             run_cli(cli_env, "sessions", "start", "CP1", "--id-tag", "CARD1", "--connector", "1")
         )
-        call = await _answer_one_call(ws, {"status": "Rejected"})
+        call = await answer_one_call(ws, {"status": "Rejected"})
         result = await cli
         assert call[2:] == ["RemoteStartTransaction", {"idTag": "CARD1", "connectorId": 1}]
         assert result.out.strip() == "CP1: RemoteStartTransaction Rejected"

@@ -20,7 +20,7 @@ from websockets.typing import Subprotocol
 
 from csms.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
 from tests.api.conftest import add_charger_for, add_session
-from tests.cli.conftest import CSMS, Result, run_cli
+from tests.cli.conftest import CSMS, Result, answer_one_call, run_cli
 from tests.gateway.conftest import basic_auth
 
 CSMS_SIM = Path(sys.executable).with_name("csms-sim")
@@ -52,12 +52,6 @@ async def _process(
 # -- a charger's refusal exits 1 --------------------------------------------------------
 
 
-async def _answer_one_call(ws: Any, answer: dict[str, Any]) -> list[Any]:
-    call = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
-    await ws.send(json.dumps([3, call[1], answer]))
-    return list(call)
-
-
 async def test_a_refusal_by_the_charger_exits_1_and_what_it_does_exits_0(
     cli_env: dict[str, str], csms_server: Any
 ) -> None:
@@ -73,7 +67,7 @@ async def test_a_refusal_by_the_charger_exits_1_and_what_it_does_exits_0(
 
         async def command(answer: dict[str, Any], *args: str) -> Result:
             cli = asyncio.create_task(run_cli(cli_env, *args))
-            await _answer_one_call(ws, answer)
+            await answer_one_call(ws, answer)
             return await cli
 
         cases: list[tuple[dict[str, Any], list[str], int]] = [
