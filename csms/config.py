@@ -2,7 +2,8 @@
 
 ``Settings`` groups csms's own settings by concern: ``ocpp`` (the charger endpoint),
 ``api`` (the HTTP API and the CLI's way to it), ``database``, ``privacy`` (personal-data
-keys, retention) and ``billing`` (the plausibility ceiling, the seller). Another package
+keys, retention), ``billing`` (the plausibility ceiling, the seller) and ``tls`` (the wss
+listener and the certificates csms's CA signs). Another package
 that reads keys of its own (notify: email, SMS, payments, the outbox) parses them itself,
 as a ``ConfigSection`` handed to ``load_settings``; its parsed settings travel in
 ``Settings.sections`` (csms/wiring.py loads them all).
@@ -37,6 +38,7 @@ __all__ = [
     "OcppSettings",
     "PrivacySettings",
     "Settings",
+    "TlsSettings",
     "UnknownChargerPolicy",
     "config_error_from",
     "load_settings",
@@ -83,6 +85,30 @@ class OcppSettings:
     #: source address and per identity; Authorize requests per charger.
     rate_limit_charger_auth: Rate | None = _TEN_A_MINUTE
     rate_limit_authorize: Rate | None = _SIXTY_A_MINUTE
+    #: Where chargers reach the OCPP endpoint from outside, e.g.
+    #: ``wss://csms.example.com:9443/ocpp`` (CSMS_OCPP_PUBLIC_URL): what a 2.0.1 station is
+    #: told in SetNetworkProfile when its security profile is raised; None: not known.
+    public_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """The wss listener (security profiles 2 and 3) and the certificates csms's CA signs.
+
+    The listener runs whenever a server certificate is configured: ``cert``/``key``
+    (CSMS_TLS_CERT / CSMS_TLS_KEY, PEM, chain first), or else the one ``csms ca init``
+    wrote under ``$CSMS_HOME/tls/``. ``client_ca`` (CSMS_TLS_CLIENT_CA, a PEM bundle) adds
+    CAs trusted for profile 3 client certificates beside csms's own CA.
+    """
+
+    port: int = 9443
+    cert: Path | None = None
+    key: Path | None = None
+    client_ca: Path | None = None
+    #: The organization (O) a charger's CSR must name (CSMS_CERT_ORG).
+    cert_org: str = "csms"
+    #: Days a certificate csms's CA signs for a charger is valid (CSMS_CERT_DAYS).
+    cert_days: int = 365
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +149,9 @@ class PrivacySettings:
     data_keys: str | None = None
     #: Completed sessions are unlinked from their customer after this many years.
     retention_years: int = 7
+    #: Security events, charger events and unreconciled messages are deleted after this
+    #: many days (CSMS_EVENT_RETENTION_DAYS).
+    event_retention_days: int = 180
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +210,14 @@ _FLAT_NAMES: dict[str, tuple[str, str]] = {
     "public_url": ("api", "public_url"),
     "data_keys": ("privacy", "data_keys"),
     "retention_years": ("privacy", "retention_years"),
+    "event_retention_days": ("privacy", "event_retention_days"),
+    "ocpp_public_url": ("ocpp", "public_url"),
+    "tls_port": ("tls", "port"),
+    "tls_cert": ("tls", "cert"),
+    "tls_key": ("tls", "key"),
+    "tls_client_ca": ("tls", "client_ca"),
+    "cert_org": ("tls", "cert_org"),
+    "cert_days": ("tls", "cert_days"),
     "max_charger_kw": ("billing", "max_charger_kw"),
     "seller_name": ("billing", "seller_name"),
     "seller_address": ("billing", "seller_address"),
@@ -199,6 +236,7 @@ class Settings:
     api: ApiSettings = field(default_factory=ApiSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     billing: BillingSettings = field(default_factory=BillingSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
     log_level: str = "INFO"
     event_loop: EventLoopChoice = "auto"
     #: Other packages' settings, by ``ConfigSection.name`` (``section`` reads one).
@@ -291,6 +329,14 @@ _KEYS = (
     "CSMS_RATE_LIMIT_LOGIN",
     "CSMS_RATE_LIMIT_CHARGER_AUTH",
     "CSMS_RATE_LIMIT_AUTHORIZE",
+    "CSMS_OCPP_PUBLIC_URL",
+    "CSMS_OCPP_TLS_PORT",
+    "CSMS_TLS_CERT",
+    "CSMS_TLS_KEY",
+    "CSMS_TLS_CLIENT_CA",
+    "CSMS_CERT_ORG",
+    "CSMS_CERT_DAYS",
+    "CSMS_EVENT_RETENTION_DAYS",
 )
 
 
@@ -483,6 +529,49 @@ def _ocpp(raw: Mapping[str, Any], policy: UnknownChargerPolicy) -> OcppSettings:
         rate_limit_authorize=_rate(
             "CSMS_RATE_LIMIT_AUTHORIZE", raw.get("CSMS_RATE_LIMIT_AUTHORIZE"), "60/min"
         ),
+        public_url=_ocpp_public_url(raw.get("CSMS_OCPP_PUBLIC_URL")),
+    )
+
+
+def _ocpp_public_url(raw: Any) -> str | None:
+    if raw is None or raw == "":
+        return None
+    url = str(raw).rstrip("/")
+    if not url.startswith(("ws://", "wss://")):
+        raise ConfigError(
+            "CSMS_OCPP_PUBLIC_URL",
+            f"{url!r}: give the address chargers connect to, like wss://csms.example.com:9443/ocpp",
+        )
+    return url
+
+
+def _pem_file(key: str, raw: Any) -> Path | None:
+    if raw is None or raw == "":
+        return None
+    path = Path(str(raw))
+    if not path.is_file():
+        raise ConfigError(key, f"{path}: no such file (a PEM file is expected)")
+    return path
+
+
+def _tls(raw: Mapping[str, Any]) -> TlsSettings:
+    cert = _pem_file("CSMS_TLS_CERT", raw.get("CSMS_TLS_CERT"))
+    key = _pem_file("CSMS_TLS_KEY", raw.get("CSMS_TLS_KEY"))
+    if (cert is None) != (key is None):
+        missing = "CSMS_TLS_KEY" if key is None else "CSMS_TLS_CERT"
+        raise ConfigError(
+            missing, "CSMS_TLS_CERT and CSMS_TLS_KEY go together: set both, or neither"
+        )
+    org = str(raw.get("CSMS_CERT_ORG", "csms")).strip()
+    if not org:
+        raise ConfigError("CSMS_CERT_ORG", "must not be empty (the O a charger's CSR names)")
+    return TlsSettings(
+        port=_port("CSMS_OCPP_TLS_PORT", raw.get("CSMS_OCPP_TLS_PORT", 9443)),
+        cert=cert,
+        key=key,
+        client_ca=_pem_file("CSMS_TLS_CLIENT_CA", raw.get("CSMS_TLS_CLIENT_CA")),
+        cert_org=org,
+        cert_days=positive_int("CSMS_CERT_DAYS", raw.get("CSMS_CERT_DAYS", 365)),
     )
 
 
@@ -546,6 +635,9 @@ def load_settings(
     privacy = PrivacySettings(
         data_keys=None if data_keys is None else str(data_keys),
         retention_years=positive_int("CSMS_RETENTION_YEARS", raw.get("CSMS_RETENTION_YEARS", 7)),
+        event_retention_days=positive_int(
+            "CSMS_EVENT_RETENTION_DAYS", raw.get("CSMS_EVENT_RETENTION_DAYS", 180)
+        ),
     )
     database = DatabaseSettings(
         url=database_url,
@@ -565,6 +657,7 @@ def load_settings(
         api=api,
         privacy=privacy,
         billing=billing,
+        tls=_tls(raw),
         log_level=level,
         event_loop=cast(EventLoopChoice, event_loop),
         sections=parsed,

@@ -19,6 +19,7 @@ __all__ = [
     "DeviceVariableRecord",
     "IdTagRecord",
     "InvoiceRecord",
+    "IssuedCertificateRecord",
     "MeterSampleRecord",
     "OutboxRecord",
     "OwnerRecord",
@@ -71,6 +72,8 @@ class ChargerRecord:
     password_state_at: datetime | None = None
     password_detail: str | None = None
     archived_at: datetime | None = None
+    #: A higher profile the charger was told to move to; enforced once it connects with it.
+    pending_security_profile: int | None = None
 
 
 @dataclass(slots=True)
@@ -173,6 +176,22 @@ class SecurityEventRecord:
     created_at: datetime
     customer_id: int | None = None
     charger_id: str | None = None
+
+
+@dataclass(slots=True)
+class IssuedCertificateRecord:
+    """A certificate csms's CA signed for a charger (``serial``: upper-case hex)."""
+
+    id: int
+    serial: str
+    charger_id: str
+    certificate_type: str
+    subject: str
+    not_before: datetime
+    not_after: datetime
+    fingerprint: str
+    pem: str
+    issued_at: datetime
 
 
 @dataclass(slots=True)

@@ -119,3 +119,40 @@ def test_email_sms_and_payments_are_off_unless_configured() -> None:
     )
     assert notify.payment_retry_delays == (3600.0, 86400.0, 259200.0)
     assert notify.outbox_max_attempts == 12
+
+
+@pytest.mark.parametrize(
+    ("env", "key", "hint"),
+    [
+        ({"CSMS_OCPP_TLS_PORT": "99999"}, "CSMS_OCPP_TLS_PORT", "port number"),
+        ({"CSMS_TLS_CERT": "/nonexistent/server.pem"}, "CSMS_TLS_CERT", "no such file"),
+        ({"CSMS_TLS_CLIENT_CA": "/nonexistent/ca.pem"}, "CSMS_TLS_CLIENT_CA", "no such file"),
+        ({"CSMS_CERT_DAYS": "0"}, "CSMS_CERT_DAYS", "greater than 0"),
+        ({"CSMS_CERT_ORG": " "}, "CSMS_CERT_ORG", "must not be empty"),
+        ({"CSMS_EVENT_RETENTION_DAYS": "-1"}, "CSMS_EVENT_RETENTION_DAYS", "greater than 0"),
+        ({"CSMS_OCPP_PUBLIC_URL": "http://x/ocpp"}, "CSMS_OCPP_PUBLIC_URL", "wss://"),
+    ],
+)
+def test_bad_tls_and_certificate_settings_are_refused_naming_the_key(
+    env: dict[str, str], key: str, hint: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _load(**env)
+    assert caught.value.key == key
+    assert hint in str(caught.value)
+
+
+def test_server_certificate_without_its_key_is_refused(tmp_path: Path) -> None:
+    cert = tmp_path / "server.pem"
+    cert.write_text("-----BEGIN CERTIFICATE-----\n")
+    with pytest.raises(ConfigError) as caught:
+        _load(CSMS_TLS_CERT=str(cert))
+    assert caught.value.key == "CSMS_TLS_KEY"
+    assert "go together" in str(caught.value)
+
+
+def test_tls_defaults_follow_the_spec() -> None:
+    tls = _load().tls
+    assert (tls.port, tls.cert, tls.key, tls.client_ca) == (9443, None, None, None)
+    assert (tls.cert_org, tls.cert_days) == ("csms", 365)
+    assert _load().privacy.event_retention_days == 180

@@ -44,6 +44,7 @@ __all__ = [
     "id_tags",
     "invoice_counters",
     "invoices",
+    "issued_certificates",
     "metadata",
     "meter_values",
     "outbox",
@@ -163,6 +164,9 @@ chargers = Table(
     Column("password_detail", String(300)),
     # Set when an operator archived the charger: hidden from lists, connections refused.
     Column("archived_at", UtcDateTime),
+    # A higher security profile the charger was told to move to (`csms chargers
+    # set-profile`): enforced (moved to security_profile) once it connects with it.
+    Column("pending_security_profile", Integer),
 )
 
 connectors = Table(
@@ -299,6 +303,26 @@ security_events = Table(
     Column("details", JSON, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_security_events_kind", "kind", "id"),
+)
+
+# Certificates csms's CA signed for chargers (SignCertificate → CertificateSigned): kept
+# for listing and expiry warnings. ``serial`` is the upper-case hex serial number,
+# ``fingerprint`` the SHA-256 of the DER, in hex.
+issued_certificates = Table(
+    "issued_certificates",
+    metadata,
+    _id(),
+    Column("serial", String(64), nullable=False, unique=True),
+    Column("charger_id", String(48), nullable=False),
+    Column("certificate_type", String(50), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("not_before", UtcDateTime, nullable=False),
+    Column("not_after", UtcDateTime, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("pem", Text, nullable=False),
+    Column("issued_at", UtcDateTime, nullable=False),
+    Index("ix_issued_certificates_charger", "charger_id", "id"),
+    Index("ix_issued_certificates_not_after", "not_after"),
 )
 
 # Charger WebSocket connections and the address each came from: kept 21 days (retention).
