@@ -40,7 +40,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
@@ -57,6 +57,7 @@ from csms.domain.charging.stations import (
     validate_identity,
 )
 from csms.domain.model import RegistrationStatus
+from csms.domain.security.csr import CsrSigner
 from csms.domain.units_of_work import UnitsOfWork
 from csms.ratelimit import GuessThrottle, RateLimiter, growing_delay
 from csms.routing import (
@@ -86,7 +87,7 @@ from storage.database import Database
 from storage.errors import DatabaseUnavailable, StorageError
 from storage.records import ChargerRecord
 
-__all__ = ["CallContext", "ChargerConnection", "Gateway", "Handler"]
+__all__ = ["CallContext", "ChargerCall", "ChargerConnection", "FollowUp", "Gateway", "Handler"]
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,21 @@ class CallContext:
     set_accepted: Callable[[bool], None]
     #: The current time, timezone-aware UTC: a handler reads it once per message.
     clock: Callable[[], datetime] = _utcnow
+    #: Signs the charger's CSRs (SignCertificate): csms's CA, CSMS_CERT_ORG and
+    #: CSMS_CERT_DAYS. None: this connection signs nothing.
+    signer: CsrSigner | None = None
+    #: Runs a job once the answer to the CALL being handled has been written, as a task of
+    #: its own that gets a way to CALL the charger on this connection (CertificateSigned
+    #: after the SignCertificate answer, 2.0.1 A02/A03). Jobs queued by a handler that
+    #: ends in a CALLERROR are dropped. None: no connection to run them on.
+    after_answer: Callable[[FollowUp], None] | None = None
+
+
+#: Sends a CALL to the charger of a connection and returns its answer's payload; raises
+#: what :meth:`ChargerConnection.call` raises (CommandTimeout, ChargerNotConnected, ...).
+ChargerCall = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+#: A job a handler leaves for after its answer (``CallContext.after_answer``).
+FollowUp = Callable[[ChargerCall], Coroutine[Any, Any, None]]
 
 
 #: An inbound handler: the connection's context and the action's request, already checked
@@ -170,6 +186,8 @@ class ChargerConnection:
     _busy: bool = False
     _closed: bool = False
     _refused: bool = False
+    #: Jobs the handler being run left for after its answer (CallContext.after_answer).
+    _follow_ups: list[FollowUp] | None = None
 
     async def call(self, action: str, payload: dict[str, Any], *, timeout: float) -> dict[str, Any]:
         """Send a CALL and wait for its answer; one outstanding CALL at a time (OCPP-J §4.1.1)."""
@@ -345,9 +363,11 @@ class ChargerConnection:
             return
         debug = log.isEnabledFor(logging.DEBUG)
         started = time.perf_counter() if debug else 0.0
+        answered = False
         try:
             answer = await handler(self.context, call.payload)
             text = session.reply(call, answer)
+            answered = True
         except OCPPError as exc:
             text = session.reply_error(call, exc)
         except StorageError as exc:
@@ -366,6 +386,8 @@ class ChargerConnection:
                 (time.perf_counter() - started) * 1000,
             )
         self._send(text, call)
+        if self._follow_ups is not None:
+            self._start_follow_ups(answered=answered)
         ws = self.ws
         if ws.writing_paused:
             await ws.drain()  # the charger does not read: hold the next answer back
@@ -376,6 +398,43 @@ class ChargerConnection:
         except ConnectionNotOpen:
             if call is not None:
                 log.info("%s closed before the answer to %s", self.charger_id, call.action)
+
+    # -- jobs after an answer (CallContext.after_answer) -----------------------------------
+
+    def after_answer(self, job: FollowUp) -> None:
+        """Run ``job`` once the answer to the CALL being handled is written."""
+        if self._follow_ups is None:
+            self._follow_ups = []
+        self._follow_ups.append(job)
+
+    def _start_follow_ups(self, *, answered: bool) -> None:
+        """Start the jobs the handler left, now that its answer is in the transport's
+        buffer: whatever they send is written after it (one transport, in order)."""
+        jobs, self._follow_ups = self._follow_ups, None
+        if not jobs:
+            return
+        if not answered:
+            log.info(
+                "%s: the answer was an error; %d job(s) after it dropped",
+                self.charger_id,
+                len(jobs),
+            )
+            return
+        tasks = self.gateway._hook_tasks
+        loop = asyncio.get_running_loop()
+        for job in jobs:
+            task = loop.create_task(self._follow_up(job))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    async def _follow_up(self, job: FollowUp) -> None:
+        try:
+            await job(self._call_charger)
+        except Exception:
+            log.exception("a job after an answer to %s failed", self.charger_id)
+
+    async def _call_charger(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return await self.call(action, payload, timeout=self.gateway.settings.ocpp.call_timeout)
 
 
 #: Seconds a charger refused while the database is unreachable is asked to wait (a short
@@ -454,6 +513,10 @@ class Gateway:
         self._verified: dict[str, tuple[str, bytes]] = {}
         #: Called with the charger id when a charger has connected (run as tasks).
         self.connect_hooks: list[Callable[[str], Coroutine[Any, Any, None]]] = []
+        #: Signs chargers' CSRs with csms's CA ($CSMS_HOME/ca, read when a CSR comes in).
+        self.signer: CsrSigner | None = CsrSigner(
+            home=settings.home, organization=settings.tls.cert_org, days=settings.tls.cert_days
+        )
         self._hook_tasks: set[asyncio.Task[None]] = set()
         # Throttling guesses (csms/ratelimit.py): charger passwords per source address
         # and per identity; Authorize requests per charger.
@@ -749,6 +812,7 @@ class Gateway:
             db=self.db,
             heartbeat_interval=self.settings.ocpp.heartbeat_interval,
             set_accepted=_boot_gate(session),
+            signer=self.signer,
         )
         conn = ChargerConnection(
             charger_id=charger.id,
@@ -761,6 +825,7 @@ class Gateway:
             handlers=self.handlers[version],
             context=context,
         )
+        conn.context = replace(context, after_answer=conn.after_answer)
         previous = self.connections.get(charger.id)
         self.connections[charger.id] = conn
         if previous is not None:

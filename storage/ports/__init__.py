@@ -28,7 +28,11 @@ from storage.ports.people import (
     IdTagRepository,
     OwnerRepository,
 )
-from storage.ports.security import ApiTokenRepository, SecurityEventRepository
+from storage.ports.security import (
+    ApiTokenRepository,
+    IssuedCertificateRepository,
+    SecurityEventRepository,
+)
 from storage.ports.stations import (
     ChargerEventRepository,
     ChargerRepository,
@@ -57,6 +61,7 @@ __all__ = [
     "FavoriteRepository",
     "IdTagRepository",
     "InvoiceRepository",
+    "IssuedCertificateRepository",
     "MeterSampleRepository",
     "OutboxRepository",
     "OwnerRepository",
@@ -143,3 +148,6 @@ class UnitOfWork(Protocol):
 
     @property
     def outbox(self) -> OutboxRepository: ...
+
+    @property
+    def issued_certificates(self) -> IssuedCertificateRepository: ...

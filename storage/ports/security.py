@@ -1,13 +1,13 @@
-"""Ports of security records: API tokens and the security event log."""
+"""Ports of security records: API tokens, the security event log, issued certificates."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Protocol
 
-from storage.records import ApiTokenRecord, SecurityEventRecord
+from storage.records import ApiTokenRecord, IssuedCertificateRecord, SecurityEventRecord
 
-__all__ = ["ApiTokenRepository", "SecurityEventRepository"]
+__all__ = ["ApiTokenRepository", "IssuedCertificateRepository", "SecurityEventRepository"]
 
 
 class ApiTokenRepository(Protocol):
@@ -47,3 +47,32 @@ class SecurityEventRepository(Protocol):
     def list(
         self, *, kind: str | None = None, customer_id: int | None = None, limit: int = 1000
     ) -> list[SecurityEventRecord]: ...
+
+
+class IssuedCertificateRepository(Protocol):
+    """The certificates csms's CA signed for chargers (``serial``: upper-case hex)."""
+
+    def add(
+        self,
+        *,
+        serial: str,
+        charger_id: str,
+        certificate_type: str,
+        subject: str,
+        not_before: datetime,
+        not_after: datetime,
+        fingerprint: str,
+        pem: str,
+        issued_at: datetime,
+    ) -> IssuedCertificateRecord: ...
+    def get(self, serial: str) -> IssuedCertificateRecord | None: ...
+    def list(
+        self,
+        *,
+        charger_id: str | None = None,
+        expiring_before: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[IssuedCertificateRecord]:
+        """Newest first (by issue); ``expiring_before``: only those whose not-after is
+        before it (expired ones included)."""
+        ...

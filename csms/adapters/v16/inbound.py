@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
+from csms.adapters.certificate_signing import sign_certificate_v16
 from csms.adapters.shared_handlers import (
     VENDOR_HANDLERS,
     VendorHandler,
@@ -261,6 +262,8 @@ HANDLERS: Mapping[str, Handler] = {
     "MeterValues": meter_values,
     # 1.6 security extension (OCPP 1.6 Security Whitepaper) N02: kept, critical ones logged.
     "SecurityEventNotification": security_event_notification,
+    # Security extension A02/A03: csms's CA signs the CSR; CertificateSigned follows.
+    "SignCertificate": sign_certificate_v16,
     "StartTransaction": start_transaction,
     "StatusNotification": status_notification,
     "StopTransaction": stop_transaction,

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+from csms.adapters.certificate_signing import sign_certificate_v201
 from csms.adapters.shared_handlers import (
     answer_boot,
     data_transfer,
@@ -398,5 +399,6 @@ HANDLERS: Mapping[str, Handler] = {
         "Get15118EVCertificate", {"status": "Failed", "exiResponse": ""}
     ),
     "GetCertificateStatus": _recorded("GetCertificateStatus", {"status": "Failed"}),
-    "SignCertificate": _recorded("SignCertificate", {"status": "Rejected"}),
+    # A02/A03: csms's CA signs the CSR; CertificateSigned follows the answer.
+    "SignCertificate": sign_certificate_v201,
 }

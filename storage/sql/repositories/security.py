@@ -1,4 +1,5 @@
-"""Security: the API's tokens (stored as hashes) and the security event log."""
+"""Security: the API's tokens (stored as hashes), the security event log and the
+certificates csms's CA issued."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
-from storage.records import ApiTokenRecord, SecurityEventRecord
+from storage.records import ApiTokenRecord, IssuedCertificateRecord, SecurityEventRecord
 from storage.sql import tables as t
 from storage.sql.repositories.common import Repository
 
-__all__ = ["SqlApiTokens", "SqlSecurityEvents"]
+__all__ = ["SqlApiTokens", "SqlIssuedCertificates", "SqlSecurityEvents"]
 
 
 class SqlApiTokens(Repository[ApiTokenRecord]):
@@ -105,4 +106,56 @@ class SqlSecurityEvents(Repository[SecurityEventRecord]):
             query = query.where(se.kind == kind)
         if customer_id is not None:
             query = query.where(se.customer_id == customer_id)
+        return self._all(query)
+
+
+class SqlIssuedCertificates(Repository[IssuedCertificateRecord]):
+    table = t.issued_certificates
+    record_type = IssuedCertificateRecord
+
+    def add(
+        self,
+        *,
+        serial: str,
+        charger_id: str,
+        certificate_type: str,
+        subject: str,
+        not_before: datetime,
+        not_after: datetime,
+        fingerprint: str,
+        pem: str,
+        issued_at: datetime,
+    ) -> IssuedCertificateRecord:
+        values: dict[str, Any] = {
+            "serial": serial,
+            "charger_id": charger_id,
+            "certificate_type": certificate_type,
+            "subject": subject,
+            "not_before": not_before,
+            "not_after": not_after,
+            "fingerprint": fingerprint,
+            "pem": pem,
+            "issued_at": issued_at,
+        }
+        pk = self._insert(values)
+        return IssuedCertificateRecord(id=pk, **values)
+
+    def get(self, serial: str) -> IssuedCertificateRecord | None:
+        return self._one(t.issued_certificates.c.serial == serial)
+
+    def list(
+        self,
+        *,
+        charger_id: str | None = None,
+        expiring_before: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[IssuedCertificateRecord]:
+        c = t.issued_certificates.c
+        query = select(t.issued_certificates).order_by(c.id.desc())
+        if charger_id is not None:
+            query = query.where(c.charger_id == charger_id)
+        if expiring_before is not None:
+            query = query.where(c.not_after < expiring_before)
+        if limit is not None:
+            query = query.limit(limit)
         return self._all(query)

@@ -24,7 +24,11 @@ from storage.sql.repositories.people import (
     SqlOwners,
 )
 from storage.sql.repositories.samples import SqlMeterSamples
-from storage.sql.repositories.security import SqlApiTokens, SqlSecurityEvents
+from storage.sql.repositories.security import (
+    SqlApiTokens,
+    SqlIssuedCertificates,
+    SqlSecurityEvents,
+)
 from storage.sql.repositories.stations import (
     SqlChargerEvents,
     SqlChargers,
@@ -87,6 +91,7 @@ class SqlUnitOfWork:
         self.invoices = SqlInvoices(conn)
         self.payment_attempts = SqlPaymentAttempts(conn)
         self.outbox = SqlOutbox(conn, on_enqueue=self.outbox_added)
+        self.issued_certificates = SqlIssuedCertificates(conn)
 
     def flush(self) -> None:
         self.meter_samples.flush()
