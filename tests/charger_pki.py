@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 
 from csms.domain.security.csr import CA_CERT_FILE, CA_DIR, CA_KEY_FILE, CertificateAuthority
 
-__all__ = ["TestCa", "csr_pem", "make_ca", "rsa_key", "verify_chain", "write_ca"]
+__all__ = ["ORG", "SigningCa", "csr_pem", "make_ca", "rsa_key", "verify_chain", "write_ca"]
 
 #: The organization the test settings expect in a CSR (the CSMS_CERT_ORG default).
 ORG = "csms"
@@ -26,7 +26,7 @@ def rsa_key(bits: int = 2048) -> rsa.RSAPrivateKey:
 
 
 @dataclass(frozen=True)
-class TestCa:
+class SigningCa:
     certificate: x509.Certificate
     key: CertificateIssuerPrivateKeyTypes
 
@@ -41,7 +41,7 @@ def make_ca(
     now: datetime | None = None,
     days: int = 3650,
     ca: bool = True,
-) -> TestCa:
+) -> SigningCa:
     """A self-signed CA (EC P-256 unless ``key`` is given)."""
     key = key or ec.generate_private_key(ec.SECP256R1())
     now = now or datetime.now(UTC)
@@ -77,10 +77,10 @@ def make_ca(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    return TestCa(certificate, key)
+    return SigningCa(certificate, key)
 
 
-def write_ca(home: Path, ca: TestCa) -> Path:
+def write_ca(home: Path, ca: SigningCa) -> Path:
     """Write ``ca`` as ``csms ca init`` does: ``home/ca/ca.pem`` and ``ca.key`` (PKCS#8)."""
     directory = home / CA_DIR
     directory.mkdir(parents=True, exist_ok=True)

@@ -245,7 +245,6 @@ RECORDED: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         },
         {"status": "Failed"},
     ),
-    ("SignCertificate", {"csr": "-----BEGIN CERTIFICATE REQUEST-----"}, {"status": "Rejected"}),
 ]
 
 
