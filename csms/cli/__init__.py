@@ -28,7 +28,7 @@ from typing import TextIO
 
 import httpx
 
-from csms.cli import admin, billing, chargers, customers, sessions
+from csms.cli import admin, billing, certificates, chargers, customers, sessions
 from csms.cli.client import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ApiClient, CliError
 from csms.cli.context import Context
 from csms.cli.options import CommandTree, Parser
@@ -61,6 +61,7 @@ exit status:
 _REGISTER = (
     admin.register_server,
     chargers.register,
+    certificates.register,
     sessions.register,
     customers.register_customers,
     customers.register_cards,

@@ -21,6 +21,7 @@ NOUNS = [
     "db",
     "token",
     "chargers",
+    "certificates",
     "sessions",
     "customers",
     "cards",
