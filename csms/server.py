@@ -20,6 +20,7 @@ from csms.adapters.v16 import inbound as v16
 from csms.adapters.v201 import inbound as v201
 from csms.config import Settings
 from csms.domain.people.retention import RetentionReport, run_retention
+from csms.domain.security.issued_certificates import expiry_warnings
 from csms.gateway import Gateway
 from csms.wiring import NotifyService, notify_service
 from protocol import OCPPVersion
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 #: Retention (csms.domain.people.retention) runs this long after start, then once a day.
 RETENTION_FIRST_DELAY = 60.0
 RETENTION_INTERVAL = 24 * 60 * 60.0
+#: Issued certificates close to their expiry are logged at start, then this often.
+CERTIFICATE_CHECK_INTERVAL = 24 * 60 * 60.0
 
 
 class CsmsServer:
@@ -56,6 +59,7 @@ class CsmsServer:
         self._retention_first_delay = retention_first_delay
         self._retention_interval = retention_interval
         self._retention: asyncio.Task[None] | None = None
+        self._certificate_check: asyncio.Task[None] | None = None
         #: The latest retention run's report (None before the first one).
         self.last_retention: RetentionReport | None = None
 
@@ -157,6 +161,9 @@ class CsmsServer:
                 "(in use? set CSMS_API_PORT)"
             )
         self._retention = asyncio.create_task(self._retention_daily(), name="retention")
+        self._certificate_check = asyncio.create_task(
+            self._certificate_expiry_daily(), name="certificate-expiry"
+        )
         log.info(
             "csms serving OCPP on ws://%s:%s/ocpp/{id} and the API on http://%s:%s (%s loop)",
             settings.ocpp.host,
@@ -194,7 +201,30 @@ class CsmsServer:
                 ", ".join(f"{name.replace('_', ' ')} {n}" for name, n in report.counts().items()),
             )
 
+    async def _certificate_expiry_daily(self) -> None:
+        """At start and then daily, one WARNING line per certificate in use that expires
+        within 30 days or has expired (csms.domain.security.issued_certificates). A failed
+        check is logged and done again at the next one; it never stops the server."""
+        while True:
+            assert self.db is not None
+            now = datetime.now(UTC)
+            try:
+                await self.db.read(functools.partial(expiry_warnings, now=now))
+            except Exception as exc:
+                log.error(
+                    "certificate expiry check failed (%s: %s); next one in %.0f s",
+                    type(exc).__name__,
+                    exc,
+                    CERTIFICATE_CHECK_INTERVAL,
+                )
+            await asyncio.sleep(CERTIFICATE_CHECK_INTERVAL)
+
     async def stop(self) -> None:
+        if self._certificate_check is not None:
+            self._certificate_check.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._certificate_check
+            self._certificate_check = None
         if self._retention is not None:
             self._retention.cancel()
             with contextlib.suppress(asyncio.CancelledError):

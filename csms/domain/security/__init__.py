@@ -1,1 +1,2 @@
-"""Security: API tokens and data key rotation."""
+"""Security: API tokens, data key rotation, security events, chargers' CSRs and the
+certificates csms's CA issued."""
