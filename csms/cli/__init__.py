@@ -9,7 +9,8 @@ is for people. Errors go to stderr with a non-zero exit status: 1 for a failed c
 This module assembles the parser from the noun modules, each of which registers its own
 verbs and handlers (:mod:`~csms.cli.admin`, :mod:`~csms.cli.chargers`,
 :mod:`~csms.cli.certificates`, :mod:`~csms.cli.sessions`, :mod:`~csms.cli.customers`,
-:mod:`~csms.cli.billing`), and turns what a command raises into a message and an exit status. They share
+:mod:`~csms.cli.billing`), and turns what a command raises into a message and an exit
+status. They share
 :mod:`~csms.cli.client` (the API client, exit statuses, :class:`CliError`),
 :mod:`~csms.cli.output` (JSON, tables, formatters), :mod:`~csms.cli.context` (what a
 handler gets: call the API, print the answer) and :mod:`~csms.cli.options` (the command
