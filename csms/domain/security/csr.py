@@ -48,6 +48,7 @@ __all__ = [
     "CA_DIR",
     "CA_KEY_FILE",
     "CHARGING_STATION_CERTIFICATE",
+    "MAX_SUBJECT_LENGTH",
     "MIN_RSA_BITS",
     "NOT_BEFORE_SLACK",
     "CertificateAuthority",
@@ -86,6 +87,8 @@ _ACCEPTED_HASHES = frozenset({"sha256", "sha384", "sha512", "sha3-256", "sha3-38
 NOT_BEFORE_SLACK = timedelta(minutes=5)
 
 _CSR_LABELS = ("-----BEGIN CERTIFICATE REQUEST-----", "-----BEGIN NEW CERTIFICATE REQUEST-----")
+#: The longest subject (RFC 4514 string) taken: what ``issued_certificates.subject`` holds.
+MAX_SUBJECT_LENGTH = 300
 #: The longest value of a charger's CSR quoted in a reason (reasons go to logs, events
 #: and back to the charger in statusInfo.additionalInfo, at most 512 characters).
 _QUOTE_LIMIT = 50
@@ -236,6 +239,10 @@ def check_csr(pem: str, *, charger_id: str, organization: str) -> x509.Certifica
     org = _one_name(csr.subject, NameOID.ORGANIZATION_NAME, "O (organizationName)")
     if org != organization:
         raise CsrRejected(f"O is {_quote(org)}, expected {_quote(organization)}")
+    if len(csr.subject.rfc4514_string()) > MAX_SUBJECT_LENGTH:
+        raise CsrRejected(
+            f"the CSR's subject is longer than {MAX_SUBJECT_LENGTH} characters: give CN and O"
+        )
     return csr
 
 

@@ -134,6 +134,25 @@ def test_a_csr_signed_with_a_hash_below_sha256_is_rejected() -> None:
     assert reason == "the CSR is signed with sha224: SHA-256 or stronger is needed"
 
 
+def test_a_csr_with_a_subject_too_long_to_keep_is_rejected() -> None:
+    from cryptography.x509.oid import NameOID
+
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORG),
+            x509.NameAttribute(NameOID.COMMON_NAME, "CP1"),
+            *(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "U" * 60) for _ in range(6)),
+        ]
+    )
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(subject)
+        .sign(rsa_key(), hashes.SHA256())
+    )
+    pem = csr.public_bytes(serialization.Encoding.PEM).decode()
+    assert "subject is longer than 300 characters" in rejected(pem)
+
+
 def test_a_reason_quotes_a_long_cn_shortened() -> None:
     reason = rejected(csr_pem(cn="X" * 64))
     assert "X" * 64 not in reason
