@@ -71,8 +71,10 @@ class IssuedCertificateRepository(Protocol):
         *,
         charger_id: str | None = None,
         expiring_before: datetime | None = None,
+        newest_per_charger: bool = False,
         limit: int | None = None,
     ) -> list[IssuedCertificateRecord]:
         """Newest first (by issue); ``expiring_before``: only those whose not-after is
-        before it (expired ones included)."""
+        before it (expired ones included); ``newest_per_charger``: only the last one
+        issued to each charger."""
         ...

@@ -75,6 +75,9 @@ async def test_list_is_newest_first_filtered_by_charger_and_not_after(chargers: 
     assert await serials(charger_id="CP1") == ["03", "01"]
     assert await serials(expiring_before=NOW + 60 * DAY) == ["02", "01"]
     assert await serials(charger_id="CP1", limit=1) == ["03"]
+    assert await serials(newest_per_charger=True) == ["03", "02"]
+    assert await serials(newest_per_charger=True, charger_id="CP2") == ["02"]
+    assert await serials(newest_per_charger=True, expiring_before=NOW + 60 * DAY) == ["02"]
 
 
 async def test_a_serial_is_kept_once(chargers: Database) -> None:

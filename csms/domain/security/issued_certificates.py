@@ -96,18 +96,13 @@ def expiring_certificates(
     included), soonest first: of each charger only its newest certificate, and only
     chargers still in service (not archived, not removed). A certificate a newer one
     replaced needs no renewal."""
-    candidates = uow.issued_certificates.list(charger_id=charger_id, expiring_before=now + within)
-    newest: dict[str, IssuedCertificateRecord | None] = {}
+    candidates = uow.issued_certificates.list(
+        charger_id=charger_id, expiring_before=now + within, newest_per_charger=True
+    )
     found: list[IssuedCertificateRecord] = []
     for record in candidates:
-        cid = record.charger_id
-        if cid not in newest:
-            charger = uow.chargers.get(cid)
-            in_service = charger is not None and charger.archived_at is None
-            latest = uow.issued_certificates.list(charger_id=cid, limit=1) if in_service else []
-            newest[cid] = latest[0] if latest else None
-        current = newest[cid]
-        if current is not None and current.id == record.id:
+        charger = uow.chargers.get(record.charger_id)
+        if charger is not None and charger.archived_at is None:
             found.append(record)
     found.sort(key=lambda r: (r.not_after, r.charger_id))
     return found

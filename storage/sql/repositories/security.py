@@ -148,10 +148,16 @@ class SqlIssuedCertificates(Repository[IssuedCertificateRecord]):
         *,
         charger_id: str | None = None,
         expiring_before: datetime | None = None,
+        newest_per_charger: bool = False,
         limit: int | None = None,
     ) -> list[IssuedCertificateRecord]:
         c = t.issued_certificates.c
         query = select(t.issued_certificates).order_by(c.id.desc())
+        if newest_per_charger:
+            newest = select(func.max(c.id)).group_by(c.charger_id)
+            if charger_id is not None:
+                newest = newest.where(c.charger_id == charger_id)
+            query = query.where(c.id.in_(newest.scalar_subquery()))
         if charger_id is not None:
             query = query.where(c.charger_id == charger_id)
         if expiring_before is not None:
