@@ -3,9 +3,12 @@ whitepaper (edition 3) section 2.6.1 and A02/A03, and of 2.0.1 part 2 A02/A03.""
 
 from __future__ import annotations
 
+import contextlib
 import re
+import ssl
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -23,7 +26,7 @@ from csms.domain.security.csr import (
     load_certificate_authority,
     sign_csr,
 )
-from tests.charger_pki import ORG, csr_pem, make_ca, rsa_key, verify_chain, write_ca
+from tests.charger_pki import ORG, SigningCa, csr_pem, make_ca, rsa_key, verify_chain, write_ca
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
@@ -352,3 +355,93 @@ def test_a_certificate_that_is_not_a_ca_is_refused(tmp_path: Path) -> None:
     write_ca(tmp_path, make_ca(ca=False))
     with pytest.raises(CertificateAuthorityError, match="not a CA certificate"):
         load_certificate_authority(tmp_path)
+
+
+# -- the leaf as a TLS client certificate (security profile 3) ---------------------------
+
+
+def _server_certificate(ca: SigningCa) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "csms.test")]))
+        .issuer_name(ca.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(datetime.now(UTC) - timedelta(days=1))
+        .not_valid_after(datetime.now(UTC) + timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("csms.test")]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca.key, hashes.SHA256())
+    )
+    return certificate, key
+
+
+def _pem_files(
+    directory: Path, name: str, certificate: x509.Certificate, key: Any
+) -> tuple[Path, Path]:
+    cert_file, key_file = directory / f"{name}.pem", directory / f"{name}.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+@pytest.mark.parametrize("kind", ["rsa", "ec"])
+def test_openssl_takes_the_leaf_as_a_client_certificate_chaining_to_the_ca(
+    kind: str, tmp_path: Path
+) -> None:
+    # 1.6 whitepaper A00.FR.401–403 / 2.0.1 profile 3: the charger authenticates with the
+    # certificate csms issued; the TLS server verifies its path to csms's CA. A real
+    # TLS 1.2+ handshake in memory (ssl.MemoryBIO), no socket.
+    ca = make_ca()
+    key = rsa_key() if kind == "rsa" else ec.generate_private_key(ec.SECP256R1())
+    csr = check_csr(csr_pem(key), charger_id="CP1", organization=ORG)
+    leaf = sign_csr(ca.authority, csr, days=30, now=datetime.now(UTC)).certificate
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(ca.certificate.public_bytes(serialization.Encoding.PEM))
+    server_cert, server_key = _server_certificate(ca)
+    server_files = _pem_files(tmp_path, "server", server_cert, server_key)
+    client_files = _pem_files(tmp_path, "client", leaf, key)
+
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    server_ctx.load_cert_chain(*server_files)
+    server_ctx.verify_mode = ssl.CERT_REQUIRED
+    server_ctx.load_verify_locations(cafile=ca_file)
+    client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client_ctx.load_verify_locations(cafile=ca_file)
+    client_ctx.load_cert_chain(*client_files)
+
+    pipes = [ssl.MemoryBIO() for _ in range(4)]  # client in/out, server in/out
+    client = client_ctx.wrap_bio(pipes[0], pipes[1], server_hostname="csms.test")
+    server = server_ctx.wrap_bio(pipes[2], pipes[3], server_side=True)
+    done = {"client": False, "server": False}
+    for _ in range(20):
+        for name, end in (("client", client), ("server", server)):
+            if done[name]:
+                continue
+            try:
+                end.do_handshake()
+                done[name] = True
+            except ssl.SSLWantReadError:
+                pass
+        pipes[2].write(pipes[1].read())
+        pipes[0].write(pipes[3].read())
+        if all(done.values()):
+            break
+    assert all(done.values()), done
+    # TLS 1.3 sends the client certificate after the client's handshake ends: read once.
+    with contextlib.suppress(ssl.SSLWantReadError):
+        server.read(1)
+    peer = server.getpeercert()
+    assert peer is not None
+    assert (("commonName", "CP1"),) in peer["subject"]
+    assert (("organizationName", ORG),) in peer["subject"]
