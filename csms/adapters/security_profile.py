@@ -73,13 +73,17 @@ async def _step(
     router: CommandRouter, charger_id: str, command: Command, steps: list[dict[str, Any]]
 ) -> dict[str, Any]:
     answer = await send_command(router, charger_id, command)
-    steps.append(
-        {
-            "action": answer.get("action"),
-            "status": answer.get("status"),
-            "reason": answer.get("reason"),
-        }
-    )
+    status, reason = answer.get("status"), answer.get("reason")
+    if "configuration" in answer:  # a read: what was read, or why not
+        read = answer["configuration"]
+        rejected = answer.get("rejected_keys") or []
+        if read:
+            status, reason = "Accepted", f"{read[0].get('key')} = {read[0].get('value')}"
+        elif rejected:
+            status, reason = rejected[0].get("status"), rejected[0].get("reason")
+        else:
+            status = "UnknownVariable"
+    steps.append({"action": answer.get("action"), "status": status, "reason": reason})
     return answer
 
 
