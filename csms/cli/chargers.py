@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from csms.cli import charger_credentials
+from csms.cli.charger_credentials import register as register_credential_verbs
 from csms.cli.client import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError, segment
 from csms.cli.context import Context
 from csms.cli.options import (
@@ -479,4 +479,4 @@ def register(tree: CommandTree) -> None:
         type=_criteria,
         help="only components that are active,available,enabled,problem (comma-separated)",
     )
-    charger_credentials.register(tree, chargers)
+    register_credential_verbs(tree, chargers)
