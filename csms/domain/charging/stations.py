@@ -38,7 +38,6 @@ __all__ = [
     "accept_charger",
     "add_charger",
     "archive_charger",
-    "check_password_value",
     "complete_password_rotation",
     "confirm_password",
     "issue_password",
@@ -176,12 +175,6 @@ def password_state(charger: ChargerRecord) -> str:
     if charger.password_state in _ROTATION_STATES and charger.pending_password_hash is not None:
         return charger.password_state
     return PASSWORD_ACTIVE if charger.password_hash is not None else PASSWORD_NONE
-
-
-def check_password_value(password: str, ocpp_version: str | None) -> None:
-    """Raise InvalidRequest when the charger's version cannot hold ``password`` as its
-    Basic auth password (a charger of unknown version is taken as 1.6)."""
-    _check_issued_password(password, ocpp_version)
 
 
 def _check_issued_password(password: str, ocpp_version: str | None) -> None:
@@ -327,7 +320,11 @@ def rotate_password(
 def record_rotation_taken(uow: UnitOfWork, charger_id: str, *, now: datetime, detail: str) -> None:
     """The charger answered Accepted to its new password: it is no longer sent (the
     delivery copy is erased), and both passwords stay valid until it connects with the
-    new one."""
+    new one. Nothing to do when it already has (it may reconnect with the new one before
+    its answer is stored: the rotation is complete then)."""
+    charger = uow.chargers.get(charger_id)
+    if charger is None or charger.pending_password_hash is None:
+        return
     uow.chargers.update(
         charger_id,
         password_state=PASSWORD_SENT,
