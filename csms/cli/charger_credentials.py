@@ -27,8 +27,8 @@ def _show_rotated(out: Output, charger: dict[str, Any]) -> None:
         out.line(delivery["detail"])
     elif delivery.get("status") == "waiting":
         out.line(
-            f"not on the charger yet: {delivery['detail']}; until it connects with the new "
-            "one, its current password stays valid"
+            f"not on the charger yet ({delivery['detail']}); until it connects with the "
+            "new one, its current password stays valid"
         )
 
 
