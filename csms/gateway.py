@@ -52,6 +52,7 @@ from websockets.http11 import Request, Response
 
 from csms.config import Settings
 from csms.domain.charging.stations import (
+    complete_password_rotation,
     confirm_password,
     register_unknown_charger,
     validate_identity,
@@ -763,6 +764,13 @@ class Gateway:
         return False
 
     async def _credentials_ok(self, charger: ChargerRecord, headers: Headers) -> bool:
+        """Basic auth with the charger's password, or with the new one of a rotation not
+        completed yet (both are valid until the charger connects with the new one: see
+        stations.rotate_password). Connecting with the new one completes the rotation.
+
+        The cache of verified passwords is keyed by the stored hash it was verified
+        against, so a password the rotation dropped (the hash changed) is checked afresh,
+        and refused."""
         credentials = _basic_credentials(headers)
         if credentials is None or credentials[0] != charger.id:
             return False
@@ -773,7 +781,29 @@ class Gateway:
         ok = await asyncio.to_thread(verify_password, credentials[1], charger.password_hash)
         if ok:
             self._verified[charger.id] = (charger.password_hash, presented)
-        return ok
+            return True
+        pending = charger.pending_password_hash
+        if pending is None:
+            return False
+        if not await asyncio.to_thread(verify_password, credentials[1], pending):
+            return False
+        now = _utcnow()
+        try:
+            completed = await self.db.write(
+                lambda uow: complete_password_rotation(
+                    uow, charger.id, pending_hash=pending, now=now
+                )
+            )
+        except StorageError as exc:
+            # It proved the new password as stored a moment ago: let it in; the rotation
+            # completes at a connection when the database takes the write again.
+            log.warning("rotation of %s not completed for now: %s", charger.id, exc)
+            return True
+        if not completed:  # rotated again or dropped since the charger was read
+            return False
+        log.info("charger %s connected with its new password: the old one is refused", charger.id)
+        self._verified[charger.id] = (pending, presented)
+        return True
 
     async def _confirm_issued_password(self, charger: ChargerRecord, headers: Headers) -> None:
         """A charger issued a password it has not confirmed yet may still connect without

@@ -23,6 +23,7 @@ from csms.api.routes import (
     sessions,
 )
 from csms.api.routes.certificates import router as certificates_router
+from csms.api.routes.charger_credentials import router as charger_credentials_router
 from csms.api.routes.privacy import router as privacy_router
 from csms.api.routes.reports import router as reports_router
 from csms.api.schemas import Health
@@ -84,6 +85,7 @@ def create_app(
     app.include_router(reports_router)
     app.include_router(privacy_router)
     app.include_router(certificates_router)
+    app.include_router(charger_credentials_router)
     app.include_router(docs_router)
     api_version = _version()
 

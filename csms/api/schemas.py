@@ -109,6 +109,11 @@ class ChargerOut(BaseModel):
     error_code: str | None = None
     registration_status: str
     security_profile: int
+    pending_security_profile: int | None = Field(
+        default=None,
+        description="a higher profile the charger was told to move to and accepted; "
+        "required once it connects with it (`csms chargers set-profile`)",
+    )
     vendor: str | None = None
     model: str | None = None
     serial_number: str | None = None
@@ -120,11 +125,13 @@ class ChargerOut(BaseModel):
     device_model: DeviceModelOut | None = Field(
         default=None, description="2.0.1 only: the stored device model summary"
     )
-    password_state: Literal["none", "pending", "rejected", "active"] = Field(
+    password_state: Literal["none", "pending", "rejected", "active", "rotating", "sent"] = Field(
         default="none",
         description="none: no password, any connection is let in; pending: a password was "
         "issued and the charger has not confirmed it (it may still connect without); "
-        "rejected: the charger refused it; active: Basic auth enforced (401 without it)",
+        "rejected: the charger refused it; active: Basic auth enforced (401 without it); "
+        "rotating: a new password waits to be sent, sent: the charger took it (in both, "
+        "the current one and the new one are let in until it connects with the new one)",
     )
     password_detail: str | None = Field(
         default=None, description="what happened to the password last (delivery, refusal)"

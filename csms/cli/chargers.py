@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from csms.cli.charger_credentials import register as register_credential_verbs
 from csms.cli.client import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError, segment
 from csms.cli.context import Context
 from csms.cli.options import (
@@ -50,6 +51,8 @@ _PASSWORD_STATES = {
     "pending": "issued, not confirmed by the charger yet (it may still connect without)",
     "rejected": "refused by the charger (it still connects without one)",
     "active": "set: Basic auth enforced",
+    "rotating": "a new one waits to be sent (the current one stays valid until it is used)",
+    "sent": "the charger took a new one (the current one stays valid until it is used)",
 }
 
 
@@ -74,6 +77,7 @@ def _show_charger(out: Output, c: dict[str, Any]) -> None:
             ("error code", c.get("error_code")),
             ("registration", c.get("registration_status")),
             ("security profile", c.get("security_profile")),
+            ("pending security profile", c.get("pending_security_profile")),
             ("password", _password_text(c)),
             ("archived", when(c.get("archived_at"))),
             ("vendor", c.get("vendor")),
@@ -475,3 +479,4 @@ def register(tree: CommandTree) -> None:
         type=_criteria,
         help="only components that are active,available,enabled,problem (comma-separated)",
     )
+    register_credential_verbs(tree, chargers)

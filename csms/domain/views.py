@@ -154,6 +154,7 @@ def charger_view(
         "error_code": whole.error_code if whole is not None else None,
         "registration_status": charger.registration_status,
         "security_profile": charger.security_profile,
+        "pending_security_profile": charger.pending_security_profile,
         "vendor": charger.vendor,
         "model": charger.model,
         "serial_number": charger.serial_number or charger.charge_box_serial_number,

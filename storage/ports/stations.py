@@ -41,6 +41,10 @@ class ChargerRepository(Protocol):
 
     def password_delivery(self, charger_id: str) -> str | None: ...
     def rotate(self) -> int: ...
+    def has_issued_certificate(self, charger_id: str, *, valid_at: datetime) -> bool:
+        """Whether csms's CA issued the charger a ChargingStationCertificate valid at
+        ``valid_at`` (table issued_certificates)."""
+        ...
 
 
 class ConnectorRepository(Protocol):

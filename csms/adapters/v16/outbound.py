@@ -23,6 +23,7 @@ from csms.domain.charging.remote_commands import (
     RemoteStart,
     RemoteStop,
     Reset,
+    SetNetworkProfile,
     TriggerMessage,
     UnlockConnector,
     UnsupportedCommand,
@@ -152,6 +153,12 @@ def to_ocpp(command: Command) -> tuple[str, Request]:
             raise UnsupportedCommand(
                 "OCPP 1.6 has no GetTransactionStatus (it is OCPP 2.0.1 only): "
                 "see the session with `csms sessions show ID`"
+            )
+        case SetNetworkProfile():
+            raise UnsupportedCommand(
+                "OCPP 1.6 has no SetNetworkProfile (it is OCPP 2.0.1 only): a 1.6 charger "
+                "changes its security profile with the SecurityProfile configuration key "
+                "(`csms chargers set-profile ID N` sends it)"
             )
     raise AssertionError(f"unhandled command {command!r}")
 

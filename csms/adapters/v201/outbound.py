@@ -32,6 +32,7 @@ from csms.domain.charging.remote_commands import (
     RemoteStart,
     RemoteStop,
     Reset,
+    SetNetworkProfile,
     TriggerMessage,
     UnlockConnector,
     VariableName,
@@ -61,6 +62,7 @@ from protocol.messages.v201 import (
     RequestStartTransactionResponse,
     RequestStopTransactionRequest,
     ResetRequest,
+    SetNetworkProfileRequest,
     SetVariableDataType,
     SetVariablesRequest,
     SetVariablesResponse,
@@ -95,6 +97,7 @@ Request = (
     | GetBaseReportRequest
     | GetReportRequest
     | GetTransactionStatusRequest
+    | SetNetworkProfileRequest
 )
 
 #: 2.0.1 AttributeEnumType.
@@ -114,6 +117,8 @@ REPORT_CRITERIA: dict[str, ComponentCriterionEnumType] = {
 }
 
 _VALUE = 1000  # SetVariableDataType.attributeValue: string(1000)
+_URL = 512  # NetworkConnectionProfileType.ocppCsmsUrl: string(512)
+_MAX_SLOT = 2**31 - 1
 _ID_TOKEN = 36  # IdTokenType.idToken: string(36)
 
 
@@ -328,6 +333,30 @@ def to_ocpp(command: Command) -> tuple[str, Request]:
                 {"transactionId": station_transaction_id} if station_transaction_id else {}
             )
             return "GetTransactionStatus", status
+        case SetNetworkProfile(
+            slot=slot,
+            csms_url=csms_url,
+            security_profile=security_profile,
+            message_timeout=message_timeout,
+        ):  # 2.0.1 B09 (A05: raising the security profile)
+            if not 0 <= slot <= _MAX_SLOT:
+                raise InvalidRequest(f"configuration slot must be 0 to {_MAX_SLOT}")
+            if len(csms_url) > _URL:
+                raise InvalidRequest(
+                    f"the CSMS URL is longer than {_URL} characters (the OCPP 2.0.1 limit)"
+                )
+            network: SetNetworkProfileRequest = {
+                "configurationSlot": slot,
+                "connectionData": {
+                    "ocppVersion": "OCPP20",  # 2.0.1 OCPPVersionEnumType: OCPP 2.0 and 2.0.1
+                    "ocppTransport": "JSON",
+                    "ocppCsmsUrl": csms_url,
+                    "messageTimeout": message_timeout,
+                    "securityProfile": security_profile,
+                    "ocppInterface": "Wired0",
+                },
+            }
+            return "SetNetworkProfile", network
     raise AssertionError(f"unhandled command {command!r}")
 
 

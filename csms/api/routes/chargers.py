@@ -21,6 +21,7 @@ from csms.api.command_bodies import (
 )
 from csms.api.context import AnyRoleContext, ApiContext, OperatorContext
 from csms.api.errors import ApiError
+from csms.api.password_config import password_config_set
 from csms.api.schemas import (
     ChargerAccept,
     ChargerAccepted,
@@ -282,7 +283,14 @@ async def config_get(
 async def config_set(
     charger_id: str, body: ConfigSetCommand, ctx: OperatorContext
 ) -> dict[str, Any]:
-    """1.6 ChangeConfiguration; 2.0.1 SetVariables (key as ``Component.Variable``)."""
+    """1.6 ChangeConfiguration; 2.0.1 SetVariables (key as ``Component.Variable``).
+    The Basic auth password (1.6 AuthorizationKey, 2.0.1 SecurityCtrlr.BasicAuthPassword)
+    goes through the password rotation (csms/api/password_config.py)."""
+    password_answer = await password_config_set(
+        ctx, charger_id, key=body.key, value=body.value, attribute=body.attribute
+    )
+    if password_answer is not None:
+        return password_answer
     command = ChangeConfiguration(key=body.key, value=body.value, attribute=body.attribute)
     return await _command(ctx, charger_id, command)
 

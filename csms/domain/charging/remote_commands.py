@@ -42,6 +42,7 @@ __all__ = [
     "RemoteStart",
     "RemoteStop",
     "Reset",
+    "SetNetworkProfile",
     "TriggerMessage",
     "UnlockConnector",
     "UnsupportedCommand",
@@ -166,6 +167,19 @@ class GetTransactionStatus:
     of_session: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class SetNetworkProfile:
+    """Store a connection profile in ``slot`` of a station's network configuration (2.0.1
+    B09): where it connects (``csms_url``, without the station's identity) and with which
+    ``security_profile``. The station uses it once ``NetworkConfigurationPriority`` puts
+    the slot first and it reconnects (after a reset)."""
+
+    slot: int
+    csms_url: str
+    security_profile: int
+    message_timeout: int = 30
+
+
 Command = (
     Reset
     | UnlockConnector
@@ -179,6 +193,7 @@ Command = (
     | GetBaseReport
     | GetReport
     | GetTransactionStatus
+    | SetNetworkProfile
 )
 
 # -- variable names -------------------------------------------------------------------

@@ -28,10 +28,17 @@ __all__ = [
     "PASSWORD_NONE",
     "PASSWORD_PENDING",
     "PASSWORD_REJECTED",
+    "PASSWORD_ROTATED_EVENT",
+    "PASSWORD_ROTATING",
+    "PASSWORD_ROTATION_REFUSED_EVENT",
+    "PASSWORD_SENT",
+    "SECURITY_PROFILE_LOWERED_EVENT",
+    "SECURITY_PROFILE_RAISE_EVENT",
     "BootDecision",
     "accept_charger",
     "add_charger",
     "archive_charger",
+    "complete_password_rotation",
     "confirm_password",
     "issue_password",
     "password_state",
@@ -39,9 +46,14 @@ __all__ = [
     "record_charger_event",
     "record_password_not_delivered",
     "record_password_refused",
+    "record_rotation_refused",
+    "record_rotation_taken",
+    "record_security_profile_raise",
     "record_status",
     "register_unknown_charger",
     "remove_charger",
+    "rotate_password",
+    "security_profile_change",
     "touch_charger",
     "unarchive_charger",
     "validate_identity",
@@ -137,6 +149,19 @@ PASSWORD_PENDING = "pending"
 PASSWORD_REJECTED = "rejected"
 PASSWORD_ACTIVE = "active"
 
+#: A rotation (``csms chargers rotate-password``) of a charger that has a password: the new
+#: one waits to be sent (``rotating``) or the charger took it (``sent``); in both, the
+#: current password and the new one are let in until the charger connects with the new one.
+PASSWORD_ROTATING = "rotating"
+PASSWORD_SENT = "sent"
+_ROTATION_STATES = (PASSWORD_ROTATING, PASSWORD_SENT)
+
+#: Security events (``security_events.kind``) of the credential and profile changes.
+PASSWORD_ROTATED_EVENT = "PasswordRotated"
+PASSWORD_ROTATION_REFUSED_EVENT = "PasswordRotationRefused"
+SECURITY_PROFILE_LOWERED_EVENT = "SecurityProfileLowered"
+SECURITY_PROFILE_RAISE_EVENT = "SecurityProfileRaiseAccepted"
+
 #: 1.6 security whitepaper: AuthorizationKey holds 16 to 20 bytes (sent as 40 hex digits at
 #: most); 2.0.1 SecurityCtrlr.BasicAuthPassword: passwordString, 16 to 40 characters.
 _V16_KEY_BYTES = (16, 20)
@@ -146,6 +171,8 @@ _V201_PASSWORD_CHARS = (16, 40)
 def password_state(charger: ChargerRecord) -> str:
     """The charger's credential state, one of the ``PASSWORD_*`` values."""
     if charger.password_state in (PASSWORD_PENDING, PASSWORD_REJECTED):
+        return charger.password_state
+    if charger.password_state in _ROTATION_STATES and charger.pending_password_hash is not None:
         return charger.password_state
     return PASSWORD_ACTIVE if charger.password_hash is not None else PASSWORD_NONE
 
@@ -244,6 +271,185 @@ def record_password_not_delivered(
     """The issued password could not be sent now (offline, no answer): it is sent at the
     charger's next connection."""
     uow.chargers.update(charger_id, password_state_at=now, password_detail=detail[:300])
+
+
+# -- rotation (csms chargers rotate-password, config set of the password keys) ---------
+
+
+def rotate_password(
+    uow: UnitOfWork, charger_id: str, *, now: datetime, password: str | None = None
+) -> str:
+    """Give a charger a new Basic auth password, to be sent to it (1.6 AuthorizationKey,
+    2.0.1 SecurityCtrlr.BasicAuthPassword, A01); returns it, to be shown once.
+
+    Only its hash is kept for checking, plus the password itself encrypted until it is
+    sent. A charger that has a password keeps it valid beside the new one until it has
+    connected once with the new one (:func:`complete_password_rotation`): a charger may
+    answer Accepted and still reconnect with the old one before it applies the new one
+    (2.0.1 A01, 1.6 security whitepaper: the charger reconnects with it "after" answering;
+    the CSMS cannot know when), and a lost answer must not lock it out. A charger that
+    never had one is issued one as :func:`issue_password` does. Rotating again before the
+    charger used the new one replaces the new one (the old one stays valid).
+
+    Profile 3 chargers prove themselves with a client certificate, not a password:
+    refused, saying what to do instead.
+    """
+    charger = _existing(uow, charger_id)
+    if charger.security_profile == 3:
+        raise InvalidRequest(
+            f"charger {charger_id} has security profile 3: it proves itself with its client "
+            "certificate, not a Basic auth password, so there is no password to rotate; "
+            f"renew its certificate instead (`csms chargers certificates renew {charger_id}`)"
+        )
+    if password is not None:
+        _check_issued_password(password, charger.ocpp_version)
+    # 20 URL-safe characters: 120 bits, within both versions' limits.
+    secret = password or secrets.token_urlsafe(15)
+    state = PASSWORD_PENDING if charger.password_hash is None else PASSWORD_ROTATING
+    uow.chargers.update(
+        charger_id,
+        pending_password_hash=hash_password(secret),
+        password_state=state,
+        password_state_at=now,
+        password_detail=None,
+    )
+    uow.chargers.set_password_delivery(charger_id, secret)
+    return secret
+
+
+def record_rotation_taken(uow: UnitOfWork, charger_id: str, *, now: datetime, detail: str) -> None:
+    """The charger answered Accepted to its new password: it is no longer sent (the
+    delivery copy is erased), and both passwords stay valid until it connects with the
+    new one. Nothing to do when it already has (it may reconnect with the new one before
+    its answer is stored: the rotation is complete then)."""
+    charger = uow.chargers.get(charger_id)
+    if charger is None or charger.pending_password_hash is None:
+        return
+    uow.chargers.update(
+        charger_id,
+        password_state=PASSWORD_SENT,
+        password_state_at=now,
+        password_detail=detail[:300],
+    )
+    uow.chargers.set_password_delivery(charger_id, None)
+
+
+def record_rotation_refused(
+    uow: UnitOfWork, charger_id: str, *, now: datetime, detail: str
+) -> None:
+    """The charger refused its new password: it keeps its current one, the new one is
+    dropped (a connection with it is refused) and the refusal is kept as a security event
+    and in ``password_detail``, which is how an operator who was not there when it was
+    sent (an offline charger, sent at its connection) learns of it."""
+    uow.chargers.update(
+        charger_id,
+        pending_password_hash=None,
+        password_state=PASSWORD_ACTIVE,
+        password_state_at=now,
+        password_detail=f"{detail}; it keeps its current password"[:300],
+    )
+    uow.chargers.set_password_delivery(charger_id, None)
+    uow.security_events.add(
+        kind=PASSWORD_ROTATION_REFUSED_EVENT,
+        details={"detail": detail[:300]},
+        created_at=now,
+        charger_id=charger_id,
+    )
+
+
+def complete_password_rotation(
+    uow: UnitOfWork, charger_id: str, *, pending_hash: str, now: datetime
+) -> bool:
+    """The charger connected with its new password (hash ``pending_hash``): it becomes the
+    only one, the old one is refused from now on; a security event ``PasswordRotated``
+    (no secret in it). False when that password is no longer the pending one (rotated
+    again, or dropped, since the handshake read the charger)."""
+    charger = uow.chargers.get(charger_id)
+    if charger is None or charger.pending_password_hash != pending_hash:
+        return False
+    uow.chargers.update(
+        charger_id,
+        password_hash=pending_hash,
+        pending_password_hash=None,
+        password_state=PASSWORD_ACTIVE,
+        password_state_at=now,
+        password_detail="the charger connected with its new password: the old one is refused",
+    )
+    uow.chargers.set_password_delivery(charger_id, None)
+    uow.security_events.add(
+        kind=PASSWORD_ROTATED_EVENT,
+        details={"previous_state": charger.password_state or PASSWORD_ACTIVE},
+        created_at=now,
+        charger_id=charger_id,
+    )
+    return True
+
+
+# -- security profile (csms chargers set-profile) ---------------------------------------------
+
+
+def security_profile_change(
+    uow: UnitOfWork,
+    charger_id: str,
+    *,
+    profile: int,
+    now: datetime,
+    allow_downgrade: bool = False,
+    force: bool = False,
+) -> str:
+    """Decide what setting the charger's required ``profile`` means: ``same`` (nothing to
+    do), ``lowered`` (done here, at once: a security event ``SecurityProfileLowered``) or
+    ``raise`` (the charger must be told first; :func:`record_security_profile_raise` once
+    it accepted). Raises InvalidRequest, saying why and what to do, for a lowering without
+    ``allow_downgrade`` and for raising to 3 a charger csms has issued no valid
+    certificate to (without ``force``: it could not connect with profile 3)."""
+    if profile not in (1, 2, 3):
+        raise InvalidRequest("security profile must be 1, 2 or 3")
+    charger = _existing(uow, charger_id)
+    current = charger.security_profile
+    if profile == current:
+        return "same"
+    if profile < current:
+        if not allow_downgrade:
+            raise InvalidRequest(
+                f"charger {charger_id} requires security profile {current}; lowering it to "
+                f"{profile} lets it in with weaker protection (profile 1: no TLS; 2: no "
+                "client certificate). If that is meant, run it again with --allow-downgrade"
+            )
+        uow.chargers.update(charger_id, security_profile=profile, pending_security_profile=None)
+        uow.security_events.add(
+            kind=SECURITY_PROFILE_LOWERED_EVENT,
+            details={"from": current, "to": profile},
+            created_at=now,
+            charger_id=charger_id,
+        )
+        return "lowered"
+    if (
+        profile == 3
+        and not force
+        and not uow.chargers.has_issued_certificate(charger_id, valid_at=now)
+    ):
+        raise InvalidRequest(
+            f"csms has issued no valid certificate to charger {charger_id}: with profile 3 "
+            "it could not connect. Renew its certificate first (`csms chargers certificates "
+            f"renew {charger_id}`), or give --force if it has one from another trusted CA"
+        )
+    return "raise"
+
+
+def record_security_profile_raise(
+    uow: UnitOfWork, charger_id: str, *, profile: int, now: datetime, detail: str
+) -> None:
+    """The charger accepted moving to ``profile``: kept as pending (enforced once it
+    connects with it) and as a security event."""
+    charger = _existing(uow, charger_id)
+    uow.chargers.update(charger_id, pending_security_profile=profile)
+    uow.security_events.add(
+        kind=SECURITY_PROFILE_RAISE_EVENT,
+        details={"from": charger.security_profile, "to": profile, "detail": detail[:300]},
+        created_at=now,
+        charger_id=charger_id,
+    )
 
 
 def remove_charger(uow: UnitOfWork, charger_id: str) -> None:

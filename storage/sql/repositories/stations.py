@@ -96,6 +96,22 @@ class SqlChargers(SealingRepository[ChargerRecord]):
             query = query.where(t.chargers.c.owner_id == owner_id)
         return self._all(query)
 
+    def has_issued_certificate(self, charger_id: str, *, valid_at: datetime) -> bool:
+        """Whether csms's CA issued the charger a ChargingStationCertificate (the one it
+        connects with in profile 3; not a 2.0.1 V2GCertificate) valid at ``valid_at``."""
+        c = t.issued_certificates.c
+        found = self.conn.execute(
+            select(c.id)
+            .where(
+                c.charger_id == charger_id,
+                c.certificate_type == "ChargingStationCertificate",
+                c.not_before <= valid_at,
+                c.not_after > valid_at,
+            )
+            .limit(1)
+        ).first()
+        return found is not None
+
 
 class SqlConnectors(Repository[ConnectorRecord]):
     table = t.connectors
