@@ -249,6 +249,15 @@ diagnostics_status_notification = _status_report(
     "DiagnosticsStatusNotification", "diagnostics_status"
 )
 firmware_status_notification = _status_report("FirmwareStatusNotification", "firmware_status")
+#: 1.6 security extension (OCPP 1.6 Security Whitepaper edition 3): N01 LogStatusNotification,
+#: the upload status of a GetLog (the security counterpart of DiagnosticsStatusNotification,
+#: kept in the same status), and L01 SignedFirmwareStatusNotification, the progress of a
+#: SignedUpdateFirmware (its statuses include the signature checks: InvalidSignature,
+#: SignatureVerified, ...). Both answered with an empty confirmation and kept.
+log_status_notification = _status_report("LogStatusNotification", "diagnostics_status")
+signed_firmware_status_notification = _status_report(
+    "SignedFirmwareStatusNotification", "firmware_status"
+)
 
 
 HANDLERS: Mapping[str, Handler] = {
@@ -258,9 +267,11 @@ HANDLERS: Mapping[str, Handler] = {
     "DiagnosticsStatusNotification": diagnostics_status_notification,
     "FirmwareStatusNotification": firmware_status_notification,
     "Heartbeat": heartbeat,
+    "LogStatusNotification": log_status_notification,
     "MeterValues": meter_values,
     # 1.6 security extension (OCPP 1.6 Security Whitepaper) N02: kept, critical ones logged.
     "SecurityEventNotification": security_event_notification,
+    "SignedFirmwareStatusNotification": signed_firmware_status_notification,
     "StartTransaction": start_transaction,
     "StatusNotification": status_notification,
     "StopTransaction": stop_transaction,

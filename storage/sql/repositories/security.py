@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy import func, insert, select, update
 from storage.records import ApiTokenRecord, SecurityEventRecord
 from storage.sql import tables as t
 from storage.sql.repositories.common import Repository
+from storage.sql.repositories.timeline import newest_for_charger
 
 __all__ = ["SqlApiTokens", "SqlSecurityEvents"]
 
@@ -105,4 +107,22 @@ class SqlSecurityEvents(Repository[SecurityEventRecord]):
             query = query.where(se.kind == kind)
         if customer_id is not None:
             query = query.where(se.customer_id == customer_id)
+        return self._all(query)
+
+    def newest_for_charger(
+        self,
+        charger_id: str,
+        *,
+        since: datetime | None = None,
+        before: tuple[datetime, int] | None = None,
+        limit: int = 100,
+    ) -> Sequence[SecurityEventRecord]:
+        query = newest_for_charger(
+            t.security_events,
+            t.security_events.c.created_at,
+            charger_id=charger_id,
+            since=since,
+            before=before,
+            limit=limit,
+        )
         return self._all(query)
