@@ -53,9 +53,10 @@ class SecurityEventRepository(Protocol):
         charger_id: str,
         *,
         since: datetime | None = None,
-        before: tuple[datetime, int] | None = None,
+        before: tuple[datetime, int | None] | None = None,
         limit: int = 100,
     ) -> Sequence[SecurityEventRecord]:
         """The security events csms recorded about the charger, newest first (by time,
-        then id), from ``since`` on, strictly before ``before`` (a time and id)."""
+        then id), from ``since`` on, after ``before`` (a time
+        and id; no id: that time or older)."""
         ...

@@ -98,11 +98,11 @@ class ConnectionLogRepository(Protocol):
         charger_id: str,
         *,
         since: datetime | None = None,
-        before: tuple[datetime, int] | None = None,
+        before: tuple[datetime, int | None] | None = None,
         limit: int = 100,
     ) -> Sequence[ConnectionLogRecord]:
         """The charger's connections newest first (by time, then id), from ``since`` on,
-        strictly before ``before`` (a time and id)."""
+        after ``before`` (a time and id; no id: that time or older)."""
         ...
 
 
@@ -124,9 +124,9 @@ class ChargerEventRepository(Protocol):
         *,
         kind: str | None = None,
         since: datetime | None = None,
-        before: tuple[datetime, int] | None = None,
+        before: tuple[datetime, int | None] | None = None,
         limit: int = 100,
     ) -> Sequence[ChargerEventRecord]:
         """The charger's events (of ``kind``) newest first (by receipt, then id), from
-        ``since`` on, strictly before ``before`` (a time and id)."""
+        ``since`` on, after ``before`` (a time and id; no id: that time or older)."""
         ...

@@ -42,7 +42,6 @@ MAX_LIMIT = 1000
 
 # Sources, in their order among events of the same moment (higher first).
 _REPORTED, _RECORDED, _CONNECTION = 2, 1, 0
-_LAST_ID = 2**63 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -63,10 +62,11 @@ class Cursor:
         micros = (self.at - _EPOCH) // _MICROSECOND
         return f"{micros}-{self.source}-{self.row_id}"
 
-    def bound(self, source: int) -> tuple[datetime, int]:
-        """The (time, id) bound of ``source``'s rows that come after this cursor."""
+    def bound(self, source: int) -> tuple[datetime, int | None]:
+        """The (time, id) bound of ``source``'s rows that come after this cursor (no id:
+        its time or older)."""
         if source < self.source:  # after it at the same moment too
-            return self.at, _LAST_ID
+            return self.at, None
         if source > self.source:  # before it at the same moment: only older rows
             return self.at, 0
         return self.at, self.row_id
@@ -150,7 +150,7 @@ def charger_timeline(
         raise InvalidRequest(f"limit must be from 1 to {MAX_LIMIT}")
     fetch = limit + 1
 
-    def bound(source: int) -> tuple[datetime, int] | None:
+    def bound(source: int) -> tuple[datetime, int | None] | None:
         return before.bound(source) if before is not None else None
 
     entries: list[TimelineEntry] = []

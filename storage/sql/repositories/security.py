@@ -114,7 +114,7 @@ class SqlSecurityEvents(Repository[SecurityEventRecord]):
         charger_id: str,
         *,
         since: datetime | None = None,
-        before: tuple[datetime, int] | None = None,
+        before: tuple[datetime, int | None] | None = None,
         limit: int = 100,
     ) -> Sequence[SecurityEventRecord]:
         query = newest_for_charger(

@@ -277,7 +277,7 @@ class SqlConnectionLog(Repository[ConnectionLogRecord]):
         charger_id: str,
         *,
         since: datetime | None = None,
-        before: tuple[datetime, int] | None = None,
+        before: tuple[datetime, int | None] | None = None,
         limit: int = 100,
     ) -> Sequence[ConnectionLogRecord]:
         query = newest_for_charger(
@@ -375,7 +375,7 @@ class SqlChargerEvents(_SealedPayloads[ChargerEventRecord]):
         *,
         kind: str | None = None,
         since: datetime | None = None,
-        before: tuple[datetime, int] | None = None,
+        before: tuple[datetime, int | None] | None = None,
         limit: int = 100,
     ) -> Sequence[ChargerEventRecord]:
         query = newest_for_charger(

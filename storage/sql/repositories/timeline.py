@@ -9,8 +9,9 @@ from sqlalchemy import ColumnElement, Select, Table, and_, or_, select
 
 __all__ = ["Before", "newest_for_charger"]
 
-#: A page bound: rows strictly before (moment, row id) in newest-first order.
-Before = tuple[datetime, int]
+#: A page bound: the rows after (moment, row id) in newest-first order; with no row id,
+#: the rows of that moment or older.
+Before = tuple[datetime, int | None]
 
 
 def newest_for_charger(
@@ -23,7 +24,7 @@ def newest_for_charger(
     limit: int,
 ) -> Select[tuple[object, ...]]:
     """``table``'s rows of ``charger_id`` newest first (by ``at``, then id), from
-    ``since`` on (inclusive) and strictly before ``before``; ``limit`` of them."""
+    ``since`` on (inclusive) and after ``before`` (:data:`Before`); ``limit`` of them."""
     pk = table.c.id
     query = (
         select(table)
@@ -35,5 +36,8 @@ def newest_for_charger(
         query = query.where(at >= since)
     if before is not None:
         moment, row_id = before
-        query = query.where(or_(at < moment, and_(at == moment, pk < row_id)))
+        if row_id is None:
+            query = query.where(at <= moment)
+        else:
+            query = query.where(or_(at < moment, and_(at == moment, pk < row_id)))
     return query
