@@ -20,7 +20,7 @@ from csms.domain.charging.remote_commands import (
     RenewCertificate,
 )
 from csms.domain.errors import InvalidRequest, NotFound
-from csms.routing import CommandResult
+from tests.fakes.charger_certificates import ChargerWithCertificates, hash_data
 from tests.fakes.router import RecordingRouter
 
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
@@ -33,15 +33,6 @@ OCPP_HASH = {
     "issuerKeyHash": "bb22",
     "serialNumber": "1A2B",
 }
-
-
-def _hash(serial: str, name_hash: str = "aa11") -> dict[str, str]:
-    return {
-        "hashAlgorithm": "SHA256",
-        "issuerNameHash": name_hash,
-        "issuerKeyHash": "bb22",
-        "serialNumber": serial,
-    }
 
 
 @pytest.mark.parametrize(
@@ -146,7 +137,7 @@ def test_16_installed_certificates_answer_is_of_the_type_asked() -> None:
     answer = outbound.answer_from_ocpp(
         GetInstalledCertificateIds(types=("CSMSRootCertificate",)),
         "ocpp1.6",
-        {"status": "Accepted", "certificateHashData": [_hash("0A")]},
+        {"status": "Accepted", "certificateHashData": [hash_data("0A")]},
     )
     assert answer == {
         "status": "Accepted",
@@ -171,11 +162,11 @@ def test_201_hash_data_chains_are_flattened_children_naming_their_chain() -> Non
         {
             "status": "Accepted",
             "certificateHashDataChain": [
-                {"certificateType": "CSMSRootCertificate", "certificateHashData": _hash("01")},
+                {"certificateType": "CSMSRootCertificate", "certificateHashData": hash_data("01")},
                 {
                     "certificateType": "V2GCertificateChain",
-                    "certificateHashData": _hash("02"),
-                    "childCertificateHashData": [_hash("03"), _hash("04")],
+                    "certificateHashData": hash_data("02"),
+                    "childCertificateHashData": [hash_data("03"), hash_data("04")],
                 },
             ],
         },
@@ -212,28 +203,6 @@ def test_201_status_info_is_given_as_the_reason() -> None:
 # -- over the command router: the 1.6 list per type, delete by serial ---------------------
 
 
-class ChargerWithCertificates(RecordingRouter):
-    """A connected charger that has ``installed`` (1.6 type → hash data list) and answers
-    GetInstalledCertificateIds per type as a 1.6 charger does."""
-
-    def __init__(self, version: str, installed: dict[str, list[dict[str, str]]]) -> None:
-        super().__init__()
-        self.connected["CP1"] = version
-        self.installed = installed
-
-    async def send(
-        self, charger_id: str, action: str, payload: dict[str, Any], *, timeout: float | None = None
-    ) -> CommandResult:
-        if action != "GetInstalledCertificateIds" or self.connected[charger_id] != "ocpp1.6":
-            return await super().send(charger_id, action, payload, timeout=timeout)
-        self.sent.append((charger_id, action, payload))
-        found = self.installed.get(payload["certificateType"], [])
-        answer: dict[str, Any] = {"status": "Accepted" if found else "NotFound"}
-        if found:
-            answer["certificateHashData"] = found
-        return CommandResult(charger_id=charger_id, action=action, payload=answer)
-
-
 def _sender(router: RecordingRouter) -> Any:
     async def send(command: Command) -> dict[str, Any]:
         return await send_command(router, "CP1", command)
@@ -246,8 +215,8 @@ async def test_16_list_asks_for_each_type_and_merges_the_answers() -> None:
     router = ChargerWithCertificates(
         "ocpp1.6",
         {
-            "CentralSystemRootCertificate": [_hash("1A")],
-            "ManufacturerRootCertificate": [_hash("2B"), _hash("3C")],
+            "CentralSystemRootCertificate": [hash_data("1A")],
+            "ManufacturerRootCertificate": [hash_data("2B"), hash_data("3C")],
         },
     )
     listed = await installed_certificates(_sender(router), ocpp_version="ocpp1.6")
@@ -285,7 +254,7 @@ async def test_201_list_is_one_call() -> None:
     router.answers["GetInstalledCertificateIds"] = {
         "status": "Accepted",
         "certificateHashDataChain": [
-            {"certificateType": "CSMSRootCertificate", "certificateHashData": _hash("0F")}
+            {"certificateType": "CSMSRootCertificate", "certificateHashData": hash_data("0F")}
         ],
     }
     listed = await installed_certificates(_sender(router), ocpp_version="ocpp2.0.1")
@@ -301,15 +270,15 @@ async def test_delete_finds_the_hash_data_by_serial_whatever_its_case_or_leading
     router = ChargerWithCertificates(
         "ocpp1.6",
         {
-            "CentralSystemRootCertificate": [_hash("1A")],
-            "ManufacturerRootCertificate": [_hash("3C", name_hash="cc33")],
+            "CentralSystemRootCertificate": [hash_data("1A")],
+            "ManufacturerRootCertificate": [hash_data("3C", name_hash="cc33")],
         },
     )
     answer = await delete_certificate(_sender(router), ocpp_version="ocpp1.6", serial=typed)
     action, payload = router.sent[-1][1:]
     # M04: the hash data exactly as the charger reported it.
     assert action == "DeleteCertificate"
-    assert payload == {"certificateHashData": _hash("3C", name_hash="cc33")}
+    assert payload == {"certificateHashData": hash_data("3C", name_hash="cc33")}
     assert answer["status"] == "Accepted"
     assert answer["certificate"]["certificate_type"] == "ManufacturerRootCertificate"
 
@@ -318,8 +287,8 @@ async def test_delete_of_an_unknown_serial_lists_the_serials_and_sends_no_delete
     router = ChargerWithCertificates(
         "ocpp1.6",
         {
-            "CentralSystemRootCertificate": [_hash("1A")],
-            "ManufacturerRootCertificate": [_hash("2B")],
+            "CentralSystemRootCertificate": [hash_data("1A")],
+            "ManufacturerRootCertificate": [hash_data("2B")],
         },
     )
     with pytest.raises(NotFound, match=r"1A \(CSMSRootCertificate\), 2B"):
@@ -334,11 +303,11 @@ async def test_delete_on_a_201_station_can_take_a_child_certificate() -> None:
         "certificateHashDataChain": [
             {
                 "certificateType": "V2GCertificateChain",
-                "certificateHashData": _hash("10"),
-                "childCertificateHashData": [_hash("11")],
+                "certificateHashData": hash_data("10"),
+                "childCertificateHashData": [hash_data("11")],
             }
         ],
     }
     answer = await delete_certificate(_sender(router), ocpp_version="ocpp2.0.1", serial="11")
-    assert router.sent[-1][1:] == ("DeleteCertificate", {"certificateHashData": _hash("11")})
+    assert router.sent[-1][1:] == ("DeleteCertificate", {"certificateHashData": hash_data("11")})
     assert answer["certificate"]["child_of"] == "10"
