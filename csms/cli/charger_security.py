@@ -9,18 +9,21 @@ deleting one, renewing the charger's own certificate) and ``csms chargers events
     csms chargers certificates delete ID --serial HEX
     csms chargers certificates renew ID
 
-(``list ID`` is the first form spelled out, for a charger called install, delete or renew.)
+(``list ID`` is the first form spelled out, for a charger called list, install, delete or
+renew.) A first word that is no sub-verb is taken as a charger id (:class:`_VerbOrId`).
 """
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from csms.cli.chargers import charger_command, show_answer
 from csms.cli.client import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError, segment
 from csms.cli.context import Context
-from csms.cli.options import CommandTree, Verbs, epilog, limit_option
+from csms.cli.options import CommandTree, Parser, Subject, Verbs, epilog, limit_option
 from csms.cli.output import Column, Output, field, time_field
 
 __all__ = ["register_verbs"]
@@ -41,7 +44,11 @@ _EVENT_COLUMNS: list[Column] = [
     ("DETAIL", field("detail")),
 ]
 
-_SUB_VERBS = ("list", "install", "delete", "renew")
+_CHARGER = Subject("id", "charger id")
+_TYPES_HELP = (
+    "CSMSRootCertificate or ManufacturerRootCertificate; OCPP 2.0.1 also V2GRootCertificate, "
+    "MORootCertificate"
+)
 # The most a certificate file may be (a PEM certificate is at most 5500 characters in OCPP;
 # text around it is allowed, a file far beyond that is not a certificate file).
 _MAX_FILE = 64 * 1024
@@ -63,7 +70,8 @@ forms:
 
 TYPE is CSMSRootCertificate or ManufacturerRootCertificate (OCPP 1.6 and 2.0.1), or on
 OCPP 2.0.1 V2GRootCertificate or MORootCertificate. FILE holds one PEM certificate.
-`certificates list ID` is the first form, for a charger whose id is a sub-verb."""
+`certificates list ID` is the first form spelled out (for a charger called install, delete,
+list or renew)."""
 
 _EVENTS_HELP = """\
 Security events the charger reported (SecurityEventNotification) and those csms recorded
@@ -105,53 +113,35 @@ def _read_certificate_file(name: str) -> str:
         raise CliError(f"cannot read {name}: {exc.strerror or exc}", exit_code=EXIT_USAGE) from None
 
 
-def _usage(message: str) -> CliError:
-    return CliError(
-        f"{message}; the forms are:\n  {_CERTIFICATES_USAGE.replace('       ', '  ')}",
-        exit_code=EXIT_USAGE,
-    )
+def cmd_certificates_list(ctx: Context) -> int:
+    answer = ctx.get(_certificates_path(ctx.args.id))
+    return ctx.result(answer, lambda x: _show_installed(ctx.out, x))
 
 
-def cmd_chargers_certificates(ctx: Context) -> int:
+def cmd_certificates_install(ctx: Context) -> int:
     a = ctx.args
-    words: list[str] = a.words
-    verb = words[0] if words[0] in _SUB_VERBS and len(words) > 1 else None
-    if verb is None:
-        if len(words) != 1:
-            raise _usage(f"unexpected {' '.join(words[1:])!r} after the charger id")
-        verb, charger_id, rest = "list", words[0], []
-    else:
-        charger_id, rest = words[1], words[2:]
-    if verb != "install" and a.type is not None:
-        raise _usage("--type is for `certificates install`")
-    if verb != "delete" and a.serial is not None:
-        raise _usage("--serial is for `certificates delete`")
-    if verb == "install":
-        if len(rest) != 1 or a.type is None:
-            raise _usage("install needs --type TYPE and the certificate FILE")
-        body = {"type": a.type, "pem": _read_certificate_file(rest[0])}
-        return charger_command(ctx, _certificates_path(charger_id), body)
-    if rest:
-        raise _usage(f"unexpected {' '.join(rest)!r}")
-    if verb == "list":
-        answer = ctx.get(_certificates_path(charger_id))
-        return ctx.result(answer, lambda x: _show_installed(ctx.out, x))
-    if verb == "renew":
-        code = charger_command(ctx, _certificates_path(charger_id, "renew"))
-        if code == EXIT_OK and not ctx.out.json:
-            ctx.out.line(
-                "the charger sends a CSR next (SignCertificate); see the certificate csms "
-                f"signs with `csms certificates list --charger {charger_id}`"
-            )
-        return code
-    if a.serial is None:
-        raise _usage("delete needs --serial HEX (see `csms chargers certificates ID`)")
-    answer = ctx.delete(_certificates_path(charger_id, segment(a.serial)))
+    body = {"type": a.type, "pem": _read_certificate_file(a.file)}
+    return charger_command(ctx, _certificates_path(a.id), body)
+
+
+def cmd_certificates_delete(ctx: Context) -> int:
+    a = ctx.args
+    answer = ctx.delete(_certificates_path(a.id, segment(a.serial)))
     ctx.result(answer, lambda x: show_answer(ctx.out, x))
     if answer.get("status") == "Accepted":
         return EXIT_OK
     ctx.out.note(f"csms: the charger answered {answer.get('status')}: nothing was deleted")
     return EXIT_FAILED
+
+
+def cmd_certificates_renew(ctx: Context) -> int:
+    code = charger_command(ctx, _certificates_path(ctx.args.id, "renew"))
+    if code == EXIT_OK and not ctx.out.json:
+        ctx.out.line(
+            "the charger sends a CSR next (SignCertificate); see the certificate csms signs "
+            f"with `csms certificates list --charger {ctx.args.id}`"
+        )
+    return code
 
 
 def cmd_chargers_events(ctx: Context) -> int:
@@ -174,32 +164,113 @@ def cmd_chargers_events(ctx: Context) -> int:
     return code
 
 
+if TYPE_CHECKING:
+    _SubParsers = argparse._SubParsersAction[Parser]
+else:
+    _SubParsers = argparse._SubParsersAction
+
+
+class _VerbOrId(_SubParsers):
+    """The sub-verbs of ``certificates``, whose first word may be a charger id instead:
+    ``certificates ID`` is ``certificates list ID``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.choices = _AnyWord(self._name_parser_map)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        if values and values[0] not in self._name_parser_map:
+            values = ["list", *values]
+        super().__call__(parser, namespace, values, option_string)
+
+
+class _AnyWord(dict[str, Any]):
+    """The sub-verbs, as argparse checks a first word against them: any word is taken
+    (a word that is no sub-verb is a charger id)."""
+
+    def __init__(self, verbs: dict[str, Any]) -> None:
+        super().__init__()
+        self.verbs = verbs
+
+    def __contains__(self, word: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.verbs)
+
+    def __len__(self) -> int:
+        return len(self.verbs)
+
+
 def register_verbs(tree: CommandTree, chargers: Verbs) -> None:
     """``csms chargers certificates …`` and ``csms chargers events``, verbs of
     ``chargers``."""
-    p = tree.verb(
-        chargers,
+    help_text = "certificates on a charger: list, install, delete, renew"
+    group = chargers.add_parser(
         "certificates",
-        cmd_chargers_certificates,
-        "certificates on a charger: list, install, delete, renew",
+        help=help_text,
+        description=help_text,
+        usage=_CERTIFICATES_USAGE,
+        epilog=_CERTIFICATES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[tree.common],
     )
-    p.usage = _CERTIFICATES_USAGE
+    verbs = group.add_subparsers(
+        dest="certificates_verb",
+        required=True,
+        metavar="ID | COMMAND",
+        action=_VerbOrId,
+        prog=group.prog,  # (not its usage, which lists the forms)
+    )
+    tree.verb(
+        verbs,
+        "list",
+        cmd_certificates_list,
+        "list the certificates installed on the charger (the same as `certificates ID`)",
+        subject=_CHARGER,
+    )
+    p = tree.verb(
+        verbs,
+        "install",
+        cmd_certificates_install,
+        "install a root CA certificate on the charger (InstallCertificate)",
+        subject=_CHARGER,
+    )
+    p.add_argument("--type", required=True, metavar="TYPE", help=_TYPES_HELP)
+    p.add_argument("file", metavar="FILE", help="the PEM file of the one certificate")
+    p = tree.verb(
+        verbs,
+        "delete",
+        cmd_certificates_delete,
+        "delete an installed certificate (DeleteCertificate)",
+        subject=_CHARGER,
+    )
     p.add_argument(
-        "words",
-        nargs="+",
-        metavar="ID | install ID FILE | delete ID | renew ID",
-        help="a charger id, or a sub-verb and the charger id (and FILE for install)",
+        "--serial",
+        required=True,
+        metavar="HEX",
+        help="its serial number, as `csms chargers certificates ID` lists it",
     )
-    p.add_argument("--type", metavar="TYPE", help="install: the certificate type")
-    p.add_argument("--serial", metavar="HEX", help="delete: the installed certificate's serial")
-    epilog(p, _CERTIFICATES_HELP)
+    tree.verb(
+        verbs,
+        "renew",
+        cmd_certificates_renew,
+        "ask the charger for a new CSR for its own certificate",
+        subject=_CHARGER,
+    )
     p = tree.verb(
         chargers,
         "events",
         cmd_chargers_events,
         "a charger's security events and connections, newest first",
+        subject=_CHARGER,
     )
-    p.add_argument("id", help="charger id")
     p.add_argument("--security", action="store_true", help="only security events")
     p.add_argument(
         "--since", metavar="DATE", help="from DATE: YYYY-MM-DD (midnight UTC) or ISO 8601"
