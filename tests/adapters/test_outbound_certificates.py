@@ -99,7 +99,7 @@ def test_certificate_command_is_its_ocpp16_call(
         ),
         # 2.0.1 M04
         (DeleteCertificate(HASH), "DeleteCertificate", {"certificateHashData": OCPP_HASH}),
-        # 2.0.1 A02.FR.01: TriggerMessage SignChargingStationCertificate
+        # 2.0.1 A02: TriggerMessage SignChargingStationCertificate
         (
             RenewCertificate(),
             "TriggerMessage",

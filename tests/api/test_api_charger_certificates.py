@@ -89,6 +89,19 @@ async def test_install_sends_the_checked_pem(online: Api) -> None:
     ]
 
 
+async def test_install_of_a_v2g_root_on_a_201_station_is_sent(online: Api) -> None:
+    # 2.0.1 M05: the ISO 15118 roots are installed like the CSMS root
+    online.router.connected["CP1"] = "ocpp2.0.1"
+    pem = make_certificate_pem("V2G Root")
+    response = await online.operator.post(
+        "/api/chargers/CP1/certificates", json={"type": "v2grootcertificate", "pem": pem}
+    )
+    assert response.status_code == 200, response.text
+    assert online.router.sent == [
+        ("CP1", "InstallCertificate", {"certificateType": "V2GRootCertificate", "certificate": pem})
+    ]
+
+
 async def test_install_of_text_that_is_no_certificate_is_400_and_sends_nothing(
     online: Api,
 ) -> None:

@@ -34,9 +34,11 @@ from protocol.messages.v16 import (
     DiagnosticsStatusNotificationRequest,
     FirmwareStatusNotificationRequest,
     IdTagInfo,
+    LogStatusNotificationRequest,
     MeterValue,
     MeterValuesRequest,
     MeterValuesResponse,
+    SignedFirmwareStatusNotificationRequest,
     StartTransactionRequest,
     StartTransactionResponse,
     StatusNotificationRequest,
@@ -225,7 +227,10 @@ def _status_report(kind: str, charger_field: str) -> Handler:
 
     async def handle(
         ctx: CallContext,
-        p: DiagnosticsStatusNotificationRequest | FirmwareStatusNotificationRequest,
+        p: DiagnosticsStatusNotificationRequest
+        | FirmwareStatusNotificationRequest
+        | LogStatusNotificationRequest
+        | SignedFirmwareStatusNotificationRequest,
     ) -> dict[str, object]:
         now = ctx.clock()
         await ctx.db.write(

@@ -463,7 +463,7 @@ def _certificate_request(command: Command) -> tuple[str, Request]:
         case DeleteCertificate(hash_data=hash_data):  # M04
             delete: DeleteCertificateRequest = {"certificateHashData": _hash_data(hash_data)}
             return "DeleteCertificate", delete
-        case RenewCertificate():  # A02.FR.01: the station answers with a SignCertificate
+        case RenewCertificate():  # A02: the station answers with a SignCertificate
             renew: TriggerMessageRequest = {"requestedMessage": "SignChargingStationCertificate"}
             return "TriggerMessage", renew
     raise AssertionError(f"not a certificate command: {command!r}")
