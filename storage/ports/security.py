@@ -57,6 +57,6 @@ class SecurityEventRepository(Protocol):
         limit: int = 100,
     ) -> Sequence[SecurityEventRecord]:
         """The security events csms recorded about the charger, newest first (by time,
-        then id), from ``since`` on, after ``before`` (a time
-        and id; no id: that time or older)."""
+        then id), from ``since`` on, after ``before`` (a time and id; no id: that time or
+        older)."""
         ...
