@@ -61,7 +61,8 @@ def answer_from_ocpp(
     2.0.1 station gave one); ``configuration``, ``unknown_keys`` (and ``rejected_keys``)
     for a configuration read; ``request_id`` for reports; ``remote_start_id`` (and
     ``station_transaction_id``) for a 2.0.1 remote start; ``ongoing`` and
-    ``messages_in_queue`` for GetTransactionStatus."""
+    ``messages_in_queue`` for GetTransactionStatus; ``certificates`` for
+    GetInstalledCertificateIds (see :mod:`csms.adapters.certificates`)."""
     _, parse = _translator(ocpp_version)
     return parse(command, payload)
 

@@ -17,6 +17,8 @@ from csms.api.routes import (
     app_charging,
     billing,
     cards,
+    charger_certificates,
+    charger_events,
     chargers,
     customers,
     owners,
@@ -81,6 +83,8 @@ def create_app(
     for module in (chargers, sessions, customers, cards, owners, billing):
         app.include_router(module.router)
     app.include_router(app_api.router)
+    app.include_router(charger_certificates.router)
+    app.include_router(charger_events.router)
     app.include_router(app_charging.router)
     app.include_router(reports_router)
     app.include_router(privacy_router)

@@ -480,3 +480,8 @@ def register(tree: CommandTree) -> None:
         help="only components that are active,available,enabled,problem (comma-separated)",
     )
     register_credential_verbs(tree, chargers)
+    # csms chargers certificates …, csms chargers events (imported here: it builds on this
+    # module's charger_command).
+    from csms.cli.charger_security import register_verbs
+
+    register_verbs(tree, chargers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -47,6 +48,18 @@ class SecurityEventRepository(Protocol):
     def list(
         self, *, kind: str | None = None, customer_id: int | None = None, limit: int = 1000
     ) -> list[SecurityEventRecord]: ...
+    def newest_for_charger(
+        self,
+        charger_id: str,
+        *,
+        since: datetime | None = None,
+        before: tuple[datetime, int | None] | None = None,
+        limit: int = 100,
+    ) -> Sequence[SecurityEventRecord]:
+        """The security events csms recorded about the charger, newest first (by time,
+        then id), from ``since`` on, after ``before`` (a time and id; no id: that time or
+        older)."""
+        ...
 
 
 class IssuedCertificateRepository(Protocol):

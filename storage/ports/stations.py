@@ -97,6 +97,17 @@ class ConnectionLogRepository(Protocol):
         self, *, charger_id: str | None = None, limit: int = 1000
     ) -> list[ConnectionLogRecord]: ...
     def purge_before(self, cutoff: datetime) -> int: ...
+    def newest_for_charger(
+        self,
+        charger_id: str,
+        *,
+        since: datetime | None = None,
+        before: tuple[datetime, int | None] | None = None,
+        limit: int = 100,
+    ) -> Sequence[ConnectionLogRecord]:
+        """The charger's connections newest first (by time, then id), from ``since`` on,
+        after ``before`` (a time and id; no id: that time or older)."""
+        ...
 
 
 class UnreconciledRepository(Protocol):
@@ -111,3 +122,15 @@ class ChargerEventRepository(Protocol):
     def add(self, record: ChargerEventRecord) -> None: ...
     def list(self, charger_id: str, *, kind: str | None = None) -> list[ChargerEventRecord]: ...
     def rotate(self) -> int: ...
+    def newest_for_charger(
+        self,
+        charger_id: str,
+        *,
+        kind: str | None = None,
+        since: datetime | None = None,
+        before: tuple[datetime, int | None] | None = None,
+        limit: int = 100,
+    ) -> Sequence[ChargerEventRecord]:
+        """The charger's events (of ``kind``) newest first (by receipt, then id), from
+        ``since`` on, after ``before`` (a time and id; no id: that time or older)."""
+        ...

@@ -303,6 +303,8 @@ security_events = Table(
     Column("details", JSON, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_security_events_kind", "kind", "id"),
+    # A charger's events, newest first (`csms chargers events`).
+    Index("ix_security_events_charger", "charger_id", "created_at"),
 )
 
 # Certificates csms's CA signed for chargers (SignCertificate → CertificateSigned): kept
@@ -334,6 +336,7 @@ connection_log = Table(
     Column("remote_address", String(64)),
     Column("connected_at", UtcDateTime, nullable=False),
     Index("ix_connection_log_connected_at", "connected_at"),
+    Index("ix_connection_log_charger", "charger_id", "connected_at"),
 )
 
 transactions = Table(

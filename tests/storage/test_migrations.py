@@ -39,7 +39,7 @@ async def test_migrated_database_matches_the_table_definitions(db: Database) -> 
 
 
 async def test_migrated_database_is_at_the_head_revision(db: Database) -> None:
-    assert await db.read(lambda uow: revision_of(uow.conn)) == head_revision() == "0011"
+    assert await db.read(lambda uow: revision_of(uow.conn)) == head_revision() == "0012"
 
 
 async def test_every_migration_replayed_builds_the_declared_schema(database_url: str) -> None:

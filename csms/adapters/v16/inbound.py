@@ -35,9 +35,11 @@ from protocol.messages.v16 import (
     DiagnosticsStatusNotificationRequest,
     FirmwareStatusNotificationRequest,
     IdTagInfo,
+    LogStatusNotificationRequest,
     MeterValue,
     MeterValuesRequest,
     MeterValuesResponse,
+    SignedFirmwareStatusNotificationRequest,
     StartTransactionRequest,
     StartTransactionResponse,
     StatusNotificationRequest,
@@ -226,7 +228,10 @@ def _status_report(kind: str, charger_field: str) -> Handler:
 
     async def handle(
         ctx: CallContext,
-        p: DiagnosticsStatusNotificationRequest | FirmwareStatusNotificationRequest,
+        p: DiagnosticsStatusNotificationRequest
+        | FirmwareStatusNotificationRequest
+        | LogStatusNotificationRequest
+        | SignedFirmwareStatusNotificationRequest,
     ) -> dict[str, object]:
         now = ctx.clock()
         await ctx.db.write(
@@ -250,6 +255,15 @@ diagnostics_status_notification = _status_report(
     "DiagnosticsStatusNotification", "diagnostics_status"
 )
 firmware_status_notification = _status_report("FirmwareStatusNotification", "firmware_status")
+#: 1.6 security extension (OCPP 1.6 Security Whitepaper edition 3): N01 LogStatusNotification,
+#: the upload status of a GetLog (the security counterpart of DiagnosticsStatusNotification,
+#: kept in the same status), and L01 SignedFirmwareStatusNotification, the progress of a
+#: SignedUpdateFirmware (its statuses include the signature checks: InvalidSignature,
+#: SignatureVerified, ...). Both answered with an empty confirmation and kept.
+log_status_notification = _status_report("LogStatusNotification", "diagnostics_status")
+signed_firmware_status_notification = _status_report(
+    "SignedFirmwareStatusNotification", "firmware_status"
+)
 
 
 HANDLERS: Mapping[str, Handler] = {
@@ -259,11 +273,13 @@ HANDLERS: Mapping[str, Handler] = {
     "DiagnosticsStatusNotification": diagnostics_status_notification,
     "FirmwareStatusNotification": firmware_status_notification,
     "Heartbeat": heartbeat,
+    "LogStatusNotification": log_status_notification,
     "MeterValues": meter_values,
     # 1.6 security extension (OCPP 1.6 Security Whitepaper) N02: kept, critical ones logged.
     "SecurityEventNotification": security_event_notification,
     # Security extension A02/A03: csms's CA signs the CSR; CertificateSigned follows.
     "SignCertificate": sign_certificate_v16,
+    "SignedFirmwareStatusNotification": signed_firmware_status_notification,
     "StartTransaction": start_transaction,
     "StatusNotification": status_notification,
     "StopTransaction": stop_transaction,

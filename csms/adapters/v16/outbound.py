@@ -12,16 +12,21 @@ from typing import Any, cast
 
 from csms.adapters.triggers import trigger_name
 from csms.domain.charging.remote_commands import (
+    CertificateHashData,
     ChangeAvailability,
     ChangeConfiguration,
     ClearCache,
     Command,
+    DeleteCertificate,
     GetBaseReport,
     GetConfiguration,
+    GetInstalledCertificateIds,
     GetReport,
     GetTransactionStatus,
+    InstallCertificate,
     RemoteStart,
     RemoteStop,
+    RenewCertificate,
     Reset,
     SetNetworkProfile,
     TriggerMessage,
@@ -30,11 +35,19 @@ from csms.domain.charging.remote_commands import (
 )
 from csms.domain.errors import InvalidRequest
 from protocol.messages.v16 import (
+    CertificateHashDataType,
+    CertificateUseEnumType,
     ChangeAvailabilityRequest,
     ChangeConfigurationRequest,
     ClearCacheRequest,
+    DeleteCertificateRequest,
+    ExtendedTriggerMessageRequest,
     GetConfigurationRequest,
     GetConfigurationResponse,
+    GetInstalledCertificateIdsRequest,
+    GetInstalledCertificateIdsResponse,
+    HashAlgorithmEnumType,
+    InstallCertificateRequest,
     RemoteStartTransactionRequest,
     RemoteStopTransactionRequest,
     RequestedMessage,
@@ -56,6 +69,10 @@ Request = (
     | ClearCacheRequest
     | RemoteStartTransactionRequest
     | RemoteStopTransactionRequest
+    | InstallCertificateRequest
+    | GetInstalledCertificateIdsRequest
+    | DeleteCertificateRequest
+    | ExtendedTriggerMessageRequest
 )
 
 _ID_TAG = 20  # 1.6 §7.28 IdToken: CiString20Type
@@ -160,6 +177,13 @@ def to_ocpp(command: Command) -> tuple[str, Request]:
                 "changes its security profile with the SecurityProfile configuration key "
                 "(`csms chargers set-profile ID N` sends it)"
             )
+        case (
+            InstallCertificate()
+            | GetInstalledCertificateIds()
+            | DeleteCertificate()
+            | RenewCertificate()
+        ):
+            return _certificate_request(command)
     raise AssertionError(f"unhandled command {command!r}")
 
 
@@ -179,4 +203,83 @@ def answer_from_ocpp(command: Command, payload: dict[str, Any]) -> dict[str, Any
             ],
             "unknown_keys": list(read.get("unknownKey") or []),
         }
+    if isinstance(command, GetInstalledCertificateIds):
+        return _installed_certificates(command, payload)
     return {"status": payload.get("status")}
+
+
+# -- certificates (OCPP 1.6 Security Whitepaper edition 3, use cases M03-M05, A02) -------
+
+#: csms's certificate type names → 1.6 CertificateUseEnumType (1.6 has no V2G or MO roots).
+_CERTIFICATE_USES: dict[str, CertificateUseEnumType] = {
+    "CSMSRootCertificate": "CentralSystemRootCertificate",
+    "ManufacturerRootCertificate": "ManufacturerRootCertificate",
+}
+
+
+def _certificate_use(certificate_type: str) -> CertificateUseEnumType:
+    use = _CERTIFICATE_USES.get(certificate_type)
+    if use is None:
+        raise InvalidRequest(
+            f"OCPP 1.6 chargers have no {certificate_type} (that is OCPP 2.0.1 / ISO 15118): "
+            f"use {' or '.join(_CERTIFICATE_USES)}"
+        )
+    return use
+
+
+def _hash_data(data: CertificateHashData) -> CertificateHashDataType:
+    return {
+        "hashAlgorithm": cast("HashAlgorithmEnumType", data.hash_algorithm),
+        "issuerNameHash": data.issuer_name_hash,
+        "issuerKeyHash": data.issuer_key_hash,
+        "serialNumber": data.serial,
+    }
+
+
+def _certificate_request(command: Command) -> tuple[str, Request]:
+    match command:
+        case InstallCertificate(certificate_type=certificate_type, pem=pem):  # M05
+            install: InstallCertificateRequest = {
+                "certificateType": _certificate_use(certificate_type),
+                "certificate": pem,
+            }
+            return "InstallCertificate", install
+        case GetInstalledCertificateIds(types=types):  # M03: one type per request
+            if len(types) != 1:
+                raise InvalidRequest(
+                    "an OCPP 1.6 charger lists the certificates of one type per "
+                    "GetInstalledCertificateIds: ask for each type in turn"
+                )
+            ids: GetInstalledCertificateIdsRequest = {"certificateType": _certificate_use(types[0])}
+            return "GetInstalledCertificateIds", ids
+        case DeleteCertificate(hash_data=hash_data):  # M04
+            delete: DeleteCertificateRequest = {"certificateHashData": _hash_data(hash_data)}
+            return "DeleteCertificate", delete
+        case RenewCertificate():  # A02: the charger answers with a SignCertificate
+            renew: ExtendedTriggerMessageRequest = {
+                "requestedMessage": "SignChargePointCertificate"
+            }
+            return "ExtendedTriggerMessage", renew
+    raise AssertionError(f"not a certificate command: {command!r}")
+
+
+def _installed_certificates(
+    command: GetInstalledCertificateIds, payload: dict[str, Any]
+) -> dict[str, Any]:
+    """M03: the 1.6 answer names no type per certificate: each is of the type asked for."""
+    answer = cast("GetInstalledCertificateIdsResponse", payload)
+    asked = command.types[0] if command.types else None
+    return {
+        "status": answer.get("status"),
+        "certificates": [
+            {
+                "certificate_type": asked,
+                "serial": data.get("serialNumber"),
+                "hash_algorithm": data.get("hashAlgorithm"),
+                "issuer_name_hash": data.get("issuerNameHash"),
+                "issuer_key_hash": data.get("issuerKeyHash"),
+                "child_of": None,
+            }
+            for data in answer.get("certificateHashData") or []
+        ],
+    }

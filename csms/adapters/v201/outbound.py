@@ -20,17 +20,22 @@ from typing import Any, cast
 
 from csms.adapters.triggers import trigger_name
 from csms.domain.charging.remote_commands import (
+    CertificateHashData,
     ChangeAvailability,
     ChangeConfiguration,
     ClearCache,
     Command,
+    DeleteCertificate,
     GetBaseReport,
     GetConfiguration,
+    GetInstalledCertificateIds,
     GetReport,
     GetTransactionStatus,
+    InstallCertificate,
     NoStationTransactionId,
     RemoteStart,
     RemoteStop,
+    RenewCertificate,
     Reset,
     SetNetworkProfile,
     TriggerMessage,
@@ -42,20 +47,29 @@ from csms.domain.errors import InvalidRequest
 from protocol import ID_TOKEN_TYPES
 from protocol.messages.v201 import (
     AttributeEnumType,
+    CertificateHashDataChainType,
+    CertificateHashDataType,
     ChangeAvailabilityRequest,
     ClearCacheRequest,
     ComponentCriterionEnumType,
     ComponentType,
     ComponentVariableType,
+    DeleteCertificateRequest,
     EVSEType,
     GetBaseReportRequest,
+    GetCertificateIdUseEnumType,
+    GetInstalledCertificateIdsRequest,
+    GetInstalledCertificateIdsResponse,
     GetReportRequest,
     GetTransactionStatusRequest,
     GetTransactionStatusResponse,
     GetVariableDataType,
     GetVariablesRequest,
     GetVariablesResponse,
+    HashAlgorithmEnumType,
     IdTokenEnumType,
+    InstallCertificateRequest,
+    InstallCertificateUseEnumType,
     MessageTriggerEnumType,
     ReportBaseEnumType,
     RequestStartTransactionRequest,
@@ -98,6 +112,9 @@ Request = (
     | GetReportRequest
     | GetTransactionStatusRequest
     | SetNetworkProfileRequest
+    | InstallCertificateRequest
+    | GetInstalledCertificateIdsRequest
+    | DeleteCertificateRequest
 )
 
 #: 2.0.1 AttributeEnumType.
@@ -357,6 +374,13 @@ def to_ocpp(command: Command) -> tuple[str, Request]:
                 },
             }
             return "SetNetworkProfile", network
+        case (
+            InstallCertificate()
+            | GetInstalledCertificateIds()
+            | DeleteCertificate()
+            | RenewCertificate()
+        ):
+            return _certificate_request(command)
     raise AssertionError(f"unhandled command {command!r}")
 
 
@@ -413,9 +437,91 @@ def answer_from_ocpp(command: Command, payload: dict[str, Any]) -> dict[str, Any
                 answer["station_transaction_id"] = started["transactionId"]
         case GetBaseReport(request_id=request_id) | GetReport(request_id=request_id):
             answer = {"status": payload.get("status"), "request_id": request_id}
+        case GetInstalledCertificateIds():  # 2.0.1 M03
+            answer = _installed_certificates(payload)
         case _:
             answer = {"status": payload.get("status")}
     reason = _reason(payload)
     if reason is not None:
         answer["reason"] = reason
     return answer
+
+
+# -- certificates (2.0.1 M03 list, M04 delete, M05 install; A02 renewal) ----------------
+
+_INSTALL_USES: tuple[InstallCertificateUseEnumType, ...] = (
+    "V2GRootCertificate",
+    "MORootCertificate",
+    "CSMSRootCertificate",
+    "ManufacturerRootCertificate",
+)
+_ID_USES: tuple[GetCertificateIdUseEnumType, ...] = (*_INSTALL_USES, "V2GCertificateChain")
+
+
+def _use(certificate_type: str, uses: tuple[str, ...]) -> str:
+    if certificate_type not in uses:
+        raise InvalidRequest(
+            f"unknown certificate type {certificate_type!r}: use one of {', '.join(uses)}"
+        )
+    return certificate_type
+
+
+def _hash_data(data: CertificateHashData) -> CertificateHashDataType:
+    return {
+        "hashAlgorithm": cast("HashAlgorithmEnumType", data.hash_algorithm),
+        "issuerNameHash": data.issuer_name_hash,
+        "issuerKeyHash": data.issuer_key_hash,
+        "serialNumber": data.serial,
+    }
+
+
+def _certificate_request(command: Command) -> tuple[str, Request]:
+    match command:
+        case InstallCertificate(certificate_type=certificate_type, pem=pem):  # M05
+            use = cast("InstallCertificateUseEnumType", _use(certificate_type, _INSTALL_USES))
+            install: InstallCertificateRequest = {"certificateType": use, "certificate": pem}
+            return "InstallCertificate", install
+        case GetInstalledCertificateIds(types=types):  # M03: no type means all of them
+            ids: GetInstalledCertificateIdsRequest = {}
+            if types:
+                ids["certificateType"] = [
+                    cast("GetCertificateIdUseEnumType", _use(t, _ID_USES))
+                    for t in dict.fromkeys(types)
+                ]
+            return "GetInstalledCertificateIds", ids
+        case DeleteCertificate(hash_data=hash_data):  # M04
+            delete: DeleteCertificateRequest = {"certificateHashData": _hash_data(hash_data)}
+            return "DeleteCertificate", delete
+        case RenewCertificate():  # A02: the station answers with a SignCertificate
+            renew: TriggerMessageRequest = {"requestedMessage": "SignChargingStationCertificate"}
+            return "TriggerMessage", renew
+    raise AssertionError(f"not a certificate command: {command!r}")
+
+
+def _certificate_entry(
+    certificate_type: str | None, data: CertificateHashDataType, child_of: str | None
+) -> dict[str, Any]:
+    return {
+        "certificate_type": certificate_type,
+        "serial": data.get("serialNumber"),
+        "hash_algorithm": data.get("hashAlgorithm"),
+        "issuer_name_hash": data.get("issuerNameHash"),
+        "issuer_key_hash": data.get("issuerKeyHash"),
+        "child_of": child_of,
+    }
+
+
+def _installed_certificates(payload: dict[str, Any]) -> dict[str, Any]:
+    """M03: each certificateHashDataChain as its certificate and then its child
+    certificates (a V2GCertificateChain's sub-CAs), each child naming its chain's
+    certificate by serial in ``child_of``."""
+    answer = cast("GetInstalledCertificateIdsResponse", payload)
+    certificates: list[dict[str, Any]] = []
+    chains: list[CertificateHashDataChainType] = answer.get("certificateHashDataChain") or []
+    for chain in chains:
+        kind = chain.get("certificateType")
+        head = chain["certificateHashData"]
+        certificates.append(_certificate_entry(kind, head, None))
+        for child in chain.get("childCertificateHashData") or []:
+            certificates.append(_certificate_entry(kind, child, head.get("serialNumber")))
+    return {"status": answer.get("status"), "certificates": certificates}

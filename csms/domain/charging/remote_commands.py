@@ -30,17 +30,22 @@ from typing import Literal
 from csms.domain.errors import InvalidRequest
 
 __all__ = [
+    "CertificateHashData",
     "ChangeAvailability",
     "ChangeConfiguration",
     "ClearCache",
     "Command",
+    "DeleteCertificate",
     "GetBaseReport",
     "GetConfiguration",
+    "GetInstalledCertificateIds",
     "GetReport",
     "GetTransactionStatus",
+    "InstallCertificate",
     "NoStationTransactionId",
     "RemoteStart",
     "RemoteStop",
+    "RenewCertificate",
     "Reset",
     "SetNetworkProfile",
     "TriggerMessage",
@@ -180,6 +185,53 @@ class SetNetworkProfile:
     message_timeout: int = 30
 
 
+# -- certificates on the charger (1.6 security extension, 2.0.1 M) --------------------
+# Certificate types are named as 2.0.1 names them (CSMSRootCertificate, ...); the 1.6
+# adapter translates (CentralSystemRootCertificate) and refuses the types 1.6 has not.
+
+
+@dataclass(frozen=True, slots=True)
+class InstallCertificate:
+    """Install a root certificate (``pem``: one X.509 certificate, checked beforehand by
+    :func:`csms.domain.security.charger_certificates.checked_certificate`)."""
+
+    certificate_type: str
+    pem: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetInstalledCertificateIds:
+    """Which certificates of ``types`` (none: every type) the charger has installed."""
+
+    types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateHashData:
+    """How OCPP names an installed certificate: hashes of its issuer's name and key, and
+    its serial number (hex, as the charger reported it)."""
+
+    hash_algorithm: str
+    issuer_name_hash: str
+    issuer_key_hash: str
+    serial: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteCertificate:
+    """Delete the installed certificate ``hash_data`` names (as the charger reported it
+    in GetInstalledCertificateIds)."""
+
+    hash_data: CertificateHashData
+
+
+@dataclass(frozen=True, slots=True)
+class RenewCertificate:
+    """Ask the charger for a new CSR for its charging-station certificate: 1.6
+    ExtendedTriggerMessage SignChargePointCertificate, 2.0.1 TriggerMessage
+    SignChargingStationCertificate (A02); its SignCertificate follows."""
+
+
 Command = (
     Reset
     | UnlockConnector
@@ -194,6 +246,10 @@ Command = (
     | GetReport
     | GetTransactionStatus
     | SetNetworkProfile
+    | InstallCertificate
+    | GetInstalledCertificateIds
+    | DeleteCertificate
+    | RenewCertificate
 )
 
 # -- variable names -------------------------------------------------------------------

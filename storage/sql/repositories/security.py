@@ -3,6 +3,7 @@ certificates csms's CA issued."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy import func, insert, select, update
 from storage.records import ApiTokenRecord, IssuedCertificateRecord, SecurityEventRecord
 from storage.sql import tables as t
 from storage.sql.repositories.common import Repository
+from storage.sql.repositories.timeline import newest_for_charger
 
 __all__ = ["SqlApiTokens", "SqlIssuedCertificates", "SqlSecurityEvents"]
 
@@ -106,6 +108,24 @@ class SqlSecurityEvents(Repository[SecurityEventRecord]):
             query = query.where(se.kind == kind)
         if customer_id is not None:
             query = query.where(se.customer_id == customer_id)
+        return self._all(query)
+
+    def newest_for_charger(
+        self,
+        charger_id: str,
+        *,
+        since: datetime | None = None,
+        before: tuple[datetime, int | None] | None = None,
+        limit: int = 100,
+    ) -> Sequence[SecurityEventRecord]:
+        query = newest_for_charger(
+            t.security_events,
+            t.security_events.c.created_at,
+            charger_id=charger_id,
+            since=since,
+            before=before,
+            limit=limit,
+        )
         return self._all(query)
 
 

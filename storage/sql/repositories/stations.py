@@ -33,6 +33,7 @@ from storage.sql.repositories.common import (
     reseal,
     upsert,
 )
+from storage.sql.repositories.timeline import newest_for_charger
 
 __all__ = [
     "SEALED_PAYLOAD_TABLES",
@@ -287,6 +288,24 @@ class SqlConnectionLog(Repository[ConnectionLogRecord]):
         )
         return int(result.rowcount or 0)
 
+    def newest_for_charger(
+        self,
+        charger_id: str,
+        *,
+        since: datetime | None = None,
+        before: tuple[datetime, int | None] | None = None,
+        limit: int = 100,
+    ) -> Sequence[ConnectionLogRecord]:
+        query = newest_for_charger(
+            t.connection_log,
+            t.connection_log.c.connected_at,
+            charger_id=charger_id,
+            since=since,
+            before=before,
+            limit=limit,
+        )
+        return self._all(query)
+
 
 class _SealedPayloads(SealingRepository[R]):
     """A table whose JSON ``payload`` is stored encrypted, as ``{"encrypted": token}``
@@ -361,6 +380,27 @@ class SqlChargerEvents(_SealedPayloads[ChargerEventRecord]):
             select(t.charger_events)
             .where(t.charger_events.c.charger_id == charger_id)
             .order_by(t.charger_events.c.id)
+        )
+        if kind is not None:
+            query = query.where(t.charger_events.c.kind == kind)
+        return self._all(query)
+
+    def newest_for_charger(
+        self,
+        charger_id: str,
+        *,
+        kind: str | None = None,
+        since: datetime | None = None,
+        before: tuple[datetime, int | None] | None = None,
+        limit: int = 100,
+    ) -> Sequence[ChargerEventRecord]:
+        query = newest_for_charger(
+            t.charger_events,
+            t.charger_events.c.received_at,
+            charger_id=charger_id,
+            since=since,
+            before=before,
+            limit=limit,
         )
         if kind is not None:
             query = query.where(t.charger_events.c.kind == kind)
