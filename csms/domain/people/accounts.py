@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from csms.domain.errors import AlreadyExists, InvalidRequest, NotFound
-from csms.domain.model import TransactionStatus
+from csms.domain.model import AuthMethod, TransactionStatus
 from csms.domain.outbox_events import enqueue_registration_attempt
 from csms.domain.people.cards import CardState, add_card, app_token_for, block_card
 from csms.domain.people.customers import (
@@ -533,17 +533,18 @@ def own_active_session(uow: UnitOfWork, customer_id: int, session_id: int) -> Tr
 
 
 def app_start_token(uow: UnitOfWork, customer_id: int, charger_id: str, *, now: datetime) -> str:
-    """The idTag to start charging with from the app (the customer's app token, made on
-    first use) after checking that the charger exists and that no app session of the
-    customer is running (the charger would refuse the token as ConcurrentTx)."""
+    """A new single-use idTag to start charging with from the app (``app_token_for``:
+    valid for one session, for ``APP_START_TOKEN_LIFETIME``) after checking that the
+    charger exists and that no app session of the customer is running (one app session at
+    a time, as when the app token was one per customer)."""
     customer = _customer(uow, customer_id)
     _charger(uow, charger_id)
-    token = app_token_for(uow, customer, now=now)
-    if uow.transactions.active_for_id_tag(token):
+    running = uow.transactions.list(customer_id=customer_id, active=True, limit=100)
+    if any(tx.auth_method == AuthMethod.APP.value for tx in running):
         raise AlreadyExists(
             "you already have a session charging from the app: stop it before starting another"
         )
-    return token
+    return app_token_for(uow, customer, now=now)
 
 
 # -- closing the account --------------------------------------------------------------

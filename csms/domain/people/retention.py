@@ -6,8 +6,8 @@ One run (``csms retention run``, and daily by the server):
   deleted;
 - the address an app login came from is cleared once the login is 21 days old, and app
   logins that have expired are deleted;
-- one-time touchscreen login tokens (id tags of kind ``login``) are deleted a day after
-  they expired;
+- one-time tokens (id tags of kind ``login``, touchscreen logins, and ``app``, app starts)
+  are deleted a day after they expired, unless a running session names them;
 - completed sessions that ended more than ``retention_years`` years ago are unlinked from
   the customer and the card that started them (energy, times and amounts stay for the
   books and the owners' reports).
