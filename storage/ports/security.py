@@ -47,3 +47,6 @@ class SecurityEventRepository(Protocol):
     def list(
         self, *, kind: str | None = None, customer_id: int | None = None, limit: int = 1000
     ) -> list[SecurityEventRecord]: ...
+    def purge_before(self, cutoff: datetime) -> int:
+        """Delete the events created before ``cutoff``; how many."""
+        ...
