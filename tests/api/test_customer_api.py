@@ -372,6 +372,32 @@ def test_an_unknown_login_is_checked_against_a_decoy_of_the_same_argon2id_cost(
     assert decoy.startswith("$argon2id$") and decoy != real_hash
 
 
+async def test_unknown_login_and_wrong_password_do_the_same_work_and_record_the_reason(
+    users: AppUsers,
+) -> None:
+    """Issue 13 point 6: the same answer, the same hash (a decoy) and the same write (a
+    refusal recorded) for an unknown login as for a wrong password; what is recorded says
+    why, never the login."""
+    ann = await users.register()
+    db = users.server.db
+    wrong = await users.anonymous.post(
+        "/api/app/login", json={"login": ann.email, "password": "not the password"}
+    )
+    unknown = await users.anonymous.post(
+        "/api/app/login", json={"login": "nobody@example.com", "password": "not the password"}
+    )
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json()
+    assert wrong.headers.keys() == unknown.headers.keys()
+    events = await db.read(lambda uow: uow.security_events.list(kind="AppLoginRejected"))
+    customer = await db.read(lambda uow: uow.customers.by_number(ann.number))
+    assert sorted((e.details["reason"], e.customer_id) for e in events) == [
+        ("unknown_login", None),
+        ("wrong_password", customer.id),
+    ]
+    assert "nobody" not in str([e.details for e in events])
+
+
 async def test_ten_wrong_passwords_pause_the_login_without_telling_who_is_a_customer(
     unthrottled_users: AppUsers,
 ) -> None:

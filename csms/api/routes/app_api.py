@@ -303,9 +303,11 @@ async def login(body: LoginRequest, request: Request) -> dict[str, Any]:
     stored = customer.password_hash if customer is not None else None
     # Checked against a decoy hash when there is no such login: the same time either way.
     matches = await asyncio.to_thread(accounts.check_login_password, body.password, stored)
-    if customer is None:
-        raise ApiError(401, _LOGIN_FAILED)
     now = CustomerApiContext.now()
+    if customer is None:
+        # recorded like a wrong password is: the same write, so the same time
+        await db.write(lambda uow: accounts.record_unknown_login(uow, now=now))
+        raise ApiError(401, _LOGIN_FAILED)
     token = accounts.new_customer_token()
     address = _client_address(request)
     customer_id = customer.id

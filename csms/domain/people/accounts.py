@@ -60,6 +60,7 @@ __all__ = [
     "CUSTOMER_TOKEN_PREFIX",
     "LOGIN_LOCKED_EVENT",
     "LOGIN_LOCK_DURATION",
+    "LOGIN_REJECTED_EVENT",
     "MAX_LOGIN_FAILURES",
     "REGISTRATION_RECEIVED",
     "CustomerLogin",
@@ -84,6 +85,7 @@ __all__ = [
     "own_session",
     "own_sessions",
     "record_login_attempt",
+    "record_unknown_login",
     "register_card",
     "register_customer",
     "register_or_tell_owner",
@@ -175,6 +177,34 @@ def store_rehashed_password(
 MAX_LOGIN_FAILURES = 10
 LOGIN_LOCK_DURATION = timedelta(minutes=15)
 LOGIN_LOCKED_EVENT = "AppLoginLocked"
+#: ``security_events.kind`` of every refused app login, with the reason (``unknown_login``,
+#: ``wrong_password``, ``paused``) and, for a known account, the customer's id; never the
+#: login or the password.
+LOGIN_REJECTED_EVENT = "AppLoginRejected"
+
+
+def _login_rejected(
+    uow: UnitOfWork, reason: str, *, now: datetime, customer_id: int | None = None
+) -> None:
+    uow.security_events.add(
+        kind=LOGIN_REJECTED_EVENT,
+        details={"reason": reason},
+        created_at=now,
+        customer_id=customer_id,
+    )
+
+
+def record_unknown_login(uow: UnitOfWork, *, now: datetime) -> None:
+    """Record a login refused because no account has that email or phone number.
+
+    The answer is the one a wrong password gets (``/api/app/login``), after the same
+    hash work (:func:`check_login_password` checks a decoy) and, with this, the same
+    write: refusing an unknown login costs what refusing a known one does, so neither the
+    answer nor its timing tells whether an account exists (issue 13 point 6). It is also
+    what shows an operator that logins are being sprayed at addresses that have no
+    account (as ``PinLoginRejected`` does for PIN logins).
+    """
+    _login_rejected(uow, "unknown_login", now=now)
 
 
 def record_login_attempt(
@@ -189,8 +219,10 @@ def record_login_attempt(
     """
     customer = uow.customers.get(customer_id)
     if customer is None or customer.erased_at is not None:
+        record_unknown_login(uow, now=now)
         return False
     if customer.login_locked_until is not None and customer.login_locked_until > now:
+        _login_rejected(uow, "paused", now=now, customer_id=customer_id)
         return False
     if matches:
         if customer.login_failures or customer.login_locked_until is not None:
@@ -214,6 +246,7 @@ def record_login_attempt(
         )
     else:
         uow.customers.update(customer_id, login_failures=failures)
+    _login_rejected(uow, "wrong_password", now=now, customer_id=customer_id)
     return False
 
 
