@@ -1,4 +1,24 @@
-"""Secrets at rest: salted slow hashes for passwords and PINs, SHA-256 for random API tokens."""
+"""Secrets at rest: salted slow hashes for passwords and PINs, SHA-256 for random API tokens.
+
+Passwords and PINs are hashed with argon2id at the OWASP password-storage minimum
+(Password Storage Cheat Sheet: m=19 MiB, t=2, p=1; ~40 ms here), through ``argon2-cffi``,
+the binding to the reference implementation. Hashes csms wrote before (``scrypt$…``,
+``scrypt-pin$…``: scrypt N=2^14, r=8, p=1) still verify; :func:`password_needs_rehash` /
+:func:`pin_needs_rehash` say so, and the logins that verified them store a new hash
+(``csms.domain.people.accounts``, ``csms.domain.people.pin_login``).
+
+The two kinds of hash never stand in for each other: a password hash is the plain argon2
+string (``$argon2id$v=19$m=19456,t=2,p=1$salt$hash``), a PIN hash the same behind
+``pin`` (``pin$argon2id$…``), so a PIN hash is never accepted as a password hash or the
+other way round (a PIN has only 10^4–10^8 values).
+
+Charger passwords (HTTP Basic, ``csms.gateway``) use :func:`hash_password` too. Those csms
+generates are 144 random bits, for which a fast hash would be enough, but an operator may
+choose one (``--password``, 8–40 characters) and a slow hash is what keeps a weak one safe
+in a stolen database. Reconnect storms do not pay for it: the gateway remembers the
+passwords it verified (``Gateway._verified``), so a charger's reconnects with the same
+password cost one SHA-256.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +28,40 @@ import hmac
 import itertools
 import secrets
 
+import argon2
+from argon2.exceptions import InvalidHashError, VerificationError
+
 __all__ = [
+    "ARGON2_MEMORY_KIB",
+    "ARGON2_PARALLELISM",
+    "ARGON2_TIME_COST",
     "generate_password",
     "generate_token",
     "hash_password",
     "hash_pin",
     "hash_token",
+    "password_needs_rehash",
+    "pin_needs_rehash",
     "validate_pin",
     "verify_password",
     "verify_pin",
 ]
 
-# scrypt parameters (RFC 7914): N=2**14, r=8, p=1 — 16 MiB and ~40 ms per hash here.
-_N, _R, _P = 2**14, 8, 1
+#: argon2id cost, the OWASP Password Storage Cheat Sheet's minimum: 19 MiB, 2 passes, 1 lane.
+ARGON2_MEMORY_KIB = 19 * 1024
+ARGON2_TIME_COST = 2
+ARGON2_PARALLELISM = 1
+
+_HASHER = argon2.PasswordHasher(
+    time_cost=ARGON2_TIME_COST,
+    memory_cost=ARGON2_MEMORY_KIB,
+    parallelism=ARGON2_PARALLELISM,
+    hash_len=32,
+    salt_len=16,
+    type=argon2.Type.ID,
+)
+_ARGON2_PREFIX = "$argon2id$"
+_PIN_PREFIX = "pin"
 
 
 def _b64(data: bytes) -> str:
@@ -31,38 +72,69 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _scrypt_hash(secret: str, scheme: str) -> str:
-    """``SCHEME$N$r$p$salt$hash`` of ``secret`` with a fresh 16-byte salt."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(secret.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
-    return f"{scheme}${_N}${_R}${_P}${_b64(salt)}${_b64(digest)}"
+# -- argon2id (what csms writes) ------------------------------------------------------
 
 
-def _scrypt_matches(secret: str, n: str, r: str, p: str, salt: str, digest: str) -> bool:
-    """Whether ``secret`` hashes to ``digest`` under the stored parameters and salt
-    (``ValueError`` for numbers or base64 that do not parse, or parameters scrypt refuses)."""
-    candidate = hashlib.scrypt(
-        secret.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p), dklen=32
-    )
-    return hmac.compare_digest(candidate, _unb64(digest))
+def _argon2_matches(secret: str, encoded: str) -> bool:
+    """Whether ``secret`` matches an argon2id string; False for one that does not parse."""
+    if not encoded.startswith(_ARGON2_PREFIX):
+        return False
+    try:
+        return _HASHER.verify(encoded, secret)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
-_PASSWORD_SCHEME = "scrypt"
+def _argon2_outdated(encoded: str) -> bool:
+    try:
+        return _HASHER.check_needs_rehash(encoded)
+    except (InvalidHashError, ValueError):
+        return True
+
+
+# -- scrypt (what csms wrote before: verified, never written) -------------------------
+
+_SCRYPT_PASSWORD = "scrypt"
+_SCRYPT_PIN = "scrypt-pin"
+
+
+def _scrypt_matches(secret: str, stored: str, scheme: str) -> bool:
+    """Whether ``secret`` matches ``SCHEME$N$r$p$salt$hash`` under the stored parameters;
+    False for another scheme, another field count, numbers or base64 that do not parse, or
+    parameters scrypt refuses."""
+    try:
+        found, n, r, p, salt, digest = stored.split("$")
+        if found != scheme:
+            return False
+        candidate = hashlib.scrypt(
+            secret.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p), dklen=32
+        )
+        return hmac.compare_digest(candidate, _unb64(digest))
+    except ValueError:
+        return False
+
+
+# -- passwords ------------------------------------------------------------------------
 
 
 def hash_password(password: str) -> str:
-    """``scrypt$N$r$p$salt$hash`` with a fresh 16-byte salt."""
-    return _scrypt_hash(password, _PASSWORD_SCHEME)
+    """``$argon2id$v=19$m=19456,t=2,p=1$salt$hash`` with a fresh 16-byte salt (slow: call
+    it in a worker thread)."""
+    return _HASHER.hash(password)
 
 
 def verify_password(password: str, stored: str) -> bool:
-    """Whether ``password`` matches ``stored`` (from ``hash_password``); False for a hash
-    of another scheme or field count, ``ValueError`` for fields that do not parse."""
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-    except ValueError:
-        return False
-    return scheme == _PASSWORD_SCHEME and _scrypt_matches(password, n, r, p, salt, digest)
+    """Whether ``password`` matches ``stored`` (from :func:`hash_password`, or an older
+    scrypt password hash); False for a PIN hash or anything malformed."""
+    if stored.startswith(_ARGON2_PREFIX):
+        return _argon2_matches(password, stored)
+    return _scrypt_matches(password, stored, _SCRYPT_PASSWORD)
+
+
+def password_needs_rehash(stored: str) -> bool:
+    """Whether a password hash that just verified should be replaced by a new
+    :func:`hash_password` (it is scrypt, or argon2id below today's cost)."""
+    return _argon2_outdated(stored)
 
 
 def generate_password() -> str:
@@ -80,7 +152,8 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-_PIN_SCHEME = "scrypt-pin"
+# -- PINs -----------------------------------------------------------------------------
+
 _DIGITS = "0123456789"
 
 
@@ -101,22 +174,36 @@ def validate_pin(pin: str) -> str | None:
 
 
 def hash_pin(pin: str) -> str:
-    """``scrypt-pin$N$r$p$salt$hash`` with a fresh 16-byte salt.
+    """``pin$argon2id$v=19$m=19456,t=2,p=1$salt$hash`` with a fresh 16-byte salt.
 
     Raises ``ValueError`` (with ``validate_pin``'s reason) for an unacceptable PIN, so a
-    weak PIN is never stored by mistake. The scheme differs from ``hash_password``'s, so a
-    PIN hash is never accepted as a password hash or the other way round.
+    weak PIN is never stored by mistake. The ``pin`` prefix keeps it apart from
+    ``hash_password``'s, so a PIN hash is never accepted as a password hash or the other
+    way round.
     """
     problem = validate_pin(pin)
     if problem is not None:
         raise ValueError(problem)
-    return _scrypt_hash(pin, _PIN_SCHEME)
+    return _PIN_PREFIX + _HASHER.hash(pin)
+
+
+def _pin_argon2(stored: str) -> str | None:
+    if stored.startswith(_PIN_PREFIX + _ARGON2_PREFIX):
+        return stored.removeprefix(_PIN_PREFIX)
+    return None
 
 
 def verify_pin(pin: str, stored: str) -> bool:
-    """Whether ``pin`` matches ``stored`` (from ``hash_pin``); False for a malformed hash."""
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        return scheme == _PIN_SCHEME and _scrypt_matches(pin, n, r, p, salt, digest)
-    except ValueError:  # wrong field count, bad numbers or base64, parameters scrypt refuses
-        return False
+    """Whether ``pin`` matches ``stored`` (from :func:`hash_pin`, or an older scrypt PIN
+    hash); False for a password hash or anything malformed."""
+    encoded = _pin_argon2(stored)
+    if encoded is not None:
+        return _argon2_matches(pin, encoded)
+    return _scrypt_matches(pin, stored, _SCRYPT_PIN)
+
+
+def pin_needs_rehash(stored: str) -> bool:
+    """Whether a PIN hash that just verified should be replaced by a new :func:`hash_pin`
+    (it is scrypt, or argon2id below today's cost)."""
+    encoded = _pin_argon2(stored)
+    return encoded is None or _argon2_outdated(encoded)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import gc
 import importlib.util
 import logging
@@ -19,7 +18,7 @@ import uvicorn
 from csms.adapters.v16 import inbound as v16
 from csms.adapters.v201 import inbound as v201
 from csms.config import Settings
-from csms.domain.people.retention import RetentionReport, run_retention
+from csms.domain.people.retention import RetentionReport, run_retention_and_vacuum
 from csms.domain.security.issued_certificates import expiry_warnings
 from csms.gateway import Gateway
 from csms.wiring import NotifyService, notify_service
@@ -178,14 +177,15 @@ class CsmsServer:
         tried again at the next one; it never stops the server."""
         delay = self._retention_first_delay
         years = self.settings.privacy.retention_years
+        event_days = self.settings.privacy.event_retention_days
         while True:
             await asyncio.sleep(delay)
             delay = self._retention_interval
             assert self.db is not None
             now = datetime.now(UTC)
             try:
-                report = await self.db.write(
-                    functools.partial(run_retention, now=now, retention_years=years)
+                report = await run_retention_and_vacuum(
+                    self.db, now=now, retention_years=years, event_retention_days=event_days
                 )
             except Exception as exc:
                 log.error(

@@ -20,6 +20,7 @@ __all__ = [
     "charging_done_sms",
     "receipt_email",
     "receipt_sms",
+    "registration_attempt_email",
 ]
 
 PRODUCT = "csms"
@@ -245,4 +246,27 @@ def receipt_sms(facts: SessionFacts) -> str:
         f"{title}: {facts.charger}, {_kwh(facts.energy_wh)}, "
         f"{_duration(facts.started_at, facts.stopped_at)}, total {cost}. "
         f"Session {facts.session_id}. Thank you!"
+    )
+
+
+def registration_attempt_email(*, name: str | None, at: datetime) -> EmailText:
+    """To the owner of an account whose email address someone tried to register with.
+
+    It says nothing about who tried (their name, address, IP address stay with csms): the
+    owner needs to know only that it happened, and what to do.
+    """
+    lines = [
+        f"Hello {name}," if name else "Hello,",
+        f"someone tried to register a new {PRODUCT} account with your email address "
+        f"({_time(at)}). Your address already has an account, so no new account was made "
+        "and nothing in yours was changed.",
+        "If it was you: log in to the app with your email address and your password. If "
+        "you have forgotten your password, contact support to have it reset.",
+        "If it was not you, you need not do anything. If you think someone knows your "
+        "password, log in and change it.",
+    ]
+    return EmailText(
+        subject="Someone tried to register with your email address",
+        text="\n\n".join(lines) + "\n",
+        html=_html(lines),
     )

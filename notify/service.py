@@ -14,7 +14,13 @@ from email.utils import parseaddr
 from csms.config import Settings
 from csms.domain.billing.invoices import PAYMENT_CHARGE, PaymentStatus, seller_of
 from csms.domain.billing.payments import PaymentGateway
-from csms.domain.outbox_events import CHARGING_DONE, PAYMENT_DETACH, SESSION_COMPLETED
+from csms.domain.outbox_events import (
+    CHARGING_DONE,
+    PAYMENT_DETACH,
+    REGISTRATION_ATTEMPT,
+    SESSION_COMPLETED,
+)
+from notify.account_notices import RegistrationAttemptNotice
 from notify.billing import PaymentCharger, bill_session
 from notify.config import NotifySettings
 from notify.email import EmailSender, SmtpSettings
@@ -103,6 +109,9 @@ class Billing:
         notifier = Notifier(db, email=self.email, sms=self.sms, message_domain=domain)
         external: dict[str, ExternalHandler] = dict.fromkeys(NOTIFICATION_TOPICS, notifier)
         external[PAYMENT_DETACH] = CardDetacher(db, self.gateway)
+        external[REGISTRATION_ATTEMPT] = RegistrationAttemptNotice(
+            db, email=self.email, message_domain=domain
+        )
         if self.gateway is not None:
             external[PAYMENT_CHARGE] = PaymentCharger(
                 db, self.gateway, retry_delays=notify.payment_retry_delays

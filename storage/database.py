@@ -39,7 +39,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -53,6 +53,7 @@ from storage.crypto import KeyRing
 from storage.errors import ConflictError, DatabaseUnavailable, StorageError, StorageUnavailable
 from storage.files import secure_sqlite_file
 from storage.sql.repositories import SqlUnitOfWork, StorageCache, Vault
+from storage.sql.tables import metadata
 
 __all__ = ["Database", "UnitOfWorkFn", "normalize_url"]
 
@@ -313,6 +314,32 @@ class Database:
             if _is_outage(exc):
                 raise _translate(exc) from exc
             raise
+
+    async def vacuum(self, tables: Sequence[str]) -> tuple[str, ...]:
+        """``VACUUM`` each of ``tables`` on PostgreSQL, so that the dead row versions an
+        erasure or a purge left (ciphertext included) are pruned from the table's pages now
+        rather than whenever autovacuum gets to them; returns the tables vacuumed.
+
+        VACUUM cannot run inside a transaction block: it runs on a connection of its own
+        in autocommit mode, beside the group-committed writes (it takes no lock that
+        blocks them). On SQLite nothing is run and nothing returned: ``secure_delete``
+        overwrites deleted content when its page is written, and SQLite's own VACUUM
+        would rewrite the whole file under an exclusive lock. Only tables of
+        ``storage.sql.tables`` are accepted (their names go into the statement).
+        """
+        unknown = [name for name in tables if name not in metadata.tables]
+        if unknown:
+            raise ValueError(f"not a csms table: {', '.join(unknown)}")
+        if self._async_engine is None:
+            return ()
+        try:
+            async with self._async_engine.connect() as aconn:
+                autocommit = await aconn.execution_options(isolation_level="AUTOCOMMIT")
+                for name in tables:
+                    await autocommit.exec_driver_sql(f'VACUUM "{name}"')
+        except (SQLAlchemyError, OSError) as exc:
+            raise _translate(exc) from exc
+        return tuple(tables)
 
     async def close(self) -> None:
         """Finish queued writes, then release connections and threads."""

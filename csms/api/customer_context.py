@@ -57,7 +57,7 @@ class CustomerApiContext:
 _bearer = HTTPBearer(
     auto_error=False,
     scheme_name="CustomerToken",
-    description="a customer login token (POST /api/app/login or /api/app/register)",
+    description="a customer login token (POST /api/app/login)",
 )
 
 

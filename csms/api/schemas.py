@@ -495,10 +495,19 @@ class RetentionOut(BaseModel):
     connection_log_deleted: int = Field(description="charger connections older than 21 days")
     login_addresses_cleared: int = Field(description="app login addresses older than 21 days")
     app_logins_deleted: int = Field(description="expired app logins")
-    login_tokens_deleted: int = Field(description="touchscreen login tokens expired a day ago")
+    login_tokens_deleted: int = Field(
+        description="one-time tokens (touchscreen login, app start) expired a day ago"
+    )
     sessions_anonymized: int = Field(description="sessions past the retention period")
     address_cutoff: datetime
     session_cutoff: datetime
+    security_events_deleted: int = Field(description="security events past the event period")
+    charger_events_deleted: int = Field(description="charger events past the event period")
+    unreconciled_deleted: int = Field(
+        description="unreconciled messages past the event period, resolved or not"
+    )
+    event_cutoff: datetime = Field(description="now minus CSMS_EVENT_RETENTION_DAYS")
+    vacuumed: list[str] = Field(description="tables vacuumed after the run (PostgreSQL)")
 
 
 class DataKeyOut(BaseModel):

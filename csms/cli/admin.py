@@ -232,6 +232,7 @@ def cmd_retention_run(ctx: Context) -> int:
 
     def show(report: dict[str, Any]) -> None:
         sessions_before = (report.get("session_cutoff") or "")[:10]
+        events_before = (report.get("event_cutoff") or "")[:10]
         ctx.out.fields(
             [
                 (
@@ -243,11 +244,24 @@ def cmd_retention_run(ctx: Context) -> int:
                     report["login_addresses_cleared"],
                 ),
                 ("expired app logins deleted", report["app_logins_deleted"]),
-                ("expired touchscreen login tokens deleted", report["login_tokens_deleted"]),
+                ("expired one-time tokens deleted", report["login_tokens_deleted"]),
                 (
                     f"sessions anonymized (ended before {sessions_before})",
                     report["sessions_anonymized"],
                 ),
+                (
+                    f"security events deleted (before {events_before})",
+                    report["security_events_deleted"],
+                ),
+                (
+                    f"charger events deleted (before {events_before})",
+                    report["charger_events_deleted"],
+                ),
+                (
+                    f"unreconciled messages deleted (before {events_before})",
+                    report["unreconciled_deleted"],
+                ),
+                ("tables vacuumed", ", ".join(report.get("vacuumed") or []) or "none (SQLite)"),
             ]
         )
 

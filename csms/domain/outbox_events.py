@@ -8,6 +8,9 @@ records them (the transactional outbox, docs/adr/0008-outbox.md).
   "charging done" moment); the customer hears "your EV is done charging".
 - ``payment.detach``: a card was removed (by its customer, or with an erased customer): it
   is detached at the payment processor, then its token is deleted.
+- ``email.registration_attempt``: someone tried to register with the email address of an
+  existing account; its owner is told by email (``POST /api/app/register`` answers the
+  same as for a new address, so only the owner learns of it).
 
 Each fact is enqueued under a key of its own (``session.completed:42``), so recording the
 same fact again (a replayed StopTransaction, a recomputed projection) adds nothing.
@@ -24,16 +27,19 @@ from storage.records import TransactionRecord
 __all__ = [
     "CHARGING_DONE",
     "PAYMENT_DETACH",
+    "REGISTRATION_ATTEMPT",
     "SESSION_COMPLETED",
     "enqueue_card_detach",
     "enqueue_charging_done",
     "enqueue_for_session",
+    "enqueue_registration_attempt",
     "enqueue_session_completed",
 ]
 
 SESSION_COMPLETED = "session.completed"
 CHARGING_DONE = "charging.done"
 PAYMENT_DETACH = "payment.detach"
+REGISTRATION_ATTEMPT = "email.registration_attempt"
 
 
 def enqueue_for_session(
@@ -64,5 +70,17 @@ def enqueue_card_detach(uow: UnitOfWork, payment_method_id: int, *, now: datetim
         topic=PAYMENT_DETACH,
         key=f"{PAYMENT_DETACH}:{payment_method_id}",
         payload={"payment_method_id": payment_method_id},
+        now=now,
+    )
+
+
+def enqueue_registration_attempt(uow: UnitOfWork, customer_id: int, *, now: datetime) -> bool:
+    """Tell customer ``customer_id`` that someone tried to register with their address; at
+    most once per customer and UTC day (the key names the day), so that registering again
+    and again cannot flood their inbox. Whether a message was enqueued."""
+    return uow.outbox.enqueue(
+        topic=REGISTRATION_ATTEMPT,
+        key=f"{REGISTRATION_ATTEMPT}:{customer_id}:{now.date().isoformat()}",
+        payload={"customer_id": customer_id},
         now=now,
     )

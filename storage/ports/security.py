@@ -48,6 +48,10 @@ class SecurityEventRepository(Protocol):
     def list(
         self, *, kind: str | None = None, customer_id: int | None = None, limit: int = 1000
     ) -> list[SecurityEventRecord]: ...
+    def purge_before(self, cutoff: datetime) -> int:
+        """Delete the events created before ``cutoff``; how many."""
+        ...
+
     def newest_for_charger(
         self,
         charger_id: str,

@@ -215,9 +215,10 @@ customers = Table(
     Column("address_enc", Text),
     # make/model/year as the customer gave them
     Column("vehicle_enc", Text),
-    # scrypt (csms.security.hash_password); null: no customer API login (operator-made)
+    # argon2id (csms.security.hash_password; older rows: scrypt); null: no customer API
+    # login (operator-made)
     Column("password_hash", String(200)),
-    # the PIN's scrypt hash, itself encrypted: a copy of the database alone cannot be used
+    # the PIN's argon2id hash, itself encrypted: a copy of the database alone cannot be used
     # to try the few possible PINs
     Column("pin_hash_enc", Text),
     Column("pin_failures", Integer, nullable=False, server_default="0"),

@@ -16,13 +16,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import argon2
 import httpx
 import pytest
 
 from csms.domain.people import accounts
 from csms.domain.security.tokens import create_token
-from csms.security import verify_password, verify_pin
+from csms.security import hash_password, verify_password, verify_pin
 from tests.api.conftest import add_charger_for, add_session
+from tests.fakes.legacy_hashes import legacy_scrypt_password_hash
 
 PASSWORD = "correct horse battery"
 ADULT_BIRTH_DATE = "1990-04-27"
@@ -78,8 +80,13 @@ class AppUsers:
         body["birth_date"] = ADULT_BIRTH_DATE
         body.update(fields)
         response = await self.anonymous.post("/api/app/register", json=body)
-        assert response.status_code == 201, response.text
-        answer = response.json()
+        assert response.status_code == 202, response.text
+        assert "token" not in response.json()  # the app logs in next (issue 13)
+        login = await self.anonymous.post(
+            "/api/app/login", json={"login": email, "password": body["password"]}
+        )
+        assert login.status_code == 200, login.text
+        answer = login.json()
         token = answer["token"]
         return AppCustomer(answer["customer_number"], email, token, self.client(token))
 
@@ -117,7 +124,7 @@ def _years_ago(years: int, *, today: date) -> date:
 # -- registration ---------------------------------------------------------------------
 
 
-async def test_registration_answers_a_login_token_that_opens_the_profile(
+async def test_registration_then_login_gives_a_token_that_opens_the_profile(
     users: AppUsers,
 ) -> None:
     before = datetime.now(UTC)
@@ -148,7 +155,9 @@ async def test_registration_answers_a_login_token_that_opens_the_profile(
 async def test_registration_keeps_the_password_only_as_a_slow_hash(users: AppUsers) -> None:
     ann = await users.register(pin="4826")
     customer = await users.server.db.read(lambda uow: uow.customers.by_number(ann.number))
-    assert customer.password_hash.startswith("scrypt$")
+    # OWASP Password Storage Cheat Sheet minimum: argon2id, m=19 MiB, t=2, p=1
+    assert customer.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert PASSWORD not in customer.password_hash
     assert verify_password(PASSWORD, customer.password_hash)
     assert verify_pin("4826", customer.pin_hash)
 
@@ -178,23 +187,63 @@ async def test_person_turning_18_today_can_register(users: AppUsers) -> None:
     await users.register(birth_date=eighteen.isoformat())
 
 
-async def test_registering_a_taken_email_is_409_and_says_only_already_registered(
+async def test_registering_a_taken_email_answers_like_a_new_one_and_tells_its_owner(
     users: AppUsers,
 ) -> None:
+    """Issue 13 point 6: the register answer never tells whether an address is taken."""
     ann = await users.register(name="Ann Original", phone="+4930111111")
-    response = await users.anonymous.post(
-        "/api/app/register",
-        json={
-            "name": "Mallory",
-            "email": "ANN@example.com ",
-            "password": PASSWORD,
-            "birth_date": ADULT_BIRTH_DATE,
-        },
+    body = {"name": "Mallory", "password": "mallorys password", "birth_date": ADULT_BIRTH_DATE}
+    taken = await users.anonymous.post(
+        "/api/app/register", json=body | {"email": "ANN@example.com "}
     )
-    assert response.status_code == 409
-    message = response.json()["error"]
-    assert "already registered" in message
-    assert "Ann" not in message and str(ann.number) not in message
+    new = await users.anonymous.post("/api/app/register", json=body | {"email": "new@example.com"})
+    assert taken.status_code == new.status_code == 202
+    assert taken.headers["content-type"] == new.headers["content-type"]
+    assert (
+        taken.json()
+        == new.json()
+        == {
+            "message": accounts.REGISTRATION_RECEIVED,
+            "login": "/api/app/login",
+        }
+    )
+    db = users.server.db
+    owner = await db.read(lambda uow: uow.customers.by_number(ann.number))
+    assert owner.name == "Ann Original" and verify_password(PASSWORD, owner.password_hash)
+    # No second account: Mallory's password does not log in as Ann's address.
+    mallory = await users.anonymous.post(
+        "/api/app/login", json={"login": "ann@example.com", "password": "mallorys password"}
+    )
+    assert mallory.status_code == 401
+    assert (
+        await users.anonymous.post(
+            "/api/app/login", json={"login": "new@example.com", "password": "mallorys password"}
+        )
+    ).status_code == 200
+    [notice] = await db.read(
+        lambda uow: [r for r in uow.outbox.list() if r.topic == "email.registration_attempt"]
+    )
+    assert notice.payload == {"customer_id": owner.id}  # nothing of Mallory's
+
+
+async def test_registering_a_taken_email_again_and_again_tells_its_owner_once_a_day(
+    users: AppUsers,
+) -> None:
+    await users.register()
+    body = {"name": "M", "email": "ann@example.com", "password": PASSWORD}
+    for _ in range(3):
+        answer = await users.anonymous.post(
+            "/api/app/register", json=body | {"birth_date": ADULT_BIRTH_DATE}
+        )
+        assert answer.status_code == 202
+    notices = await users.server.db.read(
+        lambda uow: [r for r in uow.outbox.list() if r.topic == "email.registration_attempt"]
+    )
+    assert len(notices) == 1
+
+
+async def test_registering_a_taken_phone_number_is_409(users: AppUsers) -> None:
+    await users.register(name="Ann Original", phone="+4930111111")
     by_phone = await users.anonymous.post(
         "/api/app/register",
         json={
@@ -267,6 +316,86 @@ async def test_wrong_password_and_unknown_login_get_the_same_401(users: AppUsers
     assert wrong_password.status_code == unknown.status_code == not_a_login.status_code == 401
     assert wrong_password.json() == unknown.json() == not_a_login.json()
     assert "email, phone number or password" in unknown.json()["error"]
+
+
+async def test_a_login_with_an_old_scrypt_hash_works_and_stores_an_argon2id_hash(
+    users: AppUsers,
+) -> None:
+    """Issue 13 point 6: old hashes verify and are rehashed on the next successful login."""
+    ann = await users.register()
+    db = users.server.db
+    customer = await db.read(lambda uow: uow.customers.by_number(ann.number))
+    old = legacy_scrypt_password_hash(PASSWORD)
+    await db.write(lambda uow: uow.customers.update(customer.id, password_hash=old))
+
+    wrong = await users.anonymous.post(
+        "/api/app/login", json={"login": ann.email, "password": "not the password"}
+    )
+    assert wrong.status_code == 401
+    assert (await db.read(lambda uow: uow.customers.get(customer.id))).password_hash == old
+
+    right = await users.anonymous.post(
+        "/api/app/login", json={"login": ann.email, "password": PASSWORD}
+    )
+    assert right.status_code == 200, right.text
+    rehashed = (await db.read(lambda uow: uow.customers.get(customer.id))).password_hash
+    assert rehashed.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert verify_password(PASSWORD, rehashed)
+    # the same password: this login and the first one both still work
+    assert (await ann.app.get("/api/app/me")).status_code == 200
+    again = await users.anonymous.post(
+        "/api/app/login", json={"login": ann.email, "password": PASSWORD}
+    )
+    assert again.status_code == 200
+    assert (await db.read(lambda uow: uow.customers.get(customer.id))).password_hash == rehashed
+
+
+def test_an_unknown_login_is_checked_against_a_decoy_of_the_same_argon2id_cost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No account enumeration by timing: the decoy path runs the same hash function with
+    the same parameters as a real account's check."""
+    checked: list[str] = []
+    real = accounts.verify_password
+
+    def spy(password: str, stored: str) -> bool:
+        checked.append(stored)
+        return real(password, stored)
+
+    monkeypatch.setattr(accounts, "verify_password", spy)
+    real_hash = hash_password(PASSWORD)
+    assert accounts.check_login_password(PASSWORD, real_hash)
+    assert not accounts.check_login_password(PASSWORD, None)
+    real_stored, decoy = checked
+    assert real_stored == real_hash
+    assert argon2.extract_parameters(decoy) == argon2.extract_parameters(real_hash)
+    assert decoy.startswith("$argon2id$") and decoy != real_hash
+
+
+async def test_unknown_login_and_wrong_password_do_the_same_work_and_record_the_reason(
+    users: AppUsers,
+) -> None:
+    """Issue 13 point 6: the same answer, the same hash (a decoy) and the same write (a
+    refusal recorded) for an unknown login as for a wrong password; what is recorded says
+    why, never the login."""
+    ann = await users.register()
+    db = users.server.db
+    wrong = await users.anonymous.post(
+        "/api/app/login", json={"login": ann.email, "password": "not the password"}
+    )
+    unknown = await users.anonymous.post(
+        "/api/app/login", json={"login": "nobody@example.com", "password": "not the password"}
+    )
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json()
+    assert wrong.headers.keys() == unknown.headers.keys()
+    events = await db.read(lambda uow: uow.security_events.list(kind="AppLoginRejected"))
+    customer = await db.read(lambda uow: uow.customers.by_number(ann.number))
+    assert sorted((e.details["reason"], e.customer_id) for e in events) == [
+        ("unknown_login", None),
+        ("wrong_password", customer.id),
+    ]
+    assert "nobody" not in str([e.details for e in events])
 
 
 async def test_ten_wrong_passwords_pause_the_login_without_telling_who_is_a_customer(
@@ -729,7 +858,7 @@ async def test_export_holds_everything_about_the_customer(users: AppUsers) -> No
     assert "id_tag" not in session
     assert export["app_logins"][0]["ip_address"] == "127.0.0.1"
     assert "04EXPORT0001" not in response.text
-    assert PASSWORD not in response.text and "scrypt" not in response.text
+    assert PASSWORD not in response.text and "argon2" not in response.text
 
 
 async def test_deleting_the_account_erases_identity_and_ends_every_login(

@@ -106,7 +106,9 @@ async def test_app_start_on_an_ocpp16_charger_charges_on_the_customers_account(
         again = await ann.app.post("/api/app/me/sessions", json={"charger_id": "CP16"})
         assert again.json()["status"] == "Accepted"
         second_start = _calls_received(cp, "RemoteStartTransaction")[-1]
-        assert second_start.payload["idTag"] == app_token
+        # issue 13: a new single-use start token for every app start
+        assert second_start.payload["idTag"] != app_token
+        assert second_start.payload["idTag"].startswith("APP")
     assert not users.saw(app_token)
     assert session["auth_method"] == "app"
 

@@ -21,6 +21,7 @@ from csms.server import running_server
 from storage.crypto import DataKey, KeyRing, load_key_ring, save_key_ring
 from storage.database import Database
 from storage.migrate import upgrade
+from storage.records import ChargerEventRecord, UnreconciledRecord
 from tests.api.conftest import add_session
 from tests.cli.conftest import Result, run_cli
 
@@ -247,19 +248,40 @@ async def test_retention_run_prints_what_it_removed(
             expires_at=now - timedelta(days=2),
             kind="login",
         )
+        for days in (181, 179):  # CSMS_EVENT_RETENTION_DAYS: 180 by default
+            when = now - timedelta(days=days)
+            uow.security_events.add(kind="PinLoginRejected", details={}, created_at=when)
+            uow.charger_events.add(
+                ChargerEventRecord(charger_id="CP-1", kind="Security", payload={}, received_at=when)
+            )
+            uow.unreconciled.add(
+                UnreconciledRecord(
+                    charger_id="CP-1",
+                    action="MeterValues",
+                    reason="r",
+                    payload={},
+                    received_at=when,
+                )
+            )
 
     await csms_server.db.write(seed)
     ran = await run_cli(cli_env, "retention", "run")
     assert ran.code == 0, ran.err
-    lines = [line.rsplit(" ", 1) for line in ran.out.splitlines()]
-    counts = {label.rstrip(": "): int(value) for label, value in lines}
+    lines = [line.split(": ", 1) for line in ran.out.splitlines()]
+    printed = {label.strip(): value.strip() for label, value in lines}
+    assert printed.pop("tables vacuumed")  # "none (SQLite)", or the tables on PostgreSQL
+    counts = {label: int(value) for label, value in printed.items()}
     cutoff = years_before(now, 7).date().isoformat()
     assert counts.pop(f"sessions anonymized (ended before {cutoff})") == 0
+    events = (now - timedelta(days=180)).date().isoformat()
     assert counts == {
         "charger connections deleted (older than 21 days)": 2,
         "app login addresses cleared (older than 21 days)": 0,
         "expired app logins deleted": 0,
-        "expired touchscreen login tokens deleted": 1,
+        "expired one-time tokens deleted": 1,
+        f"security events deleted (before {events})": 1,
+        f"charger events deleted (before {events})": 1,
+        f"unreconciled messages deleted (before {events})": 1,
     }
     again = (await run_cli(cli_env, "retention", "run", "--json")).json()
     assert again["connection_log_deleted"] == 0 and again["login_tokens_deleted"] == 0

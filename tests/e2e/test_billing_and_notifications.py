@@ -147,15 +147,19 @@ async def _provision(csms: Csms) -> tuple[int, str]:
                 "notify": ["email", "sms"],
             },
         )
-        assert registered.status_code == 201, registered.text
-        app.headers["Authorization"] = f"Bearer {registered.json()['token']}"
+        assert registered.status_code == 202, registered.text
+        logged_in = await app.post(
+            "/api/app/login", json={"login": EMAIL, "password": "patient-heron-lantern"}
+        )
+        assert logged_in.status_code == 200, logged_in.text
+        app.headers["Authorization"] = f"Bearer {logged_in.json()['token']}"
         card = await app.post(
             "/api/app/me/payment-cards",
             json={"number": CARD_NUMBER, "exp_month": 11, "exp_year": 2031, "cvc": CVC},
         )
         assert card.status_code == 201, card.text
         assert (card.json()["brand"], card.json()["last4"]) == ("visa", "4242")
-        number = int(registered.json()["customer_number"])
+        number = int(logged_in.json()["customer_number"])
     await csms.cli("cards", "add", CARD_UID, "--customer", str(number))
     return number, password
 

@@ -98,9 +98,13 @@ async def test_a_customer_charges_by_card_pin_and_app_and_owners_see_only_the_nu
                     "pin": PIN,
                 },
             )
-            assert registered.status_code == 201, registered.text
-            number = registered.json()["customer_number"]
-            app.headers["Authorization"] = f"Bearer {registered.json()['token']}"
+            assert registered.status_code == 202, registered.text
+            logged_in = await app.post(
+                "/api/app/login", json={"login": EMAIL, "password": PASSWORD}
+            )
+            assert logged_in.status_code == 200, logged_in.text
+            number = logged_in.json()["customer_number"]
+            app.headers["Authorization"] = f"Bearer {logged_in.json()['token']}"
             card = await app.post("/api/app/me/cards", json={"uid": CARD})
             assert card.status_code in (200, 201), card.text
 

@@ -211,7 +211,9 @@ async def test_app_and_card_starts_record_their_method_and_customer(
 ) -> None:
     """RemoteStartTransaction with the customer's app token: the charger starts with it."""
     customer = await _customer(sqlite_db)
-    app_token = await sqlite_db.write(lambda uow: app_token_for(uow, customer, now=NOW))
+    # issued now: an app start token is valid for five minutes (issue 13)
+    issued = datetime.now(UTC)
+    app_token = await sqlite_db.write(lambda uow: app_token_for(uow, customer, now=issued))
     await sqlite_db.write(
         lambda uow: uow.id_tags.add(
             uid="CARD77", status="active", created_at=NOW, customer_id=customer.id

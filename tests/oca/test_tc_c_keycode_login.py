@@ -220,7 +220,9 @@ async def test_request_start_with_the_app_token_is_an_app_session(
     """2.0.1 RequestStartTransaction with the customer's app token (type Central): the
     station's Started carries it back."""
     customer = await _customer(server)
-    app_token = await server.db.write(lambda uow: app_token_for(uow, customer, now=T0))
+    # issued now: an app start token is valid for five minutes (issue 13)
+    issued = datetime.now(UTC)
+    app_token = await server.db.write(lambda uow: app_token_for(uow, customer, now=issued))
     token = {"idToken": app_token, "type": "Central"}
     started = await station.transaction(
         event("Started", "tx-app", 0, "RemoteStart", idToken=token, remote_start_id=7)

@@ -11,13 +11,25 @@ import stat
 import sys
 from pathlib import Path
 
+import argon2
 import pytest
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from csms.security import hash_password, hash_pin, validate_pin, verify_password, verify_pin
+from csms.security import (
+    ARGON2_MEMORY_KIB,
+    ARGON2_PARALLELISM,
+    ARGON2_TIME_COST,
+    hash_password,
+    hash_pin,
+    password_needs_rehash,
+    pin_needs_rehash,
+    validate_pin,
+    verify_password,
+    verify_pin,
+)
 from storage.crypto import (
     BlindIndex,
     DataKey,
@@ -30,6 +42,7 @@ from storage.crypto import (
     normalize,
     save_key_ring,
 )
+from tests.fakes.legacy_hashes import legacy_scrypt_password_hash, legacy_scrypt_pin_hash
 
 OLD = DataKey("old", bytes(range(32)))
 NEW = DataKey("new", bytes(range(100, 132)))
@@ -446,7 +459,7 @@ def test_unacceptable_pins_are_refused_with_a_reason(pin: str, reason: str) -> N
 
 def test_hashed_pin_verifies_and_a_wrong_pin_does_not() -> None:
     stored = hash_pin("2580")
-    assert stored.startswith("scrypt-pin$") and "2580" not in stored
+    assert stored.startswith("pin$argon2id$v=19$m=19456,t=2,p=1$") and "2580" not in stored
     assert verify_pin("2580", stored)
     assert not verify_pin("2581", stored)
     assert hash_pin("2580") != stored  # fresh salt
@@ -462,6 +475,54 @@ def test_pin_and_password_hashes_are_not_interchangeable() -> None:
     assert not verify_password("2580", hash_pin("2580"))
 
 
-@pytest.mark.parametrize("stored", ["", "scrypt-pin$x", "scrypt-pin$a$b$c$d$e", "plain"])
+@pytest.mark.parametrize(
+    "stored",
+    ["", "scrypt-pin$x", "scrypt-pin$a$b$c$d$e", "plain", "pin$argon2id$v=19$broken", "pin$"],
+)
 def test_verify_pin_rejects_a_malformed_hash(stored: str) -> None:
     assert not verify_pin("2580", stored)
+
+
+@pytest.mark.parametrize("stored", ["", "$argon2id$v=19$m=19456,t=2,p=1$xx$yy", "scrypt$1$2"])
+def test_verify_password_rejects_a_malformed_hash(stored: str) -> None:
+    assert not verify_password("correct horse battery", stored)
+
+
+def test_password_hashes_meet_the_owasp_argon2id_minimum() -> None:
+    """OWASP Password Storage Cheat Sheet: argon2id with m=19 MiB (19456 KiB), t=2, p=1."""
+    assert (ARGON2_MEMORY_KIB, ARGON2_TIME_COST, ARGON2_PARALLELISM) == (19456, 2, 1)
+    stored = hash_password("correct horse battery")
+    params = argon2.extract_parameters(stored)
+    assert params.type is argon2.Type.ID
+    assert (params.memory_cost, params.time_cost, params.parallelism) == (19456, 2, 1)
+    assert params.salt_len == 16 and params.hash_len == 32
+    assert verify_password("correct horse battery", stored)
+    assert not verify_password("correct horse batterY", stored)
+    assert hash_password("correct horse battery") != stored  # fresh salt
+    assert not password_needs_rehash(stored)
+
+
+def test_old_scrypt_hashes_still_verify_and_ask_to_be_rehashed() -> None:
+    password = legacy_scrypt_password_hash("correct horse battery")
+    pin = legacy_scrypt_pin_hash("2580")
+    assert verify_password("correct horse battery", password)
+    assert not verify_password("correct horse batterY", password)
+    assert verify_pin("2580", pin) and not verify_pin("2581", pin)
+    assert password_needs_rehash(password) and pin_needs_rehash(pin)
+    assert not pin_needs_rehash(hash_pin("2580"))
+
+
+def test_a_cheaper_argon2id_hash_asks_to_be_rehashed() -> None:
+    cheap = argon2.PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+    stored = cheap.hash("correct horse battery")
+    assert verify_password("correct horse battery", stored)
+    assert password_needs_rehash(stored)
+    assert pin_needs_rehash("pin" + cheap.hash("2580"))
+
+
+def test_old_pin_and_password_hashes_are_not_interchangeable_either() -> None:
+    assert not verify_password("2580", legacy_scrypt_pin_hash("2580"))
+    assert not verify_pin("2580", legacy_scrypt_password_hash("2580"))
+    # A PIN hash with its prefix cut off is a password hash of a 4-8 digit secret: it is the
+    # prefix, not the digest, that keeps them apart, and verify_password never strips it.
+    assert not verify_password("2580", "pin" + hash_password("2580"))

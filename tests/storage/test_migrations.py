@@ -14,6 +14,7 @@ from sqlalchemy import Connection, text
 from storage.crypto import KeyRing
 from storage.database import Database
 from storage.migrate import head_revision, revision_of, upgrade
+from storage.records import TransactionRecord
 from storage.sql.repositories import SqlUnitOfWork
 from storage.sql.tables import metadata
 
@@ -39,7 +40,7 @@ async def test_migrated_database_matches_the_table_definitions(db: Database) -> 
 
 
 async def test_migrated_database_is_at_the_head_revision(db: Database) -> None:
-    assert await db.read(lambda uow: revision_of(uow.conn)) == head_revision() == "0012"
+    assert await db.read(lambda uow: revision_of(uow.conn)) == head_revision() == "0013"
 
 
 async def test_every_migration_replayed_builds_the_declared_schema(database_url: str) -> None:
@@ -229,5 +230,66 @@ async def test_signed_meter_values_of_an_earlier_version_are_encrypted_by_the_up
         [tx] = await new.read(lambda uow: uow.transactions.list())
         values = await new.read(lambda uow: uow.meter_samples.for_transaction(tx.id))
         assert [v.signed_meter_value for v in values] == [signed, signed]
+    finally:
+        await new.close()
+
+
+async def test_long_lived_app_tokens_are_retired_by_the_upgrade_and_still_stop_their_session(
+    database_url: str,
+) -> None:
+    """0013 (issue 13 point 6): a customer's app token of before, valid for ever, no
+    longer starts anything; the session it started still stops with it."""
+    from csms.domain.charging.authorization import authorize_id_tag
+
+    keys = KeyRing([KeyRing.generate()])
+    await asyncio.to_thread(upgrade, database_url, "0012", keys=keys)
+    old = Database(database_url, keys=keys)
+    when = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+
+    def seed(uow: SqlUnitOfWork) -> None:
+        _insert_old_charger(uow.conn, when)
+        for uid in ("APPOLDTOKEN000000001", "APPOLDTOKEN000000002"):
+            uow.id_tags.add(uid=uid, status="active", created_at=when, kind="app")
+        uow.id_tags.add(uid="04CARD", status="active", created_at=when)
+        uow.transactions.add(
+            TransactionRecord(
+                id=0,
+                transaction_id=77,
+                charger_id="CP-OLD",
+                connector_id=1,
+                id_tag="APPOLDTOKEN000000001",
+                auth_method="app",
+                start_key="CP-OLD|1|k",
+                meter_start_wh=100,
+                started_at=when,
+                status="active",
+                created_at=when,
+                updated_at=when,
+            )
+        )
+
+    await old.write(seed)
+    await old.close()
+    await asyncio.to_thread(upgrade, database_url, keys=keys)
+    new = Database(database_url, keys=keys)
+    try:
+        later = datetime.now(UTC)
+
+        def check(uow: SqlUnitOfWork) -> None:
+            running, idle = (
+                uow.id_tags.by_uid("APPOLDTOKEN000000001"),
+                uow.id_tags.by_uid("APPOLDTOKEN000000002"),
+            )
+            assert running is not None and idle is not None
+            assert running.used_at is not None and running.expires_at is not None
+            assert authorize_id_tag(uow, idle.uid, now=later).status.value == "Invalid"
+            tx = uow.transactions.by_transaction_id(77)
+            assert tx is not None
+            stop = authorize_id_tag(uow, running.uid, now=later, exclude_transaction_pk=tx.id)
+            assert stop.status.value == "Accepted"
+            card = uow.id_tags.by_uid("04CARD")
+            assert card is not None and card.expires_at is None and card.used_at is None
+
+        await new.read(check)
     finally:
         await new.close()

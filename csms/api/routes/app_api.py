@@ -8,7 +8,10 @@ records, so another customer's id answers 404 exactly like an id that does not e
 Card UIDs are only ever shown masked; the app token that starts sessions is never shown.
 
 Registration, login and the unsubscribe link need no token. Passwords and PINs are
-hashed in a worker thread (scrypt takes ~40 ms) so chargers are never kept waiting.
+hashed in a worker thread (argon2id takes ~40 ms) so chargers are never kept waiting.
+Neither registration nor login tells whether an account exists: registering answers the
+same for a new and a taken email address (the owner of a taken one is told by email),
+and every refused login answers alike after the same hash work.
 """
 
 from __future__ import annotations
@@ -140,6 +143,13 @@ class TokenOut(BaseModel):
     customer_number: int
 
 
+class RegistrationOut(BaseModel):
+    message: str = Field(
+        description="the same for every registration: log in next (POST /api/app/login)"
+    )
+    login: str = Field(description="where to log in with your email address and password")
+
+
 class LoggedOut(BaseModel):
     logged_out: bool
 
@@ -233,9 +243,14 @@ async def _verify_password(ctx: CustomerApiContext, password: str) -> None:
 # -- registration and login -----------------------------------------------------------
 
 
-@router.post("/register", response_model=TokenOut, status_code=status.HTTP_201_CREATED)
+@router.post("/register", response_model=RegistrationOut, status_code=status.HTTP_202_ACCEPTED)
 async def register(body: RegisterRequest, request: Request) -> dict[str, Any]:
-    """Create an account (18 or older only) and log in: the answer holds the login token."""
+    """Create an account (18 or older only), then log in with ``POST /api/app/login``.
+
+    The answer is the same whether the email address was new or already had an account:
+    for a taken address no account is made and its owner is told by email instead, so the
+    answer never tells anyone whether an address is registered.
+    """
     db = request.app.state.db
     now = CustomerApiContext.now()
     with unprocessable():
@@ -258,19 +273,13 @@ async def register(body: RegisterRequest, request: Request) -> dict[str, Any]:
         notify=tuple(body.notify),
         marketing_opt_in=body.marketing_opt_in,
     )
-    token = accounts.new_customer_token()
-    address = _client_address(request)
-
-    def run(uow: UnitOfWork) -> tuple[CustomerRecord, datetime]:
-        customer = accounts.register_customer(
-            uow, registration, password_hash=password_hash, pin_hash=pin_hash, now=now
-        )
-        login = accounts.issue_token(uow, customer.id, token=token, now=now, created_ip=address)
-        return customer, login.expires_at
-
     with unprocessable():
-        customer, expires_at = await db.write(run)
-    return _token_answer(customer, token, expires_at)
+        await db.write(
+            lambda uow: accounts.register_or_tell_owner(
+                uow, registration, password_hash=password_hash, pin_hash=pin_hash, now=now
+            )
+        )
+    return {"message": accounts.REGISTRATION_RECEIVED, "login": "/api/app/login"}
 
 
 # The same answer for every refusal (unknown login, wrong password, a paused account), so
@@ -294,17 +303,30 @@ async def login(body: LoginRequest, request: Request) -> dict[str, Any]:
     stored = customer.password_hash if customer is not None else None
     # Checked against a decoy hash when there is no such login: the same time either way.
     matches = await asyncio.to_thread(accounts.check_login_password, body.password, stored)
-    if customer is None:
-        raise ApiError(401, _LOGIN_FAILED)
     now = CustomerApiContext.now()
+    if customer is None:
+        # recorded like a wrong password is: the same write, so the same time
+        await db.write(lambda uow: accounts.record_unknown_login(uow, now=now))
+        raise ApiError(401, _LOGIN_FAILED)
     token = accounts.new_customer_token()
     address = _client_address(request)
     customer_id = customer.id
+
+    # A hash of an older scheme (scrypt) is replaced now that the password is known.
+    rehashed = (
+        await asyncio.to_thread(
+            accounts.rehash_login_password, body.password, stored, matches=matches
+        )
+        if matches
+        else None
+    )
 
     def run(uow: UnitOfWork) -> CustomerTokenRecord | None:
         # (recorded in the write, so that concurrent guesses each see the count before)
         if not accounts.record_login_attempt(uow, customer_id, matches=matches, now=now):
             return None
+        if rehashed is not None and stored is not None:
+            accounts.store_rehashed_password(uow, customer_id, old_hash=stored, new_hash=rehashed)
         return accounts.issue_token(uow, customer_id, token=token, now=now, created_ip=address)
 
     login = await db.write(run)

@@ -43,7 +43,7 @@ async def create(body: CustomerCreate, ctx: OperatorContext) -> dict[str, Any]:
         problem = validate_pin(body.pin)
         if problem:
             raise InvalidRequest(problem)
-        # (scrypt in a worker thread: never inside the unit of work, which would hold up
+        # (argon2id in a worker thread: never inside the unit of work, which would hold up
         # every charger's commit and run again if the batch were retried)
         pin_hash = await asyncio.to_thread(hash_pin, body.pin)
     customer = await ctx.db.write(

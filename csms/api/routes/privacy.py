@@ -18,7 +18,7 @@ from fastapi import APIRouter
 from csms.api.context import AdminContext, ApiContext, OperatorContext
 from csms.api.errors import ApiError
 from csms.api.schemas import DataKeyOut, KeyRetiredOut, KeyRotationOut, RetentionOut
-from csms.domain.people.retention import run_retention
+from csms.domain.people.retention import run_retention_and_vacuum
 from csms.domain.security.key_rotation import (
     KeyChangeRefused,
     key_usage,
@@ -89,8 +89,13 @@ async def retire_key(key_id: str, ctx: AdminContext) -> dict[str, Any]:
 @router.post("/api/retention/run", response_model=RetentionOut)
 async def run_retention_now(ctx: OperatorContext) -> dict[str, Any]:
     """Apply the retention rules now (the server also does this daily): connection
-    addresses older than 21 days, expired logins, sessions past the retention period."""
-    now = ctx.now()
-    years = ctx.settings.privacy.retention_years
-    report = await ctx.db.write(lambda uow: run_retention(uow, now=now, retention_years=years))
+    addresses older than 21 days, expired logins, sessions past the retention period,
+    events past CSMS_EVENT_RETENTION_DAYS; then VACUUM on PostgreSQL."""
+    privacy = ctx.settings.privacy
+    report = await run_retention_and_vacuum(
+        ctx.db,
+        now=ctx.now(),
+        retention_years=privacy.retention_years,
+        event_retention_days=privacy.event_retention_days,
+    )
     return report.as_dict()

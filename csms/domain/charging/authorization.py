@@ -5,10 +5,14 @@ Whatever identifies a driver is looked up as a token in ``id_tags``; its ``kind`
 the driver identified and decides the session's ``auth_method``:
 
 - ``card``: an RFID card (``csms cards add``): 1.6 idTag, 2.0.1 ISO14443/ISO15693.
-- ``app``: the customer's app token, sent by the CSMS in RemoteStart/RequestStart
-  (:func:`csms.domain.people.cards.app_token_for`).
+- ``app``: a one-time app start token, sent by the CSMS in RemoteStart/RequestStart
+  (:func:`csms.domain.people.cards.app_token_for`); it starts one session, within minutes
+  of the app's request.
 - ``login``: a one-time token issued after a touchscreen PIN login
   (:mod:`csms.domain.people.pin_login`); it starts one session, within minutes of the login.
+
+App and login tokens are *one-time* tokens: the start that uses one up
+(:func:`mark_one_time_token_used`) makes any other use Invalid.
 
 Tokens csms does not know fall back to the 2.0.1 idToken type (1.6 idTags: card).
 """
@@ -25,12 +29,13 @@ from storage.records import IdTagRecord
 __all__ = [
     "KEY_CODE",
     "NO_AUTHORIZATION",
+    "ONE_TIME_KINDS",
     "PROVISIONED_TOKEN_TYPES",
     "TokenKind",
     "auth_method_for",
     "authorize_id_tag",
     "authorize_id_token",
-    "mark_login_token_used",
+    "mark_one_time_token_used",
     "token_record",
 ]
 
@@ -49,6 +54,9 @@ class TokenKind(StrEnum):
     APP = "app"
     LOGIN = "login"
 
+
+#: Token kinds valid for one session only (``id_tags.used_at`` set by its start).
+ONE_TIME_KINDS = frozenset({TokenKind.APP.value, TokenKind.LOGIN.value})
 
 _KIND_METHODS = {
     TokenKind.CARD.value: AuthMethod.CARD,
@@ -126,7 +134,7 @@ def _authorize_record(
     parent = tag.parent_id_tag
     if tag.status == "blocked":
         return IdTokenInfo(AuthorizationStatus.BLOCKED, expiry, parent)
-    if tag.kind == TokenKind.LOGIN.value and tag.used_at is not None:
+    if tag.kind in ONE_TIME_KINDS and tag.used_at is not None:
         # A one-time token started its session: only that session's own messages (its
         # stop, a replayed start) still go through, also after the token's expiry.
         if _started_by(uow, id_tag, exclude_transaction_pk):
@@ -154,9 +162,9 @@ def authorize_id_tag(
     Unknown → Invalid; blocked → Blocked; past its expiry → Expired; a token already in a
     running transaction → ConcurrentTx. ``exclude_transaction_pk`` is the transaction the
     message belongs to: it does not count as running, so a replayed StartTransaction is not
-    refused by itself, and a used one-time login token still answers Accepted for the
-    session it started (its StopTransaction). Any other use of a used login token is
-    Invalid (SPEC: it starts one session).
+    refused by itself, and a used one-time token (app or login) still answers Accepted for
+    the session it started (its StopTransaction). Any other use of a used one-time token is
+    Invalid (SPEC: it starts one session; issue 13: so does an app start token).
     """
     tag = uow.id_tags.by_uid(id_tag)
     return _authorize_record(
@@ -193,14 +201,15 @@ def authorize_id_token(
     )
 
 
-def mark_login_token_used(
+def mark_one_time_token_used(
     uow: UnitOfWork, tag: IdTagRecord | None, info: IdTokenInfo, *, now: datetime
 ) -> None:
-    """A transaction started with ``tag`` and ``info``: a one-time login token accepted for
-    it is used up (SPEC "Authorization methods": valid to start one session)."""
+    """A transaction started with ``tag`` and ``info``: a one-time token (app start or
+    login) accepted for it is used up (SPEC "Authorization methods": valid to start one
+    session)."""
     if (
         tag is not None
-        and tag.kind == TokenKind.LOGIN.value
+        and tag.kind in ONE_TIME_KINDS
         and tag.used_at is None
         and info.status is AuthorizationStatus.ACCEPTED
     ):

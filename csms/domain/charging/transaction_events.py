@@ -36,7 +36,7 @@ from csms.domain.charging.authorization import (
     TokenKind,
     auth_method_for,
     authorize_id_token,
-    mark_login_token_used,
+    mark_one_time_token_used,
     token_record,
 )
 from csms.domain.charging.transactions import new_transaction_id
@@ -490,7 +490,7 @@ def _project_authorization(
         auth_method=auth_method_for(token_type, kind=tag.kind if tag else None).value,
         auth_status=info.status.value,
     )
-    mark_login_token_used(uow, tag, info, now=now)
+    mark_one_time_token_used(uow, tag, info, now=now)
 
 
 def _missing_seq_nos(

@@ -16,7 +16,7 @@ from typing import Any
 from csms.domain.charging.authorization import (
     auth_method_for,
     authorize_id_tag,
-    mark_login_token_used,
+    mark_one_time_token_used,
 )
 from csms.domain.errors import InvalidRequest, NotFound
 from csms.domain.model import (
@@ -113,7 +113,7 @@ def start_transaction(
         updated_at=now,
     )
     uow.transactions.add(record)
-    mark_login_token_used(uow, tag, info, now=now)
+    mark_one_time_token_used(uow, tag, info, now=now)
     return StartResult(record.transaction_id, info, created=True)
 
 

@@ -5,10 +5,11 @@ Whatever a customer names by id (a card, a session) is looked up among *their ow
 records only; another customer's id is "not found", exactly like an id that does not
 exist, so ids are never confirmed to people they do not belong to.
 
-Slow hashes (scrypt passwords and PINs, ~40 ms each) are never computed in a unit of work
-here: units of work may run on the event loop's thread and are run again when a group
-commit fails (``storage.database``). Callers hash in a worker thread first
-(:func:`hash_credentials`, :func:`check_login_password`) and pass the hashes in.
+Slow hashes (argon2id passwords and PINs, ~40 ms each: ``csms.security``) are never
+computed in a unit of work here: units of work may run on the event loop's thread and are
+run again when a group commit fails (``storage.database``). Callers hash in a worker
+thread first (:func:`hash_credentials`, :func:`check_login_password`,
+:func:`rehash_login_password`) and pass the hashes in.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from csms.domain.errors import AlreadyExists, InvalidRequest, NotFound
-from csms.domain.model import TransactionStatus
+from csms.domain.model import AuthMethod, TransactionStatus
+from csms.domain.outbox_events import enqueue_registration_attempt
 from csms.domain.people.cards import CardState, add_card, app_token_for, block_card
 from csms.domain.people.customers import (
     ADULT_AGE,
@@ -36,7 +38,14 @@ from csms.domain.people.customers import (
     validate_phone,
 )
 from csms.domain.people.rights import erase_customer
-from csms.security import hash_password, hash_pin, hash_token, validate_pin, verify_password
+from csms.security import (
+    hash_password,
+    hash_pin,
+    hash_token,
+    password_needs_rehash,
+    validate_pin,
+    verify_password,
+)
 from storage.ports import UnitOfWork
 from storage.records import (
     ChargerRecord,
@@ -51,7 +60,9 @@ __all__ = [
     "CUSTOMER_TOKEN_PREFIX",
     "LOGIN_LOCKED_EVENT",
     "LOGIN_LOCK_DURATION",
+    "LOGIN_REJECTED_EVENT",
     "MAX_LOGIN_FAILURES",
+    "REGISTRATION_RECEIVED",
     "CustomerLogin",
     "Favorite",
     "Registration",
@@ -74,12 +85,16 @@ __all__ = [
     "own_session",
     "own_sessions",
     "record_login_attempt",
+    "record_unknown_login",
     "register_card",
     "register_customer",
+    "register_or_tell_owner",
+    "rehash_login_password",
     "remove_favorite",
     "revoke_token",
     "set_password_hash",
     "set_pin_hash",
+    "store_rehashed_password",
     "update_profile",
 ]
 
@@ -123,6 +138,8 @@ def hash_credentials(password: str | None, pin: str | None) -> tuple[str | None,
 
 @functools.cache
 def _decoy_password_hash() -> str:
+    """A hash nobody knows the password of, made by :func:`hash_password` like a real one
+    (the same argon2id cost), so that checking it takes as long as checking a real one."""
     return hash_password(secrets.token_urlsafe(16))
 
 
@@ -134,10 +151,60 @@ def check_login_password(password: str, stored_hash: str | None) -> bool:
     return matches and stored_hash is not None
 
 
+def rehash_login_password(password: str, stored_hash: str | None, *, matches: bool) -> str | None:
+    """A new hash of ``password`` when it just matched a hash of an older scheme or cost
+    (scrypt, written before argon2id), else None. Slow: run it in a worker thread, then
+    store it with :func:`store_rehashed_password`."""
+    if not matches or stored_hash is None or not password_needs_rehash(stored_hash):
+        return None
+    return hash_password(password)
+
+
+def store_rehashed_password(
+    uow: UnitOfWork, customer_id: int, *, old_hash: str, new_hash: str
+) -> bool:
+    """Replace ``old_hash`` by ``new_hash`` (of the same password, from
+    :func:`rehash_login_password`); nothing when the password was changed in between.
+    Logins are not ended: the password is the same."""
+    customer = uow.customers.get(customer_id)
+    if customer is None or customer.erased_at is not None or customer.password_hash != old_hash:
+        return False
+    uow.customers.update(customer_id, password_hash=new_hash)
+    return True
+
+
 #: Wrong passwords in a row that pause an account's app login, and for how long.
 MAX_LOGIN_FAILURES = 10
 LOGIN_LOCK_DURATION = timedelta(minutes=15)
 LOGIN_LOCKED_EVENT = "AppLoginLocked"
+#: ``security_events.kind`` of every refused app login, with the reason (``unknown_login``,
+#: ``wrong_password``, ``paused``) and, for a known account, the customer's id; never the
+#: login or the password.
+LOGIN_REJECTED_EVENT = "AppLoginRejected"
+
+
+def _login_rejected(
+    uow: UnitOfWork, reason: str, *, now: datetime, customer_id: int | None = None
+) -> None:
+    uow.security_events.add(
+        kind=LOGIN_REJECTED_EVENT,
+        details={"reason": reason},
+        created_at=now,
+        customer_id=customer_id,
+    )
+
+
+def record_unknown_login(uow: UnitOfWork, *, now: datetime) -> None:
+    """Record a login refused because no account has that email or phone number.
+
+    The answer is the one a wrong password gets (``/api/app/login``), after the same
+    hash work (:func:`check_login_password` checks a decoy) and, with this, the same
+    write: refusing an unknown login costs what refusing a known one does, so neither the
+    answer nor its timing tells whether an account exists (issue 13 point 6). It is also
+    what shows an operator that logins are being sprayed at addresses that have no
+    account (as ``PinLoginRejected`` does for PIN logins).
+    """
+    _login_rejected(uow, "unknown_login", now=now)
 
 
 def record_login_attempt(
@@ -152,8 +219,10 @@ def record_login_attempt(
     """
     customer = uow.customers.get(customer_id)
     if customer is None or customer.erased_at is not None:
+        record_unknown_login(uow, now=now)
         return False
     if customer.login_locked_until is not None and customer.login_locked_until > now:
+        _login_rejected(uow, "paused", now=now, customer_id=customer_id)
         return False
     if matches:
         if customer.login_failures or customer.login_locked_until is not None:
@@ -177,6 +246,7 @@ def record_login_attempt(
         )
     else:
         uow.customers.update(customer_id, login_failures=failures)
+    _login_rejected(uow, "wrong_password", now=now, customer_id=customer_id)
     return False
 
 
@@ -309,6 +379,43 @@ def register_customer(
     customer.password_hash = password_hash
     customer.pin_hash = pin_hash
     return customer
+
+
+#: What ``POST /api/app/register`` answers, the same whether the address was new (an
+#: account was made) or taken (its owner is told by email): the answer never says which.
+REGISTRATION_RECEIVED = (
+    "registration received: log in with your email address and password "
+    "(POST /api/app/login). If this email address already had an account, no new one was "
+    "made and its owner has been told by email."
+)
+
+
+def register_or_tell_owner(
+    uow: UnitOfWork,
+    registration: Registration,
+    *,
+    password_hash: str,
+    pin_hash: str | None,
+    now: datetime,
+) -> CustomerRecord | None:
+    """:func:`register_customer`, except for an email address that is registered already:
+    then no account is made, the address's owner is told by email (outbox
+    ``email.registration_attempt``, at most one a day per account, so nobody can flood an
+    inbox with it) and None is returned. The caller answers the same either way, so that
+    registering never tells whether an address has an account (issue 13: no account
+    enumeration). Everything that does not depend on the address (age, SMS channel) is
+    checked first, for both.
+    """
+    check_can_register(registration.birth_date, today=now.date())
+    _check_sms_channel(registration.notify, (registration.phone or "").strip() or None)
+    owner = uow.customers.by_email(registration.email.strip())
+    if owner is not None:
+        if owner.erased_at is None:
+            enqueue_registration_attempt(uow, owner.id, now=now)
+        return None
+    return register_customer(
+        uow, registration, password_hash=password_hash, pin_hash=pin_hash, now=now
+    )
 
 
 def _customer(uow: UnitOfWork, customer_id: int) -> CustomerRecord:
@@ -459,17 +566,18 @@ def own_active_session(uow: UnitOfWork, customer_id: int, session_id: int) -> Tr
 
 
 def app_start_token(uow: UnitOfWork, customer_id: int, charger_id: str, *, now: datetime) -> str:
-    """The idTag to start charging with from the app (the customer's app token, made on
-    first use) after checking that the charger exists and that no app session of the
-    customer is running (the charger would refuse the token as ConcurrentTx)."""
+    """A new single-use idTag to start charging with from the app (``app_token_for``:
+    valid for one session, for ``APP_START_TOKEN_LIFETIME``) after checking that the
+    charger exists and that no app session of the customer is running (one app session at
+    a time, as when the app token was one per customer)."""
     customer = _customer(uow, customer_id)
     _charger(uow, charger_id)
-    token = app_token_for(uow, customer, now=now)
-    if uow.transactions.active_for_id_tag(token):
+    running = uow.transactions.list(customer_id=customer_id, active=True, limit=100)
+    if any(tx.auth_method == AuthMethod.APP.value for tx in running):
         raise AlreadyExists(
             "you already have a session charging from the app: stop it before starting another"
         )
-    return token
+    return app_token_for(uow, customer, now=now)
 
 
 # -- closing the account --------------------------------------------------------------

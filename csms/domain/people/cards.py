@@ -6,7 +6,7 @@ and "invalid" from absence (see ``csms.domain.charging.authorization``).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
 from csms.domain.errors import AlreadyExists, InvalidRequest, NotFound
@@ -16,6 +16,7 @@ from storage.ports import UnitOfWork
 from storage.records import CustomerRecord, IdTagRecord
 
 __all__ = [
+    "APP_START_TOKEN_LIFETIME",
     "APP_TOKEN_PREFIX",
     "MAX_UID_LENGTH",
     "CardState",
@@ -148,21 +149,38 @@ def unblock_card(uow: UnitOfWork, uid: str) -> IdTagRecord:
 #: the 1.6 idTag limit (CiString20).
 APP_TOKEN_PREFIX = "APP"
 _APP_TOKEN_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+#: An app start token starts one session within this time of the app's start request
+#: (issue 13 point 6). Long enough for a charger that waits for the cable (1.6
+#: ConnectionTimeOut, 2.0.1 EVConnectionTimeOut: typically 1-3 minutes) and to retry once;
+#: short enough that a token read off the wire or a charger's log is soon worth nothing.
+APP_START_TOKEN_LIFETIME = timedelta(minutes=5)
 
 
 def app_token_for(uow: UnitOfWork, customer: CustomerRecord, *, now: datetime) -> str:
-    """The customer's app token, made on first use (kind ``app`` in id_tags).
+    """A new app start token of ``customer`` (kind ``app`` in id_tags): single-use and
+    short-lived, like a touchscreen login token.
 
-    A session started with it is recorded with auth_method ``app``. It is a credential
-    like a card UID: stored encrypted, never shown to anyone.
+    It starts one session, within :data:`APP_START_TOKEN_LIFETIME` of ``now``: once a
+    session has started with it (1.6 StartTransaction, 2.0.1 TransactionEvent) any other
+    Authorize or start with it is Invalid, and after its expiry Expired
+    (``csms.domain.charging.authorization``), so a replayed RemoteStart or a token copied
+    from a charger cannot start a second session. The session it started still gets its
+    own messages (its stop) accepted. A session started with it is recorded with
+    auth_method ``app``. It is a credential like a card UID: stored encrypted, never shown
+    to anyone; expired ones are purged by the retention job.
     """
     import secrets
 
-    for token in uow.id_tags.list(customer_id=customer.id, kind="app"):
-        if token.status == CardState.ACTIVE.value:
-            return token.uid
-    uid = APP_TOKEN_PREFIX + "".join(secrets.choice(_APP_TOKEN_ALPHABET) for _ in range(17))
+    while True:
+        uid = APP_TOKEN_PREFIX + "".join(secrets.choice(_APP_TOKEN_ALPHABET) for _ in range(17))
+        if uow.id_tags.by_uid(uid) is None:
+            break
     uow.id_tags.add(
-        uid=uid, status=CardState.ACTIVE.value, created_at=now, customer_id=customer.id, kind="app"
+        uid=uid,
+        status=CardState.ACTIVE.value,
+        created_at=now,
+        customer_id=customer.id,
+        expires_at=now + APP_START_TOKEN_LIFETIME,
+        kind="app",
     )
     return uid

@@ -12,9 +12,12 @@ session within :data:`LOGIN_TOKEN_LIFETIME`; the session is recorded as ``touchs
 - Lockout: :data:`MAX_PIN_FAILURES` wrong PINs in a row lock PIN login for that customer
   for :data:`PIN_LOCK_DURATION`; while locked every attempt is refused, even with the right
   PIN, and does not extend the lock. The right PIN resets the count.
-- PIN verification (scrypt, ~40 ms) runs in a worker thread, never on the event loop that
-  serves every charger: the customer is read first, the PIN verified, and the outcome
-  recorded in a write that reads the customer again (two attempts at once each count).
+- PIN verification (argon2id, ~40 ms: ``csms.security``) runs in a worker thread, never on
+  the event loop that serves every charger: the customer is read first, the PIN verified,
+  and the outcome recorded in a write that reads the customer again (two attempts at once
+  each count). The decoy is hashed by ``hash_pin`` like a real PIN: the same cost.
+- A right PIN whose hash is of an older scheme (scrypt) is hashed again in that worker
+  thread and the new hash stored with the accepted attempt.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from enum import StrEnum
 from csms.domain.charging.authorization import TokenKind
 from csms.domain.people.customers import find_by_login
 from csms.domain.units_of_work import UnitsOfWork
-from csms.security import hash_pin, validate_pin, verify_pin
+from csms.security import hash_pin, pin_needs_rehash, validate_pin, verify_pin
 from storage.ports import UnitOfWork
 from storage.records import CustomerRecord, IdTagRecord
 
@@ -103,6 +106,8 @@ class PinCheck:
 
     candidate: PinCandidate
     matches: bool
+    #: A new hash of the right PIN, when the stored one is of an older scheme (scrypt).
+    rehashed: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,19 +142,27 @@ def _decoy_pin_hash() -> str:
             return hash_pin(pin)
 
 
-def _verify(pin: str, pin_hash: str | None) -> bool:
-    """Runs in a worker thread (scrypt)."""
+def _verify(pin: str, pin_hash: str | None) -> tuple[bool, str | None]:
+    """Whether the PIN matches, and a new hash of it when the stored one is outdated. Runs
+    in a worker thread (argon2id)."""
     decoy = pin_hash is None or len(pin) > _MAX_PIN_LENGTH
     matches = verify_pin(pin[:_MAX_PIN_LENGTH], _decoy_pin_hash() if decoy else pin_hash or "")
-    return matches and not decoy
+    if not matches or decoy or pin_hash is None:
+        return False, None
+    if not pin_needs_rehash(pin_hash):
+        return True, None
+    try:
+        return True, hash_pin(pin)
+    except ValueError:  # a PIN from before today's rules: it stays until the customer changes it
+        return True, None
 
 
 async def verify_pin_login(units: UnitsOfWork, *, login: str, pin: str) -> PinCheck:
     """Look the login up and verify the PIN, the slow part in a worker thread. Nothing is
     recorded yet: give the result to :func:`record_pin_attempt` in a write."""
     candidate = await units.read(lambda uow: find_pin_candidate(uow, login))
-    matches = await asyncio.to_thread(_verify, pin, candidate.pin_hash)
-    return PinCheck(candidate, matches)
+    matches, rehashed = await asyncio.to_thread(_verify, pin, candidate.pin_hash)
+    return PinCheck(candidate, matches, rehashed)
 
 
 def issue_login_token(uow: UnitOfWork, customer_id: int, *, now: datetime) -> IdTagRecord:
@@ -265,6 +278,8 @@ def record_pin_attempt(
         )
     if customer.pin_failures or customer.pin_locked_until is not None:
         uow.customers.update(customer.id, pin_failures=0, pin_locked_until=None)
+    if check.rehashed is not None:  # the same PIN, now at today's hash cost
+        uow.customers.update(customer.id, pin_hash=check.rehashed)
     token = issue_login_token(uow, customer.id, now=now) if issue_token else None
     log.info("PIN login on %s accepted (customer %s)", charger_id, customer.customer_number)
     return PinLoginOutcome(True, customer.id, customer.customer_number, token=token)

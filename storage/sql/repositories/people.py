@@ -236,14 +236,15 @@ class SqlIdTags(SealingRepository[IdTagRecord]):
         return sorted(self._all(query), key=lambda r: r.uid)
 
     def purge_expired_logins(self, before: datetime) -> int:
-        """Delete one-time login tokens that expired before ``before``; how many. A token
-        that started a session still running is kept: its StopTransaction names it."""
+        """Delete one-time tokens (touchscreen login and app start) that expired before
+        ``before``; how many. A token that started a session still running is kept: its
+        StopTransaction names it."""
         running = select(t.transactions.c.id_tag_hash).where(
             t.transactions.c.status == "active", t.transactions.c.id_tag_hash.is_not(None)
         )
         result = self.conn.execute(
             delete(t.id_tags).where(
-                t.id_tags.c.kind == "login",
+                t.id_tags.c.kind.in_(("login", "app")),
                 t.id_tags.c.expires_at < before,
                 t.id_tags.c.uid_hash.not_in(running),
             )

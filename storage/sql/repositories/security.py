@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from storage.records import ApiTokenRecord, IssuedCertificateRecord, SecurityEventRecord
 from storage.sql import tables as t
@@ -109,6 +109,11 @@ class SqlSecurityEvents(Repository[SecurityEventRecord]):
         if customer_id is not None:
             query = query.where(se.customer_id == customer_id)
         return self._all(query)
+
+    def purge_before(self, cutoff: datetime) -> int:
+        table = t.security_events
+        result = self.conn.execute(delete(table).where(table.c.created_at < cutoff))
+        return int(result.rowcount or 0)
 
     def newest_for_charger(
         self,

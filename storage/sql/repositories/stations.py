@@ -362,6 +362,11 @@ class SqlUnreconciled(_SealedPayloads[UnreconciledRecord]):
             query = query.where(t.unreconciled_messages.c.charger_id == charger_id)
         return self._all(query)
 
+    def purge_before(self, cutoff: datetime) -> int:
+        table = t.unreconciled_messages
+        result = self.conn.execute(delete(table).where(table.c.received_at < cutoff))
+        return int(result.rowcount or 0)
+
 
 class SqlChargerEvents(_SealedPayloads[ChargerEventRecord]):
     """What chargers report besides transactions (DataTransfer, NotifyCustomerInformation,
@@ -405,6 +410,11 @@ class SqlChargerEvents(_SealedPayloads[ChargerEventRecord]):
         if kind is not None:
             query = query.where(t.charger_events.c.kind == kind)
         return self._all(query)
+
+    def purge_before(self, cutoff: datetime) -> int:
+        table = t.charger_events
+        result = self.conn.execute(delete(table).where(table.c.received_at < cutoff))
+        return int(result.rowcount or 0)
 
 
 #: Tables whose JSON ``payload`` is ``{"encrypted": token}`` (``SqlDataKeys`` counts them).

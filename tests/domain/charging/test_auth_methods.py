@@ -1,6 +1,6 @@
 """The three ways to authorize, in the domain (SQLite and PostgreSQL): every session records
 how the driver identified (the token's kind decides) and whose session it is; a one-time
-touchscreen token starts exactly one session."""
+touchscreen token and an app start token each start exactly one session."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from csms.domain.charging.stations import add_charger
 from csms.domain.charging.transaction_events import TransactionEvent, record_transaction_event
 from csms.domain.charging.transactions import StopOutcome, start_transaction, stop_transaction
 from csms.domain.model import AuthMethod, AuthorizationStatus
-from csms.domain.people.cards import add_card, app_token_for
+from csms.domain.people.cards import APP_START_TOKEN_LIFETIME, add_card, app_token_for
 from csms.domain.people.customers import add_customer
 from csms.domain.people.pin_login import LOGIN_TOKEN_LIFETIME, issue_login_token, verify_pin_login
 from storage.database import Database
@@ -368,3 +368,97 @@ async def test_key_code_value_never_matches_a_card(db: Database) -> None:
     await db.write(lambda uow: add_card(uow, uid="12345678", now=NOW))
     info = await db.read(lambda uow: authorize_id_token(uow, "12345678", "KeyCode", now=NOW))
     assert info.status is AuthorizationStatus.INVALID
+
+
+# -- app start tokens: single-use and short-lived (issue 13 point 6) ------------------------
+
+
+async def _app_token(db: Database, customer: CustomerRecord) -> str:
+    return await db.write(lambda uow: app_token_for(uow, customer, now=NOW))
+
+
+async def test_every_app_start_gets_a_new_token_valid_for_five_minutes(db: Database) -> None:
+    customer = await _customer(db)
+    first, second = await _app_token(db, customer), await _app_token(db, customer)
+    assert first != second
+    assert timedelta(minutes=5) == APP_START_TOKEN_LIFETIME
+    info = await db.read(lambda uow: authorize_id_tag(uow, first, now=NOW))
+    assert info.status is AuthorizationStatus.ACCEPTED
+    assert info.expiry_date == NOW + APP_START_TOKEN_LIFETIME
+
+
+async def test_app_start_token_replayed_on_16_cannot_start_a_second_session(
+    db: Database,
+) -> None:
+    customer = await _customer(db)
+    token = await _app_token(db, customer)
+    first, status = await _start(db, token, minutes=1)
+    assert status is AuthorizationStatus.ACCEPTED
+    stored = await db.read(lambda uow: uow.id_tags.by_uid(token))
+    assert stored is not None and stored.used_at == NOW + timedelta(minutes=1)
+    # The same StartTransaction again (a charger's retry) is the same session, Accepted.
+    assert await _start(db, token, minutes=1) == (first, AuthorizationStatus.ACCEPTED)
+    # Anything else with the used token is Invalid, within its five minutes too.
+    later = NOW + timedelta(minutes=2)
+    authorize = await db.read(lambda uow: authorize_id_tag(uow, token, now=later))
+    assert authorize.status is AuthorizationStatus.INVALID
+    second, status = await _start(db, token, connector=2, minutes=2)
+    assert status is AuthorizationStatus.INVALID
+    assert (await _tx(db, second)).auth_status == "Invalid"
+    # Its own session still stops with it, after the token's expiry as well.
+    outcome = await _stop(db, first, token, minutes=90)
+    assert outcome.id_token_info is not None
+    assert outcome.id_token_info.status is AuthorizationStatus.ACCEPTED
+
+
+async def test_app_start_token_past_five_minutes_is_expired_on_16(db: Database) -> None:
+    customer = await _customer(db)
+    token = await _app_token(db, customer)
+    late = NOW + APP_START_TOKEN_LIFETIME
+    info = await db.read(lambda uow: authorize_id_tag(uow, token, now=late))
+    assert info.status is AuthorizationStatus.EXPIRED
+    transaction_id, status = await _start(db, token, minutes=6)
+    assert status is AuthorizationStatus.EXPIRED
+    tx = await _tx(db, transaction_id)
+    assert (tx.auth_method, tx.auth_status, tx.customer_id) == ("app", "Expired", customer.id)
+
+
+async def test_app_start_token_replayed_on_201_cannot_start_a_second_session(
+    db: Database,
+) -> None:
+    customer = await _customer(db)
+    token = await _app_token(db, customer)
+    start = _event(
+        "Started", 0, id_token=token, id_token_type="Central", trigger_reason="RemoteStart"
+    )
+    assert (await _send(db, start)).id_token_info.status is AuthorizationStatus.ACCEPTED
+    other = _event(
+        "Started", 0, tx="tx-2", id_token=token, id_token_type="Central",
+        trigger_reason="RemoteStart",
+    )  # fmt: skip
+    assert (await _send(db, other)).id_token_info.status is AuthorizationStatus.INVALID
+    late = NOW + APP_START_TOKEN_LIFETIME
+    expired_token = await _app_token(db, customer)
+    refused = await db.read(lambda uow: authorize_id_token(uow, expired_token, "Central", now=late))
+    assert refused.status is AuthorizationStatus.EXPIRED
+    ended = _event(
+        "Ended", 1, minutes=60, id_token=token, id_token_type="Central",
+        trigger_reason="StopAuthorized",
+    )  # fmt: skip
+    outcome = await _send(db, ended, minutes=60)
+    assert outcome.id_token_info.status is AuthorizationStatus.ACCEPTED
+    tx = await _tx201(db)
+    assert (tx.status, tx.auth_method, tx.customer_id) == ("completed", "app", customer.id)
+
+
+async def test_retention_purges_expired_app_tokens_unless_a_running_session_names_them(
+    db: Database,
+) -> None:
+    customer = await _customer(db)
+    running, idle = await _app_token(db, customer), await _app_token(db, customer)
+    await _start(db, running, minutes=1)
+    later = NOW + APP_START_TOKEN_LIFETIME + timedelta(days=2)
+    purged = await db.write(lambda uow: uow.id_tags.purge_expired_logins(later))
+    assert purged == 1
+    assert await db.read(lambda uow: uow.id_tags.by_uid(idle)) is None
+    assert await db.read(lambda uow: uow.id_tags.by_uid(running)) is not None

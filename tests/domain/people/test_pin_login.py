@@ -8,6 +8,7 @@ import logging
 import threading
 from datetime import UTC, datetime, timedelta
 
+import argon2
 import pytest
 
 from csms.domain.people import pin_login as pin_login_module
@@ -24,8 +25,10 @@ from csms.domain.people.pin_login import (
     verify_pin_login,
 )
 from csms.domain.people.rights import erase_customer
+from csms.security import hash_pin, verify_password, verify_pin
 from storage.database import Database
 from storage.records import CustomerRecord
+from tests.fakes.legacy_hashes import legacy_scrypt_pin_hash
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 EMAIL = "ann.lee@example.org"
@@ -240,7 +243,7 @@ async def test_concurrent_wrong_pins_each_count_once_and_lock_once(db: Database)
 async def test_pin_is_verified_in_a_worker_thread_not_on_the_event_loop(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """scrypt takes ~40 ms: on the event loop it would stall every other charger."""
+    """argon2id takes ~40 ms: on the event loop it would stall every other charger."""
     await _customer(db)
     threads: list[threading.Thread] = []
     real_verify = pin_login_module.verify_pin
@@ -254,3 +257,47 @@ async def test_pin_is_verified_in_a_worker_thread_not_on_the_event_loop(
     assert not (await _login(db, PIN, login="nobody@example.org")).accepted
     assert len(threads) == 2  # the unknown login is verified too (against a decoy)
     assert all(thread is not threading.main_thread() for thread in threads)
+
+
+async def test_a_right_pin_with_an_old_scrypt_hash_logs_in_and_is_rehashed(db: Database) -> None:
+    """Issue 13 point 6: PINs are stored like passwords (argon2id); old hashes still work
+    and are replaced at the next successful PIN login."""
+    customer = await _customer(db)
+    old = legacy_scrypt_pin_hash(PIN)
+    await db.write(lambda uow: uow.customers.update(customer.id, pin_hash=old))
+    assert not (await _login(db, WRONG)).accepted
+    assert (await _stored(db, customer)).pin_hash == old
+    assert (await _login(db, PIN)).accepted
+    rehashed = (await _stored(db, customer)).pin_hash
+    assert rehashed is not None and rehashed.startswith("pin$argon2id$v=19$m=19456,t=2,p=1$")
+    assert verify_pin(PIN, rehashed) and not verify_password(PIN, rehashed)
+    assert (await _login(db, PIN)).accepted
+
+
+async def test_the_lockout_holds_with_old_and_new_hashes_and_a_locked_right_pin_is_not_rehashed(
+    db: Database,
+) -> None:
+    customer = await _customer(db)
+    new_hash = (await _stored(db, customer)).pin_hash
+    assert new_hash is not None and new_hash.startswith("pin$argon2id$")
+    for _ in range(MAX_PIN_FAILURES):
+        assert not (await _login(db, WRONG)).accepted
+    assert (await _stored(db, customer)).pin_locked_until == NOW + PIN_LOCK_DURATION
+    old = legacy_scrypt_pin_hash(PIN)
+    await db.write(lambda uow: uow.customers.update(customer.id, pin_hash=old))
+    locked = await _login(db, PIN, now=NOW + timedelta(minutes=1))
+    assert not locked.accepted and locked.rejection is PinLoginRejection.LOCKED
+    assert (await _stored(db, customer)).pin_hash == old  # refused: nothing stored of it
+    later = NOW + PIN_LOCK_DURATION + timedelta(seconds=1)
+    assert (await _login(db, PIN, now=later)).accepted
+
+
+def test_the_decoy_pin_hash_costs_what_a_real_pin_hash_costs() -> None:
+    """An unknown login is verified against a decoy made by hash_pin: the same argon2id
+    parameters, so refusing it takes as long as refusing a wrong PIN."""
+    decoy = pin_login_module._decoy_pin_hash()
+    real = hash_pin(PIN)
+    assert decoy.startswith("pin$argon2id$")
+    assert argon2.extract_parameters(decoy.removeprefix("pin")) == argon2.extract_parameters(
+        real.removeprefix("pin")
+    )

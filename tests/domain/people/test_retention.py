@@ -12,14 +12,21 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from csms.config import Settings
 from csms.domain.people.customers import add_customer
-from csms.domain.people.retention import run_retention, years_before
+from csms.domain.people.retention import run_retention, run_retention_and_vacuum, years_before
+from csms.domain.people.rights import erase_customer
 from csms.server import running_server
 from storage.database import Database
 from storage.migrate import upgrade
-from storage.records import ChargerRecord, TransactionRecord
+from storage.records import (
+    ChargerEventRecord,
+    ChargerRecord,
+    TransactionRecord,
+    UnreconciledRecord,
+)
 from storage.sql.repositories import SqlUnitOfWork
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -297,3 +304,181 @@ async def test_failed_retention_run_is_logged_and_the_server_keeps_serving(
 
 def _failures(records: list[Any]) -> list[Any]:
     return [r for r in records if r.getMessage().startswith("retention run failed")]
+
+
+# -- events (issue 13 point 6) ----------------------------------------------------------
+
+EVENT_LIMIT = NOW - timedelta(days=180)
+
+
+async def test_events_and_unreconciled_messages_are_kept_180_days_to_the_second(
+    db: Database,
+) -> None:
+    """Security events, charger events and unreconciled messages (resolved or not) older
+    than CSMS_EVENT_RETENTION_DAYS (default 180) are deleted; at the limit they stay."""
+
+    def seed(uow: SqlUnitOfWork) -> None:
+        for name, when in (("old", EVENT_LIMIT - SECOND), ("edge", EVENT_LIMIT), ("new", NOW)):
+            uow.security_events.add(kind=name, details={}, created_at=when)
+            uow.charger_events.add(
+                ChargerEventRecord(charger_id="CP1", kind=name, payload={}, received_at=when)
+            )
+            for resolved in (None, when):
+                uow.unreconciled.add(
+                    UnreconciledRecord(
+                        charger_id="CP1",
+                        action=name,
+                        reason="no such transaction",
+                        payload={"idTag": "04SECRET"},
+                        received_at=when,
+                        resolved_at=resolved,
+                    )
+                )
+
+    await db.write(seed)
+    report = await db.write(lambda uow: run_retention(uow, now=NOW, retention_years=7))
+    assert report.event_cutoff == EVENT_LIMIT
+    assert (
+        report.security_events_deleted,
+        report.charger_events_deleted,
+        report.unreconciled_deleted,
+    ) == (1, 1, 2)
+
+    def kept(uow: SqlUnitOfWork) -> tuple[list[str], list[str], list[str]]:
+        return (
+            sorted(e.kind for e in uow.security_events.list()),
+            sorted(e.kind for e in uow.charger_events.list("CP1")),
+            sorted({m.action for m in uow.unreconciled.list()}),
+        )
+
+    assert await db.read(kept) == (["edge", "new"], ["edge", "new"], ["edge", "new"])
+
+
+async def test_the_event_period_is_configurable(db: Database) -> None:
+    await db.write(
+        lambda uow: uow.security_events.add(kind="k", details={}, created_at=NOW - 8 * DAY)
+    )
+    week = await db.write(
+        lambda uow: run_retention(uow, now=NOW, retention_years=7, event_retention_days=7)
+    )
+    assert week.security_events_deleted == 1
+    with pytest.raises(ValueError, match="event_retention_days"):
+        await db.write(
+            lambda uow: run_retention(uow, now=NOW, retention_years=7, event_retention_days=0)
+        )
+
+
+async def test_the_server_deletes_events_past_csms_event_retention_days(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    settings = settings_factory(event_retention_days=30)
+    await _seeded_home(settings)
+    database = Database(settings.database.url, keys=settings.key_ring())
+    try:
+        old = datetime.now(UTC) - 31 * DAY
+        await database.write(
+            lambda uow: uow.security_events.add(kind="old", details={}, created_at=old)
+        )
+    finally:
+        await database.close()
+    async with running_server(settings, retention_first_delay=0.05) as server:
+        await _wait_for(lambda: server.last_retention is not None)
+        assert server.last_retention is not None
+        assert server.last_retention.security_events_deleted == 1
+
+
+# -- VACUUM after erasure (issue 13 point 6) --------------------------------------------------
+
+
+async def test_vacuum_refuses_a_name_that_is_not_a_csms_table(db: Database) -> None:
+    with pytest.raises(ValueError, match="not a csms table"):
+        await db.vacuum(["customers; DROP TABLE customers"])
+
+
+async def test_on_sqlite_nothing_is_vacuumed_secure_delete_overwrites_instead(
+    sqlite_db: Database,
+) -> None:
+    report = await run_retention_and_vacuum(sqlite_db, now=NOW, retention_years=7)
+    assert report.vacuumed == ()
+
+
+def _tuples_holding(conn: Any, table: str, needle: bytes) -> int:
+    """How many tuples (live or dead) in ``table``'s heap pages hold ``needle`` in their
+    data, read straight from the pages with pageinspect."""
+    pages = conn.exec_driver_sql(
+        f"SELECT pg_relation_size('{table}') / current_setting('block_size')::int"
+    ).scalar()
+    found = 0
+    for page in range(int(pages)):
+        found += conn.execute(
+            text(
+                f"SELECT count(*) FROM heap_page_items(get_raw_page('{table}', {page})) "
+                "WHERE t_data IS NOT NULL AND position(CAST(:n AS bytea) IN t_data) > 0"
+            ),
+            {"n": needle},
+        ).scalar()
+    return found
+
+
+async def test_after_an_erasure_the_retention_run_leaves_no_old_row_with_its_ciphertext(
+    postgres_url: str,
+) -> None:
+    """PostgreSQL keeps the version of a row an UPDATE or DELETE replaced as a dead tuple
+    in the table's page, ciphertext and all, until a VACUUM prunes it. After an erasure
+    the retention run VACUUMs: no tuple of the table's pages holds the erased
+    ciphertext afterwards (pageinspect reads the pages themselves)."""
+    await asyncio.to_thread(upgrade, postgres_url)
+    db = Database(postgres_url)
+    try:
+
+        def has_pageinspect(uow: SqlUnitOfWork) -> bool:
+            conn = uow.conn
+            available = conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_available_extensions WHERE name = 'pageinspect'"
+            ).scalar()
+            return bool(available)
+
+        if not await db.read(has_pageinspect):
+            pytest.skip("the PostgreSQL server has no pageinspect extension (contrib)")
+        await db.write(
+            lambda uow: uow.conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pageinspect")
+        )
+        # No autovacuum in between: the dead tuples stay until the retention run's VACUUM.
+        for table in ("customers", "id_tags"):
+            await db.write(
+                lambda uow, table=table: uow.conn.exec_driver_sql(
+                    f"ALTER TABLE {table} SET (autovacuum_enabled = false)"
+                )
+            )
+
+        def seed(uow: SqlUnitOfWork) -> tuple[int, bytes, bytes]:
+            customer = add_customer(
+                uow, name="Vera Vacuum", email="vera@example.com", phone="+4930999000", now=NOW
+            )
+            uow.id_tags.add(
+                uid="04VACUUM0001", status="active", created_at=NOW, customer_id=customer.id
+            )
+            row = uow.conn.exec_driver_sql(
+                f"SELECT name_enc FROM customers WHERE id = {customer.id}"
+            ).one()
+            tag = uow.conn.exec_driver_sql(
+                f"SELECT uid_enc FROM id_tags WHERE customer_id = {customer.id}"
+            ).one()
+            return customer.customer_number, row[0].encode(), tag[0].encode()
+
+        number, name_ciphertext, uid_ciphertext = await db.write(seed)
+        await db.write(lambda uow: erase_customer(uow, number, now=NOW))
+
+        def holding(uow: SqlUnitOfWork) -> tuple[int, int]:
+            return (
+                _tuples_holding(uow.conn, "customers", name_ciphertext),
+                _tuples_holding(uow.conn, "id_tags", uid_ciphertext),
+            )
+
+        # Erased, yet the old row versions are still in the pages: what VACUUM is for.
+        assert await db.read(holding) == (1, 1)
+        report = await run_retention_and_vacuum(db, now=NOW, retention_years=7)
+        assert {"customers", "id_tags", "transactions", "payment_methods"} <= set(report.vacuumed)
+        assert await db.read(holding) == (0, 0)
+    finally:
+        await db.close()
