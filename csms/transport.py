@@ -36,6 +36,14 @@ kept, whatever ``websockets`` would parse (up to 128 header lines of 8 KiB each)
 crowd of unfinished handshakes holds at most that much each, and ``open_timeout`` drops
 them.
 
+**TLS.** A listener given an ``ssl.SSLContext`` (wss) accepts TCP and runs the TLS handshake
+with ``loop.start_tls`` (asyncio's and uvloop's own TLS protocol), so a handshake that fails
+(an old TLS version, a refused client certificate, plain HTTP on the TLS port) is one log
+line with the peer's address instead of nothing at all. Then the connection is the same
+as on ws: the TLS transport hands ``data_received`` plaintext, and the fast path, the
+limits and the timers work unchanged (``open_timeout`` covers the TLS handshake too).
+:attr:`WebSocketConnection.ssl_object` gives the TLS session (the client certificate).
+
 **Stopping.** :meth:`WebSocketServer.quiesce` stops listening and stops reading every
 connection (no new connection, no new message) while what was read can still be
 answered; :meth:`WebSocketServer.close` then closes the connections.
@@ -56,6 +64,7 @@ import contextlib
 import http
 import logging
 import random
+import ssl
 import struct
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol, cast
@@ -155,18 +164,30 @@ class WebSocketServer:
         self.logger = logger or logging.getLogger("websockets.server")
         self.connections: set[WebSocketConnection] = set()
         self._server: asyncio.Server | None = None
+        #: Every listener (the first one is ``_server``): ws, and wss beside it.
+        self._listeners: list[asyncio.Server] = []
         self._closing = False
         self._all_closed: asyncio.Event | None = None
 
-    async def listen(self, host: str | None, port: int, **kwargs: Any) -> None:
-        """Start accepting connections (``kwargs`` go to ``loop.create_server``)."""
+    async def listen(
+        self, host: str | None, port: int, *, ssl: ssl.SSLContext | None = None, **kwargs: Any
+    ) -> asyncio.Server:
+        """Start accepting connections (``kwargs`` go to ``loop.create_server``); may be
+        called again for another port. With ``ssl``, each connection runs the TLS
+        handshake first (``loop.start_tls``: see :class:`WebSocketConnection`), within
+        ``open_timeout``, and a failed one is logged in one line with the peer's address."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: WebSocketConnection(self), host, port, **kwargs
+        listener = await loop.create_server(
+            lambda: WebSocketConnection(self, tls=ssl), host, port, **kwargs
         )
+        self._listeners.append(listener)
+        if self._server is None:
+            self._server = listener
+        return listener
 
     @property
     def sockets(self) -> tuple[Any, ...]:
+        """The first listener's sockets (see :meth:`listen`)."""
         return tuple(self._server.sockets) if self._server is not None else ()
 
     def is_serving(self) -> bool:
@@ -193,17 +214,18 @@ class WebSocketServer:
             if self._all_closed is None:
                 self._all_closed = asyncio.Event()
             await self._all_closed.wait()
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
+        for listener in self._listeners:
+            await listener.wait_closed()
+        self._listeners.clear()
+        self._server = None
 
     def _stop_listening(self, end_open: Callable[[WebSocketConnection], None]) -> None:
         """Close the listening sockets, ``end_open`` each open connection, and drop the
         connections still waiting for (or refused at) their opening handshake; a handshake
         being checked is left to finish (it is answered 503)."""
         self._closing = True
-        if self._server is not None:
-            self._server.close()
+        for listener in self._listeners:
+            listener.close()
         for connection in list(self.connections):
             state = connection.protocol.state
             if state is OPEN:
@@ -241,6 +263,9 @@ class WebSocketConnection(asyncio.Protocol):
         "_ping_payload",
         "_ping_sent_at",
         "_timer",
+        "_tls",
+        "_tls_early",
+        "_tls_task",
         "context",
         "protocol",
         "remote_address",
@@ -248,7 +273,7 @@ class WebSocketConnection(asyncio.Protocol):
         "transport",
     )
 
-    def __init__(self, server: WebSocketServer) -> None:
+    def __init__(self, server: WebSocketServer, *, tls: ssl.SSLContext | None = None) -> None:
         self.server = server
         self.protocol = protocol = ServerProtocol(
             subprotocols=server.subprotocols,
@@ -280,6 +305,11 @@ class WebSocketConnection(asyncio.Protocol):
         self._head_open = True  # the end of the request head has not been seen yet
         self._clean = False  # the request was followed by nothing: the parser is at a boundary
         self._limit = server.max_size if server.max_size is not None else _NO_LIMIT
+        # TLS (a wss listener): the context until the TLS handshake is done, the bytes
+        # and EOF that arrived meanwhile, the task running it.
+        self._tls = tls
+        self._tls_early: bytearray | None = None
+        self._tls_task: asyncio.Task[None] | None = None
 
     # -- what the application uses --------------------------------------------------------
 
@@ -352,6 +382,13 @@ class WebSocketConnection(asyncio.Protocol):
         self._fail(code, reason)
 
     @property
+    def ssl_object(self) -> ssl.SSLObject | None:
+        """The TLS session of a wss connection (None on ws, and before its handshake)."""
+        if self._tls is not None or self.transport is None:
+            return None
+        return cast("ssl.SSLObject | None", self.transport.get_extra_info("ssl_object"))
+
+    @property
     def handler(self) -> MessageHandler | None:
         """What ``on_open`` returned (``None`` before the 101 and after the TCP connection
         is gone)."""
@@ -387,25 +424,36 @@ class WebSocketConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport = cast(asyncio.Transport, transport)
-        transport.set_write_buffer_limits(self.server.write_limit)
         self.remote_address = transport.get_extra_info("peername")
         self.server.connections.add(self)
         if self.server.open_timeout is not None:
             self._timer = self._loop.call_later(self.server.open_timeout, self._open_timed_out)
+        if self._tls is not None:
+            transport.pause_reading()  # the ClientHello is for the TLS layer, not for us
+            self._tls_early = bytearray()
+            self._tls_task = self._loop.create_task(self._start_tls(self._tls))
+            return
+        transport.set_write_buffer_limits(self.server.write_limit)
 
     def data_received(self, data: bytes) -> None:
         if self._framing:
             self._frames_received(data)
+        elif self._tls_early is not None:
+            self._tls_early += data  # decrypted before start_tls handed us the transport
         else:
             self._feed(data)
 
     def eof_received(self) -> bool | None:
+        if self._tls_early is not None:
+            self._tls = None  # before start_tls handed us the transport: the task replays it
+            return None
         self.protocol.receive_eof()
         self._write_pending()
         return None  # let the transport close itself
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._framing = False
+        self._tls_early = None
         self._buffer = self._head = None
         self.protocol.receive_eof()  # idempotent; the state is now CLOSED
         self._cancel_timer()
@@ -699,6 +747,41 @@ class WebSocketConnection(asyncio.Protocol):
             latency = self._loop.time() - self._ping_sent_at
             self._schedule_ping(max(interval - latency, 0.0))
 
+    # -- TLS handshake (wss) ------------------------------------------------------------------
+
+    async def _start_tls(self, context: ssl.SSLContext) -> None:
+        """Run the TLS handshake on the TCP transport, then carry on as a connection whose
+        transport is the TLS one (``data_received`` gets plaintext: the fast path works
+        unchanged). A failed handshake is one log line (INFO; WARNING when a client
+        certificate was refused), never a traceback; the connection is then forgotten."""
+        raw = self.transport
+        try:
+            transport = await self._loop.start_tls(raw, self, context, server_side=True)
+        except asyncio.CancelledError:
+            raw.abort()
+            raise
+        except Exception as exc:  # an SSLError, or the peer went away mid-handshake
+            transport = None
+            _log_tls_failure(self.remote_address, exc)
+        finally:
+            self._tls_task = None
+        if transport is None or transport.is_closing():
+            # (start_tls returns None when the TCP connection closed during the handshake)
+            raw.abort()
+            self._tls_early = None
+            self._cancel_timer()
+            self.server._forget(self)
+            return
+        eof = self._tls is None
+        self._tls = None
+        early, self._tls_early = self._tls_early, None
+        self.transport = transport
+        transport.set_write_buffer_limits(self.server.write_limit)
+        if early:
+            self._feed(early)
+        if eof:
+            self.eof_received()
+
     # -- opening handshake --------------------------------------------------------------------
 
     def _before_open(self, events: list[Any]) -> None:
@@ -769,3 +852,32 @@ class WebSocketConnection(asyncio.Protocol):
         for frame in early or ():
             self._on_frame(frame)
         self._framing = self._fast and self._clean and protocol.state is OPEN
+
+
+#: OpenSSL's reasons for a refused TLS handshake that say what the peer got wrong.
+_TLS_HINTS = {
+    "HTTP_REQUEST": "a plain HTTP request on the TLS port: connect with wss://",
+    "UNSUPPORTED_PROTOCOL": "the client offers only TLS versions below 1.2",
+    "NO_SHARED_CIPHER": "no cipher suite in common (OCPP needs AES-GCM suites)",
+    "WRONG_VERSION_NUMBER": "not a TLS client (plain ws:// on the TLS port?)",
+    "TLSV1_ALERT_UNKNOWN_CA": "the client does not trust the server certificate "
+    "(install the CA's certificate on it)",
+    "SSLV3_ALERT_BAD_CERTIFICATE": "the client refused the server certificate",
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN": "the client refused the server certificate",
+}
+
+
+def _log_tls_failure(peer: Any, exc: BaseException) -> None:
+    """One line for a TLS handshake that failed: WARNING for a refused client
+    certificate (a charger that cannot connect, or someone trying), INFO otherwise."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        log.warning(
+            "TLS handshake from %s refused: client certificate not accepted (%s)",
+            peer,
+            exc.verify_message,
+        )
+    elif isinstance(exc, ssl.SSLError):
+        reason = str(exc.reason or exc)
+        log.info("TLS handshake from %s failed: %s", peer, _TLS_HINTS.get(reason, reason))
+    else:  # the peer hung up, or the opening timeout dropped it (logged already)
+        log.debug("TLS handshake from %s did not complete (%s)", peer, type(exc).__name__)
