@@ -28,7 +28,7 @@ from typing import TextIO
 
 import httpx
 
-from csms.cli import admin, billing, chargers, customers, sessions
+from csms.cli import admin, billing, ca, chargers, customers, sessions
 from csms.cli.client import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ApiClient, CliError
 from csms.cli.context import Context
 from csms.cli.options import CommandTree, Parser
@@ -66,6 +66,7 @@ _REGISTER = (
     customers.register_cards,
     billing.register,
     admin.register_personal_data,
+    ca.register,
 )
 
 

@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from csms.domain.errors import AlreadyExists, InvalidRequest, NotFound
+from storage.files import secure_directory
 
 __all__ = [
     "CA_DAYS",
@@ -153,6 +154,7 @@ def init_ca(
     Refuses (AlreadyExists) when the CA exists, unless ``force``: a new CA means that
     the certificates the old one signed (chargers' profile 3 certificates, the server
     certificate chargers trust) no longer verify."""
+    secure_directory(home)  # $CSMS_HOME is 0700, as the server makes it
     files = ca_files(home)
     if files.ca_exists and not force:
         raise AlreadyExists(
@@ -216,6 +218,7 @@ def issue_server_certificate(
 ) -> CaFiles:
     """A new server certificate (and key) from the existing CA: for new hostnames, or
     before the old one expires. Chargers trusting ``ca.pem`` trust it at once."""
+    secure_directory(home)
     files = ca_files(home)
     if not (files.ca_cert.is_file() and files.ca_key.is_file()):
         raise NotFound(f"no CA in {files.ca_cert.parent}: create one with `csms ca init`")
