@@ -36,12 +36,13 @@ kept, whatever ``websockets`` would parse (up to 128 header lines of 8 KiB each)
 crowd of unfinished handshakes holds at most that much each, and ``open_timeout`` drops
 them.
 
-**TLS.** A listener given an ``ssl.SSLContext`` (wss) accepts TCP and runs the TLS handshake
-with ``loop.start_tls`` (asyncio's and uvloop's own TLS protocol), so a handshake that fails
-(an old TLS version, a refused client certificate, plain HTTP on the TLS port) is one log
-line with the peer's address instead of nothing at all. Then the connection is the same
-as on ws: the TLS transport hands ``data_received`` plaintext, and the fast path, the
-limits and the timers work unchanged (``open_timeout`` covers the TLS handshake too).
+**TLS.** A listener given an ``ssl.SSLContext`` (wss) wraps each connection in asyncio's TLS
+protocol (``asyncio.sslproto.SSLProtocol``, what ``create_server(ssl=...)`` uses, on any
+event loop) and learns how its handshake ended: a failed one (an old TLS version, a refused
+client certificate, plain HTTP on the TLS port) is one log line with the peer's address,
+never a traceback, and a stalled one is dropped after ``open_timeout``, or when the server
+stops. Once TLS is up the connection is the same as on ws: ``data_received`` gets plaintext,
+and the fast path, the limits and the timers work unchanged.
 :attr:`WebSocketConnection.ssl_object` gives the TLS session (the client certificate).
 
 **Stopping.** :meth:`WebSocketServer.quiesce` stops listening and stops reading every
@@ -66,6 +67,7 @@ import logging
 import random
 import ssl
 import struct
+from asyncio import sslproto
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol, cast
 
@@ -166,20 +168,32 @@ class WebSocketServer:
         self._server: asyncio.Server | None = None
         #: Every listener (the first one is ``_server``): ws, and wss beside it.
         self._listeners: list[asyncio.Server] = []
+        #: Connections still in their TLS handshake (not in ``connections`` yet).
+        self._tls_handshakes: set[_TlsProtocol] = set()
         self._closing = False
         self._all_closed: asyncio.Event | None = None
 
     async def listen(
-        self, host: str | None, port: int, *, ssl: ssl.SSLContext | None = None, **kwargs: Any
+        self,
+        host: str | None,
+        port: int,
+        *,
+        ssl: ssl.SSLContext | None = None,
+        **kwargs: Any,
     ) -> asyncio.Server:
         """Start accepting connections (``kwargs`` go to ``loop.create_server``); may be
-        called again for another port. With ``ssl``, each connection runs the TLS
-        handshake first (``loop.start_tls``: see :class:`WebSocketConnection`), within
-        ``open_timeout``, and a failed one is logged in one line with the peer's address."""
+        called again for another port. With ``ssl``, connections speak TLS first (see
+        the module docstring)."""
         loop = asyncio.get_running_loop()
-        listener = await loop.create_server(
-            lambda: WebSocketConnection(self, tls=ssl), host, port, **kwargs
-        )
+        context = ssl
+        if context is None:
+            listener = await loop.create_server(
+                lambda: WebSocketConnection(self), host, port, **kwargs
+            )
+        else:
+            listener = await loop.create_server(
+                lambda: _TlsProtocol.accept(self, context), host, port, **kwargs
+            )
         self._listeners.append(listener)
         if self._server is None:
             self._server = listener
@@ -226,6 +240,8 @@ class WebSocketServer:
         self._closing = True
         for listener in self._listeners:
             listener.close()
+        for handshake in list(self._tls_handshakes):
+            handshake.abort()
         for connection in list(self.connections):
             state = connection.protocol.state
             if state is OPEN:
@@ -263,9 +279,6 @@ class WebSocketConnection(asyncio.Protocol):
         "_ping_payload",
         "_ping_sent_at",
         "_timer",
-        "_tls",
-        "_tls_early",
-        "_tls_task",
         "context",
         "protocol",
         "remote_address",
@@ -273,7 +286,7 @@ class WebSocketConnection(asyncio.Protocol):
         "transport",
     )
 
-    def __init__(self, server: WebSocketServer, *, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, server: WebSocketServer) -> None:
         self.server = server
         self.protocol = protocol = ServerProtocol(
             subprotocols=server.subprotocols,
@@ -305,11 +318,6 @@ class WebSocketConnection(asyncio.Protocol):
         self._head_open = True  # the end of the request head has not been seen yet
         self._clean = False  # the request was followed by nothing: the parser is at a boundary
         self._limit = server.max_size if server.max_size is not None else _NO_LIMIT
-        # TLS (a wss listener): the context until the TLS handshake is done, the bytes
-        # and EOF that arrived meanwhile, the task running it.
-        self._tls = tls
-        self._tls_early: bytearray | None = None
-        self._tls_task: asyncio.Task[None] | None = None
 
     # -- what the application uses --------------------------------------------------------
 
@@ -383,8 +391,8 @@ class WebSocketConnection(asyncio.Protocol):
 
     @property
     def ssl_object(self) -> ssl.SSLObject | None:
-        """The TLS session of a wss connection (None on ws, and before its handshake)."""
-        if self._tls is not None or self.transport is None:
+        """The TLS session of a wss connection (None on ws)."""
+        if self.transport is None:
             return None
         return cast("ssl.SSLObject | None", self.transport.get_extra_info("ssl_object"))
 
@@ -424,36 +432,25 @@ class WebSocketConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport = cast(asyncio.Transport, transport)
+        transport.set_write_buffer_limits(self.server.write_limit)
         self.remote_address = transport.get_extra_info("peername")
         self.server.connections.add(self)
         if self.server.open_timeout is not None:
             self._timer = self._loop.call_later(self.server.open_timeout, self._open_timed_out)
-        if self._tls is not None:
-            transport.pause_reading()  # the ClientHello is for the TLS layer, not for us
-            self._tls_early = bytearray()
-            self._tls_task = self._loop.create_task(self._start_tls(self._tls))
-            return
-        transport.set_write_buffer_limits(self.server.write_limit)
 
     def data_received(self, data: bytes) -> None:
         if self._framing:
             self._frames_received(data)
-        elif self._tls_early is not None:
-            self._tls_early += data  # decrypted before start_tls handed us the transport
         else:
             self._feed(data)
 
     def eof_received(self) -> bool | None:
-        if self._tls_early is not None:
-            self._tls = None  # before start_tls handed us the transport: the task replays it
-            return None
         self.protocol.receive_eof()
         self._write_pending()
         return None  # let the transport close itself
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._framing = False
-        self._tls_early = None
         self._buffer = self._head = None
         self.protocol.receive_eof()  # idempotent; the state is now CLOSED
         self._cancel_timer()
@@ -747,41 +744,6 @@ class WebSocketConnection(asyncio.Protocol):
             latency = self._loop.time() - self._ping_sent_at
             self._schedule_ping(max(interval - latency, 0.0))
 
-    # -- TLS handshake (wss) ------------------------------------------------------------------
-
-    async def _start_tls(self, context: ssl.SSLContext) -> None:
-        """Run the TLS handshake on the TCP transport, then carry on as a connection whose
-        transport is the TLS one (``data_received`` gets plaintext: the fast path works
-        unchanged). A failed handshake is one log line (INFO; WARNING when a client
-        certificate was refused), never a traceback; the connection is then forgotten."""
-        raw = self.transport
-        try:
-            transport = await self._loop.start_tls(raw, self, context, server_side=True)
-        except asyncio.CancelledError:
-            raw.abort()
-            raise
-        except Exception as exc:  # an SSLError, or the peer went away mid-handshake
-            transport = None
-            _log_tls_failure(self.remote_address, exc)
-        finally:
-            self._tls_task = None
-        if transport is None or transport.is_closing():
-            # (start_tls returns None when the TCP connection closed during the handshake)
-            raw.abort()
-            self._tls_early = None
-            self._cancel_timer()
-            self.server._forget(self)
-            return
-        eof = self._tls is None
-        self._tls = None
-        early, self._tls_early = self._tls_early, None
-        self.transport = transport
-        transport.set_write_buffer_limits(self.server.write_limit)
-        if early:
-            self._feed(early)
-        if eof:
-            self.eof_received()
-
     # -- opening handshake --------------------------------------------------------------------
 
     def _before_open(self, events: list[Any]) -> None:
@@ -854,6 +816,60 @@ class WebSocketConnection(asyncio.Protocol):
         self._framing = self._fast and self._clean and protocol.state is OPEN
 
 
+# -- TLS ----------------------------------------------------------------------------------
+
+
+class _TlsProtocol(sslproto.SSLProtocol):
+    """asyncio's TLS protocol around a :class:`WebSocketConnection` (which it calls
+    ``connection_made`` on once the TLS handshake is done), told the peer's address so
+    that a handshake that fails is logged with it, and known to the server until then
+    (so that stopping drops it)."""
+
+    @classmethod
+    def accept(cls, server: WebSocketServer, context: ssl.SSLContext) -> _TlsProtocol:
+        """The protocol of one accepted wss connection."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        protocol = cls(
+            loop,
+            WebSocketConnection(server),
+            context,
+            waiter,
+            server_side=True,
+            # (a float works; the stubs say int)
+            ssl_handshake_timeout=cast(Any, server.open_timeout or None),
+        )
+        protocol._server = server
+        protocol._peer = None
+        protocol._raw = None
+        waiter.add_done_callback(protocol._handshake_done)
+        return protocol
+
+    _server: WebSocketServer
+    _peer: Any
+    _raw: asyncio.Transport | None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._peer = transport.get_extra_info("peername")
+        self._raw = cast(asyncio.Transport, transport)
+        self._server._tls_handshakes.add(self)
+        super().connection_made(transport)
+
+    def abort(self) -> None:
+        """Drop the TCP connection (the server is stopping mid-handshake)."""
+        if self._raw is not None:
+            self._raw.abort()
+
+    def _handshake_done(self, waiter: asyncio.Future[None]) -> None:
+        self._server._tls_handshakes.discard(self)
+        self._raw = None
+        if waiter.cancelled():
+            return
+        exc = waiter.exception()
+        if exc is not None:
+            _log_tls_failure(self._peer, exc)
+
+
 #: OpenSSL's reasons for a refused TLS handshake that say what the peer got wrong.
 _TLS_HINTS = {
     "HTTP_REQUEST": "a plain HTTP request on the TLS port: connect with wss://",
@@ -879,5 +895,7 @@ def _log_tls_failure(peer: Any, exc: BaseException) -> None:
     elif isinstance(exc, ssl.SSLError):
         reason = str(exc.reason or exc)
         log.info("TLS handshake from %s failed: %s", peer, _TLS_HINTS.get(reason, reason))
-    else:  # the peer hung up, or the opening timeout dropped it (logged already)
+    elif isinstance(exc, ConnectionAbortedError):  # asyncio's ssl_handshake_timeout
+        log.info("TLS handshake from %s timed out", peer)
+    else:  # the peer hung up mid-handshake
         log.debug("TLS handshake from %s did not complete (%s)", peer, type(exc).__name__)

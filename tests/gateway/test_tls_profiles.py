@@ -420,3 +420,49 @@ async def test_pending_profile_3_is_required_once_the_charger_connected_with_its
     assert record is not None
     assert (record.security_profile, record.pending_security_profile) == (3, None)
     assert await _status(url, "ocpp2.0.1", additional_headers=auth, ssl=site.context()) == 401
+
+
+# -- the transport over TLS -------------------------------------------------------------
+
+
+async def test_messages_over_wss_take_the_fast_path_whatever_their_size(site: Site) -> None:
+    """The TLS transport hands the WebSocket layer plaintext: frames split over TLS
+    records (a 200 kB message spans several 16 kB records) are read as on ws."""
+    charger = await site.add(2)
+    async with connect(
+        f"{site.wss}/{charger}",
+        subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+        additional_headers=basic_auth(charger, PASSWORD),
+        ssl=site.context(),
+        max_size=None,
+    ) as ws:
+        raw = RawCharger(ws)
+        assert (await raw.boot())[2]["status"] == "Accepted"
+        assert site.gateway.connections[charger].ws._framing  # the fast path is on
+        for size in (10, 200, 70_000, 200_000):
+            answer = await raw.call("DataTransfer", {"vendorId": "acme", "data": "x" * size})
+            assert answer[0] == 3 and "status" in answer[2]
+        assert site.gateway.connections[charger].ws._framing
+
+
+async def test_stopping_drops_a_tls_handshake_that_never_started(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    """A client that opens TCP to the wss port and says nothing does not hold a stop up."""
+    home = tmp_path / "home"
+    init_ca(home, now=datetime.now(UTC))
+    settings = make_settings(home, tls_port=0)
+    gateway = Gateway(
+        db=sqlite_db,
+        settings=settings,
+        handlers={OCPPVersion.V16: v16.HANDLERS},
+        tls=server_context(settings),
+    )
+    await gateway.start()
+    assert gateway.tls_port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.tls_port)
+    await asyncio.sleep(0.05)
+    await asyncio.wait_for(gateway.stop(grace=1), 5)
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # dropped
+    writer.close()
+    assert gateway.tls_port is None
