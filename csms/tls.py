@@ -102,7 +102,8 @@ def server_context(settings: Settings, *, now: datetime | None = None) -> ssl.SS
         context.load_cert_chain(chosen.cert, chosen.key)
     except (ssl.SSLError, OSError) as exc:
         raise ConfigError(
-            chosen.cert_key, f"{chosen.cert}: the certificate and key do not load: {exc}"
+            chosen.cert_key,
+            f"{_at(chosen.cert_key, chosen.cert)}the certificate and key do not load: {exc}",
         ) from None
     trusted = _load_client_cas(context, settings)
     if trusted:
@@ -140,6 +141,11 @@ def certificate_identity(ssl_object: Any) -> str | None:
 # -- internals ------------------------------------------------------------------------
 
 
+def _at(key: str, path: Path) -> str:
+    """``path: `` unless the error's key is the path already."""
+    return "" if key == str(path) else f"{path}: "
+
+
 def _check_pair(chosen: ServerCertificate, now: datetime) -> None:
     """Load the chain and key with ``cryptography`` first: its errors say which file is
     wrong and how (OpenSSL's "PEM lib" does not)."""
@@ -147,30 +153,36 @@ def _check_pair(chosen: ServerCertificate, now: datetime) -> None:
         chain = x509.load_pem_x509_certificates(chosen.cert.read_bytes())
     except OSError as exc:
         raise ConfigError(
-            chosen.cert_key, f"{chosen.cert}: cannot read it ({exc.strerror})"
+            chosen.cert_key, f"{_at(chosen.cert_key, chosen.cert)}cannot read it ({exc.strerror})"
         ) from None
     except ValueError:
         raise ConfigError(
             chosen.cert_key,
-            f"{chosen.cert}: not a PEM certificate chain (-----BEGIN CERTIFICATE-----, "
+            f"{_at(chosen.cert_key, chosen.cert)}not a PEM certificate chain "
+            "(-----BEGIN CERTIFICATE-----, "
             "the server certificate first)",
         ) from None
     try:
         key = serialization.load_pem_private_key(chosen.key.read_bytes(), password=None)
     except OSError as exc:
         raise ConfigError(
-            chosen.key_key, f"{chosen.key}: cannot read it ({exc.strerror})"
+            chosen.key_key, f"{_at(chosen.key_key, chosen.key)}cannot read it ({exc.strerror})"
         ) from None
     except TypeError:
         raise ConfigError(
-            chosen.key_key, f"{chosen.key}: the key is encrypted; give it unencrypted (PKCS#8 PEM)"
+            chosen.key_key,
+            f"{_at(chosen.key_key, chosen.key)}the key is encrypted; give it unencrypted "
+            "(PKCS#8 PEM)",
         ) from None
     except ValueError:
         raise ConfigError(
-            chosen.key_key, f"{chosen.key}: not a PEM private key (-----BEGIN PRIVATE KEY-----)"
+            chosen.key_key,
+            f"{_at(chosen.key_key, chosen.key)}not a PEM private key (-----BEGIN PRIVATE KEY-----)",
         ) from None
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
-        raise ConfigError(chosen.key_key, f"{chosen.key}: use an EC (P-256) or RSA key")
+        raise ConfigError(
+            chosen.key_key, f"{_at(chosen.key_key, chosen.key)}use an EC (P-256) or RSA key"
+        )
     leaf = chain[0]
     if leaf.public_key() != key.public_key():
         raise ConfigError(

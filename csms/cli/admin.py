@@ -66,8 +66,11 @@ def _run_db(settings: Settings, fn: Callable[[Any], Any], *, doing: str) -> Any:
 def cmd_serve(ctx: Context) -> int:
     args = ctx.args
     settings = ctx.settings.with_overrides(
-        ocpp_port=args.ocpp_port, api_port=args.api_port, database_url=args.database_url
-    ).with_overrides(tls_port=args.ocpp_tls_port)
+        ocpp_port=args.ocpp_port,
+        api_port=args.api_port,
+        database_url=args.database_url,
+        tls_port=args.ocpp_tls_port,
+    )
     from csms.server import run
     from storage.errors import StorageError
 
