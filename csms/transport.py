@@ -241,7 +241,7 @@ class WebSocketServer:
         for listener in self._listeners:
             listener.close()
         for handshake in list(self._tls_handshakes):
-            handshake.abort()
+            handshake.drop()
         for connection in list(self.connections):
             state = connection.protocol.state
             if state is OPEN:
@@ -839,35 +839,35 @@ class _TlsProtocol(sslproto.SSLProtocol):
             # (a float works; the stubs say int)
             ssl_handshake_timeout=cast(Any, server.open_timeout or None),
         )
-        protocol._server = server
-        protocol._peer = None
-        protocol._raw = None
-        waiter.add_done_callback(protocol._handshake_done)
+        protocol._ws_server = server
+        protocol._ws_peer = None
+        protocol._ws_raw = None
+        waiter.add_done_callback(protocol._ws_handshake_done)
         return protocol
 
-    _server: WebSocketServer
-    _peer: Any
-    _raw: asyncio.Transport | None
+    _ws_server: WebSocketServer
+    _ws_peer: Any
+    _ws_raw: asyncio.Transport | None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._peer = transport.get_extra_info("peername")
-        self._raw = cast(asyncio.Transport, transport)
-        self._server._tls_handshakes.add(self)
+        self._ws_peer = transport.get_extra_info("peername")
+        self._ws_raw = cast(asyncio.Transport, transport)
+        self._ws_server._tls_handshakes.add(self)
         super().connection_made(transport)
 
-    def abort(self) -> None:
+    def drop(self) -> None:
         """Drop the TCP connection (the server is stopping mid-handshake)."""
-        if self._raw is not None:
-            self._raw.abort()
+        if self._ws_raw is not None:
+            self._ws_raw.abort()
 
-    def _handshake_done(self, waiter: asyncio.Future[None]) -> None:
-        self._server._tls_handshakes.discard(self)
-        self._raw = None
+    def _ws_handshake_done(self, waiter: asyncio.Future[None]) -> None:
+        self._ws_server._tls_handshakes.discard(self)
+        self._ws_raw = None
         if waiter.cancelled():
             return
         exc = waiter.exception()
         if exc is not None:
-            _log_tls_failure(self._peer, exc)
+            _log_tls_failure(self._ws_peer, exc)
 
 
 #: OpenSSL's reasons for a refused TLS handshake that say what the peer got wrong.

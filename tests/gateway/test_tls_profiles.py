@@ -466,3 +466,29 @@ async def test_stopping_drops_a_tls_handshake_that_never_started(
     assert await asyncio.wait_for(reader.read(), 5) == b""  # dropped
     writer.close()
     assert gateway.tls_port is None
+
+
+async def test_a_stalled_tls_handshake_is_dropped_after_the_handshake_timeout(
+    sqlite_db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    home = tmp_path / "home"
+    init_ca(home, now=datetime.now(UTC))
+    settings = make_settings(home, tls_port=0, handshake_timeout=0.3)
+    gateway = Gateway(
+        db=sqlite_db,
+        settings=settings,
+        handlers={OCPPVersion.V16: v16.HANDLERS},
+        tls=server_context(settings),
+    )
+    await gateway.start()
+    try:
+        assert gateway.tls_port is not None
+        with caplog.at_level(logging.INFO, logger="csms.transport"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", gateway.tls_port)
+            assert await asyncio.wait_for(reader.read(), 5) == b""  # dropped by the server
+            writer.close()
+            await asyncio.sleep(0.05)
+        lines = [r.getMessage() for r in caplog.records if "TLS handshake from" in r.getMessage()]
+        assert len(lines) == 1 and "timed out" in lines[0], lines
+    finally:
+        await gateway.stop()
