@@ -31,6 +31,7 @@ NOUNS = [
     "outbox",
     "retention",
     "keys",
+    "ca",
 ]
 
 
