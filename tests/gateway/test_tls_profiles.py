@@ -492,3 +492,32 @@ async def test_a_stalled_tls_handshake_is_dropped_after_the_handshake_timeout(
         assert len(lines) == 1 and "timed out" in lines[0], lines
     finally:
         await gateway.stop()
+
+
+async def test_profile_3_charger_resuming_its_tls_session_is_still_known_by_its_certificate(
+    site: Site,
+) -> None:
+    """A resumed session (TLS 1.2 session ticket) carries the client certificate: a profile
+    3 charger reconnecting cheaply is not refused."""
+    charger = await site.add(3)
+    port = site.gateway.tls_port
+    assert port is not None
+    context = site.context(make_leaf(site.ca, charger))
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    request = (
+        f"GET /ocpp/{charger} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n"
+    ).encode()
+
+    def upgrade(session: ssl.SSLSession | None) -> tuple[ssl.SSLSession | None, bool, bytes]:
+        raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+        with context.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
+            tls.sendall(request)
+            status = tls.recv(4096).split(b"\r\n", 1)[0]
+            return tls.session, tls.session_reused, status
+
+    session, reused, status = await asyncio.to_thread(upgrade, None)
+    assert (reused, status) == (False, b"HTTP/1.1 101 Switching Protocols")
+    _, reused, status = await asyncio.to_thread(upgrade, session)
+    assert (reused, status) == (True, b"HTTP/1.1 101 Switching Protocols")
