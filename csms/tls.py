@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import ssl
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from csms.config import ConfigError, Settings
 from csms.domain.security.ca import ca_files
 
 __all__ = [
+    "EXPIRY_WARNING_DAYS",
     "OCPP_TLS12_CIPHERS",
     "ServerCertificate",
     "certificate_identity",
@@ -59,6 +60,10 @@ OCPP_TLS12_CIPHERS = (
     "AES128-GCM-SHA256",
     "AES256-GCM-SHA384",
 )
+
+
+#: A server certificate expiring within this many days is warned about at start.
+EXPIRY_WARNING_DAYS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +194,13 @@ def _check_pair(chosen: ServerCertificate, now: datetime) -> None:
             chosen.key_key,
             f"{chosen.key} is not the key of the first certificate in {chosen.cert} "
             "(the server certificate must come first, its chain after it)",
+        )
+    if now < leaf.not_valid_after_utc < now + timedelta(days=EXPIRY_WARNING_DAYS):
+        log.warning(
+            "the server certificate %s expires on %s: renew it before then "
+            "(`csms ca init --server-only` for csms's own), then restart",
+            chosen.cert,
+            leaf.not_valid_after_utc.date(),
         )
     if leaf.not_valid_after_utc <= now:
         log.error(

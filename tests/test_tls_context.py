@@ -149,3 +149,14 @@ def test_a_client_ca_bundle_without_certificates_refuses_start(tmp_path: Path) -
 
 def test_no_tls_session_has_no_certificate_identity() -> None:
     assert certificate_identity(None) is None
+
+
+def test_a_server_certificate_expiring_soon_is_warned_about_at_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    init_ca(tmp_path, days=10, now=NOW)
+    with caplog.at_level("WARNING", logger="csms.tls"):
+        assert server_context(_settings(tmp_path)) is not None
+    assert any(
+        "expires on" in r.getMessage() and "--server-only" in r.getMessage() for r in caplog.records
+    )
