@@ -7,6 +7,13 @@ No business rules live here. The gateway
 - checks HTTP Basic credentials (security profile 1: username = identity, password checked
   against its salted hash) and answers 401 when they are wrong or missing, 404 for an
   unknown identity unless ``CSMS_UNKNOWN_CHARGERS`` says otherwise;
+- enforces the charger's security profile (:mod:`csms.domain.security.profiles`): ws or
+  wss for profile 1, wss for profile 2 (a profile 2 charger on ws is refused 401 before
+  its password is looked at: the downgrade guard), wss with a client certificate whose
+  subject CN is the identity for profile 3 (no password); a refusal is a security event.
+  The wss listener (``CSMS_OCPP_TLS_PORT``, :mod:`csms.tls`) runs beside the ws one when
+  a TLS context is given; the TLS handshake itself refuses untrusted, expired and not yet
+  valid client certificates and TLS below 1.2;
 - runs one ``protocol.OCPPSession`` per connection and hands each CALL to the version's
   adapter, sending the answer only after the adapter returns (so after its commit);
 - keeps the connection registry that operator commands are routed through.
@@ -37,6 +44,7 @@ import base64
 import binascii
 import hashlib
 import logging
+import ssl
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -59,6 +67,11 @@ from csms.domain.charging.stations import (
 )
 from csms.domain.model import RegistrationStatus
 from csms.domain.security.csr import CsrSigner
+from csms.domain.security.profiles import (
+    CONNECTION_REFUSED_EVENT,
+    profile_refusal,
+    raise_security_profile,
+)
 from csms.domain.units_of_work import UnitsOfWork
 from csms.ratelimit import GuessThrottle, RateLimiter, growing_delay
 from csms.routing import (
@@ -68,6 +81,7 @@ from csms.routing import (
     CommandTimeout,
 )
 from csms.security import verify_password
+from csms.tls import certificate_identity
 from csms.transport import ConnectionNotOpen, WebSocketConnection, WebSocketServer
 from protocol import (
     Call,
@@ -178,6 +192,9 @@ class ChargerConnection:
     handlers: Mapping[str, Handler]
     #: What every handler of this connection gets (:class:`CallContext`).
     context: CallContext
+    #: The security profile the connection was admitted under (1, 2 or 3; a pending
+    #: higher profile it satisfied becomes the charger's profile at the handshake).
+    security_profile: int = 1
     _call_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _waiter: asyncio.Future[Any] | None = None
     _worker: asyncio.Task[None] | None = None
@@ -499,10 +516,17 @@ class Gateway:
         db: Database,
         settings: Settings,
         handlers: Mapping[OCPPVersion, Mapping[str, Handler]],
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.handlers = handlers
+        #: The wss listener's context (csms.tls.server_context); None: ws only.
+        self.tls = tls
+        self._tls_listener: asyncio.Server | None = None
+        # (charger id, reason) -> loop time of the last ConnectionRefused event stored:
+        # a charger retrying the wrong way every few seconds makes one event per while.
+        self._refusals_recorded: dict[tuple[str, str], float] = {}
         self.subprotocols = [v.value for v in handlers]
         self.connections: dict[str, ChargerConnection] = {}
         self._server: WebSocketServer | None = None
@@ -538,6 +562,14 @@ class Gateway:
             open_timeout=self.settings.ocpp.handshake_timeout,
         )
         await server.listen(self.settings.ocpp.host, self.settings.ocpp.port)
+        if self.tls is not None:
+            try:
+                self._tls_listener = await server.listen(
+                    self.settings.ocpp.host, self.settings.tls.port, ssl=self.tls
+                )
+            except BaseException:
+                await server.close()
+                raise
         self._loop_time = asyncio.get_running_loop().time
         self._stopping = False
         self._server = server
@@ -546,6 +578,13 @@ class Gateway:
     def port(self) -> int:
         assert self._server is not None
         return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def tls_port(self) -> int | None:
+        """The wss listener's port; None without TLS."""
+        if self._tls_listener is None:
+            return None
+        return int(self._tls_listener.sockets[0].getsockname()[1])
 
     async def stop(self, *, grace: float | None = None) -> None:
         """Stop without dropping an answer: stop accepting connections and reading frames,
@@ -584,6 +623,7 @@ class Gateway:
         while self._workers:
             await asyncio.wait(list(self._workers))
         self._server = None
+        self._tls_listener = None
 
     # -- CommandRouter ----------------------------------------------------------------
 
@@ -651,6 +691,12 @@ class Gateway:
         if charger.archived_at is not None:
             log.info("refused archived charger %s from %s", identity, connection.remote_address)
             return connection.respond(HTTPStatus.NOT_FOUND, "unknown charger\n")
+        profile = await self._admitted_profile(charger, connection, request.headers)
+        if profile is None:
+            return _unauthorized(connection)
+        if profile == 3:  # the client certificate is the credential: no password
+            await self._admit(charger, connection, profile)
+            return None
         if charger.password_hash is None and charger.pending_password_hash is not None:
             await self._confirm_issued_password(charger, request.headers)
         elif charger.password_hash is not None and not await self._throttled_credentials_ok(
@@ -664,8 +710,7 @@ class Gateway:
             response = connection.respond(HTTPStatus.UNAUTHORIZED, "authentication required\n")
             response.headers["WWW-Authenticate"] = 'Basic realm="csms", charset="UTF-8"'
             return response
-        await self._log_connection(charger.id, connection.remote_address)
-        connection.context = charger  # for _open
+        await self._admit(charger, connection, profile)
         return None
 
     async def _log_connection(self, charger_id: str, remote_address: Any) -> None:
@@ -854,6 +899,7 @@ class Gateway:
             gateway=self,
             handlers=self.handlers[version],
             context=context,
+            security_profile=charger.security_profile,
         )
         conn.context = replace(context, after_answer=conn.after_answer)
         previous = self.connections.get(charger.id)
@@ -873,3 +919,88 @@ class Gateway:
             self._hook_tasks.add(task)
             task.add_done_callback(self._hook_tasks.discard)
         return conn
+
+    # -- security profiles (csms.domain.security.profiles) ---------------------------
+
+    async def _admitted_profile(
+        self, charger: ChargerRecord, connection: WebSocketConnection, headers: Headers
+    ) -> int | None:
+        """The profile the connection is let in under (its password, for profiles 1 and 2,
+        is checked after this), or None after recording why it is refused.
+
+        A pending higher profile the connection satisfies wins (the charger is then raised to
+        it, in :meth:`Gateway._admit`); otherwise the charger's current profile applies."""
+        ssl_object = connection.ssl_object
+        tls = ssl_object is not None
+        current = charger.security_profile
+        pending = charger.pending_security_profile
+        if pending is not None and pending <= current:
+            pending = None
+        cn = certificate_identity(ssl_object) if tls and 3 in (current, pending) else None
+        if pending is not None and not profile_refusal(
+            pending, tls=tls, certificate_identity=cn, identity=charger.id
+        ):
+            return pending
+        reason = profile_refusal(current, tls=tls, certificate_identity=cn, identity=charger.id)
+        if reason is None:
+            return current
+        remote = connection.remote_address
+        address = str(remote[0] if isinstance(remote, tuple) else remote)[:64]
+        details: dict[str, Any] = {
+            "reason": reason,
+            "source": address,
+            "transport": "wss" if tls else "ws",
+        }
+        if not tls and headers.get("Authorization"):
+            # The password crossed the network in clear text: worth rotating.
+            details["credentials_sent_in_clear"] = True
+        key = (charger.id, reason)
+        now = self._loop_time()
+        last = self._refusals_recorded.get(key)
+        if last is not None and now - last < REFUSAL_EVENT_INTERVAL:
+            log.warning("refused %s from %s: %s", charger.id, address, reason)
+            return None
+        if len(self._refusals_recorded) >= _MAX_REFUSALS_REMEMBERED:
+            self._refusals_recorded.clear()
+        self._refusals_recorded[key] = now
+        await self._record_security_event(charger.id, CONNECTION_REFUSED_EVENT, details)
+        return None
+
+    async def _admit(
+        self, charger: ChargerRecord, connection: WebSocketConnection, profile: int
+    ) -> None:
+        """Let the connection in under ``profile``: raise the charger to it when it was the
+        pending one, log the connection, hand the charger to ``_open``."""
+        if profile > charger.security_profile:
+            now = _utcnow()
+            try:
+                raised = await self.db.write(
+                    lambda uow: raise_security_profile(uow, charger.id, to=profile, now=now)
+                )
+            except StorageError as exc:
+                log.warning("security profile of %s not raised to %d: %s", charger.id, profile, exc)
+            else:
+                if raised:
+                    log.info(
+                        "charger %s connected with security profile %d: now required (was %d)",
+                        charger.id,
+                        profile,
+                        charger.security_profile,
+                    )
+            # What the connection was admitted under (ChargerConnection.security_profile).
+            charger.security_profile = profile
+            charger.pending_security_profile = None
+        await self._log_connection(charger.id, connection.remote_address)
+        connection.context = charger  # for _open
+
+
+def _unauthorized(connection: WebSocketConnection) -> Response:
+    response = connection.respond(HTTPStatus.UNAUTHORIZED, "authentication required\n")
+    response.headers["WWW-Authenticate"] = 'Basic realm="csms", charset="UTF-8"'
+    return response
+
+
+#: Seconds between two ConnectionRefused events stored for the same charger and reason
+#: (each refusal is still logged).
+REFUSAL_EVENT_INTERVAL = 300.0
+_MAX_REFUSALS_REMEMBERED = 10_000

@@ -22,6 +22,7 @@ from csms.config import Settings
 from csms.domain.people.retention import RetentionReport, run_retention_and_vacuum
 from csms.domain.security.issued_certificates import expiry_warnings
 from csms.gateway import Gateway
+from csms.tls import server_context
 from csms.wiring import NotifyService, notify_service
 from protocol import OCPPVersion
 from storage.database import Database
@@ -82,6 +83,16 @@ class CsmsServer:
         return f"ws://127.0.0.1:{self.ocpp_port}/ocpp"
 
     @property
+    def ocpp_tls_port(self) -> int | None:
+        """The wss listener's port; None when no server certificate is configured."""
+        return self.router.tls_port
+
+    @property
+    def ocpp_tls_url(self) -> str | None:
+        port = self.ocpp_tls_port
+        return None if port is None else f"wss://localhost:{port}/ocpp"
+
+    @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
@@ -92,6 +103,9 @@ class CsmsServer:
     async def start(self, *, migrate: bool = False) -> None:
         settings = self.settings
         secure_directory(settings.home)  # 0700, looser modes tightened (storage/files.py)
+        # Before anything starts: a certificate or key that does not load stops start-up
+        # with a ConfigError naming it.
+        tls = server_context(settings)
         keys = settings.key_ring()
         if migrate:
             await asyncio.to_thread(lambda: upgrade(settings.database.url, keys=keys))
@@ -112,6 +126,7 @@ class CsmsServer:
             db=self.db,
             settings=settings,
             handlers={OCPPVersion.V201: v201.HANDLERS, OCPPVersion.V16: v16.HANDLERS},
+            tls=tls,
         )
         from csms.adapters.password_delivery import deliver_pending_password
 
@@ -172,6 +187,18 @@ class CsmsServer:
             self.api_port,
             type(asyncio.get_running_loop()).__module__.partition(".")[0],
         )
+        if self.ocpp_tls_port is not None:
+            log.info(
+                "csms serving OCPP over TLS on wss://%s:%s/ocpp/{id} (security profiles 2, 3)",
+                settings.ocpp.host,
+                self.ocpp_tls_port,
+            )
+        else:
+            log.info(
+                "no wss listener: no server certificate (run `csms ca init`, or set "
+                "CSMS_TLS_CERT and CSMS_TLS_KEY, then restart); profile 2 and 3 chargers "
+                "cannot connect"
+            )
 
     async def _retention_daily(self) -> None:
         """Run retention shortly after start, then every day. A failed run is logged and

@@ -36,6 +36,15 @@ kept, whatever ``websockets`` would parse (up to 128 header lines of 8 KiB each)
 crowd of unfinished handshakes holds at most that much each, and ``open_timeout`` drops
 them.
 
+**TLS.** A listener given an ``ssl.SSLContext`` (wss) wraps each connection in asyncio's TLS
+protocol (``asyncio.sslproto.SSLProtocol``, what ``create_server(ssl=...)`` uses, on any
+event loop) and learns how its handshake ended: a failed one (an old TLS version, a refused
+client certificate, plain HTTP on the TLS port) is one log line with the peer's address,
+never a traceback, and a stalled one is dropped after ``open_timeout``, or when the server
+stops. Once TLS is up the connection is the same as on ws: ``data_received`` gets plaintext,
+and the fast path, the limits and the timers work unchanged.
+:attr:`WebSocketConnection.ssl_object` gives the TLS session (the client certificate).
+
 **Stopping.** :meth:`WebSocketServer.quiesce` stops listening and stops reading every
 connection (no new connection, no new message) while what was read can still be
 answered; :meth:`WebSocketServer.close` then closes the connections.
@@ -56,7 +65,9 @@ import contextlib
 import http
 import logging
 import random
+import ssl
 import struct
+from asyncio import sslproto
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol, cast
 
@@ -155,18 +166,42 @@ class WebSocketServer:
         self.logger = logger or logging.getLogger("websockets.server")
         self.connections: set[WebSocketConnection] = set()
         self._server: asyncio.Server | None = None
+        #: Every listener (the first one is ``_server``): ws, and wss beside it.
+        self._listeners: list[asyncio.Server] = []
+        #: Connections still in their TLS handshake (not in ``connections`` yet).
+        self._tls_handshakes: set[_TlsProtocol] = set()
         self._closing = False
         self._all_closed: asyncio.Event | None = None
 
-    async def listen(self, host: str | None, port: int, **kwargs: Any) -> None:
-        """Start accepting connections (``kwargs`` go to ``loop.create_server``)."""
+    async def listen(
+        self,
+        host: str | None,
+        port: int,
+        *,
+        ssl: ssl.SSLContext | None = None,
+        **kwargs: Any,
+    ) -> asyncio.Server:
+        """Start accepting connections (``kwargs`` go to ``loop.create_server``); may be
+        called again for another port. With ``ssl``, connections speak TLS first (see
+        the module docstring)."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: WebSocketConnection(self), host, port, **kwargs
-        )
+        context = ssl
+        if context is None:
+            listener = await loop.create_server(
+                lambda: WebSocketConnection(self), host, port, **kwargs
+            )
+        else:
+            listener = await loop.create_server(
+                lambda: _TlsProtocol.accept(self, context), host, port, **kwargs
+            )
+        self._listeners.append(listener)
+        if self._server is None:
+            self._server = listener
+        return listener
 
     @property
     def sockets(self) -> tuple[Any, ...]:
+        """The first listener's sockets (see :meth:`listen`)."""
         return tuple(self._server.sockets) if self._server is not None else ()
 
     def is_serving(self) -> bool:
@@ -193,17 +228,20 @@ class WebSocketServer:
             if self._all_closed is None:
                 self._all_closed = asyncio.Event()
             await self._all_closed.wait()
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
+        for listener in self._listeners:
+            await listener.wait_closed()
+        self._listeners.clear()
+        self._server = None
 
     def _stop_listening(self, end_open: Callable[[WebSocketConnection], None]) -> None:
         """Close the listening sockets, ``end_open`` each open connection, and drop the
         connections still waiting for (or refused at) their opening handshake; a handshake
         being checked is left to finish (it is answered 503)."""
         self._closing = True
-        if self._server is not None:
-            self._server.close()
+        for listener in self._listeners:
+            listener.close()
+        for handshake in list(self._tls_handshakes):
+            handshake.drop()
         for connection in list(self.connections):
             state = connection.protocol.state
             if state is OPEN:
@@ -350,6 +388,13 @@ class WebSocketConnection(asyncio.Protocol):
         """Close the connection because the peer broke the rules: a close frame with
         ``code`` now, and no message received after this one reaches the handler."""
         self._fail(code, reason)
+
+    @property
+    def ssl_object(self) -> ssl.SSLObject | None:
+        """The TLS session of a wss connection (None on ws)."""
+        if self.transport is None:
+            return None
+        return cast("ssl.SSLObject | None", self.transport.get_extra_info("ssl_object"))
 
     @property
     def handler(self) -> MessageHandler | None:
@@ -769,3 +814,88 @@ class WebSocketConnection(asyncio.Protocol):
         for frame in early or ():
             self._on_frame(frame)
         self._framing = self._fast and self._clean and protocol.state is OPEN
+
+
+# -- TLS ----------------------------------------------------------------------------------
+
+
+class _TlsProtocol(sslproto.SSLProtocol):
+    """asyncio's TLS protocol around a :class:`WebSocketConnection` (which it calls
+    ``connection_made`` on once the TLS handshake is done), told the peer's address so
+    that a handshake that fails is logged with it, and known to the server until then
+    (so that stopping drops it)."""
+
+    @classmethod
+    def accept(cls, server: WebSocketServer, context: ssl.SSLContext) -> _TlsProtocol:
+        """The protocol of one accepted wss connection."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        protocol = cls(
+            loop,
+            WebSocketConnection(server),
+            context,
+            waiter,
+            server_side=True,
+            # (a float works; the stubs say int)
+            ssl_handshake_timeout=cast(Any, server.open_timeout or None),
+        )
+        protocol._ws_server = server
+        protocol._ws_peer = None
+        protocol._ws_raw = None
+        waiter.add_done_callback(protocol._ws_handshake_done)
+        return protocol
+
+    _ws_server: WebSocketServer
+    _ws_peer: Any
+    _ws_raw: asyncio.Transport | None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._ws_peer = transport.get_extra_info("peername")
+        self._ws_raw = cast(asyncio.Transport, transport)
+        self._ws_server._tls_handshakes.add(self)
+        super().connection_made(transport)
+
+    def drop(self) -> None:
+        """Drop the TCP connection (the server is stopping mid-handshake)."""
+        if self._ws_raw is not None:
+            self._ws_raw.abort()
+
+    def _ws_handshake_done(self, waiter: asyncio.Future[None]) -> None:
+        self._ws_server._tls_handshakes.discard(self)
+        self._ws_raw = None
+        if waiter.cancelled():
+            return
+        exc = waiter.exception()
+        if exc is not None:
+            _log_tls_failure(self._ws_peer, exc)
+
+
+#: OpenSSL's reasons for a refused TLS handshake that say what the peer got wrong.
+_TLS_HINTS = {
+    "HTTP_REQUEST": "a plain HTTP request on the TLS port: connect with wss://",
+    "UNSUPPORTED_PROTOCOL": "the client offers only TLS versions below 1.2",
+    "NO_SHARED_CIPHER": "no cipher suite in common (OCPP needs AES-GCM suites)",
+    "WRONG_VERSION_NUMBER": "not a TLS client (plain ws:// on the TLS port?)",
+    "TLSV1_ALERT_UNKNOWN_CA": "the client does not trust the server certificate "
+    "(install the CA's certificate on it)",
+    "SSLV3_ALERT_BAD_CERTIFICATE": "the client refused the server certificate",
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN": "the client refused the server certificate",
+}
+
+
+def _log_tls_failure(peer: Any, exc: BaseException) -> None:
+    """One line for a TLS handshake that failed: WARNING for a refused client
+    certificate (a charger that cannot connect, or someone trying), INFO otherwise."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        log.warning(
+            "TLS handshake from %s refused: client certificate not accepted (%s)",
+            peer,
+            exc.verify_message,
+        )
+    elif isinstance(exc, ssl.SSLError):
+        reason = str(exc.reason or exc)
+        log.info("TLS handshake from %s failed: %s", peer, _TLS_HINTS.get(reason, reason))
+    elif isinstance(exc, ConnectionAbortedError):  # asyncio's ssl_handshake_timeout
+        log.info("TLS handshake from %s timed out", peer)
+    else:  # the peer hung up mid-handshake
+        log.debug("TLS handshake from %s did not complete (%s)", peer, type(exc).__name__)

@@ -29,7 +29,7 @@ from typing import TextIO
 
 import httpx
 
-from csms.cli import admin, billing, certificates, chargers, customers, sessions
+from csms.cli import admin, billing, ca, certificates, chargers, customers, sessions
 from csms.cli.client import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ApiClient, CliError
 from csms.cli.context import Context
 from csms.cli.options import CommandTree, Parser
@@ -68,6 +68,7 @@ _REGISTER = (
     customers.register_cards,
     billing.register,
     admin.register_personal_data,
+    ca.register,
 )
 
 

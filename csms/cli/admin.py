@@ -66,7 +66,10 @@ def _run_db(settings: Settings, fn: Callable[[Any], Any], *, doing: str) -> Any:
 def cmd_serve(ctx: Context) -> int:
     args = ctx.args
     settings = ctx.settings.with_overrides(
-        ocpp_port=args.ocpp_port, api_port=args.api_port, database_url=args.database_url
+        ocpp_port=args.ocpp_port,
+        api_port=args.api_port,
+        database_url=args.database_url,
+        tls_port=args.ocpp_tls_port,
     )
     from csms.server import run
     from storage.errors import StorageError
@@ -80,7 +83,7 @@ def cmd_serve(ctx: Context) -> int:
     except OSError as exc:
         raise CliError(
             f"cannot start the server: {exc} (is another csms using the ports? "
-            "choose others with --ocpp-port/--api-port)"
+            "choose others with --ocpp-port/--ocpp-tls-port/--api-port)"
         ) from None
     return EXIT_OK
 
@@ -197,6 +200,9 @@ def register_server(tree: CommandTree) -> None:
     serve = tree.verb(None, "serve", cmd_serve, "run the server (OCPP endpoint and HTTP API)")
     serve.add_argument("--ocpp-port", type=port, help="OCPP port (default 9000)")
     serve.add_argument("--api-port", type=port, help="HTTP API port (default 8080)")
+    serve.add_argument(
+        "--ocpp-tls-port", type=port, help="OCPP wss port (default 9443; with a certificate)"
+    )
     serve.add_argument("--database-url", help="sqlite+aiosqlite:///PATH or postgresql+asyncpg://…")
 
     db = tree.noun("db", "database maintenance")

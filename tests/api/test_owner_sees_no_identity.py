@@ -143,6 +143,7 @@ def _path_values(ids: dict[str, Any], key_id: str) -> dict[str, str]:
         "name": "site",
         "invoice_id": "1",
         "outbox_id": "1",
+        "serial": "0A1B2C3D",
     }
 
 

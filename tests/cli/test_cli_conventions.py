@@ -174,7 +174,7 @@ async def test_the_api_port_in_use_gets_the_same_one_line_message_as_the_ocpp_po
     expected = (
         f"csms: error: cannot start the server: [Errno 98] error while attempting to bind on "
         f"address ('127.0.0.1', {taken_port}): address already in use (is another csms using "
-        "the ports? choose others with --ocpp-port/--api-port)"
+        "the ports? choose others with --ocpp-port/--ocpp-tls-port/--api-port)"
     )
     for result in (ocpp, api):
         assert result.code == EXIT_FAILED, result.err

@@ -32,6 +32,7 @@ NOUNS = [
     "outbox",
     "retention",
     "keys",
+    "ca",
 ]
 
 
