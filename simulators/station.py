@@ -656,12 +656,17 @@ class Station:
             )
             if explained is not None:
                 return explained
-            if presented and isinstance(exc, InvalidHandshake):
+            if isinstance(exc, InvalidHandshake):
                 # TLS 1.3: the server checks the client certificate after the handshake
                 # and may just close the connection instead of answering the upgrade.
+                question = (
+                    "did it refuse the client certificate?"
+                    if presented
+                    else "does it want a client certificate (--cert FILE --key FILE)?"
+                )
                 return (
                     f"{self.endpoint}: the server closed the connection during the "
-                    f"handshake ({exc}); did it refuse the client certificate?"
+                    f"handshake ({exc}); {question}"
                 )
         return f"{self.endpoint}: cannot connect: {exc}"
 
