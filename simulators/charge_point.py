@@ -378,6 +378,11 @@ class ChargePoint(SessionKeeping[TxT], Station):
 
     # -- security: root certificates the CSMS manages (1.6 security extension, 2.0.1 M03-M05) --
 
+    def new_tls_client(self) -> TlsClient:
+        # The system's trust store and the CSMS root certificates installed so far.
+        roots = [root.path for root in self.certificates.roots(self.csms_root_types)]
+        return TlsClient(extra_roots=roots)
+
     def _trust_installed_roots(self) -> None:
         if self.tls is not None and self.csms_root_types:
             roots = self.certificates.roots(self.csms_root_types)

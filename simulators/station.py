@@ -243,6 +243,10 @@ class Station:
     def on_security_profile(self, profile: int) -> None:
         """The security profile changed (mirror it in the configuration)."""
 
+    def new_tls_client(self) -> TlsClient:
+        """The TLS settings of a first wss:// connection made without any given."""
+        return TlsClient()
+
     # -- handlers -------------------------------------------------------------------------
 
     def on(self, action: str, handler: Handler) -> None:
@@ -584,7 +588,7 @@ class Station:
                 )
             return {}
         if self.tls is None:
-            self.tls = TlsClient()
+            self.tls = self.new_tls_client()
         if self.security_profile == 3 and not self.tls.has_client_certificate:
             raise HandshakeFailed(
                 f"{self.endpoint}: security profile 3 needs a client certificate "

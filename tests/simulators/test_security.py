@@ -350,6 +350,21 @@ async def test_root_certificates_are_installed_listed_and_deleted(
     )
 
 
+async def test_an_installed_csms_root_is_trusted_for_the_server_certificate(
+    csms: FakeCSMS, tls_csms: FakeCSMS, ca: CertificateAuthority, build: Build
+) -> None:
+    cp = build(ChargePoint16, csms, "TRUST", password=PASSWORD)  # ws://, no --ca at all
+    await cp.connect()
+    await cp.boot()
+    pem = ca.certificate.public_bytes(serialization.Encoding.PEM).decode()
+    install = {"certificateType": "CentralSystemRootCertificate", "certificate": pem}
+    assert await csms.call("TRUST", "InstallCertificate", install) == {"status": "Accepted"}
+    # Moved to the wss endpoint: the server certificate chains to the installed root.
+    await cp.reconnect_with(url=tls_csms.url, security_profile=2, timeout=5)
+    assert tls_csms.connects == ["TRUST"]
+    assert tls_csms.auth_headers == [_basic("TRUST", PASSWORD)]
+
+
 async def test_a_leaf_or_garbage_is_not_installed_as_a_root(
     csms: FakeCSMS, ca: CertificateAuthority, build: Build, tmp_path: Path
 ) -> None:
