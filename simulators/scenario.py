@@ -149,9 +149,21 @@ class SessionScript:
         try:
             await cp.reconnect_with(security_profile=3)
         except HandshakeFailed as exc:
-            raise HandshakeFailed(
-                f"reconnecting with the new certificate failed: {exc}", status=exc.status
-            ) from None
+            if exc.status not in (401, 403):
+                raise HandshakeFailed(
+                    f"reconnecting with the new certificate failed: {exc}", status=exc.status
+                ) from None
+            # The CSMS still requires profile 2 of this charger: a charger keeps its
+            # profile until the CSMS raises it (1.6 SecurityProfile, 2.0.1 A05), and then
+            # connects with the certificate it now has.
+            self._tell(
+                f"{cp.identity}: the CSMS still requires security profile 2 of this charger "
+                f"(HTTP {exc.status} to profile 3): staying on profile 2 with the certificate "
+                "until the CSMS raises it (e.g. `csms chargers set-profile "
+                f"{cp.identity} 3`)"
+            )
+            await cp.reconnect_with(security_profile=2)
+            return None
         self._tell(f"{cp.identity}: connected with security profile 3 (client certificate)")
         return None
 

@@ -214,6 +214,7 @@ class Station:
         self._wake_reconnect = asyncio.Event()
         self._registration_changed = asyncio.Event()
         self._heartbeat_changed = asyncio.Event()
+        self._connect_failed = asyncio.Event()
         self._rebooting = False
         self._closed = False
 
@@ -551,6 +552,7 @@ class Station:
         if self.tls is not None:
             self.tls.forget_session()
         self.last_connect_error = None
+        self._connect_failed.clear()
         self._ready.clear()
         self._wake_reconnect.set()
         ws = self._ws
@@ -558,15 +560,19 @@ class Station:
             with contextlib.suppress(Exception):
                 await ws.close()
         limit = self.call_timeout if timeout is None else timeout
+        ready = asyncio.ensure_future(self._ready.wait())
+        failed = asyncio.ensure_future(self._connect_failed.wait())
         try:
-            await self.wait_ready(timeout=limit)
-        except TimeoutError:
-            error = self.last_connect_error
-            if error is not None:
-                raise HandshakeFailed(str(error), status=error.status) from None
-            raise HandshakeFailed(
-                f"{self.endpoint}: not connected and accepted within {limit:g} s"
-            ) from None
+            await asyncio.wait({ready, failed}, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+            failed.cancel()
+        if self._ready.is_set():
+            return
+        error = self.last_connect_error
+        if error is not None:  # refused: the supervisor keeps retrying meanwhile
+            raise HandshakeFailed(str(error), status=error.status)
+        raise HandshakeFailed(f"{self.endpoint}: not connected and accepted within {limit:g} s")
 
     # -- internals: connection ------------------------------------------------------------
 
@@ -717,6 +723,7 @@ class Station:
                 except HandshakeFailed as exc:
                     self.log.info("reconnect failed: %s", exc)
                     self.last_connect_error = exc
+                    self._connect_failed.set()
                     continue
                 self.last_connect_error = None
                 if self._want_online.is_set():

@@ -563,7 +563,8 @@ class ChargePoint16(ChargePoint[Transaction]):
     def _change_security_profile(self, value: str) -> Reply:
         """1.6 security whitepaper: a charger never lowers its SecurityProfile, and refuses
         one it has no credentials for (profile 3: a client certificate; 2 and 3: a wss://
-        URL to the Central System); once Accepted it reconnects with the new profile."""
+        URL to the Central System); once Accepted it reconnects with the new profile (also
+        when it is the one in use: the Central System waits for that connection)."""
         try:
             profile = int(value)
         except ValueError:
@@ -579,8 +580,6 @@ class ChargePoint16(ChargePoint[Transaction]):
             return Reply({"status": "Rejected"})
         if profile >= 2 and profile != 3 and self.password is None:
             return Reply({"status": "Rejected"})
-        if profile == current:
-            return Reply({"status": "Accepted"})
 
         async def reconnect() -> None:
             self.log.info("%s: reconnecting with security profile %d", self.identity, profile)

@@ -1,8 +1,9 @@
 """The README's TLS walkthrough as a test: ``csms ca init``, then ``csms-sim charge
 --profile 3`` against a running csms over wss. Its first run connects with profile 2,
-sends a CSR, gets it signed by csms's CA (CertificateSigned) and reconnects with the
-certificate as profile 3; later runs go straight to profile 3 (1.6 security whitepaper,
-2.0.1 A02). Real sockets, real TLS, the CLI as a subprocess.
+sends a CSR and gets it signed by csms's CA (CertificateSigned); csms still requires
+profile 2 of the charger, so it stays there with the certificate; once the charger's
+profile is 3, later runs go straight to profile 3 without a password (1.6 security
+whitepaper, 2.0.1 A02, A05). Real sockets, real TLS, the CLI as a subprocess.
 """
 
 from __future__ import annotations
@@ -29,13 +30,14 @@ FAST = ["--speed", "600", "--meter-interval", "60", "--kwh", "0.5", "--power-kw"
 
 @pytest.fixture
 async def tls_csms(tmp_path: Path) -> AsyncIterator[Any]:
-    """csms after ``csms ca init --hostname 127.0.0.1``: wss with csms's own CA."""
+    """csms after ``csms ca init``: wss with csms's own CA and server certificate."""
     from csms.server import running_server
 
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CSMS_")}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "csms.cli", "ca", "init", "--hostname", "127.0.0.1",
+        sys.executable, "-m", "csms.cli", "ca", "init", "--hostname", "localhost",
+        "--hostname", "127.0.0.1",
         env=env | {"CSMS_HOME": str(home)}, cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
@@ -92,14 +94,16 @@ async def test_profile_3_dance_gets_a_certificate_from_csms_and_charges_with_it(
 
     code, _, err = await _sim(*charge, "--password", password)
     assert code == 0, err
-    assert "security profile 3" in err
+    assert "still requires security profile 2" in err
     leaf_pem = (state / identity / "client.pem").read_bytes()
     leaf = x509.load_pem_x509_certificates(leaf_pem)[0]
     ca = x509.load_pem_x509_certificate((home / "ca" / "ca.pem").read_bytes())
     leaf.verify_directly_issued_by(ca)  # signed by csms's charging-station CA
     assert leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == identity
 
-    # Later runs: straight to profile 3, no password at all.
+    # The operator raises it (`csms chargers set-profile`, here in the database); later
+    # runs: straight to profile 3, no password at all.
+    await tls_csms.db.write(lambda uow: uow.chargers.update(identity, security_profile=3))
     code, _, err = await _sim(*charge)
     assert code == 0, err
     assert "sending a CSR" not in err

@@ -24,6 +24,7 @@ from urllib.parse import unquote
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from protocol import (
@@ -98,9 +99,14 @@ class FakeCSMS:
         self.signer = signer
         #: The subject CN of the client certificate of each connection (None: none).
         self.client_cns: list[str | None] = []
+        #: Identities whose handshake ``refuse`` turned away, in order.
+        self.refused_handshakes: list[str] = []
         #: The charger's answers to the CertificateSigned calls made after SignCertificate.
         self.certificate_signed_answers: list[dict[str, Any]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: (identity, Authorization header, client certificate CN) → an HTTP status to
+        #: refuse the handshake with (None: let it in), like a CSMS enforcing profiles.
+        self.refuse: Callable[[str, str | None, str | None], int | None] | None = None
         self.received: list[Received] = []
         #: Frames the session refused (schema errors...): should stay empty.
         self.refused: list[str] = []
@@ -125,6 +131,7 @@ class FakeCSMS:
             subprotocols=[Subprotocol("ocpp1.6"), Subprotocol("ocpp2.0.1")],
             ping_interval=None,
             ssl=self.ssl,
+            process_request=self._process_request,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -208,6 +215,16 @@ class FakeCSMS:
         self._notify()
 
     # -- the connection -------------------------------------------------------------------
+
+    def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        if self.refuse is None:
+            return None
+        identity = unquote(request.path.rsplit("/", 1)[-1])
+        status = self.refuse(identity, request.headers.get("Authorization"), _client_cn(ws))
+        if status is None:
+            return None
+        self.refused_handshakes.append(identity)
+        return ws.respond(status, "refused\n")
 
     async def _handler(self, ws: ServerConnection) -> None:
         assert ws.request is not None

@@ -5,6 +5,7 @@ part 2 A and M)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import re
@@ -20,6 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from simulators import ChargePoint16, ChargePoint201, HandshakeFailed
 from simulators.certificates import CertificateStore
+from simulators.scenario import SessionScript
 from simulators.station import Station
 from simulators.tls import TlsClient, TlsSetupError
 from tests.simulators.conftest import _FAST
@@ -284,6 +286,44 @@ async def test_a_trigger_for_a_new_certificate_sends_a_new_csr_and_installs_the_
     ]
     assert csrs[0].public_key() != csrs[1].public_key()  # a new key each time
     assert (tmp_path / "REN" / "client.pem").read_bytes() != first
+
+
+def _profile_2_until_raised(identity: str, auth: str | None, cn: str | None) -> int | None:
+    """A CSMS that requires profile 2 (Basic auth) of every charger, as csms does of one
+    whose profile was not raised yet."""
+    return None if auth is not None else 401
+
+
+async def test_profile_3_dance_stays_on_profile_2_while_the_csms_requires_it_then_moves_up(
+    tls_csms: FakeCSMS, ca: CertificateAuthority, build: Build
+) -> None:
+    tls_csms.refuse = _profile_2_until_raised
+    cp = build(
+        ChargePoint16, tls_csms, "UP3", password=PASSWORD, security_profile=2,
+        tls=TlsClient(ca_file=ca.ca_path),
+    )  # fmt: skip
+    told: list[str] = []
+    script = SessionScript(cp, stay=True, get_certificate=True, on_progress=told.append)
+    run = asyncio.create_task(script.run())
+    try:
+        await tls_csms.wait_until(lambda: len(tls_csms.connects) == 2, timeout=10)
+        # Refused on profile 3 (certificate, no password): back on profile 2 with it.
+        assert tls_csms.refused_handshakes == ["UP3"]
+        assert tls_csms.client_cns == [None, "UP3"]
+        assert tls_csms.auth_headers == [_basic("UP3", PASSWORD)] * 2
+        assert any("still requires security profile 2" in line for line in told)
+        await cp.wait_ready(timeout=5)
+        # The CSMS raises it (1.6 security whitepaper): it reconnects with profile 3.
+        tls_csms.refuse = None
+        change = {"key": "SecurityProfile", "value": "3"}
+        assert await tls_csms.call("UP3", "ChangeConfiguration", change) == {"status": "Accepted"}
+        await tls_csms.wait_until(lambda: len(tls_csms.connects) == 3)
+        assert (tls_csms.client_cns[-1], tls_csms.auth_headers[-1]) == ("UP3", None)
+        assert cp.configuration["SecurityProfile"] == "3"
+    finally:
+        script.request_stop()
+        outcome = await asyncio.wait_for(run, 10)
+    assert outcome.error is None
 
 
 # -- root certificates: install, list, delete ----------------------------------------------------
