@@ -73,6 +73,9 @@ Security profiles (1.6 security whitepaper, 2.0.1 part 2 A00):
                 makes an EC P-256 key and a CSR (CN = --id, O = --cert-org), sends
                 SignCertificate, stores the chain of the CSMS's CertificateSigned, and
                 reconnects with it as profile 3; later runs go straight to profile 3.
+                A CSMS that still requires profile 2 of the charger (HTTP 401/403 to
+                the certificate alone) keeps it on profile 2, certificate presented,
+                until it raises the profile (SecurityProfile / SetNetworkProfile).
 The state directory (--state-dir, default $XDG_STATE_HOME/csms-sim if XDG_STATE_HOME is
 set, else ./.csms-sim) holds ID/client.pem and ID/client.key (0600), the key of a CSR
 in flight, and ID/roots/ with the root certificates the CSMS installs

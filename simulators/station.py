@@ -604,7 +604,10 @@ class Station:
 
     def _refusal_hint(self, status: int) -> str:
         if status in (401, 403) and self.security_profile == 3:
-            return " (client certificate not accepted for this identity?)"
+            return (
+                " (client certificate not accepted for this identity, or the CSMS still "
+                "requires profile 2 of this charger?)"
+            )
         return {
             401: " (wrong or missing password?)",
             404: " (unknown charger identity?)",
