@@ -608,8 +608,10 @@ class Station:
                 " (client certificate not accepted for this identity, or the CSMS still "
                 "requires profile 2 of this charger?)"
             )
+        if status == 401 and self.endpoint.startswith("wss://"):
+            return " (wrong or missing password, or does the CSMS require profile 3?)"
         return {
-            401: " (wrong or missing password?)",
+            401: " (wrong or missing password, or does the CSMS require wss://?)",
             404: " (unknown charger identity?)",
         }.get(status, "")
 

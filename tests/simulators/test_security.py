@@ -174,10 +174,14 @@ def test_a_key_that_does_not_fit_the_certificate_is_a_clear_error(
         TlsClient(ca_file=ca.ca_path, cert_file=cert, key_file=other_key)
 
 
-def test_profile_2_on_a_plain_ws_url_is_refused_before_connecting() -> None:
-    cp = ChargePoint16(url="ws://127.0.0.1:9/ocpp", identity="X", security_profile=2)
+async def test_profile_2_on_a_plain_ws_url_is_refused_before_connecting(
+    csms: FakeCSMS, build: Build
+) -> None:
+    cp = build(ChargePoint16, csms, "X", password=PASSWORD, security_profile=2)
+    # 1.6 security whitepaper / 2.0.1 A00: never the password over plain ws://.
     with pytest.raises(HandshakeFailed, match="security profile 2 needs a wss:// URL"):
-        cp._tls_options()
+        await cp.connect()
+    assert csms.connects == [] and csms.auth_headers == []
 
 
 # -- CSR, CertificateSigned, renewal ------------------------------------------------------------
