@@ -340,8 +340,8 @@ class CertificateStore:
         return None
 
     def names_client_certificate(self, wanted: Mapping[str, Any]) -> bool:
-        """Whether ``wanted`` is the charger's own certificate (which must not be deleted,
-        2.0.1 M04) or one of the CAs in its chain."""
+        """Whether ``wanted`` is the charger's own certificate, which must not be deleted
+        (2.0.1 M04); the CA certificates after it in the chain are not installed roots."""
         algorithm = str(wanted.get("hashAlgorithm", "SHA256"))
         if algorithm not in _HASHES:
             return False
@@ -349,10 +349,7 @@ class CertificateStore:
             chain = load_pem_chain(self.cert_path.read_text())
         except (OSError, ValueError):
             return False
-        for index, certificate in enumerate(chain):
-            issuer = chain[index + 1] if index + 1 < len(chain) else None
-            if issuer is None and certificate.issuer != certificate.subject:
-                continue  # its issuer is not in the chain: its hash data cannot be made
-            if hash_data(certificate, issuer, algorithm=algorithm).matches(wanted):
-                return True
-        return False
+        issuer = chain[1] if len(chain) > 1 else None
+        if issuer is None and chain[0].issuer != chain[0].subject:
+            return False  # its issuer is not in the chain: its hash data cannot be made
+        return hash_data(chain[0], issuer, algorithm=algorithm).matches(wanted)

@@ -577,7 +577,7 @@ class Station:
     # -- internals: connection ------------------------------------------------------------
 
     def _auth_headers(self) -> dict[str, str]:
-        # Profile 3: the client certificate is the credential, no Basic auth (2.0.1 A00, profile 3).
+        # Profile 3: the client certificate is the credential, no Basic auth (2.0.1 part 2 A00).
         if self.password is None or self.security_profile == 3:
             return {}
         token = base64.b64encode(f"{self.identity}:{self.password}".encode()).decode()

@@ -444,6 +444,12 @@ async def test_the_chargers_own_certificate_cannot_be_deleted(
     }
     answer = await tls_csms.call("OWN", "DeleteCertificate", {"certificateHashData": own})
     assert answer == {"status": "Failed"}  # 2.0.1 M04
+    # The CA that signed it, installed as the CSMS root, can still be deleted.
+    pem = ca.certificate.public_bytes(serialization.Encoding.PEM).decode()
+    install = {"certificateType": "CSMSRootCertificate", "certificate": pem}
+    assert await tls_csms.call("OWN", "InstallCertificate", install) == {"status": "Accepted"}
+    root = {"certificateHashData": _expected_hash_data(ca.certificate)}
+    assert await tls_csms.call("OWN", "DeleteCertificate", root) == {"status": "Accepted"}
 
 
 # -- credentials and security profile changes ----------------------------------------------------
