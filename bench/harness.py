@@ -10,6 +10,13 @@ Steps (``--only`` picks some):
   transaction with TransactionEvent Started, then runs a closed loop of TransactionEvent
   Updated carrying two sampled values (persisted by csms). A server that answers with
   CALLERRORs is reported as a failed step with the first errors, not a crash.
+- ``wss``: connect+boot per second over ``ws://`` and over ``wss://`` against the same
+  server process in the same run (``--connect-chargers`` new chargers each way and round,
+  the order swapped every round), with a CA and an EC P-256 server certificate the bench
+  makes in its scratch directory (csms: CSMS_TLS_CERT / CSMS_TLS_KEY / CSMS_OCPP_TLS_PORT);
+  the ratio wss/ws is the median of the round ratios. Every charger is new, so every wss
+  connect is a full TLS handshake (a reconnecting simulated charger resumes its session:
+  :class:`simulators.tls.TlsClient`).
 - ``idle``: thousands of chargers connect and boot, then stay idle: connect+boot rate and the
   server's resident memory per connection ((RSS with all connected - RSS before) / count).
 
@@ -49,6 +56,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
+from bench.certificates import TlsFiles, make_server_certificate
 from bench.processes import (
     ServerProcess,
     StepFailed,
@@ -64,6 +72,7 @@ from simulators.load import LoadConfig, LoadGenerator, LoadMode, LoadReport
 __all__ = [
     "BenchOptions",
     "BenchResults",
+    "ConnectResult",
     "IdleResult",
     "LoadStep",
     "StepRounds",
@@ -74,7 +83,7 @@ __all__ = [
     "schedule",
 ]
 
-STEPS = ("echo", "csms", "echo201", "csms201", "idle")
+STEPS = ("echo", "csms", "echo201", "csms201", "wss", "idle")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +114,7 @@ QUICK_RUN = (1, 3.0, 1.0)
 TARGET_RATIO = 0.5
 TARGET_P99_MS = 100.0
 TARGET_RSS_KIB = 40.0
+TARGET_WSS_RATIO = 0.5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,6 +127,8 @@ class BenchOptions:
     idle_chargers: int = 5000
     idle_target: str = "csms"
     idle_settle: float = 2.0
+    connect_chargers: int = 300
+    connect_target: str = "csms"
     csms_command: tuple[str, ...] = ()
     keep_home: bool = False
     results_dir: Path | None = Path(".bench")
@@ -224,15 +236,69 @@ class IdleResult:
 
 
 @dataclass(slots=True)
+class ConnectResult:
+    """The wss step: connect+boot per second over ws and over wss, per round."""
+
+    target: str
+    chargers: int = 0
+    ws_rates: list[float] = field(default_factory=list)
+    wss_rates: list[float] = field(default_factory=list)
+    failures: int = 0
+    first_errors: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ws_rate(self) -> float:
+        return statistics.median(self.ws_rates) if self.ws_rates else math.nan
+
+    @property
+    def wss_rate(self) -> float:
+        return statistics.median(self.wss_rates) if self.wss_rates else math.nan
+
+    @property
+    def round_ratios(self) -> list[float]:
+        return [
+            wss / ws if ws > 0 else math.nan
+            for ws, wss in zip(self.ws_rates, self.wss_rates, strict=False)
+        ]
+
+    @property
+    def ratio(self) -> float:
+        """The median of the round ratios wss/ws (NaN when the step failed)."""
+        ratios = [r for r in self.round_ratios if not math.isnan(r)]
+        return statistics.median(ratios) if ratios and not self.error else math.nan
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "chargers": self.chargers,
+            "ws_connect_boot_per_s": self.ws_rate,
+            "wss_connect_boot_per_s": self.wss_rate,
+            "ws_rounds": self.ws_rates,
+            "wss_rounds": self.wss_rates,
+            "round_ratios": self.round_ratios,
+            "wss_to_ws_ratio": self.ratio,
+            "failures": self.failures,
+            "first_errors": self.first_errors,
+            "error": self.error,
+        }
+
+
+@dataclass(slots=True)
 class BenchResults:
     options: BenchOptions
     started_at: str
     throughput: dict[str, StepRounds] = field(default_factory=dict)
     idle: IdleResult | None = None
+    connect: ConnectResult | None = None
 
     @property
     def failed(self) -> bool:
-        return any(r.error for r in self.throughput.values()) or bool(self.idle and self.idle.error)
+        return (
+            any(r.error for r in self.throughput.values())
+            or bool(self.idle and self.idle.error)
+            or bool(self.connect and self.connect.error)
+        )
 
     @property
     def ratio(self) -> float:
@@ -297,6 +363,7 @@ class BenchResults:
                     "csms_to_echo_ratio": self.ratio,
                     "csms201_to_echo201_ratio": self.ratio201,
                     "idle": asdict(self.idle) if self.idle else None,
+                    "wss": self.connect.to_dict() if self.connect else None,
                 }
             ),
         )
@@ -348,7 +415,7 @@ class _Servers:
         return env
 
     @contextlib.asynccontextmanager
-    async def csms(self) -> AsyncIterator[ServerProcess]:
+    async def csms(self, *, tls: TlsFiles | None = None) -> AsyncIterator[ServerProcess]:
         if not self._migrated:
             self.template.mkdir(parents=True, exist_ok=True)
             _log(f"csms db upgrade (CSMS_HOME={self.template})")
@@ -363,6 +430,14 @@ class _Servers:
         shutil.copytree(self.template, home)
         env = self._csms_env(home)
         ocpp_port, api_port = free_port(), free_port()
+        tls_port = None
+        if tls is not None:
+            tls_port = free_port()
+            env.update(
+                CSMS_TLS_CERT=str(tls.cert),
+                CSMS_TLS_KEY=str(tls.key),
+                CSMS_OCPP_TLS_PORT=str(tls_port),
+            )
         argv = [
             *self._command,
             "serve",
@@ -378,19 +453,23 @@ class _Servers:
             port=ocpp_port,
             env=env,
             log_path=self.workdir / f"csms-serve-{self._runs}.log",
+            tls_port=tls_port,
         ) as server:
             yield server
         if not self.options.keep_home:
             shutil.rmtree(home, ignore_errors=True)
 
     @contextlib.asynccontextmanager
-    async def echo(self) -> AsyncIterator[ServerProcess]:
+    async def echo(self, *, tls: TlsFiles | None = None) -> AsyncIterator[ServerProcess]:
         _log("starting the echo server")
-        async with start_echo(log_path=self.workdir / "echo.log") as server:
+        pair = None if tls is None else (tls.cert, tls.key)
+        async with start_echo(log_path=self.workdir / "echo.log", tls=pair) as server:
             yield server
 
-    def start(self, server: str) -> AbstractAsyncContextManager[ServerProcess]:
-        return self.csms() if server == "csms" else self.echo()
+    def start(
+        self, server: str, *, tls: TlsFiles | None = None
+    ) -> AbstractAsyncContextManager[ServerProcess]:
+        return self.csms(tls=tls) if server == "csms" else self.echo(tls=tls)
 
 
 # -- steps ------------------------------------------------------------------------------
@@ -503,6 +582,67 @@ async def _idle(servers: _Servers) -> IdleResult:
     return result
 
 
+async def _connect_rate(result: ConnectResult, *, url: str, prefix: str, ca: Path | None) -> float:
+    """Connect and boot ``result.chargers`` new chargers at ``url``; their rate per second."""
+    config = LoadConfig(
+        url=url,
+        chargers=result.chargers,
+        duration=0.0,
+        mode="idle",
+        id_prefix=prefix,
+        ca_file=ca,
+        connect_timeout=60.0,
+        call_timeout=60.0,
+    )
+    async with LoadGenerator(config) as load:
+        seconds = await load.connect_all()
+        report = load.setup_report()
+        booted = load.booted
+    result.failures += report.connect_failures + report.boot_failures
+    for message in report.first_errors:
+        if len(result.first_errors) < 5:
+            result.first_errors.append(message)
+    if booted == 0:
+        raise StepFailed(f"no charger could connect to {url}: " + "; ".join(report.first_errors))
+    return booted / seconds if seconds > 0 else math.nan
+
+
+async def _wss(servers: _Servers) -> ConnectResult:
+    """ws and wss connect+boot per second, alternating in each round on one server."""
+    options = servers.options
+    result = ConnectResult(target=options.connect_target, chargers=options.connect_chargers)
+    tls = make_server_certificate(servers.workdir / "tls")
+    try:
+        async with servers.start(options.connect_target, tls=tls) as server:
+            assert server.tls_port is not None
+            await asyncio.sleep(1.0)  # let the freshly started server settle
+            urls = {
+                "ws": f"ws://127.0.0.1:{server.port}/ocpp",
+                "wss": f"wss://127.0.0.1:{server.tls_port}/ocpp",
+            }
+            for round_number in range(1, options.rounds + 1):
+                order = ("ws", "wss") if round_number % 2 else ("wss", "ws")
+                for scheme in order:
+                    rate = await _connect_rate(
+                        result,
+                        url=urls[scheme],
+                        prefix=f"CONN{scheme.upper()}{round_number}-",
+                        ca=tls.ca,
+                    )
+                    (result.ws_rates if scheme == "ws" else result.wss_rates).append(rate)
+                    _log(
+                        f"wss round {round_number}/{options.rounds}: {scheme} "
+                        f"{options.connect_chargers} connect+boot at {rate:.0f}/s"
+                    )
+                    await asyncio.sleep(0.5)
+                ratio = result.round_ratios[-1]
+                _log(f"wss/ws round {round_number}: {_num(ratio)}")
+    except StepFailed as exc:
+        result.error = str(exc)
+        _log(f"wss: FAILED: {exc}")
+    return result
+
+
 async def run_bench(options: BenchOptions) -> BenchResults:
     """Run the selected steps; servers are stopped and scratch files removed afterwards."""
     results = BenchResults(options=options, started_at=datetime.now(UTC).isoformat())
@@ -519,6 +659,8 @@ async def run_bench(options: BenchOptions) -> BenchResults:
                 if step == target and baseline in options.steps:
                     ratio = results.round_ratios(target, baseline)[round_number - 1]
                     _log(f"{target}/{baseline} round {round_number}: {_num(ratio)}")
+        if "wss" in options.steps:
+            results.connect = await _wss(servers)
         if "idle" in options.steps:
             results.idle = await _idle(servers)
     finally:
@@ -615,6 +757,23 @@ def format_results(results: BenchResults) -> str:
                 f"{_num(idle.rss_per_connection_kib, 1)} KiB per connection"
             )
 
+    connect = results.connect
+    if connect is not None:
+        lines.append("")
+        if connect.error:
+            lines.append(f"wss ({connect.target}): FAILED: {_one_line(connect.error)}")
+        else:
+            each = " ".join(_num(r) for r in connect.round_ratios)
+            lines += [
+                f"ws connect+boot per second   {_num(connect.ws_rate, 0):>8}  "
+                f"({connect.target}, {connect.chargers} new chargers, median of "
+                f"{len(connect.ws_rates)} rounds)",
+                f"wss connect+boot per second  {_num(connect.wss_rate, 0):>8}  "
+                f"(full TLS handshakes, EC P-256 server certificate)",
+                f"wss/ws per round: {each} (median {_num(connect.ratio)}); "
+                f"failed connects {connect.failures}",
+            ]
+
     csms = results.throughput.get("csms")
     csms_run = csms.median_run if csms and not csms.error else None
     csms_report = csms_run.report if csms_run else None
@@ -647,6 +806,15 @@ def format_results(results: BenchResults) -> str:
             None if math.isnan(rss) else rss <= TARGET_RSS_KIB,
         )
     )
+    if connect is not None:
+        wss_ratio = connect.ratio
+        rows.append(
+            (
+                f"{connect.target} wss connect+boot >= {TARGET_WSS_RATIO:g} x ws",
+                "-" if math.isnan(wss_ratio) else f"{wss_ratio:.2f} x",
+                None if math.isnan(wss_ratio) else wss_ratio >= TARGET_WSS_RATIO,
+            )
+        )
     lines += ["", f"{'target (information)':<44}{'measured':>12}  result"]
     lines += [f"{name:<44}{value:>12}  {_verdict(ok)}" for name, value, ok in rows]
     return "\n".join(lines)
@@ -660,7 +828,8 @@ def _parse(argv: Sequence[str] | None) -> tuple[BenchOptions, bool]:
         prog="python -m bench",
         description="Benchmark csms against a bare websockets echo server under the same "
         "load (OCPP 1.6 MeterValues: echo, csms; OCPP 2.0.1 TransactionEvent: echo201, "
-        "csms201), then measure idle connections. Each baseline and its csms step run in "
+        "csms201), then connect+boot over ws and over wss (wss), then idle connections. "
+        "Each baseline and its csms step run in "
         "alternating rounds; the ratio is the median of the round ratios. Every process "
         "targets 127.0.0.1 and stops by itself.",
     )
@@ -700,6 +869,17 @@ def _parse(argv: Sequence[str] | None) -> tuple[BenchOptions, bool]:
         help="server for the idle step (echo: the websockets baseline)",
     )
     parser.add_argument(
+        "--connect-chargers",
+        type=int,
+        help="new chargers per connect in the wss step, over ws and over wss (300; --quick: 100)",
+    )
+    parser.add_argument(
+        "--connect-target",
+        choices=("csms", "echo"),
+        default="csms",
+        help="server for the wss step (echo: the websockets baseline with TLS)",
+    )
+    parser.add_argument(
         "--csms-command",
         help="how to run csms (default: the csms next to this Python, else python -m csms.cli)",
     )
@@ -726,6 +906,8 @@ def _parse(argv: Sequence[str] | None) -> tuple[BenchOptions, bool]:
         idle_chargers=args.idle_chargers or (500 if quick else 5000),
         idle_target=args.idle_target,
         idle_settle=1.0 if quick else 2.0,
+        connect_chargers=args.connect_chargers or (100 if quick else 300),
+        connect_target=args.connect_target,
         csms_command=tuple(shlex.split(args.csms_command)) if args.csms_command else (),
         keep_home=args.keep_home,
         results_dir=Path(args.results_dir) if args.results_dir else None,

@@ -47,6 +47,8 @@ class ServerProcess:
     process: asyncio.subprocess.Process
     port: int
     log_path: Path | None
+    #: The wss port, when the server serves TLS too.
+    tls_port: int | None = None
 
     @property
     def pid(self) -> int:
@@ -192,23 +194,24 @@ async def run_checked(
         raise StepFailed(f"{' '.join(argv)} exited with status {code}:\n{tail}")
 
 
-async def _wait_for_port(server: ServerProcess, timeout: float) -> None:
+async def _wait_for_port(server: ServerProcess, timeout: float, port: int | None = None) -> None:
+    port = server.port if port is None else port
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         if server.process.returncode is not None:
             raise StepFailed(
                 f"{server.name} exited with status {server.process.returncode} before "
-                f"listening on port {server.port}:\n{server.log_tail()}"
+                f"listening on port {port}:\n{server.log_tail()}"
             )
         with contextlib.suppress(OSError):
-            _, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
             return
         if asyncio.get_running_loop().time() > deadline:
             raise StepFailed(
-                f"{server.name} did not listen on port {server.port} within {timeout:.0f} s:\n"
+                f"{server.name} did not listen on port {port} within {timeout:.0f} s:\n"
                 f"{server.log_tail()}"
             )
         await asyncio.sleep(0.1)
@@ -223,35 +226,61 @@ async def start_process(
     env: Mapping[str, str],
     log_path: Path,
     ready_timeout: float = 60.0,
+    tls_port: int | None = None,
 ) -> AsyncIterator[ServerProcess]:
-    """Start a server that listens on ``port``; stop it (by pid) when the block exits."""
+    """Start a server that listens on ``port`` (and ``tls_port``, if given); stop it (by
+    pid) when the block exits."""
     process = await _spawn(argv, env=env, log_path=log_path)
-    server = ServerProcess(name=name, process=process, port=port, log_path=log_path)
+    server = ServerProcess(
+        name=name, process=process, port=port, log_path=log_path, tls_port=tls_port
+    )
     try:
         await _wait_for_port(server, ready_timeout)
+        if tls_port is not None:
+            try:
+                # Both listeners start together: once ws is up, wss is a moment away.
+                await _wait_for_port(server, min(ready_timeout, 10.0), tls_port)
+            except StepFailed as exc:
+                raise StepFailed(
+                    f"{exc}\n(is wss configured? CSMS_TLS_CERT / CSMS_TLS_KEY / "
+                    f"CSMS_OCPP_TLS_PORT={tls_port} were set)"
+                ) from None
         yield server
     finally:
         await _stop(process)
 
 
 @contextlib.asynccontextmanager
-async def start_echo(*, log_path: Path | None = None) -> AsyncIterator[ServerProcess]:
-    """Start ``bench/echo_server.py`` on a free port; it reports the port on stdout."""
+async def start_echo(
+    *, log_path: Path | None = None, tls: tuple[Path, Path] | None = None
+) -> AsyncIterator[ServerProcess]:
+    """Start ``bench/echo_server.py`` on a free port; it reports the port on stdout. With
+    ``tls`` (certificate chain, key) it serves wss too, on :attr:`ServerProcess.tls_port`."""
     argv = [sys.executable, "-m", "bench.echo_server", "--host", "127.0.0.1", "--port", "0"]
+    if tls is not None:
+        argv += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [_REPO_ROOT, env.get("PYTHONPATH")]))
     process = await _spawn(argv, env=env, log_path=log_path, stdout_pipe=True)
     try:
         assert process.stdout is not None
-        try:
-            async with asyncio.timeout(30):
-                line = await process.stdout.readline()
-        except TimeoutError:
-            raise StepFailed("the echo server did not start within 30 s") from None
-        text = line.decode(errors="replace").strip()
-        if not text.startswith("listening on "):
-            raise StepFailed(f"the echo server did not start: {text!r}")
+        tls_port: int | None = None
+        while True:
+            try:
+                async with asyncio.timeout(30):
+                    line = await process.stdout.readline()
+            except TimeoutError:
+                raise StepFailed("the echo server did not start within 30 s") from None
+            text = line.decode(errors="replace").strip()
+            if text.startswith("tls on "):
+                tls_port = int(text.rsplit(":", 1)[1])
+                continue
+            if not text.startswith("listening on "):
+                raise StepFailed(f"the echo server did not start: {text!r}")
+            break
         port = int(text.rsplit(":", 1)[1])
-        yield ServerProcess(name="echo", process=process, port=port, log_path=log_path)
+        yield ServerProcess(
+            name="echo", process=process, port=port, log_path=log_path, tls_port=tls_port
+        )
     finally:
         await _stop(process)

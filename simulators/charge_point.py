@@ -20,8 +20,12 @@ import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
+from simulators.certificates import CertificateStore, HashData, StoreError
 from simulators.charging import ChargingPlan, SessionKeeping, SessionResult, TxT, charge
-from simulators.station import Reply, Station
+from simulators.clock import iso_utc
+from simulators.errors import SimulatorError
+from simulators.station import Payload, Reply, Station
+from simulators.tls import TlsClient
 from simulators.transaction import Transaction
 
 __all__ = [
@@ -160,8 +164,19 @@ class ChargePoint(SessionKeeping[TxT], Station):
 
     Args:
         charging_plan: what the EV takes in sessions the CSMS starts remotely.
+        certificates: where its keys, its signed certificate and the root certificates
+            the CSMS installs are kept (None: a private temporary directory).
+        organization: the O of its CSRs (1.6 ``CpoName``, 2.0.1
+            ``SecurityCtrlr.OrganizationName``).
         station_options: the rest goes to :class:`~simulators.station.Station`.
     """
+
+    #: The root certificate types whose certificates the charger trusts for the CSMS's
+    #: server certificate (1.6 CentralSystemRootCertificate, 2.0.1 CSMSRootCertificate).
+    csms_root_types: frozenset[str] = frozenset()
+    #: SecurityEventNotification type of a certificate from CertificateSigned that does
+    #: not fit (1.6 InvalidChargePointCertificate, 2.0.1 InvalidChargingStationCertificate).
+    invalid_certificate_event = "InvalidChargingStationCertificate"
 
     def __init__(
         self,
@@ -169,9 +184,16 @@ class ChargePoint(SessionKeeping[TxT], Station):
         url: str,
         identity: str,
         charging_plan: ChargingPlan | None = None,
+        certificates: CertificateStore | None = None,
+        organization: str = "csms",
         **station_options: Any,
     ) -> None:
         super().__init__(url=url, identity=identity, **station_options)
+        self.certificates = certificates or CertificateStore()
+        self.organization = organization
+        #: Set when a CertificateSigned has been accepted and installed.
+        self.certificate_installed = asyncio.Event()
+        self._trust_installed_roots()
         self.charging_plan = charging_plan or ChargingPlan()
         #: Every transaction of this run, oldest first.
         self.transactions: list[TxT] = []
@@ -280,6 +302,127 @@ class ChargePoint(SessionKeeping[TxT], Station):
                 target.remote_start_pending = False
 
         return Reply({"status": "Accepted"}, then=run)
+
+    # -- security: the charging-station certificate (1.6 security extension, 2.0.1 A02/A03) --
+
+    def sign_certificate_request(self, csr: str) -> Payload:
+        """The SignCertificate payload for ``csr`` (per version)."""
+        raise NotImplementedError
+
+    def csr_organization(self) -> str:
+        """The O of the next CSR (2.0.1: SecurityCtrlr.OrganizationName)."""
+        return self.organization
+
+    async def request_certificate(self) -> str:
+        """SignCertificate with a new key's CSR; the CSMS's status (``Accepted``: a
+        CertificateSigned follows, :attr:`certificate_installed` is set when it fits)."""
+        csr = self.certificates.new_csr(
+            identity=self.identity, organization=self.csr_organization()
+        )
+        self.certificate_installed.clear()
+        answer = await self.call("SignCertificate", self.sign_certificate_request(csr))
+        return str(answer.get("status"))
+
+    async def obtain_certificate(self, *, timeout: float = 30.0) -> None:
+        """SignCertificate, then wait for the CertificateSigned that installs its chain;
+        :class:`SimulatorError` saying why when the CSMS refuses or does not sign in time."""
+        status = await self.request_certificate()
+        if status != "Accepted":
+            raise SimulatorError(
+                f"{self.identity}: the CSMS answered SignCertificate with {status}: is the "
+                f"charger's organization {self.csr_organization()!r} the one the CSMS signs for "
+                "(--cert-org)?"
+            )
+        try:
+            async with asyncio.timeout(timeout):
+                await self.certificate_installed.wait()
+        except TimeoutError:
+            raise SimulatorError(
+                f"{self.identity}: no CertificateSigned with a fitting certificate within "
+                f"{timeout:g} s of the accepted SignCertificate"
+            ) from None
+
+    def _send_new_csr(self) -> Reply:
+        """A trigger for a new certificate accepted: the CSR goes out after the answer."""
+
+        async def send() -> None:
+            status = await self.request_certificate()
+            if status != "Accepted":
+                self.log.warning("%s: SignCertificate answered %s", self.identity, status)
+
+        return Reply({"status": "Accepted"}, then=send)
+
+    def _certificate_signed(self, chain: str) -> Reply:
+        """CertificateSigned: Accepted and installed when the leaf is for the pending key
+        and valid now, else Rejected with a security event (2.0.1 A02, A03; 1.6 security
+        whitepaper). The new certificate is presented from the next connection on."""
+        problem = self.certificates.accept_signed(chain)
+        if problem is not None:
+            self.log.warning("%s: CertificateSigned rejected: %s", self.identity, problem)
+
+            async def report() -> None:
+                event = {"type": self.invalid_certificate_event, "timestamp": iso_utc()}
+                try:
+                    await self.call("SecurityEventNotification", event)
+                except SimulatorError as exc:
+                    self.log.info("SecurityEventNotification not delivered: %s", exc)
+
+            return Reply({"status": "Rejected"}, then=report)
+        store = self.certificates
+        if self.tls is None:
+            self.tls = TlsClient(cert_file=store.cert_path, key_file=store.key_path)
+        else:
+            self.tls.set_client_certificate(store.cert_path, store.key_path)
+        self.certificate_installed.set()
+        return Reply({"status": "Accepted"})
+
+    # -- security: root certificates the CSMS manages (1.6 security extension, 2.0.1 M03-M05) --
+
+    def new_tls_client(self) -> TlsClient:
+        # The system's trust store and the CSMS root certificates installed so far.
+        roots = [root.path for root in self.certificates.roots(self.csms_root_types)]
+        return TlsClient(extra_roots=roots)
+
+    def _trust_installed_roots(self) -> None:
+        if self.tls is not None and self.csms_root_types:
+            roots = self.certificates.roots(self.csms_root_types)
+            if roots or self.tls.extra_roots:
+                self.tls.set_extra_roots([root.path for root in roots])
+
+    def _install_root(self, certificate_type: str, pem: str) -> str:
+        """InstallCertificate: ``Accepted``, ``Rejected`` (not a valid CA certificate) or
+        ``Failed`` (it cannot be stored). A CSMS root is trusted from the next connection."""
+        try:
+            problem = self.certificates.install_root(certificate_type, pem)
+        except StoreError as exc:
+            self.log.warning("%s: InstallCertificate failed: %s", self.identity, exc)
+            return "Failed"
+        if problem is not None:
+            self.log.info("%s: InstallCertificate rejected: %s", self.identity, problem)
+            return "Rejected"
+        self._trust_installed_roots()
+        return "Accepted"
+
+    def _installed(self, types: Sequence[str] | None) -> list[tuple[str, HashData]]:
+        """(type, hash data) of the installed roots of ``types`` (None: every type)."""
+        return [
+            (root.certificate_type, root.hash_data()) for root in self.certificates.roots(types)
+        ]
+
+    def _delete_certificate(self, wanted: Mapping[str, Any]) -> str:
+        """DeleteCertificate: ``Accepted``, ``NotFound``, or ``Failed`` for the charger's
+        own certificate or its chain, which must stay (2.0.1 M04)."""
+        if self.certificates.names_client_certificate(wanted):
+            return "Failed"
+        try:
+            removed = self.certificates.delete_root(wanted)
+        except OSError as exc:
+            self.log.warning("%s: DeleteCertificate failed: %s", self.identity, exc)
+            return "Failed"
+        if removed is None:
+            return "NotFound"
+        self._trust_installed_roots()
+        return "Accepted"
 
     async def _stop_transactions(self, reason: str) -> None:
         """Before a reboot: every running transaction stops with ``reason`` (a session in

@@ -10,12 +10,15 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
+from simulators.certificates import CertificateStore, default_state_dir
 from simulators.charging import ChargingPlan, SessionResult
 from simulators.errors import HandshakeFailed, SimulatorError
 from simulators.load import LOAD_MODES, LoadConfig, run_load
 from simulators.scenario import AnyChargePoint, ScriptOutcome, SessionScript
+from simulators.tls import TlsClient, TlsSetupError
 from simulators.v16 import ChargePoint16
 from simulators.v201 import ID_TOKEN_TYPES, ChargePoint201
 
@@ -60,6 +63,30 @@ with --keycode on ocpp2.0.1.
 Transaction messages are queued while the connection is down and replayed in order after
 reconnecting (2.0.1: with offline=true, their own timestamps and seqNos).
 
+Security profiles (1.6 security whitepaper, 2.0.1 part 2 A00):
+  --profile 1   ws:// or wss://, HTTP Basic auth with --password (the default).
+  --profile 2   wss:// only, with --password; --ca FILE is the CA that signed the CSMS's
+                server certificate (default: the system's trust store).
+  --profile 3   wss:// with a client certificate and no password: --cert FILE --key FILE,
+                or the one kept in the state directory. On a first run (none there yet)
+                the charger connects with profile 2 (so --password is needed once),
+                makes an EC P-256 key and a CSR (CN = --id, O = --cert-org), sends
+                SignCertificate, stores the chain of the CSMS's CertificateSigned, and
+                reconnects with it as profile 3; later runs go straight to profile 3.
+                A CSMS that still requires profile 2 of the charger (HTTP 401/403 to
+                the certificate alone) keeps it on profile 2, certificate presented,
+                until it raises the profile (SecurityProfile / SetNetworkProfile).
+The state directory (--state-dir, default $XDG_STATE_HOME/csms-sim if XDG_STATE_HOME is
+set, else ./.csms-sim) holds ID/client.pem and ID/client.key (0600), the key of a CSR
+in flight, and ID/roots/ with the root certificates the CSMS installs
+(InstallCertificate); an installed CentralSystemRootCertificate / CSMSRootCertificate is
+trusted for the server certificate beside --ca. The charger also answers
+CertificateSigned, ExtendedTriggerMessage SignChargePointCertificate (1.6) / TriggerMessage
+SignChargingStationCertificate (2.0.1) with a new CSR, GetInstalledCertificateIds,
+DeleteCertificate, ChangeConfiguration AuthorizationKey / SecurityProfile / CpoName (1.6),
+SetVariables SecurityCtrlr.BasicAuthPassword and SetNetworkProfile (2.0.1, used after a
+Reset once NetworkConfigurationPriority names its slot first).
+
 --stay keeps the charger connected after its session (or with no --id-tag at all), idle
 and ready for remote starts, until Ctrl-C or --max-sessions sessions have finished.
 `csms-sim serve` is the same as `charge --stay` without a local session.
@@ -90,7 +117,35 @@ def _add_charger_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--id", required=True, dest="identity", help="charge point identity")
     parser.add_argument("--protocol", choices=_PROTOCOLS, default="ocpp1.6")
-    parser.add_argument("--password", help="HTTP Basic auth password (security profile 1)")
+    parser.add_argument("--password", help="HTTP Basic auth password (security profiles 1, 2)")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        choices=(1, 2, 3),
+        help="security profile: 1 Basic auth, 2 wss + Basic auth, 3 wss + client "
+        "certificate (default: 3 with --cert, else 1); see below",
+    )
+    _add_tls_options(parser)
+    parser.add_argument(
+        "--cert",
+        type=Path,
+        metavar="FILE",
+        help="client certificate to present (PEM, leaf first; profile 3)",
+    )
+    parser.add_argument("--key", type=Path, metavar="FILE", help="private key of --cert (PEM)")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help="where keys and certificates are kept, per identity "
+        "(default $XDG_STATE_HOME/csms-sim, else ./.csms-sim)",
+    )
+    parser.add_argument(
+        "--cert-org",
+        default="csms",
+        metavar="ORG",
+        help="organization (O) of the charger's CSRs: the one the CSMS signs for (csms)",
+    )
     parser.add_argument("--connectors", type=int, default=1, help="number of connectors (1)")
     parser.add_argument(
         "--kwh", type=_positive_float, default=10.0, help="energy the EV takes per session (10)"
@@ -142,6 +197,16 @@ def _add_charger_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="log to stderr (-vv: every message)"
+    )
+
+
+def _add_tls_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ca",
+        type=Path,
+        metavar="FILE",
+        help="trust this CA (PEM) for the CSMS's server certificate on wss:// "
+        "(default: the system's trust store)",
     )
 
 
@@ -214,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Authorize/Start/MeterValues/Stop; idle: connect, boot and stay silent",
     )
     load.add_argument("--password", help="HTTP Basic auth password for every charger")
+    _add_tls_options(load)
     load.add_argument("--id-prefix", default="LOAD")
     load.add_argument("--id-tag", default="LOADTAG", help="idTag for meter/sessions modes")
     load.add_argument("--ramp", type=float, default=0.0, help="spread connects over S seconds")
@@ -290,11 +356,59 @@ def _link_printer(charge_point: AnyChargePoint, args: argparse.Namespace) -> Cal
     return tell
 
 
-def _build_charge_point(args: argparse.Namespace) -> AnyChargePoint:
+class _Security:
+    """What the security options of ``charge``/``serve`` amount to."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        state_dir = args.state_dir or default_state_dir()
+        self.store = CertificateStore.for_identity(state_dir, args.identity)
+        self.profile = args.profile or (3 if args.cert is not None else 1)
+        #: Profile 3 without a certificate yet: profile 2 first, then the CSR dance.
+        self.get_certificate = False
+        cert, key = args.cert, args.key
+        if self.profile == 3 and cert is None:
+            if self.store.has_client_certificate():
+                cert, key = self.store.cert_path, self.store.key_path
+            else:
+                self.get_certificate = True
+        secure = args.url.startswith("wss://")
+        roots = [root.path for root in self.store.roots(_CSMS_ROOT_TYPES)]
+        self.tls: TlsClient | None = None
+        if secure or args.ca is not None or cert is not None:
+            self.tls = TlsClient(ca_file=args.ca, cert_file=cert, key_file=key, extra_roots=roots)
+        self.first_profile = 2 if self.get_certificate else self.profile
+
+
+_CSMS_ROOT_TYPES = ("CentralSystemRootCertificate", "CSMSRootCertificate")
+
+
+def _check_security(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Usage errors of the security options, before anything connects."""
+    if (args.cert is None) != (args.key is None):
+        parser.error("a client certificate needs both --cert FILE and --key FILE")
+    profile = args.profile or (3 if args.cert is not None else 1)
+    if profile >= 2 and not args.url.startswith("wss://"):
+        parser.error(f"--profile {profile} needs a wss:// --url (TLS)")
+    if profile == 2 and args.password is None:
+        parser.error("--profile 2 needs --password (HTTP Basic auth over TLS)")
+    if profile == 3 and args.cert is None and args.password is None:
+        store = CertificateStore.for_identity(args.state_dir or default_state_dir(), args.identity)
+        if not store.has_client_certificate():
+            parser.error(
+                f"--profile 3: no certificate in {store.directory} yet; the first run gets "
+                "one signed over profile 2, so give --password too (or --cert FILE --key FILE)"
+            )
+
+
+def _build_charge_point(args: argparse.Namespace, security: _Security) -> AnyChargePoint:
     common: dict[str, Any] = {
         "url": args.url,
         "identity": args.identity,
         "password": args.password,
+        "tls": security.tls,
+        "security_profile": security.first_profile,
+        "certificates": security.store,
+        "organization": args.cert_org,
         "vendor": args.vendor,
         "serial_number": args.serial,
         "firmware_version": args.firmware,
@@ -317,7 +431,12 @@ async def _run_charger(args: argparse.Namespace, *, stay: bool) -> int:
     if args.connectors < 1:
         print("csms-sim: --connectors must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    charge_point = _build_charge_point(args)
+    try:
+        security = _Security(args)
+    except TlsSetupError as exc:
+        print(f"csms-sim: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    charge_point = _build_charge_point(args, security)
     charge_point.on_session_finished = lambda result: _print_session(result, as_json=args.json)
     if stay:
         charge_point.on_link_event = _link_printer(charge_point, args)
@@ -335,6 +454,9 @@ async def _run_charger(args: argparse.Namespace, *, stay: bool) -> int:
         stay=stay,
         max_sessions=args.max_sessions,
         flush_timeout=args.flush_timeout,
+        get_certificate=security.get_certificate,
+        certificate_timeout=args.call_timeout,
+        on_progress=lambda text: print(text, file=sys.stderr, flush=True),
     )
     loop = asyncio.get_running_loop()
     interrupted = False
@@ -383,6 +505,7 @@ async def _run_load(args: argparse.Namespace) -> int:
             protocol=args.protocol,
             mode=args.mode,
             password=args.password,
+            ca_file=args.ca,
             id_prefix=args.id_prefix,
             id_tag=args.id_tag,
             ramp=args.ramp,
@@ -432,8 +555,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "--keycode is for ocpp2.0.1 with --pin-login "
                 "(OCPP 1.6 has no KeyCode: it uses DataTransfer PinLogin)"
             )
+        _check_security(parser, args)
         coroutine = _run_charger(args, stay=args.stay)
     elif args.command == "serve":
+        _check_security(parser, args)
         coroutine = _run_charger(args, stay=True)
     else:
         coroutine = _run_load(args)

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import quote, urlsplit
 
@@ -36,6 +37,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.typing import Subprotocol
 
 from simulators.stats import summarize_latencies
+from simulators.tls import TlsClient
 
 __all__ = [
     "LOAD_MODES",
@@ -89,6 +91,8 @@ class LoadConfig:
     protocol: str = _V16
     mode: LoadMode = "heartbeat"
     password: str | None = None
+    #: wss://: the CA trusted for the server certificate (None: the system's trust store).
+    ca_file: Path | None = None
     id_prefix: str = "LOAD"
     id_tag: str = "LOADTAG"
     ramp: float = 0.0
@@ -294,6 +298,12 @@ class LoadGenerator:
         self._setup_seconds = math.nan
         self._first_errors: list[str] = []
         self._subprotocol = Subprotocol(config.protocol)
+        # One TLS context for every charger (each still makes its own full handshake).
+        self._tls: dict[str, Any] = (
+            {"ssl": TlsClient(ca_file=config.ca_file, resume=False).context()}
+            if config.url.startswith("wss://")
+            else {}
+        )
         self._error_code_unsupported = (
             "NotSupported" if config.protocol == _V16 else "NotImplemented"
         )
@@ -406,6 +416,7 @@ class LoadGenerator:
                 user_agent_header=None,
                 open_timeout=config.connect_timeout,
                 close_timeout=2,
+                **self._tls,
                 **_CONNECT_EXTRA,
             )
         except (OSError, InvalidHandshake, TimeoutError) as exc:

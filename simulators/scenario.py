@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulators.charging import ChargingPlan, SessionResult
-from simulators.errors import SimulatorError
+from simulators.errors import HandshakeFailed, SimulatorError
 from simulators.v16 import ChargePoint16
 from simulators.v201 import ChargePoint201
 
@@ -57,6 +57,9 @@ class SessionScript:
         stay: bool = False,
         max_sessions: int | None = None,
         flush_timeout: float = 60.0,
+        get_certificate: bool = False,
+        certificate_timeout: float = 30.0,
+        on_progress: Callable[[str], None] | None = None,
     ) -> None:
         if login is not None and pin is None:
             raise ValueError("a PIN login needs both login and pin")
@@ -72,6 +75,11 @@ class SessionScript:
         self.stay = stay
         self.max_sessions = max_sessions
         self.flush_timeout = flush_timeout
+        #: Security profile 3 on a first run: after booting (profile 2), get a certificate
+        #: signed (SignCertificate, CertificateSigned), then reconnect with it (profile 3).
+        self.get_certificate = get_certificate
+        self.certificate_timeout = certificate_timeout
+        self.on_progress = on_progress
         self._stop = asyncio.Event()
 
     def request_stop(self) -> None:
@@ -88,6 +96,10 @@ class SessionScript:
             await self._until_stopped(cp.boot())
             if self._stop.is_set():
                 return outcome
+            if self.get_certificate:
+                outcome.error = await self._become_profile_3()
+                if outcome.error is not None or self._stop.is_set():
+                    return outcome
             if self.id_tag is not None or self.login is not None:
                 outcome.error = await self._local_session()
                 if outcome.error is not None:
@@ -116,6 +128,44 @@ class SessionScript:
                 await task
             return
         task.result()
+
+    def _tell(self, text: str) -> None:
+        if self.on_progress is not None:
+            self.on_progress(text)
+
+    async def _become_profile_3(self) -> str | None:
+        """The first run of a profile 3 charger: CSR over the profile 2 connection, the
+        signed chain stored, then a new connection that presents it (no password)."""
+        cp = self.charge_point
+        self._tell(f"{cp.identity}: no client certificate yet: sending a CSR (SignCertificate)")
+        try:
+            await cp.obtain_certificate(timeout=self.certificate_timeout)
+        except SimulatorError as exc:
+            return f"getting a certificate failed: {exc}"
+        self._tell(
+            f"{cp.identity}: certificate signed by the CSMS, stored in "
+            f"{cp.certificates.cert_path}; reconnecting with security profile 3"
+        )
+        try:
+            await cp.reconnect_with(security_profile=3)
+        except HandshakeFailed as exc:
+            if exc.status not in (401, 403):
+                raise HandshakeFailed(
+                    f"reconnecting with the new certificate failed: {exc}", status=exc.status
+                ) from None
+            # The CSMS still requires profile 2 of this charger: a charger keeps its
+            # profile until the CSMS raises it (1.6 SecurityProfile, 2.0.1 A05), and then
+            # connects with the certificate it now has.
+            self._tell(
+                f"{cp.identity}: the CSMS still requires security profile 2 of this charger "
+                f"(HTTP {exc.status} to profile 3): staying on profile 2 with the certificate "
+                "until the CSMS raises it (e.g. `csms chargers set-profile "
+                f"{cp.identity} 3`)"
+            )
+            await cp.reconnect_with(security_profile=2)
+            return None
+        self._tell(f"{cp.identity}: connected with security profile 3 (client certificate)")
+        return None
 
     async def _local_session(self) -> str | None:
         cp = self.charge_point

@@ -49,6 +49,7 @@ from simulators.errors import (
     SimulatorError,
     StationOffline,
 )
+from simulators.tls import TlsClient, explain_tls_failure
 from simulators.txqueue import PayloadResolver, QueuedMessage, TransactionQueue
 
 __all__ = [
@@ -118,7 +119,12 @@ class Station:
     Args:
         url: endpoint prefix; the station connects to ``{url}/{identity}``.
         identity: the charge point identity (percent-encoded in the URL).
-        password: HTTP Basic auth password (security profile 1), user = identity.
+        password: HTTP Basic auth password (security profiles 1 and 2), user = identity.
+        tls: how ``wss://`` connections are made (trusted CA, client certificate, session
+            resumption); None with a ``wss://`` URL: the system's trust store, no client
+            certificate.
+        security_profile: 1 (Basic auth, ws or wss), 2 (wss and Basic auth) or 3 (wss and
+            a client certificate, no password): 1.6 security whitepaper, 2.0.1 part 2 A00.
         speed: time compression of heartbeat, meter and retry intervals.
         call_timeout: seconds to wait for the CSMS's answer to a CALL.
         reconnect_delays: real seconds between reconnection attempts (last one repeats).
@@ -151,12 +157,19 @@ class Station:
         history_size: int = 10_000,
         logger: logging.Logger | None = None,
         accept_password_change: bool = True,
+        tls: TlsClient | None = None,
+        security_profile: int = 1,
     ) -> None:
         if not reconnect_delays:
             raise ValueError("reconnect_delays must not be empty")
+        if security_profile not in (1, 2, 3):
+            raise ValueError(f"security profile must be 1, 2 or 3, not {security_profile}")
         self.url = url.rstrip("/")
         self.identity = identity
         self.password = password
+        self.tls = tls
+        #: The security profile the next connection uses (the CSMS may raise it).
+        self.security_profile = security_profile
         self.accept_password_change = accept_password_change
         self.clock = SimClock(speed)
         self.call_timeout = call_timeout
@@ -174,6 +187,8 @@ class Station:
         self.heartbeat_interval: float = 0.0
         #: Completed connections so far (1 after the first connect).
         self.connections = 0
+        #: Why the last reconnection attempt failed (None: it did not).
+        self.last_connect_error: HandshakeFailed | None = None
         #: Told ``connected``, ``booted`` (BootNotification Accepted) and ``disconnected``
         #: as they happen (``csms-sim serve`` prints them for the person watching).
         self.on_link_event: Callable[[str], None] | None = None
@@ -199,6 +214,7 @@ class Station:
         self._wake_reconnect = asyncio.Event()
         self._registration_changed = asyncio.Event()
         self._heartbeat_changed = asyncio.Event()
+        self._connect_failed = asyncio.Event()
         self._rebooting = False
         self._closed = False
 
@@ -224,6 +240,13 @@ class Station:
 
     async def before_reboot(self, reason: str) -> None:
         """Stop what must stop before a reset (transactions)."""
+
+    def on_security_profile(self, profile: int) -> None:
+        """The security profile changed (mirror it in the configuration)."""
+
+    def new_tls_client(self) -> TlsClient:
+        """The TLS settings of a first wss:// connection made without any given."""
+        return TlsClient()
 
     # -- handlers -------------------------------------------------------------------------
 
@@ -508,16 +531,93 @@ class Station:
 
         return reconnect
 
+    async def reconnect_with(
+        self,
+        *,
+        url: str | None = None,
+        security_profile: int | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """Drop the connection and connect again at once, to ``url`` and/or with
+        ``security_profile`` (a new certificate, a raised profile, a new network profile);
+        returns once messages flow. Raises :class:`HandshakeFailed` with the reason when
+        the new connection is refused until ``timeout`` (default: the call timeout)."""
+        if security_profile is not None and security_profile not in (1, 2, 3):
+            raise ValueError(f"security profile must be 1, 2 or 3, not {security_profile}")
+        if url is not None:
+            self.url = url.rstrip("/")
+        if security_profile is not None:
+            self.security_profile = security_profile
+            self.on_security_profile(security_profile)
+        if self.tls is not None:
+            self.tls.forget_session()
+        self.last_connect_error = None
+        self._connect_failed.clear()
+        self._ready.clear()
+        self._wake_reconnect.set()
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close()
+        limit = self.call_timeout if timeout is None else timeout
+        ready = asyncio.ensure_future(self._ready.wait())
+        failed = asyncio.ensure_future(self._connect_failed.wait())
+        try:
+            await asyncio.wait({ready, failed}, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+            failed.cancel()
+        if self._ready.is_set():
+            return
+        error = self.last_connect_error
+        if error is not None:  # refused: the supervisor keeps retrying meanwhile
+            raise HandshakeFailed(str(error), status=error.status)
+        raise HandshakeFailed(f"{self.endpoint}: not connected and accepted within {limit:g} s")
+
     # -- internals: connection ------------------------------------------------------------
 
     def _auth_headers(self) -> dict[str, str]:
-        if self.password is None:
+        # Profile 3: the client certificate is the credential, no Basic auth (2.0.1 part 2 A00).
+        if self.password is None or self.security_profile == 3:
             return {}
         token = base64.b64encode(f"{self.identity}:{self.password}".encode()).decode()
         return {"Authorization": f"Basic {token}"}
 
+    def _tls_options(self) -> dict[str, Any]:
+        """``ssl=`` for a wss:// endpoint; profiles 2 and 3 refuse a plain ws:// one (the
+        charger never downgrades, 1.6 security whitepaper, 2.0.1 A00)."""
+        if not self.endpoint.startswith("wss://"):
+            if self.security_profile >= 2:
+                raise HandshakeFailed(
+                    f"{self.endpoint}: security profile {self.security_profile} needs a "
+                    "wss:// URL (TLS); use --url wss://..."
+                )
+            return {}
+        if self.tls is None:
+            self.tls = self.new_tls_client()
+        if self.security_profile == 3 and not self.tls.has_client_certificate:
+            raise HandshakeFailed(
+                f"{self.endpoint}: security profile 3 needs a client certificate "
+                "(--cert FILE --key FILE, or let --profile 3 get one signed)"
+            )
+        return {"ssl": self.tls.context()}
+
+    def _refusal_hint(self, status: int) -> str:
+        if status in (401, 403) and self.security_profile == 3:
+            return (
+                " (client certificate not accepted for this identity, or the CSMS still "
+                "requires profile 2 of this charger?)"
+            )
+        if status == 401 and self.endpoint.startswith("wss://"):
+            return " (wrong or missing password, or does the CSMS require profile 3?)"
+        return {
+            401: " (wrong or missing password, or does the CSMS require wss://?)",
+            404: " (unknown charger identity?)",
+        }.get(status, "")
+
     async def _open(self) -> None:
         subprotocol = Subprotocol(self.version.value)
+        tls_options = self._tls_options()
         try:
             ws = await connect(
                 self.endpoint,
@@ -525,20 +625,22 @@ class Station:
                 additional_headers=self._auth_headers() or None,
                 open_timeout=self.open_timeout,
                 user_agent_header=f"csms-sim/{self.version.value}",
+                **tls_options,
                 **_CONNECT_EXTRA,
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
-            hint = {
-                401: " (wrong or missing password?)",
-                404: " (unknown charger identity?)",
-            }.get(status, "")
             raise HandshakeFailed(
-                f"{self.endpoint}: the server refused the connection with HTTP {status}{hint}",
+                f"{self.endpoint}: the server refused the connection with HTTP {status}"
+                f"{self._refusal_hint(status)}",
                 status=status,
             ) from None
         except (OSError, InvalidHandshake, TimeoutError) as exc:
-            raise HandshakeFailed(f"{self.endpoint}: cannot connect: {exc}") from None
+            if self.tls is not None:
+                self.tls.forget_session()
+            raise HandshakeFailed(self._connect_failure(exc, tls=bool(tls_options))) from None
+        if self.tls is not None and tls_options:
+            self.tls.remember(ws.transport)
         if ws.subprotocol != subprotocol:
             await ws.close()
             raise HandshakeFailed(
@@ -559,6 +661,29 @@ class Station:
             self._ready.set()
         self._reader = asyncio.create_task(self._read(ws, session), name=f"{self.identity}-rx")
         self._tell("connected")
+
+    def _connect_failure(self, exc: BaseException, *, tls: bool) -> str:
+        """Why a connect failed, in words that say what to do."""
+        presented = tls and self.tls is not None and self.tls.has_client_certificate
+        if tls:
+            explained = explain_tls_failure(
+                exc, endpoint=self.endpoint, client_certificate=presented
+            )
+            if explained is not None:
+                return explained
+            if isinstance(exc, InvalidHandshake):
+                # TLS 1.3: the server checks the client certificate after the handshake
+                # and may just close the connection instead of answering the upgrade.
+                question = (
+                    "did it refuse the client certificate?"
+                    if presented
+                    else "does it want a client certificate (--cert FILE --key FILE)?"
+                )
+                return (
+                    f"{self.endpoint}: the server closed the connection during the "
+                    f"handshake ({exc}); {question}"
+                )
+        return f"{self.endpoint}: cannot connect: {exc}"
 
     def _tell(self, event: str) -> None:
         if self.on_link_event is not None:
@@ -602,7 +727,10 @@ class Station:
                     await self._open()
                 except HandshakeFailed as exc:
                     self.log.info("reconnect failed: %s", exc)
+                    self.last_connect_error = exc
+                    self._connect_failed.set()
                     continue
+                self.last_connect_error = None
                 if self._want_online.is_set():
                     break
                 await self._drop_connection()  # go_offline() came while connecting

@@ -1,4 +1,6 @@
-"""A simulated OCPP 1.6J charge point (Core and RemoteTrigger profiles).
+"""A simulated OCPP 1.6J charge point (Core and RemoteTrigger profiles, and the security
+extension's certificate messages: SignCertificate, CertificateSigned, ExtendedTriggerMessage,
+InstallCertificate, GetInstalledCertificateIds, DeleteCertificate).
 
 The Python API the end-to-end tests use::
 
@@ -91,6 +93,8 @@ class ChargePoint16(ChargePoint[Transaction]):
     """
 
     version = OCPPVersion.V16
+    csms_root_types = frozenset({"CentralSystemRootCertificate"})
+    invalid_certificate_event = "InvalidChargePointCertificate"
     #: The message that starts a transaction and answers for its idTag.
     start_action = "StartTransaction"
     token_label = "idTag"
@@ -124,6 +128,8 @@ class ChargePoint16(ChargePoint[Transaction]):
             connectors=connectors,
             heartbeat_interval=heartbeat_interval,
             meter_interval=meter_interval,
+            security_profile=self.security_profile,
+            cpo_name=self.organization,
         )
         self.heartbeat_interval = 0.0  # starts with the first accepted boot
         self.connectors: dict[int, Connector16] = {
@@ -143,6 +149,11 @@ class ChargePoint16(ChargePoint[Transaction]):
             "TriggerMessage": self._on_trigger_message,
             "ClearCache": self._on_clear_cache,
             "DataTransfer": self._on_data_transfer,
+            "CertificateSigned": self._on_certificate_signed,
+            "DeleteCertificate": self._on_delete_certificate,
+            "ExtendedTriggerMessage": self._on_extended_trigger_message,
+            "GetInstalledCertificateIds": self._on_get_installed_certificate_ids,
+            "InstallCertificate": self._on_install_certificate,
         }
         for action, handler in handlers.items():
             self.on(action, handler)
@@ -175,6 +186,9 @@ class ChargePoint16(ChargePoint[Transaction]):
 
     def on_heartbeat_interval(self, interval: float) -> None:
         self.configuration.set("HeartbeatInterval", str(int(interval)))
+
+    def on_security_profile(self, profile: int) -> None:
+        self.configuration.set("SecurityProfile", str(profile))
 
     async def before_reboot(self, reason: str) -> None:
         await self._stop_transactions(reason)
@@ -537,10 +551,41 @@ class ChargePoint16(ChargePoint[Transaction]):
         key, value = payload["key"], payload["value"]
         if key == "AuthorizationKey":
             return self._change_authorization_key(value)
+        if key == "SecurityProfile":
+            return self._change_security_profile(value)
         status = self.configuration.change(key, value)
         if status == "Accepted" and key == "HeartbeatInterval":
             self.set_heartbeat_interval(float(value))
+        if status == "Accepted" and key == "CpoName":
+            self.organization = value  # the O of the next CSR
         return Reply({"status": status})
+
+    def _change_security_profile(self, value: str) -> Reply:
+        """1.6 security whitepaper: a charger never lowers its SecurityProfile, and refuses
+        one it has no credentials for (profile 3: a client certificate; 2 and 3: a wss://
+        URL to the Central System); once Accepted it reconnects with the new profile (also
+        when it is the one in use: the Central System waits for that connection)."""
+        try:
+            profile = int(value)
+        except ValueError:
+            return Reply({"status": "Rejected"})
+        current = self.security_profile
+        if profile not in (1, 2, 3) or profile < current:
+            return Reply({"status": "Rejected"})
+        if profile >= 2 and not self.url.startswith("wss://"):
+            self.log.info("%s: SecurityProfile %d refused: no wss:// URL", self.identity, profile)
+            return Reply({"status": "Rejected"})
+        if profile == 3 and not self.certificates.has_client_certificate():
+            self.log.info("%s: SecurityProfile 3 refused: no client certificate", self.identity)
+            return Reply({"status": "Rejected"})
+        if profile >= 2 and profile != 3 and self.password is None:
+            return Reply({"status": "Rejected"})
+
+        async def reconnect() -> None:
+            self.log.info("%s: reconnecting with security profile %d", self.identity, profile)
+            await self.reconnect_with(security_profile=profile)
+
+        return Reply({"status": "Accepted"}, then=reconnect)
 
     def _change_authorization_key(self, value: str) -> Reply:
         """1.6 security whitepaper: AuthorizationKey is write-only, the hexadecimal form
@@ -593,3 +638,53 @@ class ChargePoint16(ChargePoint[Transaction]):
 
     async def _on_data_transfer(self, payload: v16.DataTransferRequest) -> Reply:
         return Reply({"status": "UnknownVendorId"})
+
+    # -- the Central System's calls: security extension (certificates) ------------------------
+
+    def sign_certificate_request(self, csr: str) -> v16.SignCertificateRequest:
+        return {"csr": csr}
+
+    async def _on_certificate_signed(self, payload: v16.CertificateSignedRequest) -> Reply:
+        return self._certificate_signed(payload["certificateChain"])
+
+    async def _on_extended_trigger_message(
+        self, payload: v16.ExtendedTriggerMessageRequest
+    ) -> Reply:
+        """ExtendedTriggerMessage: SignChargePointCertificate makes a new key and CSR;
+        LogStatusNotification reports Idle; the rest as TriggerMessage."""
+        requested = payload["requestedMessage"]
+        if requested == "SignChargePointCertificate":
+            return self._send_new_csr()
+        if requested == "LogStatusNotification":
+
+            async def send_log_status() -> None:
+                log: v16.LogStatusNotificationRequest = {"status": "Idle"}
+                await self.call("LogStatusNotification", log)
+
+            return Reply({"status": "Accepted"}, then=send_log_status)
+        trigger: v16.TriggerMessageRequest = {
+            "requestedMessage": cast("v16.RequestedMessage", requested)
+        }
+        if "connectorId" in payload:
+            trigger["connectorId"] = payload["connectorId"]
+        return await self._on_trigger_message(trigger)
+
+    async def _on_install_certificate(self, payload: v16.InstallCertificateRequest) -> Reply:
+        status = self._install_root(payload["certificateType"], payload["certificate"])
+        return Reply({"status": status})
+
+    async def _on_get_installed_certificate_ids(
+        self, payload: v16.GetInstalledCertificateIdsRequest
+    ) -> Reply:
+        installed = self._installed([payload["certificateType"]])
+        if not installed:
+            return Reply({"status": "NotFound"})
+        return Reply(
+            {
+                "status": "Accepted",
+                "certificateHashData": [data.to_json() for _, data in installed],
+            }
+        )
+
+    async def _on_delete_certificate(self, payload: v16.DeleteCertificateRequest) -> Reply:
+        return Reply({"status": self._delete_certificate(payload["certificateHashData"])})

@@ -53,9 +53,19 @@ class Configuration16:
         connectors: int,
         heartbeat_interval: int,
         meter_interval: int,
+        security_profile: int = 1,
+        cpo_name: str = "csms",
     ) -> None:
         measurands = SUPPORTED_MEASURANDS
         keys = [
+            # 1.6 security whitepaper: AuthorizationKey is write-only (handled by the
+            # charge point, never reported); SecurityProfile is changed through the charge
+            # point too, which checks it has what the new profile needs.
+            ConfigKey("AdditionalRootCertificateCheck", "false", readonly=True, kind="bool"),
+            ConfigKey("CertificateSignedMaxChainSize", "10000", readonly=True, kind="int"),
+            ConfigKey("CertificateStoreMaxLength", "20", readonly=True, kind="int"),
+            ConfigKey("CpoName", cpo_name),
+            ConfigKey("SecurityProfile", str(security_profile), kind="int"),
             ConfigKey("AllowOfflineTxForUnknownId", "false", kind="bool"),
             ConfigKey("AuthorizationCacheEnabled", "true", kind="bool"),
             ConfigKey("AuthorizeRemoteTxRequests", "false", kind="bool"),

@@ -1,4 +1,5 @@
-"""A simulated OCPP 2.0.1 charging station (Core and Advanced Device Management).
+"""A simulated OCPP 2.0.1 charging station (Core, Advanced Device Management, and the
+security functional block's certificates and network profiles: A02/A03, A05, M03-M05).
 
 The Python API mirrors :class:`simulators.v16.ChargePoint16`::
 
@@ -73,10 +74,14 @@ _TRIGGERABLE = frozenset(
         "Heartbeat",
         "LogStatusNotification",
         "MeterValues",
+        "SignChargingStationCertificate",
         "StatusNotification",
         "TransactionEvent",
     }
 )
+#: The certificate types InstallCertificate may install here (M05).
+_ROOT_TYPES = ("CSMSRootCertificate", "ManufacturerRootCertificate", "MORootCertificate",
+               "V2GRootCertificate")  # fmt: skip
 
 
 @dataclass(eq=False)
@@ -147,6 +152,8 @@ class ChargePoint201(DeviceModelStation[Transaction201]):
     """
 
     version = OCPPVersion.V201
+    csms_root_types = frozenset({"CSMSRootCertificate"})
+    invalid_certificate_event = "InvalidChargingStationCertificate"
     #: The message that starts a transaction and answers for its idToken.
     start_action = "TransactionEvent"
     token_label = "idToken"
@@ -191,6 +198,22 @@ class ChargePoint201(DeviceModelStation[Transaction201]):
             tx_updated_interval=meter_interval,
             now=iso_utc,
         )
+        self.device_model.set_internal("SecurityCtrlr", "OrganizationName", self.organization)
+        self.device_model.set_internal(
+            "SecurityCtrlr", "SecurityProfile", str(self.security_profile)
+        )
+        #: Network connection profiles by configuration slot (A05); slot 0 is the one it
+        #: was started with. A Reset switches to the first of NetworkConfigurationPriority.
+        self.network_profiles: dict[int, v201.NetworkConnectionProfileType] = {
+            0: {
+                "ocppVersion": "OCPP20",
+                "ocppTransport": "JSON",
+                "ocppCsmsUrl": self.url,
+                "messageTimeout": int(self.call_timeout),
+                "securityProfile": self.security_profile,
+                "ocppInterface": "Wired0",
+            }
+        }
         self.heartbeat_interval = 0.0  # starts with the first accepted boot
         self.evses: dict[int, Evse201] = {
             number: Evse201(number, energy_wh=energy_wh) for number in range(1, evses + 1)
@@ -211,6 +234,11 @@ class ChargePoint201(DeviceModelStation[Transaction201]):
             "Reset": self._on_reset,
             "TriggerMessage": self._on_trigger_message,
             "UnlockConnector": self._on_unlock_connector,
+            "CertificateSigned": self._on_certificate_signed,
+            "DeleteCertificate": self._on_delete_certificate,
+            "GetInstalledCertificateIds": self._on_get_installed_certificate_ids,
+            "InstallCertificate": self._on_install_certificate,
+            "SetNetworkProfile": self._on_set_network_profile,
         }
         for action, handler in handlers.items():
             self.on(action, handler)
@@ -247,6 +275,9 @@ class ChargePoint201(DeviceModelStation[Transaction201]):
     def on_heartbeat_interval(self, interval: float) -> None:
         self.device_model.set_internal("OCPPCommCtrlr", "HeartbeatInterval", str(int(interval)))
 
+    def on_security_profile(self, profile: int) -> None:
+        self.device_model.set_internal("SecurityCtrlr", "SecurityProfile", str(profile))
+
     async def before_reboot(self, reason: str) -> None:
         await self._stop_transactions(reason)
         for evse in self.evses.values():
@@ -256,6 +287,30 @@ class ChargePoint201(DeviceModelStation[Transaction201]):
             self._set_local_status(evse, "Available" if evse.operative else "Unavailable")
         self.boot_reason = "RemoteReset"
         self._reset_when_idle = False
+        self._apply_network_priority()
+
+    def _apply_network_priority(self) -> None:
+        """At a reboot: connect with the first profile of NetworkConfigurationPriority
+        that is stored (A05: SetNetworkProfile, the priority set, then a Reset)."""
+        for item in self.device_model.list_value("OCPPCommCtrlr", "NetworkConfigurationPriority"):
+            try:
+                profile = self.network_profiles.get(int(item))
+            except ValueError:
+                continue
+            if profile is None:
+                continue
+            url, security = profile["ocppCsmsUrl"].rstrip("/"), profile["securityProfile"]
+            if (url, security) != (self.url, self.security_profile):
+                self.log.info(
+                    "%s: network profile of slot %s: %s, security profile %d",
+                    self.identity, item, url, security,
+                )  # fmt: skip
+                self.url = url
+                self.security_profile = security
+                self.on_security_profile(security)
+                if self.tls is not None:
+                    self.tls.forget_session()
+            return
 
     # -- state -----------------------------------------------------------------------------
 
@@ -834,6 +889,10 @@ class ChargePoint201(DeviceModelStation[Transaction201]):
         elif requested == "FirmwareStatusNotification":
             firmware: v201.FirmwareStatusNotificationRequest = {"status": "Idle"}
             await self.call("FirmwareStatusNotification", firmware)
+        elif requested == "SignChargingStationCertificate":  # A03: a new key and CSR
+            status = await self.request_certificate()
+            if status != "Accepted":
+                self.log.warning("%s: SignCertificate answered %s", self.identity, status)
 
     async def _on_clear_cache(self, payload: v201.ClearCacheRequest) -> Reply:
         if not self.device_model.bool_value("AuthCacheCtrlr", "Enabled"):
@@ -843,3 +902,67 @@ class ChargePoint201(DeviceModelStation[Transaction201]):
 
     async def _on_data_transfer(self, payload: v201.DataTransferRequest) -> Reply:
         return Reply({"status": "UnknownVendorId"})
+
+    # -- the CSMS's calls: security (A02, A03, A05, M03-M05) ------------------------------------
+
+    def csr_organization(self) -> str:
+        return self.device_model.value("SecurityCtrlr", "OrganizationName")
+
+    def sign_certificate_request(self, csr: str) -> v201.SignCertificateRequest:
+        return {"csr": csr, "certificateType": "ChargingStationCertificate"}
+
+    async def _on_certificate_signed(self, payload: v201.CertificateSignedRequest) -> Reply:
+        if payload.get("certificateType", "ChargingStationCertificate") != (
+            "ChargingStationCertificate"
+        ):
+            return Reply({"status": "Rejected"})  # no ISO 15118 (V2G) here
+        return self._certificate_signed(payload["certificateChain"])
+
+    async def _on_install_certificate(self, payload: v201.InstallCertificateRequest) -> Reply:
+        status = self._install_root(payload["certificateType"], payload["certificate"])
+        return Reply({"status": status})
+
+    async def _on_get_installed_certificate_ids(
+        self, payload: v201.GetInstalledCertificateIdsRequest
+    ) -> Reply:
+        types = payload.get("certificateType")
+        installed = self._installed(list(types) if types else list(_ROOT_TYPES))
+        if not installed:
+            return Reply({"status": "NotFound"})  # M03
+        chain: list[v201.CertificateHashDataChainType] = [
+            {
+                "certificateType": cast("v201.GetCertificateIdUseEnumType", kind),
+                "certificateHashData": cast("v201.CertificateHashDataType", data.to_json()),
+            }
+            for kind, data in installed
+        ]
+        return Reply({"status": "Accepted", "certificateHashDataChain": chain})
+
+    async def _on_delete_certificate(self, payload: v201.DeleteCertificateRequest) -> Reply:
+        return Reply({"status": self._delete_certificate(payload["certificateHashData"])})
+
+    async def _on_set_network_profile(self, payload: v201.SetNetworkProfileRequest) -> Reply:
+        """A05: keep the profile in its slot (used after a Reset once it comes first in
+        NetworkConfigurationPriority). Rejected: not OCPP 2.0 over JSON, a lower security
+        profile than now, profile 2/3 without a wss:// URL, profile 3 without a client
+        certificate."""
+        data = payload["connectionData"]
+        slot = payload["configurationSlot"]
+        profile = data["securityProfile"]
+        url = data["ocppCsmsUrl"]
+        problem = None
+        if data["ocppVersion"] != "OCPP20" or data["ocppTransport"] != "JSON":
+            problem = "only OCPP 2.0 over JSON"
+        elif profile not in (1, 2, 3) or profile < self.security_profile:
+            problem = f"security profile {profile} (now {self.security_profile}; no downgrade)"
+        elif profile >= 2 and not url.startswith("wss://"):
+            problem = f"security profile {profile} needs a wss:// URL"
+        elif profile == 3 and not self.certificates.has_client_certificate():
+            problem = "security profile 3 needs a client certificate"
+        elif slot < 0:
+            problem = "no such configuration slot"
+        if problem is not None:
+            self.log.info("%s: SetNetworkProfile rejected: %s", self.identity, problem)
+            return Reply({"status": "Rejected"})
+        self.network_profiles[slot] = data
+        return Reply({"status": "Accepted"})

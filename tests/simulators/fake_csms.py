@@ -4,12 +4,18 @@ It speaks ``ocpp1.6`` and ``ocpp2.0.1`` (the charger's offer decides), records e
 the simulators send (after schema validation by the session), answers them from
 overridable rules, and can call the charger itself; the charger's answers are checked
 against the response schemas of its version.
+
+With ``ssl`` it serves ``wss://`` (client certificates as the context asks; the CN each
+connection presented is in :attr:`FakeCSMS.client_cns`), and with ``signer`` it answers
+SignCertificate Accepted and then sends CertificateSigned with the chain ``signer`` makes,
+as csms does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +24,7 @@ from urllib.parse import unquote
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from protocol import (
@@ -64,6 +71,15 @@ class _Connection:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
+def _client_cn(ws: ServerConnection) -> str | None:
+    peer = ws.transport.get_extra_info("peercert") if ws.transport is not None else None
+    for rdn in (peer or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return None
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
@@ -71,8 +87,26 @@ def _now() -> str:
 class FakeCSMS:
     """``async with FakeCSMS() as csms:``; chargers connect to ``csms.url``."""
 
-    def __init__(self, *, heartbeat_interval: int = 86_400) -> None:
+    def __init__(
+        self,
+        *,
+        heartbeat_interval: int = 86_400,
+        ssl: ssl.SSLContext | None = None,
+        signer: Callable[[str], str] | None = None,
+    ) -> None:
         self.heartbeat_interval = heartbeat_interval
+        self.ssl = ssl
+        self.signer = signer
+        #: The subject CN of the client certificate of each connection (None: none).
+        self.client_cns: list[str | None] = []
+        #: Identities whose handshake ``refuse`` turned away, in order.
+        self.refused_handshakes: list[str] = []
+        #: The charger's answers to the CertificateSigned calls made after SignCertificate.
+        self.certificate_signed_answers: list[dict[str, Any]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        #: (identity, Authorization header, client certificate CN) → an HTTP status to
+        #: refuse the handshake with (None: let it in), like a CSMS enforcing profiles.
+        self.refuse: Callable[[str, str | None, str | None], int | None] | None = None
         self.received: list[Received] = []
         #: Frames the session refused (schema errors...): should stay empty.
         self.refused: list[str] = []
@@ -96,18 +130,22 @@ class FakeCSMS:
             0,
             subprotocols=[Subprotocol("ocpp1.6"), Subprotocol("ocpp2.0.1")],
             ping_interval=None,
+            ssl=self.ssl,
+            process_request=self._process_request,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._server is not None
+        for task in self._tasks:
+            task.cancel()
         self._server.close()
         await self._server.wait_closed()
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ocpp"
+        return f"{'wss' if self.ssl else 'ws'}://127.0.0.1:{self.port}/ocpp"
 
     # -- answers --------------------------------------------------------------------------
 
@@ -156,14 +194,43 @@ class FakeCSMS:
         rule = self.rules.get(call.action)
         if rule is not None:
             return rule(identity, call.payload)
+        if call.action == "SignCertificate" and self.signer is not None:
+            chain = self.signer(call.payload["csr"])
+            self._spawn(self._send_certificate(identity, chain, version))
+            return {"status": "Accepted"}
         return self.default_answer(call.action, call.payload, version=version)
 
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send_certificate(self, identity: str, chain: str, version: OCPPVersion) -> None:
+        await asyncio.sleep(0.01)  # after the SignCertificate answer, as csms does
+        payload: dict[str, Any] = {"certificateChain": chain}
+        if version is OCPPVersion.V201:
+            payload["certificateType"] = "ChargingStationCertificate"
+        answer = await self.call(identity, "CertificateSigned", payload)
+        self.certificate_signed_answers.append(answer)
+        self._notify()
+
     # -- the connection -------------------------------------------------------------------
+
+    def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        if self.refuse is None:
+            return None
+        identity = unquote(request.path.rsplit("/", 1)[-1])
+        status = self.refuse(identity, request.headers.get("Authorization"), _client_cn(ws))
+        if status is None:
+            return None
+        self.refused_handshakes.append(identity)
+        return ws.respond(status, "refused\n")
 
     async def _handler(self, ws: ServerConnection) -> None:
         assert ws.request is not None
         identity = unquote(ws.request.path.rsplit("/", 1)[-1])
         self.auth_headers.append(ws.request.headers.get("Authorization"))
+        self.client_cns.append(_client_cn(ws))
         version = OCPPVersion(ws.subprotocol or "ocpp1.6")
         session = OCPPSession(version=version, role="csms", boot_required=False)
         connection = _Connection(identity, ws, session, version)

@@ -282,9 +282,10 @@ def test_schedule_alternates_each_baseline_with_its_csms_step() -> None:
 def test_rounds_and_durations_on_the_command_line() -> None:
     full, _ = _parse([])
     assert (full.rounds, full.duration, full.warmup) == (3, 8.0, 2.0)
-    assert full.steps == ("echo", "csms", "echo201", "csms201", "idle")
+    assert full.steps == ("echo", "csms", "echo201", "csms201", "wss", "idle")
     quick, _ = _parse(["--quick"])
     assert (quick.rounds, quick.duration, quick.warmup) == (1, 3.0, 1.0)
+    assert (full.connect_chargers, quick.connect_chargers) == (300, 100)
     custom, _ = _parse(["--rounds", "5", "--duration", "4", "--warmup", "0"])
     assert (custom.rounds, custom.duration, custom.warmup) == (5, 4.0, 0.0)
     quick_rounds, _ = _parse(["--quick", "--rounds", "2"])
@@ -428,3 +429,58 @@ async def test_bench_idle_step_measures_connections_per_second_and_rss() -> None
     assert idle["rate_per_s"] > 0
     assert idle["rss_after_kib"] > idle["rss_before_kib"]
     assert idle["rss_per_connection_kib"] > 0
+
+
+# -- the wss step: connect+boot over ws and over wss --------------------------------------------
+
+#: Stands in for a csms with wss: ``serve`` runs the echo server on the OCPP port and, with
+#: the TLS settings csms reads (CSMS_TLS_CERT, CSMS_TLS_KEY, CSMS_OCPP_TLS_PORT), wss too.
+_FAKE_TLS_CSMS = """
+import os, sys
+if sys.argv[1:3] == ["db", "upgrade"]:
+    sys.exit(0)
+port = sys.argv[sys.argv.index("--ocpp-port") + 1]
+argv = [sys.executable, "-m", "bench.echo_server", "--host", "127.0.0.1", "--port", port,
+        "--tls-cert", os.environ["CSMS_TLS_CERT"], "--tls-key", os.environ["CSMS_TLS_KEY"],
+        "--tls-port", os.environ["CSMS_OCPP_TLS_PORT"]]
+os.execv(sys.executable, argv)
+"""
+
+
+async def test_bench_wss_step_reports_ws_and_wss_connect_rates_and_their_ratio(
+    tmp_path: Path,
+) -> None:
+    fake = tmp_path / "fake_csms.py"
+    fake.write_text(_FAKE_TLS_CSMS)
+    results_dir = tmp_path / "results"
+    code, out, err = await _bench(
+        "--only", "wss", "--rounds", "2", "--connect-chargers", "20",
+        "--csms-command", f"{sys.executable} {fake}", "--results-dir", str(results_dir),
+    )  # fmt: skip
+    assert code == 0, err
+    [saved] = _saved(results_dir)
+    wss = json.loads(saved.read_text())["wss"]
+    assert wss["chargers"] == 20 and wss["failures"] == 0 and wss["error"] is None
+    assert len(wss["ws_rounds"]) == len(wss["wss_rounds"]) == 2
+    assert all(rate > 0 for rate in wss["ws_rounds"] + wss["wss_rounds"])
+    ratios = [w / p for p, w in zip(wss["ws_rounds"], wss["wss_rounds"], strict=True)]
+    assert wss["round_ratios"] == pytest.approx(ratios, abs=0.002)
+    assert wss["wss_to_ws_ratio"] == pytest.approx(sum(ratios) / 2, abs=0.002)
+    assert "ws connect+boot per second" in out and "wss connect+boot per second" in out
+    assert "csms wss connect+boot >= 0.5 x ws" in out
+    # The order is swapped every round, so that warming up favours neither.
+    order = [
+        line.split(": ")[1].split()[0] for line in err.splitlines() if "connect+boot at" in line
+    ]
+    assert order == ["ws", "wss", "wss", "ws"]
+
+
+async def test_bench_wss_step_fails_clearly_when_the_server_serves_no_wss(tmp_path: Path) -> None:
+    fake = tmp_path / "fake_csms.py"
+    fake.write_text(_FAKE_CSMS)  # ignores the TLS settings, like a csms without wss
+    code, out, _ = await _bench(
+        "--only", "wss", "--rounds", "1", "--connect-chargers", "2",
+        "--csms-command", f"{sys.executable} {fake}", "--results-dir", "",
+    )  # fmt: skip
+    assert code == 1
+    assert "wss (csms): FAILED" in out and "is wss configured?" in out
