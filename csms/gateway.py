@@ -936,11 +936,18 @@ class Gateway:
         pending = charger.pending_security_profile
         if pending is not None and pending <= current:
             pending = None
-        cn = certificate_identity(ssl_object) if tls and 3 in (current, pending) else None
+        cn = certificate_identity(ssl_object) if tls else None
         if pending is not None and not profile_refusal(
             pending, tls=tls, certificate_identity=cn, identity=charger.id
         ):
             return pending
+        if current < 3 and not profile_refusal(
+            3, tls=tls, certificate_identity=cn, identity=charger.id
+        ):
+            # A verified client certificate for this identity proves more than a password
+            # does: a profile 1 or 2 charger that has one (csms's CA signed its CSR) is let
+            # in on it, so it can move to profile 3 before an operator raises it.
+            return 3
         reason = profile_refusal(current, tls=tls, certificate_identity=cn, identity=charger.id)
         if reason is None:
             return current
@@ -971,7 +978,7 @@ class Gateway:
     ) -> None:
         """Let the connection in under ``profile``: raise the charger to it when it was the
         pending one, log the connection, hand the charger to ``_open``."""
-        if profile > charger.security_profile:
+        if profile > charger.security_profile and profile == charger.pending_security_profile:
             now = _utcnow()
             try:
                 raised = await self.db.write(
@@ -987,9 +994,10 @@ class Gateway:
                         profile,
                         charger.security_profile,
                     )
-            # What the connection was admitted under (ChargerConnection.security_profile).
-            charger.security_profile = profile
             charger.pending_security_profile = None
+        # What the connection was admitted under (ChargerConnection.security_profile): this
+        # record is the handshake's own copy.
+        charger.security_profile = profile
         await self._log_connection(charger.id, connection.remote_address)
         connection.context = charger  # for _open
 

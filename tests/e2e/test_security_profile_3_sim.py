@@ -1,9 +1,9 @@
 """The README's TLS walkthrough as a test: ``csms ca init``, then ``csms-sim charge
 --profile 3`` against a running csms over wss. Its first run connects with profile 2,
-sends a CSR and gets it signed by csms's CA (CertificateSigned); csms still requires
-profile 2 of the charger, so it stays there with the certificate; once the charger's
-profile is 3, later runs go straight to profile 3 without a password (1.6 security
-whitepaper, 2.0.1 A02, A05). Real sockets, real TLS, the CLI as a subprocess.
+sends a CSR and gets it signed by csms's CA (CertificateSigned), then reconnects with the
+certificate: csms lets a charger in on a verified certificate for its identity even while
+it requires only profile 2 of it, so the session runs on profile 3; later runs go straight
+to profile 3 without a password (1.6 security whitepaper, 2.0.1 A02, A05). Real sockets, real TLS, the CLI as a subprocess.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ async def test_profile_3_dance_gets_a_certificate_from_csms_and_charges_with_it(
 
     code, _, err = await _sim(*charge, "--password", password)
     assert code == 0, err
-    assert "still requires security profile 2" in err
+    assert "connected with security profile 3" in err
     leaf_pem = (state / identity / "client.pem").read_bytes()
     leaf = x509.load_pem_x509_certificates(leaf_pem)[0]
     ca = x509.load_pem_x509_certificate((home / "ca" / "ca.pem").read_bytes())

@@ -422,6 +422,36 @@ async def test_pending_profile_3_is_required_once_the_charger_connected_with_its
     assert await _status(url, "ocpp2.0.1", additional_headers=auth, ssl=site.context()) == 401
 
 
+@pytest.mark.parametrize("profile", [1, 2])
+async def test_profile_1_or_2_charger_with_its_certificate_is_let_in_on_it_without_a_password(
+    site: Site, profile: int
+) -> None:
+    """A verified client certificate whose CN is the identity proves more than the password
+    a lower profile asks for: the charger is let in on it (connected with profile 3), and
+    its required profile stays what the operator set until it is raised."""
+    charger = await site.add(profile)
+    url = f"{site.wss}/{charger}"
+    context = site.context(make_leaf(site.ca, charger))
+    async with connect(url, subprotocols=["ocpp1.6"], ssl=context):  # type: ignore[list-item]
+        await asyncio.sleep(0.05)
+        assert site.gateway.connections[charger].security_profile == 3
+    record = await site.db.read(lambda uow: uow.chargers.get(charger))
+    assert record is not None
+    assert (record.security_profile, record.pending_security_profile) == (profile, None)
+    assert await site.events(charger) == []
+
+
+async def test_profile_2_charger_with_a_certificate_for_another_identity_needs_its_password(
+    site: Site,
+) -> None:
+    charger = await site.add(2)
+    url = f"{site.wss}/{charger}"
+    context = site.context(make_leaf(site.ca, "SOMEONE-ELSE"))
+    assert await _status(url, "ocpp1.6", ssl=context) == 401
+    auth = basic_auth(charger, PASSWORD)
+    assert await _connects(url, "ocpp1.6", additional_headers=auth, ssl=context) == "Accepted"
+
+
 # -- the transport over TLS -------------------------------------------------------------
 
 
