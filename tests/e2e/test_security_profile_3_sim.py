@@ -3,7 +3,8 @@
 sends a CSR and gets it signed by csms's CA (CertificateSigned), then reconnects with the
 certificate: csms lets a charger in on a verified certificate for its identity even while
 it requires only profile 2 of it, so the session runs on profile 3; later runs go straight
-to profile 3 without a password (1.6 security whitepaper, 2.0.1 A02, A05). Real sockets, real TLS, the CLI as a subprocess.
+to profile 3 without a password (1.6 security whitepaper, 2.0.1 A02, A05). Real sockets,
+real TLS, the CLI as a subprocess.
 """
 
 from __future__ import annotations

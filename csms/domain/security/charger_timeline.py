@@ -128,8 +128,12 @@ def _details_text(details: Mapping[str, Any]) -> str | None:
     parts = [
         f"{key}={value}"
         for key, value in details.items()
-        if not any(word in key.lower() for word in _SECRET_WORDS)
-        and isinstance(value, str | int | float | bool)
+        # A flag (``credentials_sent_in_clear``) holds no secret whatever its name says.
+        if isinstance(value, bool)
+        or (
+            not any(word in key.lower() for word in _SECRET_WORDS)
+            and isinstance(value, str | int | float)
+        )
     ]
     return ", ".join(parts)[:300] or None
 

@@ -28,7 +28,9 @@ def _reported(
     record_security_event(uow, charger_id=charger_id, payload=payload, now=at)
 
 
-def _recorded(uow: UnitOfWork, charger_id: str, kind: str, at: datetime, **details: str) -> None:
+def _recorded(
+    uow: UnitOfWork, charger_id: str, kind: str, at: datetime, **details: str | bool
+) -> None:
     uow.security_events.add(kind=kind, details=details, created_at=at, charger_id=charger_id)
 
 
@@ -130,11 +132,19 @@ async def test_pages_of_events_of_the_same_moment_lose_and_repeat_none(db: Datab
 async def test_details_keep_secrets_out(db: Database) -> None:
     await db.write(
         lambda uow: _recorded(
-            uow, "CP1", "profile_refused", NOW, password="hunter2hunter2", profile="1", required="2"
+            uow,
+            "CP1",
+            "profile_refused",
+            NOW,
+            password="hunter2hunter2",
+            profile="1",
+            required="2",
+            credentials_sent_in_clear=True,
         )
     )
     entries, _ = await db.read(lambda uow: charger_timeline(uow, "CP1"))
-    assert entries[0].detail == "profile=1, required=2"
+    # A flag is kept whatever its name (it tells the operator to rotate the password).
+    assert entries[0].detail == "profile=1, required=2, credentials_sent_in_clear=True"
 
 
 def test_since_takes_a_date_or_a_datetime() -> None:
