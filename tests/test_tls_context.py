@@ -14,7 +14,7 @@ from csms.config import ConfigError, Settings
 from csms.domain.security.ca import ca_files, init_ca
 from csms.tls import OCPP_TLS12_CIPHERS, certificate_identity, server_certificate, server_context
 from csms.wiring import load_settings
-from tests.tls_certificates import make_ca, make_leaf
+from tests.pki import make_ca, make_leaf
 
 NOW = datetime.now(UTC)
 

@@ -20,7 +20,7 @@ from csms.domain.security.csr import CsrSigner
 from csms.gateway import CallContext, FollowUp
 from csms.routing import CommandTimeout
 from storage.database import Database
-from tests.charger_pki import ORG, csr_pem, make_ca, verify_chain, write_ca
+from tests.pki import ORG, csms_ca, csr_pem, verify_chain, write_ca
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
@@ -74,7 +74,7 @@ async def context(sqlite_db: Database, tmp_path: Path) -> ContextFactory:
 async def test_an_accepted_csr_leaves_certificate_signed_for_after_the_answer(
     context: ContextFactory, sqlite_db: Database, tmp_path: Path
 ) -> None:
-    ca = make_ca(now=NOW)
+    ca = csms_ca(now=NOW)
     write_ca(tmp_path, ca)
     connection = Connection({"status": "Accepted"})
     answer = await v16.HANDLERS["SignCertificate"](context(connection), {"csr": csr_pem()})
@@ -95,7 +95,7 @@ async def test_an_accepted_csr_leaves_certificate_signed_for_after_the_answer(
 async def test_a_201_request_without_certificate_type_gets_a_chain_without_one(
     context: ContextFactory, tmp_path: Path
 ) -> None:
-    write_ca(tmp_path, make_ca(now=NOW))
+    write_ca(tmp_path, csms_ca(now=NOW))
     connection = Connection({"status": "Accepted"})
     answer = await v201.HANDLERS["SignCertificate"](context(connection), {"csr": csr_pem()})
     assert answer == {"status": "Accepted"}
@@ -107,7 +107,7 @@ async def test_a_201_request_without_certificate_type_gets_a_chain_without_one(
 async def test_broken_ca_files_reject_the_csr_and_log_the_file_to_fix(
     context: ContextFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    directory = write_ca(tmp_path, make_ca(now=NOW))
+    directory = write_ca(tmp_path, csms_ca(now=NOW))
     (directory / "ca.key").unlink()
     connection = Connection({"status": "Accepted"})
     answer = await v201.HANDLERS["SignCertificate"](context(connection), {"csr": csr_pem()})
@@ -133,7 +133,7 @@ async def test_a_context_without_a_signer_rejects(context: ContextFactory) -> No
 async def test_a_context_that_cannot_send_after_the_answer_rejects(
     context: ContextFactory, tmp_path: Path
 ) -> None:
-    write_ca(tmp_path, make_ca(now=NOW))
+    write_ca(tmp_path, csms_ca(now=NOW))
     answer = await v16.HANDLERS["SignCertificate"](context(None), {"csr": csr_pem()})
     assert answer == {"status": "Rejected"}
 
@@ -144,7 +144,7 @@ async def test_a_charger_that_does_not_answer_keeps_the_record_and_the_log_says_
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    write_ca(tmp_path, make_ca(now=NOW))
+    write_ca(tmp_path, csms_ca(now=NOW))
     connection = Connection(CommandTimeout("CP1 did not answer CertificateSigned within 30 s"))
     await v16.HANDLERS["SignCertificate"](context(connection), {"csr": csr_pem()})
     await connection.run_jobs()
@@ -157,7 +157,7 @@ async def test_a_charger_that_does_not_answer_keeps_the_record_and_the_log_says_
 async def test_a_charger_rejecting_with_a_reason_code_keeps_it_in_the_event(
     context: ContextFactory, sqlite_db: Database, tmp_path: Path
 ) -> None:
-    write_ca(tmp_path, make_ca(now=NOW))
+    write_ca(tmp_path, csms_ca(now=NOW))
     connection = Connection({"status": "Rejected", "statusInfo": {"reasonCode": "InvalidCert"}})
     await v201.HANDLERS["SignCertificate"](context(connection), {"csr": csr_pem()})
     await connection.run_jobs()

@@ -7,7 +7,7 @@ import pytest
 
 from tests.api.conftest import Api, add_charger_for
 from tests.fakes.charger_certificates import ChargerWithCertificates, hash_data
-from tests.root_certificates import make_certificate_pem
+from tests.pki import root_certificate_pem
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ async def test_list_on_a_201_station_is_one_call_for_the_types_asked(online: Api
 
 
 async def test_install_sends_the_checked_pem(online: Api) -> None:
-    pem = make_certificate_pem("Operator Root")
+    pem = root_certificate_pem("Operator Root")
     response = await online.operator.post(
         "/api/chargers/CP1/certificates",
         json={"type": "CSMSRootCertificate", "pem": f"# our root\n{pem}"},
@@ -92,7 +92,7 @@ async def test_install_sends_the_checked_pem(online: Api) -> None:
 async def test_install_of_a_v2g_root_on_a_201_station_is_sent(online: Api) -> None:
     # 2.0.1 M05: the ISO 15118 roots are installed like the CSMS root
     online.router.connected["CP1"] = "ocpp2.0.1"
-    pem = make_certificate_pem("V2G Root")
+    pem = root_certificate_pem("V2G Root")
     response = await online.operator.post(
         "/api/chargers/CP1/certificates", json={"type": "v2grootcertificate", "pem": pem}
     )
@@ -118,7 +118,7 @@ async def test_install_of_a_v2g_root_on_a_16_charger_is_400_and_sends_nothing(
 ) -> None:
     response = await online.operator.post(
         "/api/chargers/CP1/certificates",
-        json={"type": "V2GRootCertificate", "pem": make_certificate_pem()},
+        json={"type": "V2GRootCertificate", "pem": root_certificate_pem()},
     )
     assert response.status_code == 400
     assert "OCPP 1.6 chargers have no V2GRootCertificate" in response.json()["error"]
@@ -127,7 +127,7 @@ async def test_install_of_a_v2g_root_on_a_16_charger_is_400_and_sends_nothing(
 
 async def test_install_of_an_unknown_type_lists_the_types(online: Api) -> None:
     response = await online.operator.post(
-        "/api/chargers/CP1/certificates", json={"type": "Root", "pem": make_certificate_pem()}
+        "/api/chargers/CP1/certificates", json={"type": "Root", "pem": root_certificate_pem()}
     )
     assert response.status_code == 400
     assert "use one of CSMSRootCertificate" in response.json()["error"]
@@ -137,7 +137,7 @@ async def test_a_rejected_install_gives_the_chargers_status(online: Api) -> None
     online.router.answers["InstallCertificate"] = {"status": "Rejected"}
     response = await online.operator.post(
         "/api/chargers/CP1/certificates",
-        json={"type": "ManufacturerRootCertificate", "pem": make_certificate_pem()},
+        json={"type": "ManufacturerRootCertificate", "pem": root_certificate_pem()},
     )
     assert response.status_code == 200
     assert response.json()["status"] == "Rejected"

@@ -18,7 +18,7 @@ from csms.domain.charging.stations import add_charger
 from csms.domain.security.ca import ca_files
 from csms.server import running_server
 from tests.gateway.conftest import NOW, PASSWORD, RawCharger, basic_auth
-from tests.tls_certificates import client_context, make_ca, make_leaf
+from tests.pki import client_context, make_ca, make_leaf
 
 
 def _csms(home: Path, *args: str, **env: str) -> tuple[int, str, str]:

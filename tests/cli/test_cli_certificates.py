@@ -13,15 +13,15 @@ from websockets.typing import Subprotocol
 from csms.cli import EXIT_OK, EXIT_USAGE
 from tests.api.conftest import add_charger_for
 from tests.api.test_api_certificates import issue
-from tests.charger_pki import csr_pem, make_ca, write_ca
 from tests.cli.conftest import answer_one_call, run_cli
 from tests.gateway.conftest import basic_auth
+from tests.pki import csms_ca, csr_pem, write_ca
 
 
 async def test_a_certificate_a_charger_got_is_listed_with_the_spec_fields(
     cli_env: dict[str, str], csms_server: Any
 ) -> None:
-    write_ca(csms_server.settings.home, make_ca())
+    write_ca(csms_server.settings.home, csms_ca())
     password = (await run_cli(cli_env, "chargers", "add", "CP1", "--json")).json()["password"]
     async with connect(
         f"{csms_server.ocpp_url}/CP1",

@@ -21,7 +21,7 @@ from csms.ratelimit import parse_rate
 from tests.cli.conftest import answer_one_call, run_cli
 from tests.fakes.charger_certificates import hash_data
 from tests.gateway.conftest import basic_auth
-from tests.root_certificates import make_certificate_pem
+from tests.pki import root_certificate_pem
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ async def test_certificates_id_lists_what_the_16_charger_has_of_each_type(
 async def test_install_sends_the_file_and_a_rejection_exits_1(
     cli_env: dict[str, str], csms_server: Any, tmp_path: Path
 ) -> None:
-    pem = make_certificate_pem("Operator Root")
+    pem = root_certificate_pem("Operator Root")
     root = tmp_path / "root.pem"
     root.write_text(pem)
     async with _charger(cli_env, csms_server, await _added(cli_env)) as ws:

@@ -29,8 +29,8 @@ from csms.gateway import Gateway
 from protocol import OCPPVersion
 from protocol.validation import validator_for
 from storage.database import Database
-from tests.charger_pki import SigningCa, csr_pem, make_ca, rsa_key, verify_chain, write_ca
 from tests.gateway.conftest import NOW, PASSWORD, basic_auth
+from tests.pki import Issued, csms_ca, csr_pem, rsa_key, verify_chain, write_ca
 from tests.waiting import eventually
 
 #: The charger of each version: (identity, subprotocol).
@@ -42,8 +42,8 @@ VALIDATORS = {"1.6": validator_for(OCPPVersion.V16), "2.0.1": validator_for(OCPP
 class Home:
     settings: Settings
 
-    def install_ca(self) -> SigningCa:
-        ca = make_ca()
+    def install_ca(self) -> Issued:
+        ca = csms_ca()
         write_ca(self.settings.home, ca)
         return ca
 

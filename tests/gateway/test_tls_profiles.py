@@ -37,7 +37,7 @@ from storage.migrate import upgrade
 from storage.records import SecurityEventRecord
 from tests.conftest import make_settings
 from tests.gateway.conftest import PASSWORD, RawCharger, basic_auth
-from tests.tls_certificates import (
+from tests.pki import (
     Issued,
     ago,
     client_context,

@@ -21,7 +21,7 @@ from storage.database import Database
 from storage.migrate import upgrade
 from tests.conftest import make_settings
 from tests.gateway.conftest import PASSWORD, RawCharger, basic_auth
-from tests.tls_certificates import client_context, load_issued, make_leaf
+from tests.pki import client_context, load_issued, make_leaf
 
 uvloop = pytest.importorskip("uvloop")
 

@@ -22,7 +22,7 @@ import pytest
 from csms.config import Settings
 from csms.domain.charging.stations import add_charger
 from tests.interop.node import HERE, node_executable
-from tests.simulators.pki import CertificateAuthority
+from tests.pki import PkiDirectory
 
 RUN_TIMEOUT = 30.0
 
@@ -30,11 +30,11 @@ RUN_TIMEOUT = 30.0
 @pytest.fixture
 async def tls_server(
     settings_factory: Callable[..., Settings], tmp_path: Path
-) -> AsyncIterator[tuple[Any, CertificateAuthority]]:
+) -> AsyncIterator[tuple[Any, PkiDirectory]]:
     """csms with its wss listener on an ephemeral port and a test PKI."""
     from csms.server import running_server
 
-    ca = CertificateAuthority(tmp_path / "pki")
+    ca = PkiDirectory(tmp_path / "pki")
     settings = settings_factory(
         tls_port=0,
         tls_cert=ca.server_cert_path,
@@ -55,9 +55,7 @@ async def _provision(server: Any, charger_id: str, *, profile: int) -> str:
     return str(password)
 
 
-async def _run(
-    url: str, identity: str, ca: CertificateAuthority, **env: str
-) -> list[dict[str, Any]]:
+async def _run(url: str, identity: str, ca: PkiDirectory, **env: str) -> list[dict[str, Any]]:
     process = await asyncio.create_subprocess_exec(
         node_executable(),
         str(HERE / "charger_tls.mjs"),
@@ -85,7 +83,7 @@ def _step(lines: list[dict[str, Any]], name: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("protocol", ["ocpp1.6", "ocpp2.0.1"])
 async def test_ocpp_rpc_boots_over_wss_with_basic_auth_on_profile_2(
-    tls_server: tuple[Any, CertificateAuthority], protocol: str
+    tls_server: tuple[Any, PkiDirectory], protocol: str
 ) -> None:
     server, ca = tls_server
     password = await _provision(server, "RPCTLS2", profile=2)
@@ -103,7 +101,7 @@ async def test_ocpp_rpc_boots_over_wss_with_basic_auth_on_profile_2(
 
 @pytest.mark.parametrize("protocol", ["ocpp1.6", "ocpp2.0.1"])
 async def test_ocpp_rpc_with_a_client_certificate_boots_on_profile_3(
-    tls_server: tuple[Any, CertificateAuthority], tmp_path: Path, protocol: str
+    tls_server: tuple[Any, PkiDirectory], tmp_path: Path, protocol: str
 ) -> None:
     server, ca = tls_server
     await _provision(server, "RPCTLS3", profile=3)
@@ -118,7 +116,7 @@ async def test_ocpp_rpc_with_a_client_certificate_boots_on_profile_3(
 
 
 async def test_ocpp_rpc_profile_3_charger_with_another_chargers_certificate_is_refused(
-    tls_server: tuple[Any, CertificateAuthority], tmp_path: Path
+    tls_server: tuple[Any, PkiDirectory], tmp_path: Path
 ) -> None:
     server, ca = tls_server
     await _provision(server, "RPCTLS4", profile=3)
@@ -129,7 +127,7 @@ async def test_ocpp_rpc_profile_3_charger_with_another_chargers_certificate_is_r
 
 
 async def test_ocpp_rpc_profile_2_charger_on_plain_ws_is_refused(
-    tls_server: tuple[Any, CertificateAuthority],
+    tls_server: tuple[Any, PkiDirectory],
 ) -> None:
     server, ca = tls_server
     password = await _provision(server, "RPCTLS5", profile=2)

@@ -10,27 +10,27 @@ from pathlib import Path
 
 import pytest
 
+from tests.pki import PkiDirectory
 from tests.simulators.fake_csms import FakeCSMS
-from tests.simulators.pki import CertificateAuthority
 from tests.simulators.test_cli import FAST, ROOT, _run, _sessions
 
 PASSWORD = "a-long-enough-password"
 
 
 @pytest.fixture(scope="module")
-def ca(tmp_path_factory: pytest.TempPathFactory) -> CertificateAuthority:
-    return CertificateAuthority(tmp_path_factory.mktemp("pki"))
+def ca(tmp_path_factory: pytest.TempPathFactory) -> PkiDirectory:
+    return PkiDirectory(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture
-async def tls_csms(ca: CertificateAuthority) -> AsyncIterator[FakeCSMS]:
+async def tls_csms(ca: PkiDirectory) -> AsyncIterator[FakeCSMS]:
     async with FakeCSMS(ssl=ca.server_context(), signer=ca.sign_csr) as server:
         yield server
 
 
 @pytest.mark.parametrize("protocol", ["ocpp1.6", "ocpp2.0.1"])
 async def test_profile_3_first_run_gets_a_certificate_then_later_runs_use_it_directly(
-    tls_csms: FakeCSMS, ca: CertificateAuthority, tmp_path: Path, protocol: str
+    tls_csms: FakeCSMS, ca: PkiDirectory, tmp_path: Path, protocol: str
 ) -> None:
     state = tmp_path / "state"
     options = [
@@ -58,7 +58,7 @@ async def test_profile_3_first_run_gets_a_certificate_then_later_runs_use_it_dir
 
 
 async def test_profile_2_charges_over_wss_with_the_ca_and_basic_auth(
-    tls_csms: FakeCSMS, ca: CertificateAuthority
+    tls_csms: FakeCSMS, ca: PkiDirectory
 ) -> None:
     code, out, err = await _run(
         "charge", "--url", tls_csms.url, "--id", "CP2", "--profile", "2", "--password",

@@ -24,27 +24,27 @@ from simulators.certificates import CertificateStore
 from simulators.scenario import SessionScript
 from simulators.station import Station
 from simulators.tls import TlsClient, TlsSetupError
+from tests.pki import PkiDirectory
 from tests.simulators.conftest import _FAST
 from tests.simulators.fake_csms import FakeCSMS
-from tests.simulators.pki import CertificateAuthority
 
 PASSWORD = "a-long-enough-password"
 
 
 @pytest.fixture(scope="module")
-def ca(tmp_path_factory: pytest.TempPathFactory) -> CertificateAuthority:
-    return CertificateAuthority(tmp_path_factory.mktemp("pki"))
+def ca(tmp_path_factory: pytest.TempPathFactory) -> PkiDirectory:
+    return PkiDirectory(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture
-async def tls_csms(ca: CertificateAuthority) -> AsyncIterator[FakeCSMS]:
+async def tls_csms(ca: PkiDirectory) -> AsyncIterator[FakeCSMS]:
     """wss, client certificates optional (profiles 2 and 3 on one port), CSRs signed."""
     async with FakeCSMS(ssl=ca.server_context(), signer=ca.sign_csr) as server:
         yield server
 
 
 @pytest.fixture
-async def strict_csms(ca: CertificateAuthority) -> AsyncIterator[FakeCSMS]:
+async def strict_csms(ca: PkiDirectory) -> AsyncIterator[FakeCSMS]:
     """wss that requires a client certificate from the test CA at the handshake."""
     async with FakeCSMS(ssl=ca.server_context(client_cert="required")) as server:
         yield server
@@ -78,7 +78,7 @@ def _basic(identity: str, password: str) -> str:
 
 @pytest.mark.parametrize("cls", [ChargePoint16, ChargePoint201])
 async def test_profile_2_charger_boots_over_wss_trusting_the_ca_with_basic_auth(
-    tls_csms: FakeCSMS, ca: CertificateAuthority, build: Build, cls: type[Station]
+    tls_csms: FakeCSMS, ca: PkiDirectory, build: Build, cls: type[Station]
 ) -> None:
     cp = build(
         cls,
@@ -96,7 +96,7 @@ async def test_profile_2_charger_boots_over_wss_trusting_the_ca_with_basic_auth(
 
 
 async def test_profile_3_charger_presents_its_certificate_and_sends_no_password(
-    tls_csms: FakeCSMS, ca: CertificateAuthority, build: Build, tmp_path: Path
+    tls_csms: FakeCSMS, ca: PkiDirectory, build: Build, tmp_path: Path
 ) -> None:
     cert, key = ca.client_certificate("P3", directory=tmp_path)
     tls = TlsClient(ca_file=ca.ca_path, cert_file=cert, key_file=key)
@@ -109,7 +109,7 @@ async def test_profile_3_charger_presents_its_certificate_and_sends_no_password(
 
 
 async def test_a_reconnect_resumes_the_tls_session(
-    tls_csms: FakeCSMS, ca: CertificateAuthority, build: Build
+    tls_csms: FakeCSMS, ca: PkiDirectory, build: Build
 ) -> None:
     tls = TlsClient(ca_file=ca.ca_path)
     cp = build(ChargePoint16, tls_csms, "RES", password=PASSWORD, security_profile=2, tls=tls)
@@ -134,7 +134,7 @@ async def test_an_untrusted_server_certificate_names_the_url_and_says_ca(
 
 
 async def test_a_server_that_requires_a_client_certificate_refuses_a_charger_without_one(
-    strict_csms: FakeCSMS, ca: CertificateAuthority, build: Build
+    strict_csms: FakeCSMS, ca: PkiDirectory, build: Build
 ) -> None:
     tls = TlsClient(ca_file=ca.ca_path)
     cp = build(ChargePoint16, strict_csms, "NOCERT", password=PASSWORD, tls=tls)
@@ -145,7 +145,7 @@ async def test_a_server_that_requires_a_client_certificate_refuses_a_charger_wit
 
 
 async def test_an_expired_client_certificate_is_refused_with_a_message_saying_so(
-    strict_csms: FakeCSMS, ca: CertificateAuthority, build: Build, tmp_path: Path
+    strict_csms: FakeCSMS, ca: PkiDirectory, build: Build, tmp_path: Path
 ) -> None:
     cert, key = ca.client_certificate("OLD", expired=True, directory=tmp_path)
     tls = TlsClient(ca_file=ca.ca_path, cert_file=cert, key_file=key)
@@ -166,7 +166,7 @@ def test_a_ca_file_that_is_not_pem_or_missing_is_a_clear_error(tmp_path: Path) -
 
 
 def test_a_key_that_does_not_fit_the_certificate_is_a_clear_error(
-    ca: CertificateAuthority, tmp_path: Path
+    ca: PkiDirectory, tmp_path: Path
 ) -> None:
     cert, _ = ca.client_certificate("A", directory=tmp_path)
     _, other_key = ca.client_certificate("B", directory=tmp_path)
@@ -189,7 +189,7 @@ async def test_profile_2_on_a_plain_ws_url_is_refused_before_connecting(
 
 @pytest.mark.parametrize("cls", [ChargePoint16, ChargePoint201])
 async def test_a_csr_is_signed_and_the_certificate_installed_in_the_state_directory(
-    tls_csms: FakeCSMS, ca: CertificateAuthority, build: Build, cls: type[Station], tmp_path: Path
+    tls_csms: FakeCSMS, ca: PkiDirectory, build: Build, cls: type[Station], tmp_path: Path
 ) -> None:
     tls = TlsClient(ca_file=ca.ca_path)
     cp = build(cls, tls_csms, "CSR1", password=PASSWORD, security_profile=2, tls=tls)
@@ -218,7 +218,7 @@ async def test_a_csr_is_signed_and_the_certificate_installed_in_the_state_direct
 
 
 async def test_a_certificate_for_another_key_is_rejected_with_a_security_event(
-    tls_csms: FakeCSMS, ca: CertificateAuthority, build: Build, tmp_path: Path
+    tls_csms: FakeCSMS, ca: PkiDirectory, build: Build, tmp_path: Path
 ) -> None:
     cp = build(
         ChargePoint201, tls_csms, "CS9", password=PASSWORD, security_profile=2,
@@ -239,7 +239,7 @@ async def test_a_certificate_for_another_key_is_rejected_with_a_security_event(
 
 
 async def test_a_certificate_signed_without_a_pending_csr_is_rejected(
-    tls_csms: FakeCSMS, ca: CertificateAuthority, build: Build, tmp_path: Path
+    tls_csms: FakeCSMS, ca: PkiDirectory, build: Build, tmp_path: Path
 ) -> None:
     cp = build(ChargePoint16, tls_csms, "CP7", password=PASSWORD, tls=TlsClient(ca_file=ca.ca_path))
     await cp.connect()
@@ -264,7 +264,7 @@ async def test_a_certificate_signed_without_a_pending_csr_is_rejected(
 )
 async def test_a_trigger_for_a_new_certificate_sends_a_new_csr_and_installs_the_renewal(
     tls_csms: FakeCSMS,
-    ca: CertificateAuthority,
+    ca: PkiDirectory,
     build: Build,
     tmp_path: Path,
     cls: type[Station],
@@ -299,7 +299,7 @@ def _profile_2_until_raised(identity: str, auth: str | None, cn: str | None) -> 
 
 
 async def test_profile_3_dance_stays_on_profile_2_while_the_csms_requires_it_then_moves_up(
-    tls_csms: FakeCSMS, ca: CertificateAuthority, build: Build
+    tls_csms: FakeCSMS, ca: PkiDirectory, build: Build
 ) -> None:
     tls_csms.refuse = _profile_2_until_raised
     cp = build(
@@ -358,7 +358,7 @@ def _expected_hash_data(certificate: x509.Certificate) -> dict[str, str]:
 )  # fmt: skip
 async def test_root_certificates_are_installed_listed_and_deleted(
     csms: FakeCSMS,
-    ca: CertificateAuthority,
+    ca: PkiDirectory,
     build: Build,
     cls: type[Station],
     root_type: str,
@@ -395,7 +395,7 @@ async def test_root_certificates_are_installed_listed_and_deleted(
 
 
 async def test_an_installed_csms_root_is_trusted_for_the_server_certificate(
-    csms: FakeCSMS, tls_csms: FakeCSMS, ca: CertificateAuthority, build: Build
+    csms: FakeCSMS, tls_csms: FakeCSMS, ca: PkiDirectory, build: Build
 ) -> None:
     cp = build(ChargePoint16, csms, "TRUST", password=PASSWORD)  # ws://, no --ca at all
     await cp.connect()
@@ -410,7 +410,7 @@ async def test_an_installed_csms_root_is_trusted_for_the_server_certificate(
 
 
 async def test_a_leaf_or_garbage_is_not_installed_as_a_root(
-    csms: FakeCSMS, ca: CertificateAuthority, build: Build, tmp_path: Path
+    csms: FakeCSMS, ca: PkiDirectory, build: Build, tmp_path: Path
 ) -> None:
     cp = build(ChargePoint201, csms, "BAD")
     await cp.connect()
@@ -427,7 +427,7 @@ async def test_a_leaf_or_garbage_is_not_installed_as_a_root(
 
 
 async def test_the_chargers_own_certificate_cannot_be_deleted(
-    tls_csms: FakeCSMS, ca: CertificateAuthority, build: Build
+    tls_csms: FakeCSMS, ca: PkiDirectory, build: Build
 ) -> None:
     cp = build(
         ChargePoint201, tls_csms, "OWN", password=PASSWORD, security_profile=2,
@@ -471,7 +471,7 @@ async def test_1_6_authorization_key_becomes_the_password_of_the_next_connection
 
 
 async def test_1_6_security_profile_3_is_taken_once_a_certificate_is_installed(
-    tls_csms: FakeCSMS, ca: CertificateAuthority, build: Build
+    tls_csms: FakeCSMS, ca: PkiDirectory, build: Build
 ) -> None:
     cp = build(
         ChargePoint16, tls_csms, "UP", password=PASSWORD, security_profile=2,
@@ -492,7 +492,7 @@ async def test_1_6_security_profile_3_is_taken_once_a_certificate_is_installed(
 
 
 async def test_2_0_1_set_network_profile_is_used_after_the_reset(
-    csms: FakeCSMS, tls_csms: FakeCSMS, ca: CertificateAuthority, build: Build
+    csms: FakeCSMS, tls_csms: FakeCSMS, ca: PkiDirectory, build: Build
 ) -> None:
     cp = build(ChargePoint201, csms, "NP", password=PASSWORD, tls=TlsClient(ca_file=ca.ca_path))
     await cp.connect()

@@ -15,13 +15,13 @@ from csms.domain.security.charger_certificates import (
     find_by_serial,
     normalize_serial,
 )
-from tests.root_certificates import make_certificate_pem
+from tests.pki import root_certificate_pem
 
 NOW = datetime.now(UTC)
 
 
 def test_a_root_ca_certificate_is_accepted_as_its_bare_pem() -> None:
-    pem = make_certificate_pem()
+    pem = root_certificate_pem()
     assert checked_certificate(f"a comment before\n{pem}\n\n", now=NOW) == pem
 
 
@@ -44,24 +44,24 @@ def test_text_that_is_no_certificate_is_refused_saying_what_to_give(
 
 
 def test_two_certificates_in_one_file_are_refused() -> None:
-    both = make_certificate_pem("A") + make_certificate_pem("B")
+    both = root_certificate_pem("A") + root_certificate_pem("B")
     with pytest.raises(InvalidRequest, match="holds 2 certificates"):
         checked_certificate(both, now=NOW)
 
 
 def test_a_leaf_certificate_is_refused_as_no_root() -> None:
     with pytest.raises(InvalidRequest, match=r"'cp\.example' is not a CA certificate"):
-        checked_certificate(make_certificate_pem("cp.example", ca=False), now=NOW)
+        checked_certificate(root_certificate_pem("cp.example", ca=False), now=NOW)
 
 
 def test_an_expired_root_is_refused() -> None:
-    old = make_certificate_pem("Old Root", not_before=NOW - timedelta(days=400), days=10)
+    old = root_certificate_pem("Old Root", not_before=NOW - timedelta(days=400), days=10)
     with pytest.raises(InvalidRequest, match="'Old Root' expired on"):
         checked_certificate(old, now=NOW)
 
 
 def test_a_root_valid_only_later_is_refused() -> None:
-    later = make_certificate_pem("Later Root", not_before=NOW + timedelta(days=3))
+    later = root_certificate_pem("Later Root", not_before=NOW + timedelta(days=3))
     with pytest.raises(InvalidRequest, match="valid only from"):
         checked_certificate(later, now=NOW)
 

@@ -26,7 +26,7 @@ from csms.domain.security.csr import (
     load_certificate_authority,
     sign_csr,
 )
-from tests.charger_pki import ORG, SigningCa, csr_pem, make_ca, rsa_key, verify_chain, write_ca
+from tests.pki import ORG, Issued, csms_ca, csr_pem, rsa_key, verify_chain, write_ca
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
@@ -67,7 +67,7 @@ def test_text_that_is_not_pem_is_rejected_as_not_a_pem_csr() -> None:
 
 
 def test_a_pem_certificate_instead_of_a_csr_is_rejected_naming_the_block() -> None:
-    ca = make_ca()
+    ca = csms_ca()
     pem = ca.certificate.public_bytes(serialization.Encoding.PEM).decode()
     assert "BEGIN CERTIFICATE-----" in rejected(pem)
 
@@ -178,7 +178,7 @@ def csr_subject() -> x509.Name:
 
 @pytest.mark.parametrize("kind", ["rsa", "ec"])
 def test_the_signed_leaf_chains_to_the_ca_and_holds_the_csrs_key(kind: str) -> None:
-    ca = make_ca(now=NOW)
+    ca = csms_ca(now=NOW)
     key = rsa_key() if kind == "rsa" else ec.generate_private_key(ec.SECP256R1())
     csr = check_csr(csr_pem(key), charger_id="CP1", organization=ORG)
     issued = sign_csr(ca.authority, csr, days=365, now=NOW)
@@ -198,7 +198,7 @@ def test_the_signed_leaf_chains_to_the_ca_and_holds_the_csrs_key(kind: str) -> N
 @pytest.mark.parametrize("kind", ["rsa", "ec"])
 def test_the_leaf_is_a_tls_client_certificate_restricted_to_what_tls_needs(kind: str) -> None:
     # 1.6 whitepaper A00.FR.402 (client certificate), A00.FR.512 (key usage restricted).
-    ca = make_ca(now=NOW)
+    ca = csms_ca(now=NOW)
     key = rsa_key() if kind == "rsa" else ec.generate_private_key(ec.SECP256R1())
     csr = check_csr(csr_pem(key), charger_id="CP1", organization=ORG)
     leaf = sign_csr(ca.authority, csr, days=30, now=NOW).certificate
@@ -232,14 +232,14 @@ def test_extensions_the_csr_asks_for_are_not_copied() -> None:
     checked = check_csr(
         csr.public_bytes(serialization.Encoding.PEM).decode(), charger_id="CP1", organization=ORG
     )
-    leaf = sign_csr(make_ca(now=NOW).authority, checked, days=30, now=NOW).certificate
+    leaf = sign_csr(csms_ca(now=NOW).authority, checked, days=30, now=NOW).certificate
     assert leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
     with pytest.raises(x509.ExtensionNotFound):
         leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName)
 
 
 def test_serial_is_random_128_bit_upper_case_hex_and_fingerprint_is_sha256_hex() -> None:
-    ca = make_ca(now=NOW)
+    ca = csms_ca(now=NOW)
     csr = check_csr(csr_pem(), charger_id="CP1", organization=ORG)
     first = sign_csr(ca.authority, csr, days=30, now=NOW)
     second = sign_csr(ca.authority, csr, days=30, now=NOW)
@@ -261,21 +261,21 @@ def hashes_sha256(data: bytes) -> str:
 
 
 def test_a_leaf_never_outlives_its_ca() -> None:
-    ca = make_ca(now=NOW, days=10)
+    ca = csms_ca(now=NOW, days=10)
     csr = check_csr(csr_pem(), charger_id="CP1", organization=ORG)
     issued = sign_csr(ca.authority, csr, days=365, now=NOW)
     assert issued.not_after == ca.certificate.not_valid_after_utc
 
 
 def test_an_expired_ca_signs_nothing_and_says_to_make_a_new_one() -> None:
-    ca = make_ca(now=NOW - timedelta(days=30), days=10)
+    ca = csms_ca(now=NOW - timedelta(days=30), days=10)
     csr = check_csr(csr_pem(), charger_id="CP1", organization=ORG)
     with pytest.raises(CertificateAuthorityError, match="csms ca init --force"):
         sign_csr(ca.authority, csr, days=365, now=NOW)
 
 
 def test_an_rsa_ca_signs_with_sha256() -> None:
-    ca = make_ca(key=rsa_key(), now=NOW)
+    ca = csms_ca(key=rsa_key(), now=NOW)
     csr = check_csr(csr_pem(), charger_id="CP1", organization=ORG)
     leaf = sign_csr(ca.authority, csr, days=30, now=NOW).certificate
     assert isinstance(leaf.signature_hash_algorithm, hashes.SHA256)
@@ -297,7 +297,7 @@ def test_no_ca_files_means_no_ca(tmp_path: Path) -> None:
 
 
 def test_the_ca_csms_ca_init_wrote_is_loaded(tmp_path: Path) -> None:
-    ca = make_ca()
+    ca = csms_ca()
     write_ca(tmp_path, ca)
     loaded = load_certificate_authority(tmp_path)
     assert loaded is not None
@@ -306,21 +306,21 @@ def test_the_ca_csms_ca_init_wrote_is_loaded(tmp_path: Path) -> None:
 
 
 def test_a_missing_key_file_is_named(tmp_path: Path) -> None:
-    directory = write_ca(tmp_path, make_ca())
+    directory = write_ca(tmp_path, csms_ca())
     (directory / "ca.key").unlink()
     with pytest.raises(CertificateAuthorityError, match=r"ca\.key is missing"):
         load_certificate_authority(tmp_path)
 
 
 def test_a_broken_certificate_file_is_named(tmp_path: Path) -> None:
-    directory = write_ca(tmp_path, make_ca())
+    directory = write_ca(tmp_path, csms_ca())
     (directory / "ca.pem").write_text("not a certificate")
     with pytest.raises(CertificateAuthorityError, match=r"ca\.pem is not a PEM certificate"):
         load_certificate_authority(tmp_path)
 
 
 def test_a_broken_key_file_is_named(tmp_path: Path) -> None:
-    directory = write_ca(tmp_path, make_ca())
+    directory = write_ca(tmp_path, csms_ca())
     (directory / "ca.key").write_text(
         "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
     )
@@ -329,7 +329,7 @@ def test_a_broken_key_file_is_named(tmp_path: Path) -> None:
 
 
 def test_an_encrypted_key_file_is_refused_saying_it_must_be_unencrypted(tmp_path: Path) -> None:
-    ca = make_ca()
+    ca = csms_ca()
     directory = write_ca(tmp_path, ca)
     (directory / "ca.key").write_bytes(
         ca.key.private_bytes(
@@ -343,8 +343,8 @@ def test_an_encrypted_key_file_is_refused_saying_it_must_be_unencrypted(tmp_path
 
 
 def test_a_key_that_is_not_the_certificates_is_refused(tmp_path: Path) -> None:
-    directory = write_ca(tmp_path, make_ca())
-    other = make_ca()
+    directory = write_ca(tmp_path, csms_ca())
+    other = csms_ca()
     write_ca(tmp_path / "other", other)
     (directory / "ca.key").write_bytes((tmp_path / "other" / "ca" / "ca.key").read_bytes())
     with pytest.raises(CertificateAuthorityError, match="is not the key of"):
@@ -352,7 +352,7 @@ def test_a_key_that_is_not_the_certificates_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_certificate_that_is_not_a_ca_is_refused(tmp_path: Path) -> None:
-    write_ca(tmp_path, make_ca(ca=False))
+    write_ca(tmp_path, csms_ca(ca=False))
     with pytest.raises(CertificateAuthorityError, match="not a CA certificate"):
         load_certificate_authority(tmp_path)
 
@@ -360,7 +360,7 @@ def test_a_certificate_that_is_not_a_ca_is_refused(tmp_path: Path) -> None:
 # -- the leaf as a TLS client certificate (security profile 3) ---------------------------
 
 
-def _server_certificate(ca: SigningCa) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def _server_certificate(ca: Issued) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
@@ -401,7 +401,7 @@ def test_openssl_takes_the_leaf_as_a_client_certificate_chaining_to_the_ca(
     # 1.6 whitepaper A00.FR.401–403 / 2.0.1 profile 3: the charger authenticates with the
     # certificate csms issued; the TLS server verifies its path to csms's CA. A real
     # TLS 1.2+ handshake in memory (ssl.MemoryBIO), no socket.
-    ca = make_ca()
+    ca = csms_ca()
     key = rsa_key() if kind == "rsa" else ec.generate_private_key(ec.SECP256R1())
     csr = check_csr(csr_pem(key), charger_id="CP1", organization=ORG)
     leaf = sign_csr(ca.authority, csr, days=30, now=datetime.now(UTC)).certificate
