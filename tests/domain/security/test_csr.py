@@ -8,7 +8,6 @@ import re
 import ssl
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography import x509
@@ -26,7 +25,19 @@ from csms.domain.security.csr import (
     load_certificate_authority,
     sign_csr,
 )
-from tests.pki import ORG, Issued, csms_ca, csr_pem, rsa_key, verify_chain, write_ca
+from tests.pki import (
+    ORG,
+    Issued,
+    client_context,
+    csms_ca,
+    csr_pem,
+    make_leaf,
+    rsa_key,
+    server_context,
+    verify_chain,
+    write_ca,
+    write_pem,
+)
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
@@ -360,40 +371,6 @@ def test_a_certificate_that_is_not_a_ca_is_refused(tmp_path: Path) -> None:
 # -- the leaf as a TLS client certificate (security profile 3) ---------------------------
 
 
-def _server_certificate(ca: Issued) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "csms.test")]))
-        .issuer_name(ca.certificate.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(datetime.now(UTC) - timedelta(days=1))
-        .not_valid_after(datetime.now(UTC) + timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("csms.test")]), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca.key, hashes.SHA256())
-    )
-    return certificate, key
-
-
-def _pem_files(
-    directory: Path, name: str, certificate: x509.Certificate, key: Any
-) -> tuple[Path, Path]:
-    cert_file, key_file = directory / f"{name}.pem", directory / f"{name}.key"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
-
-
 @pytest.mark.parametrize("kind", ["rsa", "ec"])
 def test_openssl_takes_the_leaf_as_a_client_certificate_chaining_to_the_ca(
     kind: str, tmp_path: Path
@@ -405,20 +382,15 @@ def test_openssl_takes_the_leaf_as_a_client_certificate_chaining_to_the_ca(
     key = rsa_key() if kind == "rsa" else ec.generate_private_key(ec.SECP256R1())
     csr = check_csr(csr_pem(key), charger_id="CP1", organization=ORG)
     leaf = sign_csr(ca.authority, csr, days=30, now=datetime.now(UTC)).certificate
-    ca_file = tmp_path / "ca.pem"
-    ca_file.write_bytes(ca.certificate.public_bytes(serialization.Encoding.PEM))
-    server_cert, server_key = _server_certificate(ca)
-    server_files = _pem_files(tmp_path, "server", server_cert, server_key)
-    client_files = _pem_files(tmp_path, "client", leaf, key)
-
-    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    server_ctx.load_cert_chain(*server_files)
-    server_ctx.verify_mode = ssl.CERT_REQUIRED
-    server_ctx.load_verify_locations(cafile=ca_file)
-    client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    client_ctx.load_verify_locations(cafile=ca_file)
-    client_ctx.load_cert_chain(*client_files)
+    ca_file = write_pem(tmp_path / "ca.pem", ca.certificate)
+    server = make_leaf(ca, "csms.test", usage="server", hostnames=("csms.test",))
+    server_ctx = server_context(
+        *server.write(tmp_path, "server"),
+        client_ca=ca_file,
+        client_cert="required",
+        minimum_version=ssl.TLSVersion.TLSv1_2,
+    )
+    client_ctx = client_context(trust=ca_file, certificate=Issued(leaf, key), directory=tmp_path)
 
     pipes = [ssl.MemoryBIO() for _ in range(4)]  # client in/out, server in/out
     client = client_ctx.wrap_bio(pipes[0], pipes[1], server_hostname="csms.test")
