@@ -21,14 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import email
 import email.policy
-import ipaddress
 import itertools
 import shutil
 import socket
-import ssl
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -40,19 +37,14 @@ from urllib.parse import quote, urlencode
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.fakes.gates import Hold, Upcoming
+from tests.pki import PkiDirectory
 
 __all__ = [
     "FakeSmtpServer",
     "ReceivedEmail",
     "SmtpTls",
-    "TestCertificates",
-    "make_test_certificates",
     "silent_listener",
 ]
 
@@ -60,104 +52,8 @@ SmtpTls = Literal["none", "starttls", "implicit"]
 Stage = Literal["mail", "rcpt", "data"]
 
 HOST = "127.0.0.1"
-
-
-@dataclass(frozen=True)
-class TestCertificates:
-    """A throwaway CA (``ca_file``) and a server certificate for localhost / 127.0.0.1 / ::1
-    signed by it (``cert_file`` with its ``key_file``), all PEM."""
-
-    __test__ = False  # not a pytest test class
-
-    ca_file: Path
-    cert_file: Path
-    key_file: Path
-
-    def server_context(self) -> ssl.SSLContext:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.cert_file, self.key_file)
-        return context
-
-
-def make_test_certificates(directory: Path) -> TestCertificates:
-    """Write ``ca.pem``, ``server.pem`` and ``server.key`` into ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.UTC)
-    not_before, not_after = now - datetime.timedelta(hours=1), now + datetime.timedelta(days=2)
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "csms test CA")])
-    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(ca_ski, critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("localhost"),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                    x509.IPAddress(ipaddress.ip_address("::1")),
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-
-    certificates = TestCertificates(
-        ca_file=directory / "ca.pem",
-        cert_file=directory / "server.pem",
-        key_file=directory / "server.key",
-    )
-    certificates.ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    certificates.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    certificates.key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return certificates
+#: What the server certificate is for (``ca.pem`` signed it).
+SERVER_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
 @dataclass(frozen=True)
@@ -213,11 +109,11 @@ class FakeSmtpServer:
         self._queue_ids = itertools.count(1)
         self._controller: _Controller | None = None
         self._own_directory: Path | None = None
-        self.certificates: TestCertificates | None = None
+        self.certificates: PkiDirectory | None = None
         if tls != "none":
             if directory is None:
                 directory = self._own_directory = Path(tempfile.mkdtemp(prefix="fake-smtp-"))
-            self.certificates = make_test_certificates(directory)
+            self.certificates = PkiDirectory(directory, hostnames=SERVER_NAMES)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -232,7 +128,9 @@ class FakeSmtpServer:
         """Listen (again, on the same port once it has one)."""
         if self._controller is not None:
             return
-        server_context = self.certificates.server_context() if self.certificates else None
+        server_context = (
+            self.certificates.server_context(client_cert="none") if self.certificates else None
+        )
         kwargs: dict[str, Any] = {
             "server_hostname": "fake-smtp.test",
             "ready_timeout": 10.0,
@@ -274,7 +172,7 @@ class FakeSmtpServer:
 
     @property
     def cafile(self) -> Path | None:
-        return self.certificates.ca_file if self.certificates else None
+        return self.certificates.ca_path if self.certificates else None
 
     @property
     def received(self) -> list[ReceivedEmail]:
