@@ -7,6 +7,7 @@ from typing import Any
 
 from csms.cli.billing import show_invoice_lines
 from csms.cli.chargers import charger_command, evse_option, place
+from csms.cli.client import EXIT_USAGE, CliError, segment
 from csms.cli.context import Context
 from csms.cli.options import (
     CommandTree,
@@ -119,6 +120,16 @@ def cmd_sessions_stop(ctx: Context) -> int:
 
 
 def cmd_sessions_status(ctx: Context) -> int:
+    if (ctx.args.id is None) == (ctx.args.charger is None):
+        raise CliError(
+            "give a session id (is that session still ongoing?) or --charger ID (are any "
+            "transaction messages still queued in the station?), one of the two",
+            exit_code=EXIT_USAGE,
+        )
+    if ctx.args.id is None:
+        return charger_command(
+            ctx, f"/api/chargers/{segment(ctx.args.charger)}/transaction-status"
+        )
     return charger_command(ctx, f"/api/sessions/{ctx.args.id}/status")
 
 
@@ -194,10 +205,17 @@ def register(tree: CommandTree) -> None:
         "the meter start)",
     )
     p.add_argument("--reason", help="why, kept with the session")
-    tree.verb(
+    p = tree.verb(
         sessions,
         "status",
         cmd_sessions_status,
-        "ask a 2.0.1 station whether a session is still ongoing (GetTransactionStatus)",
-        subject=_SESSION,
+        "ask a 2.0.1 station whether a session is still ongoing, or whether it holds any "
+        "transaction messages (GetTransactionStatus)",
+    )
+    p.add_argument("id", nargs="?", type=positive, help="session id")
+    p.add_argument(
+        "--charger",
+        metavar="ID",
+        help="instead of a session: ask this station whether any transaction messages are "
+        "still queued (GetTransactionStatus without a transactionId)",
     )

@@ -478,6 +478,18 @@ async def test_session_status_asks_the_station_with_its_transaction_id(
     assert (answer["ongoing"], answer["messages_in_queue"]) == (False, True)
 
 
+async def test_transaction_status_of_a_station_asks_without_a_transaction_id(
+    api_client: httpx.AsyncClient, station: Station201
+) -> None:
+    """2.0.1 E14.FR.06 (OCTT TC_E_33/E_34): without a transactionId the station answers
+    whether it holds any transaction messages not delivered yet."""
+    station.answers["GetTransactionStatus"] = {"messagesInQueue": True}
+    response = await api_client.post("/api/chargers/CP2/transaction-status")
+    assert response.status_code == 200, response.text
+    assert await station.next_call() == ("GetTransactionStatus", {})
+    assert response.json()["messages_in_queue"] is True
+
+
 async def test_session_status_without_station_transaction_id_is_409(
     csms_server: Any, api_client: httpx.AsyncClient, station: Station201
 ) -> None:

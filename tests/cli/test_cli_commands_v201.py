@@ -7,6 +7,7 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
@@ -210,6 +211,30 @@ async def test_sessions_start_on_a_201_station_sends_a_central_token(
             "CP2: RequestStartTransaction Accepted",
             f"remote start id: {payload['remoteStartId']}",
         ]
+
+
+async def test_sessions_status_of_a_station_asks_whether_messages_are_queued(
+    cli_env: dict[str, str], csms_server: Any
+) -> None:
+    """2.0.1 E14.FR.06 (OCTT TC_E_33/E_34): GetTransactionStatus without a transactionId."""
+    password = await _add(cli_env, "CP2")
+    async with connect_station201(csms_server, "CP2", password=password) as station:
+        station.answers["GetTransactionStatus"] = {"messagesInQueue": False}
+        result, (action, payload) = await _cli_and_call(
+            cli_env, station, "sessions", "status", "--charger", "CP2"
+        )
+        assert (action, payload) == ("GetTransactionStatus", {})
+        assert result.code == 0, result.err
+        assert "CP2: GetTransactionStatus" in result.out
+
+
+@pytest.mark.parametrize("args", [[], ["7", "--charger", "CP2"]])
+async def test_sessions_status_needs_a_session_or_a_charger_not_both(
+    cli_env: dict[str, str], args: list[str]
+) -> None:
+    result = await run_cli(cli_env, "sessions", "status", *args)
+    assert result.code == 2
+    assert "give a session id" in result.err and "--charger ID" in result.err
 
 
 async def test_sessions_status_on_a_16_charger_says_it_is_201_only(

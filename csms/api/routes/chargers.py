@@ -39,6 +39,7 @@ from csms.domain.charging.remote_commands import (
     GetBaseReport,
     GetConfiguration,
     GetReport,
+    GetTransactionStatus,
     Reset,
     TriggerMessage,
     UnlockConnector,
@@ -301,6 +302,15 @@ async def trigger(charger_id: str, body: TriggerCommand, ctx: OperatorContext) -
         message=body.message, connector_id=body.connector_id, evse_id=body.evse_id
     )
     return await _command(ctx, charger_id, command)
+
+
+@router.post("/{charger_id}/transaction-status", response_model=CommandAnswer)
+async def transaction_status(charger_id: str, ctx: OperatorContext) -> dict[str, Any]:
+    """Ask a 2.0.1 station whether it still holds transaction messages it has not
+    delivered, whatever their transaction (GetTransactionStatus without a transactionId,
+    2.0.1 E14.FR.06): ``messages_in_queue`` answers it. For one session, see
+    ``POST /api/sessions/{id}/status``."""
+    return await _command(ctx, charger_id, GetTransactionStatus())
 
 
 @router.post("/{charger_id}/clear-cache", response_model=CommandAnswer)
