@@ -127,9 +127,7 @@ def cmd_sessions_status(ctx: Context) -> int:
             exit_code=EXIT_USAGE,
         )
     if ctx.args.id is None:
-        return charger_command(
-            ctx, f"/api/chargers/{segment(ctx.args.charger)}/transaction-status"
-        )
+        return charger_command(ctx, f"/api/chargers/{segment(ctx.args.charger)}/transaction-status")
     return charger_command(ctx, f"/api/sessions/{ctx.args.id}/status")
 
 
